@@ -1,0 +1,300 @@
+// settle: the command-line tool for payments, transactions, participants and the reference
+// services' data. Run `settle --help` for the commands.
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "client/settle_client.h"
+#include "common/env_flags.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/create_channel.h"
+#include "proto/status_mapping.h"
+#include "settle/v1/reference.grpc.pb.h"
+
+ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070", "coordinator address");
+ABSL_FLAG(bool, json, false, "print results as JSON");
+ABSL_FLAG(std::string, key, "", "idempotency key (transfer, execute; default: a fresh one)");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(5), "prepare-phase timeout of a payment");
+ABSL_FLAG(bool, wait_for_acks, false, "return only once every participant acknowledged");
+ABSL_FLAG(std::vector<std::string>, branch, {},
+          "execute: a branch as NAME=@FILE (payload bytes read from FILE)");
+ABSL_FLAG(std::string, state, "", "list: only this state (preparing, committing, aborting, "
+                                   "committed, aborted)");
+ABSL_FLAG(std::string, participant, "", "list: only transactions with a branch there");
+ABSL_FLAG(int32_t, limit, 20, "list: page size");
+ABSL_FLAG(std::string, page_token, "", "list: continue from this token");
+ABSL_FLAG(std::string, reason, "", "abort: why");
+ABSL_FLAG(std::string, at, "", "accounts/journal/outbox: the reference participant's address");
+
+namespace {
+
+constexpr char kUsage[] = R"(settle: Settle's command-line tool.
+
+Payments and transactions (--coordinator, default 127.0.0.1:7070):
+  settle transfer FROM TO AMOUNT_MINOR [--key K]   run the reference 3-branch payment
+  settle execute --branch NAME=@FILE ... [--key K] run a transaction with raw payloads
+  settle get TXN_ID | settle get --key K            show one transaction
+  settle list [--state S] [--participant P] [--limit N] [--page_token T]
+  settle abort TXN_ID [--reason R]                  abort an undecided transaction
+Participants:
+  settle register NAME HOST:PORT | settle deregister NAME | settle participants
+Reference services' data (--at HOST:PORT):
+  settle accounts open ACCOUNT AMOUNT_MINOR | settle accounts list
+  settle journal | settle outbox
+Add --json to any command for machine-readable output. Flags may also be set as SETTLE_<FLAG>.
+Exit status: 0 done (a payment that aborted is done), 1 an error, 2 bad usage.)";
+
+int Usage(const std::string& why) {
+  std::fprintf(stderr, "%s\n\n%s\n", why.c_str(), kUsage);
+  return 2;
+}
+
+int Fail(const absl::Status& s) {
+  std::fprintf(stderr, "error: %s: %s\n", absl::StatusCodeToString(s.code()).c_str(),
+               std::string(s.message()).c_str());
+  return 1;
+}
+
+void PrintJson(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  google::protobuf::util::MessageToJsonString(m, &out, opts);
+  std::printf("%s\n", out.c_str());
+}
+
+std::string Time(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0 && t.nanos() == 0) return "-";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E3S",
+                          absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos()),
+                          absl::UTCTimeZone());
+}
+
+std::string Lower(const std::string& enum_name, const std::string& prefix) {
+  std::string s = enum_name.substr(enum_name.rfind(prefix) == 0 ? prefix.size() : 0);
+  for (char& c : s) c = static_cast<char>(std::tolower(c));
+  return s;
+}
+
+void PrintOutcome(const settle::v1::ExecuteResponse& r) {
+  if (absl::GetFlag(FLAGS_json)) return PrintJson(r);
+  std::printf("%s  %s%s\n", r.txn_id().c_str(),
+              Lower(settle::v1::Outcome_Name(r.outcome()), "OUTCOME_").c_str(),
+              r.replayed() ? "  (replayed)" : "");
+  if (r.outcome() == settle::v1::OUTCOME_ABORTED) {
+    std::printf("  refused by %s: %s\n",
+                r.refused_participant().empty() ? "-" : r.refused_participant().c_str(),
+                r.reason().c_str());
+  }
+}
+
+void PrintTxn(const settle::v1::Transaction& t) {
+  std::printf("%s  %-10s%s  key=%s  began %s  decided %s  finished %s\n", t.txn_id().c_str(),
+              Lower(settle::v1::TxnState_Name(t.state()), "TXN_STATE_").c_str(),
+              t.stuck() ? "  STUCK" : "", t.idempotency_key().c_str(), Time(t.begin_time()).c_str(),
+              Time(t.decision_time()).c_str(), Time(t.finish_time()).c_str());
+  if (!t.reason().empty()) std::printf("  reason: %s\n", t.reason().c_str());
+  for (const auto& b : t.branches()) {
+    std::printf("  branch %u  %-14s %-10s", b.branch_id(), b.participant().c_str(),
+                Lower(settle::v1::BranchState_Name(b.state()), "BRANCH_STATE_").c_str());
+    if (b.attempts() > 0) {
+      std::printf("  attempts=%u next_retry=%s last_error=%s", b.attempts(),
+                  Time(b.next_retry_time()).c_str(), b.last_error().c_str());
+    }
+    if (!b.reason().empty()) std::printf("  %s", b.reason().c_str());
+    std::printf("\n");
+  }
+}
+
+std::string FreshKey() { return absl::StrCat("cli-", absl::ToUnixNanos(absl::Now())); }
+
+int RunExecute(const settle::client::SettleClient& client, settle::v1::ExecuteRequest req) {
+  req.set_wait_for_acks(absl::GetFlag(FLAGS_wait_for_acks));
+  const absl::Time start = absl::Now();
+  auto r = client.Execute(req);
+  if (!r.ok()) return Fail(r.status());
+  PrintOutcome(*r);
+  if (!absl::GetFlag(FLAGS_json)) {
+    std::printf("  took %s\n", absl::FormatDuration(absl::Now() - start).c_str());
+  }
+  return 0;
+}
+
+int ReferenceData(const std::vector<std::string>& args) {
+  const std::string at = absl::GetFlag(FLAGS_at);
+  if (at.empty()) return Usage("--at HOST:PORT of the reference participant is required");
+  auto channel = grpc::CreateChannel(at, grpc::InsecureChannelCredentials());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  const std::string& cmd = args[0];
+  const bool json = absl::GetFlag(FLAGS_json);
+  if (cmd == "accounts" && args.size() == 4 && args[1] == "open") {
+    settle::v1::OpenAccountRequest req;
+    req.set_account(args[2]);
+    int64_t amount = 0;
+    if (!absl::SimpleAtoi(args[3], &amount)) return Usage("AMOUNT_MINOR must be an integer");
+    req.set_initial_minor(amount);
+    settle::v1::Account resp;
+    auto s = settle::v1::BalanceAdmin::NewStub(channel)->OpenAccount(&ctx, req, &resp);
+    if (!s.ok()) return Fail(settle::FromGrpcStatus(s));
+    if (json) return PrintJson(resp), 0;
+    std::printf("opened %s with %lld\n", resp.account().c_str(),
+                static_cast<long long>(resp.available_minor()));
+    return 0;
+  }
+  if (cmd == "accounts" && args.size() == 2 && args[1] == "list") {
+    settle::v1::ListAccountsResponse resp;
+    auto s = settle::v1::BalanceAdmin::NewStub(channel)->ListAccounts(&ctx, {}, &resp);
+    if (!s.ok()) return Fail(settle::FromGrpcStatus(s));
+    if (json) return PrintJson(resp), 0;
+    for (const auto& a : resp.accounts()) {
+      std::printf("%-16s available=%-12lld held=%lld\n", a.account().c_str(),
+                  static_cast<long long>(a.available_minor()),
+                  static_cast<long long>(a.held_minor()));
+    }
+    return 0;
+  }
+  if (cmd == "journal" && args.size() == 1) {
+    settle::v1::ListEntriesResponse resp;
+    auto s = settle::v1::LedgerAdmin::NewStub(channel)->ListEntries(&ctx, {}, &resp);
+    if (!s.ok()) return Fail(settle::FromGrpcStatus(s));
+    if (json) return PrintJson(resp), 0;
+    for (const auto& e : resp.entries()) {
+      std::printf("#%llu %s  %s\n", static_cast<unsigned long long>(e.sequence()),
+                  e.txn_id().c_str(), e.memo().c_str());
+      for (const auto& l : e.lines()) {
+        std::printf("    %-16s debit=%-10lld credit=%lld\n", l.account().c_str(),
+                    static_cast<long long>(l.debit_minor()),
+                    static_cast<long long>(l.credit_minor()));
+      }
+    }
+    return 0;
+  }
+  if (cmd == "outbox" && args.size() == 1) {
+    settle::v1::ListMessagesResponse resp;
+    auto s = settle::v1::NotificationAdmin::NewStub(channel)->ListMessages(&ctx, {}, &resp);
+    if (!s.ok()) return Fail(settle::FromGrpcStatus(s));
+    if (json) return PrintJson(resp), 0;
+    for (const auto& m : resp.messages()) {
+      std::printf("%s/%u  %-8s %s -> %s  %s\n", m.txn_id().c_str(), m.branch_id(),
+                  Lower(settle::v1::MessageState_Name(m.state()), "MESSAGE_STATE_").c_str(),
+                  m.topic().c_str(), m.recipient().c_str(), m.body().c_str());
+    }
+    return 0;
+  }
+  return Usage("unknown or malformed command");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<char*> raw = settle::ParseFlagsWithEnv(argc, argv, kUsage);
+  std::vector<std::string> args(raw.begin() + 1, raw.end());
+  if (args.empty()) return Usage("no command given");
+  const std::string& cmd = args[0];
+  if (cmd == "accounts" || cmd == "journal" || cmd == "outbox") return ReferenceData(args);
+
+  auto client = settle::client::SettleClient::Connect(absl::GetFlag(FLAGS_coordinator));
+  const bool json = absl::GetFlag(FLAGS_json);
+  std::string key = absl::GetFlag(FLAGS_key);
+  if (key.empty()) key = FreshKey();
+
+  if (cmd == "transfer") {
+    int64_t amount = 0;
+    if (args.size() != 4 || !absl::SimpleAtoi(args[3], &amount)) {
+      return Usage("usage: settle transfer FROM TO AMOUNT_MINOR");
+    }
+    return RunExecute(*client, settle::client::MakeTransfer(key, args[1], args[2], amount,
+                                                            absl::GetFlag(FLAGS_timeout)));
+  }
+  if (cmd == "execute") {
+    settle::v1::ExecuteRequest req =
+        settle::client::MakeTransfer(key, "", "", 0, absl::GetFlag(FLAGS_timeout));
+    req.clear_branches();
+    for (const std::string& spec : absl::GetFlag(FLAGS_branch)) {
+      const size_t eq = spec.find("=@");
+      if (eq == std::string::npos) return Usage("--branch takes NAME=@FILE");
+      std::ifstream in(spec.substr(eq + 2), std::ios::binary);
+      if (!in) return Usage("cannot read " + spec.substr(eq + 2));
+      std::stringstream bytes;
+      bytes << in.rdbuf();
+      auto* b = req.add_branches();
+      b->set_participant(spec.substr(0, eq));
+      b->set_payload(bytes.str());
+    }
+    return RunExecute(*client, std::move(req));
+  }
+  if (cmd == "get") {
+    auto t = args.size() == 2 ? client->GetTransaction(args[1])
+                              : client->GetTransactionByKey(absl::GetFlag(FLAGS_key));
+    if (args.size() != 2 && absl::GetFlag(FLAGS_key).empty()) {
+      return Usage("usage: settle get TXN_ID | settle get --key K");
+    }
+    if (!t.ok()) return Fail(t.status());
+    json ? PrintJson(*t) : PrintTxn(*t);
+    return 0;
+  }
+  if (cmd == "list") {
+    settle::v1::ListTransactionsRequest req;
+    if (const std::string s = absl::GetFlag(FLAGS_state); !s.empty()) {
+      settle::v1::TxnState state;
+      std::string upper = "TXN_STATE_";
+      for (char c : s) upper.push_back(static_cast<char>(std::toupper(c)));
+      if (!settle::v1::TxnState_Parse(upper, &state)) return Usage("unknown --state " + s);
+      req.add_states(state);
+    }
+    req.set_participant(absl::GetFlag(FLAGS_participant));
+    req.set_page_size(absl::GetFlag(FLAGS_limit));
+    req.set_page_token(absl::GetFlag(FLAGS_page_token));
+    auto r = client->ListTransactions(req);
+    if (!r.ok()) return Fail(r.status());
+    if (json) return PrintJson(*r), 0;
+    for (const auto& t : r->transactions()) PrintTxn(t);
+    if (!r->next_page_token().empty()) {
+      std::printf("more: --page_token %s\n", r->next_page_token().c_str());
+    }
+    return 0;
+  }
+  if (cmd == "abort" && args.size() == 2) {
+    auto t = client->AbortTransaction(args[1], absl::GetFlag(FLAGS_reason));
+    if (!t.ok()) return Fail(t.status());
+    json ? PrintJson(*t) : PrintTxn(*t);
+    return 0;
+  }
+  if (cmd == "register" && args.size() == 3) {
+    auto p = client->RegisterParticipant(args[1], args[2]);
+    if (!p.ok()) return Fail(p.status());
+    if (json) return PrintJson(*p), 0;
+    std::printf("registered %s at %s\n", p->name().c_str(), p->endpoint().c_str());
+    return 0;
+  }
+  if (cmd == "deregister" && args.size() == 2) {
+    absl::Status s = client->DeregisterParticipant(args[1]);
+    if (!s.ok()) return Fail(s);
+    if (!json) std::printf("deregistered %s\n", args[1].c_str());
+    return 0;
+  }
+  if (cmd == "participants") {
+    auto ps = client->ListParticipants();
+    if (!ps.ok()) return Fail(ps.status());
+    for (const auto& p : *ps) {
+      if (json) {
+        PrintJson(p);
+        continue;
+      }
+      std::printf("%-14s %-22s last_success=%s failures=%u %s\n", p.name().c_str(),
+                  p.endpoint().c_str(), Time(p.health().last_success()).c_str(),
+                  p.health().consecutive_failures(), p.health().last_error().c_str());
+    }
+    return 0;
+  }
+  return Usage("unknown or malformed command '" + cmd + "'");
+}

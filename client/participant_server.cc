@@ -1,0 +1,374 @@
+#include "client/participant_server.h"
+
+#include <map>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/json_log.h"
+#include "grpcpp/create_channel.h"
+#include "proto/status_mapping.h"
+#include "storage/records.pb.h"
+
+namespace settle::sdk {
+namespace {
+
+using storage::BarrierRecord;
+using storage::Space;
+using storage::WorkView;
+
+// Index of prepared branches in the meta space, so the in-doubt resolver reads only those.
+constexpr char kPreparedPrefix[] = "p/";
+
+// Buffers a handler's writes so that a NO vote can drop them while the SDK still records the
+// refusal in the same unit of work. Reads see the buffered writes first.
+class StagingView final : public WorkView {
+ public:
+  explicit StagingView(WorkView& base) : base_(base) {}
+
+  absl::StatusOr<std::optional<std::string>> Get(Space space, const std::string& key) override {
+    auto it = writes_.find({space, key});
+    if (it != writes_.end()) return it->second;
+    return base_.Get(space, key);
+  }
+  void Put(Space space, const std::string& key, const std::string& value) override {
+    writes_[{space, key}] = value;
+  }
+  void Delete(Space space, const std::string& key) override {
+    writes_[{space, key}] = std::nullopt;
+  }
+  void Apply() {
+    for (const auto& [where, value] : writes_) {
+      if (value.has_value()) {
+        base_.Put(where.first, where.second, *value);
+      } else {
+        base_.Delete(where.first, where.second);
+      }
+    }
+  }
+
+ private:
+  WorkView& base_;
+  std::map<std::pair<Space, std::string>, std::optional<std::string>> writes_;
+};
+
+struct UnitResult {
+  absl::Status error;  // A protocol answer other than OK (e.g. FAILED_PRECONDITION).
+  Vote vote;
+};
+
+absl::StatusOr<std::optional<BarrierRecord>> ReadBarrier(WorkView& view, const std::string& key) {
+  auto raw = view.Get(Space::kBarrier, key);
+  if (!raw.ok()) return raw.status();
+  if (!raw->has_value()) return std::nullopt;
+  BarrierRecord rec;
+  if (!rec.ParseFromString(**raw)) {
+    return absl::DataLossError(absl::StrCat("barrier record ", key, " is unreadable"));
+  }
+  return std::optional<BarrierRecord>(std::move(rec));
+}
+
+void WriteBarrier(WorkView& view, const std::string& key, BarrierRecord rec, absl::Time now) {
+  rec.set_update_micros(absl::ToUnixMicros(now));
+  view.Put(Space::kBarrier, key, rec.SerializeAsString());
+}
+
+// The units of work. Each runs on the store's writer thread; returns true to keep its writes.
+bool PrepareWork(BranchHandler& handler, const v1::PrepareRequest& req, WorkView& view,
+                 UnitResult& out) {
+  const std::string key = BarrierKey(req.txn_id(), req.branch_id());
+  auto barrier = ReadBarrier(view, key);
+  if (!barrier.ok()) {
+    out.error = barrier.status();
+    return false;
+  }
+  if (barrier->has_value()) {
+    // A duplicate or late Prepare gets the answer the first one got; nothing changes.
+    switch ((*barrier)->state()) {
+      case storage::BARRIER_PREPARED:
+      case storage::BARRIER_COMMITTED:
+        out.vote = Vote::Yes();
+        break;
+      default:
+        out.vote = Vote::No((*barrier)->tombstone()
+                                ? "the branch was aborted before this Prepare arrived"
+                                : "the branch was already refused or aborted");
+    }
+    return false;
+  }
+  const absl::Time now = absl::Now();
+  const absl::Time deadline =
+      absl::FromUnixSeconds(req.deadline().seconds()) + absl::Nanoseconds(req.deadline().nanos());
+  if (req.has_deadline() && now > deadline) {
+    out.vote = Vote::No("the Prepare arrived after the transaction's deadline");
+    return false;
+  }
+  StagingView staging(view);
+  out.vote = handler.Prepare({req.txn_id(), req.branch_id()}, req.payload(), staging);
+  BarrierRecord rec;
+  if (out.vote.yes) {
+    staging.Apply();
+    rec.set_state(storage::BARRIER_PREPARED);
+    rec.set_payload(req.payload());
+    rec.set_prepared_micros(absl::ToUnixMicros(now));
+    view.Put(Space::kMeta, kPreparedPrefix + key, absl::StrCat(rec.prepared_micros()));
+  } else {
+    // Recorded so a duplicate Prepare repeats the NO instead of reserving anew: the
+    // coordinator sends no Abort to a branch that voted NO.
+    rec.set_state(storage::BARRIER_ABORTED);
+  }
+  WriteBarrier(view, key, std::move(rec), now);
+  return true;
+}
+
+bool DecideWork(BranchHandler& handler, const std::string& txn_id, uint32_t branch_id,
+                bool commit, WorkView& view, UnitResult& out) {
+  const std::string key = BarrierKey(txn_id, branch_id);
+  auto barrier = ReadBarrier(view, key);
+  if (!barrier.ok()) {
+    out.error = barrier.status();
+    return false;
+  }
+  const BranchContext ctx{txn_id, branch_id};
+  if (!barrier->has_value()) {
+    if (commit) {
+      out.error = absl::FailedPreconditionError(absl::StrCat(
+          "branch ", key, " was never prepared here; a Commit for it breaks the protocol"));
+      return false;
+    }
+    // Abort before Prepare: the tombstone makes a late Prepare vote NO.
+    BarrierRecord rec;
+    rec.set_state(storage::BARRIER_ABORTED);
+    rec.set_tombstone(true);
+    WriteBarrier(view, key, std::move(rec), absl::Now());
+    return true;
+  }
+  BarrierRecord rec = std::move(**barrier);
+  const auto done_state = commit ? storage::BARRIER_COMMITTED : storage::BARRIER_ABORTED;
+  if (rec.state() == done_state) return false;  // Duplicate: one effect only.
+  if (rec.state() != storage::BARRIER_PREPARED) {
+    out.error = absl::FailedPreconditionError(
+        absl::StrCat("branch ", key, " is already ",
+                     rec.state() == storage::BARRIER_COMMITTED ? "committed" : "aborted",
+                     "; it cannot be ", commit ? "committed" : "aborted"));
+    return false;
+  }
+  absl::Status s = commit ? handler.Commit(ctx, rec.payload(), view)
+                          : handler.Abort(ctx, rec.payload(), view);
+  if (!s.ok()) {
+    out.error = s;
+    return false;
+  }
+  rec.set_state(done_state);
+  rec.clear_payload();
+  view.Delete(Space::kMeta, kPreparedPrefix + key);
+  WriteBarrier(view, key, std::move(rec), absl::Now());
+  return true;
+}
+
+// Submits one unit and finishes `reactor` when it is durable.
+template <typename Fill>
+void RunUnit(storage::BranchStore& store, grpc::ServerUnaryReactor* reactor,
+             std::function<bool(WorkView&, UnitResult&)> work, Fill fill) {
+  auto result = std::make_shared<UnitResult>();
+  store.Submit([work = std::move(work), result](WorkView& v) { return work(v, *result); },
+               [reactor, result, fill = std::move(fill)](absl::Status s) {
+                 // A failed group write voids every answer in it, even one that wrote nothing:
+                 // it may have read state staged by another unit of the group.
+                 if (s.ok()) s = result->error;
+                 if (s.ok()) fill(*result);
+                 reactor->Finish(ToGrpcStatus(s));
+               });
+}
+
+}  // namespace
+
+std::string BarrierKey(const std::string& txn_id, uint32_t branch_id) {
+  return absl::StrFormat("%s/%05u", txn_id, branch_id);
+}
+
+class ParticipantServer::ParticipantImpl final : public v1::Participant::CallbackService {
+ public:
+  ParticipantImpl(storage::BranchStore& store, BranchHandler& handler)
+      : store_(store), handler_(handler) {}
+
+  grpc::ServerUnaryReactor* Prepare(grpc::CallbackServerContext* context,
+                                    const v1::PrepareRequest* request,
+                                    v1::PrepareResponse* response) override {
+    auto* reactor = context->DefaultReactor();
+    RunUnit(
+        store_, reactor,
+        [this, request](WorkView& v, UnitResult& r) {
+          return PrepareWork(handler_, *request, v, r);
+        },
+        [response](const UnitResult& r) {
+          response->set_vote(r.vote.yes ? v1::VOTE_YES : v1::VOTE_NO);
+          response->set_reason(r.vote.reason);
+        });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* context,
+                                   const v1::CommitRequest* request,
+                                   v1::CommitResponse*) override {
+    return Decide(context, request->txn_id(), request->branch_id(), /*commit=*/true);
+  }
+
+  grpc::ServerUnaryReactor* Abort(grpc::CallbackServerContext* context,
+                                  const v1::AbortRequest* request, v1::AbortResponse*) override {
+    return Decide(context, request->txn_id(), request->branch_id(), /*commit=*/false);
+  }
+
+ private:
+  grpc::ServerUnaryReactor* Decide(grpc::CallbackServerContext* context, std::string txn_id,
+                                   uint32_t branch_id, bool commit) {
+    auto* reactor = context->DefaultReactor();
+    RunUnit(
+        store_, reactor,
+        [this, txn_id = std::move(txn_id), branch_id, commit](WorkView& v, UnitResult& r) {
+          return DecideWork(handler_, txn_id, branch_id, commit, v, r);
+        },
+        [](const UnitResult&) {});
+    return reactor;
+  }
+
+  storage::BranchStore& store_;
+  BranchHandler& handler_;
+};
+
+class ParticipantServer::InspectImpl final : public v1::ParticipantInspect::CallbackService {
+ public:
+  explicit InspectImpl(storage::BranchStore& store) : store_(store) {}
+
+  grpc::ServerUnaryReactor* ListBranches(grpc::CallbackServerContext* context,
+                                         const v1::ListBranchesRequest* request,
+                                         v1::ListBranchesResponse* response) override {
+    auto* reactor = context->DefaultReactor();
+    if (request->page_size() < 0 || request->page_size() > 1000) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   "page_size is out of range: use 1 to 1000"));
+      return reactor;
+    }
+    const int page_size = request->page_size() == 0 ? 100 : request->page_size();
+    const std::string from = request->page_token().empty() ? "" : request->page_token() + '\0';
+    absl::Status bad;
+    absl::Status s = store_.Scan(
+        Space::kBarrier, "", from, [&](const std::string& key, const std::string& value) {
+          if (response->branches_size() == page_size) {
+            response->set_next_page_token(response->branches().rbegin()->txn_id() + "/" +
+                                          absl::StrFormat("%05u",
+                                                          response->branches().rbegin()->branch_id()));
+            return false;
+          }
+          BarrierRecord rec;
+          const size_t slash = key.rfind('/');
+          uint32_t branch = 0;
+          if (!rec.ParseFromString(value) || slash == std::string::npos ||
+              !absl::SimpleAtoi(key.substr(slash + 1), &branch)) {
+            bad = absl::DataLossError(absl::StrCat("barrier record ", key, " is unreadable"));
+            return false;
+          }
+          auto* info = response->add_branches();
+          info->set_txn_id(key.substr(0, slash));
+          info->set_branch_id(branch);
+          info->set_state(static_cast<v1::BarrierState>(rec.state()));
+          const int64_t us = rec.update_micros();
+          info->mutable_update_time()->set_seconds(us / 1000000);
+          info->mutable_update_time()->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
+          return true;
+        });
+    reactor->Finish(ToGrpcStatus(s.ok() ? bad : s));
+    return reactor;
+  }
+
+ private:
+  storage::BranchStore& store_;
+};
+
+ParticipantServer::ParticipantServer(ParticipantOptions options, storage::BranchStore& store,
+                                     BranchHandler& handler)
+    : options_(std::move(options)),
+      store_(store),
+      handler_(handler),
+      participant_impl_(std::make_unique<ParticipantImpl>(store, handler)),
+      inspect_impl_(std::make_unique<InspectImpl>(store)) {
+  if (!options_.coordinator_endpoint.empty()) {
+    decisions_ = v1::DecisionService::NewStub(
+        grpc::CreateChannel(options_.coordinator_endpoint, grpc::InsecureChannelCredentials()));
+  }
+}
+
+ParticipantServer::~ParticipantServer() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  if (resolver_.joinable()) resolver_.join();
+}
+
+grpc::Service* ParticipantServer::participant_service() { return participant_impl_.get(); }
+grpc::Service* ParticipantServer::inspect_service() { return inspect_impl_.get(); }
+
+void ParticipantServer::StartInDoubtResolver() {
+  if (decisions_ == nullptr) return;
+  resolver_ = std::thread([this] { ResolverLoop(); });
+}
+
+void ParticipantServer::ResolverLoop() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&stop_), options_.in_doubt_check_interval);
+      if (stop_) return;
+    }
+    ResolveInDoubtOnce();
+  }
+}
+
+int ParticipantServer::ResolveInDoubtOnce() {
+  if (decisions_ == nullptr) return 0;
+  const int64_t cutoff = absl::ToUnixMicros(absl::Now() - options_.in_doubt_after);
+  std::vector<std::string> in_doubt;
+  absl::Status s = store_.Scan(
+      Space::kMeta, kPreparedPrefix, "", [&](const std::string& key, const std::string& value) {
+        int64_t prepared = 0;
+        if (absl::SimpleAtoi(value, &prepared) && prepared < cutoff) {
+          in_doubt.push_back(key.substr(sizeof(kPreparedPrefix) - 1));
+        }
+        return in_doubt.size() < 1000;
+      });
+  if (!s.ok()) {
+    Log(LogLevel::kWarning, "cannot scan prepared branches", {{"error", s.ToString()}});
+    return 0;
+  }
+  int resolved = 0;
+  for (const std::string& key : in_doubt) {
+    const size_t slash = key.rfind('/');
+    uint32_t branch = 0;
+    if (slash == std::string::npos || !absl::SimpleAtoi(key.substr(slash + 1), &branch)) continue;
+    const std::string txn_id = key.substr(0, slash);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    v1::GetDecisionRequest req;
+    req.set_txn_id(txn_id);
+    v1::GetDecisionResponse resp;
+    grpc::Status st = decisions_->GetDecision(&ctx, req, &resp);
+    if (!st.ok() || resp.decision() == v1::DECISION_UNDECIDED) continue;
+    const bool commit = resp.decision() == v1::DECISION_COMMIT;
+    UnitResult result;
+    absl::Status w = store_.SubmitAndWait([&](WorkView& v) {
+      return DecideWork(handler_, txn_id, branch, commit, v, result);
+    });
+    if (w.ok()) w = result.error;
+    Log(w.ok() ? LogLevel::kInfo : LogLevel::kWarning, "in-doubt branch resolved",
+        {{"txn", txn_id},
+         {"branch", absl::StrCat(branch)},
+         {"decision", commit ? "commit" : "abort"},
+         {"error", w.ToString()}});
+    if (w.ok()) ++resolved;
+  }
+  return resolved;
+}
+
+}  // namespace settle::sdk

@@ -1,0 +1,105 @@
+#ifndef SETTLE_CLIENT_PARTICIPANT_SERVER_H_
+#define SETTLE_CLIENT_PARTICIPANT_SERVER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "settle/v1/coordinator.grpc.pb.h"
+#include "settle/v1/participant.grpc.pb.h"
+#include "storage/branch_store.h"
+
+namespace settle::sdk {
+
+struct BranchContext {
+  std::string txn_id;
+  uint32_t branch_id = 0;
+};
+
+struct Vote {
+  bool yes = false;
+  std::string reason;  // With a NO: why, for a person.
+  static Vote Yes() { return {true, ""}; }
+  static Vote No(std::string reason) { return {false, std::move(reason)}; }
+};
+
+// A service's domain logic; the SDK does everything else (barrier, idempotency, tombstones,
+// durability, in-doubt resolution).
+//
+// Each method runs on the store's writer thread, one call at a time across the whole
+// participant, so it may read-modify-write its state through `view` without locks. It stages
+// changes through `view`; the SDK writes them in the same atomic, synced WriteBatch as the
+// branch's barrier record. It must not block. Called at most once per branch per phase.
+class BranchHandler {
+ public:
+  virtual ~BranchHandler() = default;
+  // Validate and reserve. A NO's staged changes are dropped.
+  virtual Vote Prepare(const BranchContext& ctx, const std::string& payload,
+                       storage::WorkView& view) = 0;
+  // Apply what Prepare reserved. An error is returned to the coordinator, which retries.
+  virtual absl::Status Commit(const BranchContext& ctx, const std::string& payload,
+                              storage::WorkView& view) = 0;
+  // Release what Prepare reserved (only called for a branch that voted YES).
+  virtual absl::Status Abort(const BranchContext& ctx, const std::string& payload,
+                             storage::WorkView& view) = 0;
+};
+
+struct ParticipantOptions {
+  // Coordinator to ask GetDecision when a branch stays prepared; empty disables the timer.
+  std::string coordinator_endpoint;
+  absl::Duration in_doubt_after = absl::Seconds(10);
+  absl::Duration in_doubt_check_interval = absl::Seconds(2);
+};
+
+// Serves settle.v1.Participant (and ParticipantInspect) for a BranchHandler over a
+// BranchStore. Prepare/Commit/Abort are idempotent per (txn_id, branch_id); an Abort before any
+// Prepare leaves a tombstone so a late Prepare votes NO; a branch left prepared longer than
+// `in_doubt_after` is resolved by asking the coordinator.
+//
+// Thread-safe. `store` and `handler` must outlive it. Register both services with a
+// grpc::ServerBuilder, then call StartInDoubtResolver(); destroy after the server has shut down.
+class ParticipantServer final {
+ public:
+  ParticipantServer(ParticipantOptions options, storage::BranchStore& store,
+                    BranchHandler& handler);
+  ~ParticipantServer();
+  ParticipantServer(const ParticipantServer&) = delete;
+  ParticipantServer& operator=(const ParticipantServer&) = delete;
+
+  grpc::Service* participant_service();
+  grpc::Service* inspect_service();
+
+  void StartInDoubtResolver() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Resolves every branch prepared before `now - in_doubt_after` by asking the coordinator.
+  // Blocks on RPCs: runs on the resolver thread (or a test's). Returns how many were resolved.
+  int ResolveInDoubtOnce() ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  class ParticipantImpl;
+  class InspectImpl;
+  void ResolverLoop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  const ParticipantOptions options_;
+  storage::BranchStore& store_;
+  BranchHandler& handler_;
+  std::unique_ptr<ParticipantImpl> participant_impl_;
+  std::unique_ptr<InspectImpl> inspect_impl_;
+  std::unique_ptr<v1::DecisionService::Stub> decisions_;  // Null without a coordinator.
+
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread resolver_;
+};
+
+// Key of a branch's barrier record: "<txn_id>/<branch_id, 5 digits>".
+std::string BarrierKey(const std::string& txn_id, uint32_t branch_id);
+
+}  // namespace settle::sdk
+
+#endif  // SETTLE_CLIENT_PARTICIPANT_SERVER_H_

@@ -1,0 +1,63 @@
+#ifndef SETTLE_CLIENT_SETTLE_CLIENT_H_
+#define SETTLE_CLIENT_SETTLE_CLIENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "settle/v1/coordinator.grpc.pb.h"
+
+namespace settle::client {
+
+struct RetryOptions {
+  int max_attempts = 5;  // Of Execute on UNAVAILABLE / DEADLINE_EXCEEDED, same key each time.
+  absl::Duration call_timeout = absl::Seconds(30);  // gRPC deadline of each attempt.
+  absl::Duration backoff = absl::Milliseconds(100);  // Doubles per attempt.
+};
+
+// A payment API's handle on the coordinator. Blocking calls; thread-safe; cheap to share.
+// Every error is the coordinator's status (see coordinator.proto), or UNAVAILABLE when it
+// cannot be reached.
+class SettleClient final {
+ public:
+  explicit SettleClient(std::shared_ptr<grpc::Channel> channel);
+  // Insecure channel to `endpoint` (host:port).
+  static std::unique_ptr<SettleClient> Connect(const std::string& endpoint);
+
+  // Runs one transaction to its outcome. Retries on UNAVAILABLE and DEADLINE_EXCEEDED with the
+  // same idempotency key, which is safe: a repeat returns the first outcome. An ABORTED
+  // outcome is OK, not an error.
+  absl::StatusOr<v1::ExecuteResponse> Execute(const v1::ExecuteRequest& request,
+                                              const RetryOptions& retry = {}) const;
+
+  absl::StatusOr<v1::Transaction> GetTransaction(const std::string& txn_id) const;
+  absl::StatusOr<v1::Transaction> GetTransactionByKey(const std::string& key) const;
+  absl::StatusOr<v1::ListTransactionsResponse> ListTransactions(
+      const v1::ListTransactionsRequest& request) const;
+  absl::StatusOr<v1::Transaction> AbortTransaction(const std::string& txn_id,
+                                                   const std::string& reason) const;
+
+  absl::StatusOr<v1::ParticipantInfo> RegisterParticipant(const std::string& name,
+                                                          const std::string& endpoint) const;
+  absl::Status DeregisterParticipant(const std::string& name) const;
+  absl::StatusOr<std::vector<v1::ParticipantInfo>> ListParticipants() const;
+
+ private:
+  std::unique_ptr<v1::Coordinator::Stub> coordinator_;
+  std::unique_ptr<v1::Registry::Stub> registry_;
+};
+
+// The reference payment: move `amount_minor` from one account to another at balance, journal
+// both legs at ledger and queue a receipt at notification (participants registered under those
+// names).
+v1::ExecuteRequest MakeTransfer(const std::string& idempotency_key, const std::string& from,
+                                const std::string& to, int64_t amount_minor,
+                                absl::Duration timeout = absl::Seconds(5));
+
+}  // namespace settle::client
+
+#endif  // SETTLE_CLIENT_SETTLE_CLIENT_H_

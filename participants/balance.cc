@@ -1,0 +1,205 @@
+// balance: accounts with available and held amounts, in integer minor units.
+
+#include <limits>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "participants/reference.h"
+#include "proto/status_mapping.h"
+#include "settle/v1/reference.grpc.pb.h"
+
+namespace settle::participants {
+namespace {
+
+using storage::Space;
+
+std::string AccountKey(const std::string& account) { return "acct/" + account; }
+
+absl::StatusOr<std::optional<v1::Account>> ReadAccount(storage::WorkView& view,
+                                                       const std::string& account) {
+  auto raw = view.Get(Space::kData, AccountKey(account));
+  if (!raw.ok()) return raw.status();
+  if (!raw->has_value()) return std::nullopt;
+  v1::Account acct;
+  if (!acct.ParseFromString(**raw)) {
+    return absl::DataLossError(absl::StrCat("account ", account, " is unreadable"));
+  }
+  return std::optional<v1::Account>(std::move(acct));
+}
+
+void WriteAccount(storage::WorkView& view, const v1::Account& acct) {
+  view.Put(Space::kData, AccountKey(acct.account()), acct.SerializeAsString());
+}
+
+class BalanceHandler final : public sdk::BranchHandler {
+ public:
+  sdk::Vote Prepare(const sdk::BranchContext&, const std::string& payload,
+                    storage::WorkView& view) override {
+    v1::BalancePayload p;
+    if (!p.ParseFromString(payload)) return sdk::Vote::No("payload is not a BalancePayload");
+    if (p.postings_size() < 1 || p.postings_size() > 64) {
+      return sdk::Vote::No("a balance payload needs 1 to 64 postings");
+    }
+    for (const auto& posting : p.postings()) {
+      if (posting.amount_minor() == 0) {
+        return sdk::Vote::No(absl::StrCat("posting to ", posting.account(), " has amount 0"));
+      }
+      auto acct = ReadAccount(view, posting.account());
+      if (!acct.ok()) return sdk::Vote::No(std::string(acct.status().message()));
+      if (!acct->has_value()) {
+        return sdk::Vote::No(absl::StrCat("unknown account ", posting.account()));
+      }
+      v1::Account& a = **acct;
+      if (posting.amount_minor() < 0) {
+        const int64_t debit = -posting.amount_minor();
+        if (a.available_minor() < debit) {
+          return sdk::Vote::No(absl::StrCat("insufficient funds in ", a.account(), ": available ",
+                                            a.available_minor(), ", needed ", debit));
+        }
+        a.set_available_minor(a.available_minor() - debit);
+        a.set_held_minor(a.held_minor() + debit);
+        WriteAccount(view, a);
+      } else if (a.available_minor() >
+                 std::numeric_limits<int64_t>::max() / 2 - posting.amount_minor()) {
+        return sdk::Vote::No(absl::StrCat("credit to ", a.account(), " would overflow"));
+      }
+    }
+    return sdk::Vote::Yes();
+  }
+
+  absl::Status Commit(const sdk::BranchContext& ctx, const std::string& payload,
+                      storage::WorkView& view) override {
+    return Settle(payload, view, /*commit=*/true);
+  }
+  absl::Status Abort(const sdk::BranchContext& ctx, const std::string& payload,
+                     storage::WorkView& view) override {
+    return Settle(payload, view, /*commit=*/false);
+  }
+
+ private:
+  // Commit: held debits leave, credits arrive. Abort: held debits return to available.
+  static absl::Status Settle(const std::string& payload, storage::WorkView& view, bool commit) {
+    v1::BalancePayload p;
+    if (!p.ParseFromString(payload)) return absl::DataLossError("prepared payload is unreadable");
+    for (const auto& posting : p.postings()) {
+      auto acct = ReadAccount(view, posting.account());
+      if (!acct.ok()) return acct.status();
+      if (!acct->has_value()) {
+        return absl::DataLossError(absl::StrCat("prepared account ", posting.account(), " vanished"));
+      }
+      v1::Account& a = **acct;
+      if (posting.amount_minor() < 0) {
+        const int64_t debit = -posting.amount_minor();
+        a.set_held_minor(a.held_minor() - debit);
+        if (!commit) a.set_available_minor(a.available_minor() + debit);
+      } else if (commit) {
+        a.set_available_minor(a.available_minor() + posting.amount_minor());
+      } else {
+        continue;
+      }
+      WriteAccount(view, a);
+    }
+    return absl::OkStatus();
+  }
+};
+
+class BalanceAdmin final : public v1::BalanceAdmin::CallbackService {
+ public:
+  explicit BalanceAdmin(storage::BranchStore& store) : store_(store) {}
+
+  grpc::ServerUnaryReactor* OpenAccount(grpc::CallbackServerContext* context,
+                                        const v1::OpenAccountRequest* request,
+                                        v1::Account* response) override {
+    auto* reactor = context->DefaultReactor();
+    if (request->account().empty() || request->account().size() > 64 ||
+        request->initial_minor() < 0) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   "account must be 1 to 64 bytes and initial_minor >= 0"));
+      return reactor;
+    }
+    auto result = std::make_shared<absl::Status>();
+    store_.Submit(
+        [request, response, result](storage::WorkView& view) {
+          auto existing = ReadAccount(view, request->account());
+          if (!existing.ok()) {
+            *result = existing.status();
+            return false;
+          }
+          if (existing->has_value()) {
+            *result = absl::AlreadyExistsError(
+                absl::StrCat("account ", request->account(), " already exists"));
+            return false;
+          }
+          response->set_account(request->account());
+          response->set_available_minor(request->initial_minor());
+          WriteAccount(view, *response);
+          return true;
+        },
+        [reactor, result](absl::Status s) {
+          reactor->Finish(ToGrpcStatus(s.ok() ? *result : s));
+        });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* GetAccount(grpc::CallbackServerContext* context,
+                                       const v1::GetAccountRequest* request,
+                                       v1::Account* response) override {
+    auto* reactor = context->DefaultReactor();
+    auto raw = store_.Get(Space::kData, AccountKey(request->account()));
+    if (!raw.ok()) {
+      reactor->Finish(ToGrpcStatus(raw.status()));
+    } else if (!raw->has_value()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                   "no account " + request->account()));
+    } else {
+      response->ParseFromString(**raw);
+      reactor->Finish(grpc::Status::OK);
+    }
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* ListAccounts(grpc::CallbackServerContext* context,
+                                         const v1::ListAccountsRequest*,
+                                         v1::ListAccountsResponse* response) override {
+    auto* reactor = context->DefaultReactor();
+    absl::Status s = store_.Scan(Space::kData, "acct/", "",
+                                 [response](const std::string&, const std::string& value) {
+                                   response->add_accounts()->ParseFromString(value);
+                                   return true;
+                                 });
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+
+ private:
+  storage::BranchStore& store_;
+};
+
+}  // namespace
+
+ReferenceParticipant MakeBalance(storage::BranchStore& store) {
+  return {std::make_unique<BalanceHandler>(), std::make_unique<BalanceAdmin>(store)};
+}
+
+absl::StatusOr<ReferenceParticipant> MakeReference(const std::string& kind,
+                                                   storage::BranchStore& store) {
+  if (kind == "balance") return MakeBalance(store);
+  if (kind == "ledger") return MakeLedger(store);
+  if (kind == "notification") return MakeNotification(store);
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown participant kind '", kind, "': use balance, ledger or notification"));
+}
+
+absl::StatusOr<uint64_t> NextSequence(storage::WorkView& view, const std::string& key) {
+  auto raw = view.Get(Space::kData, key);
+  if (!raw.ok()) return raw.status();
+  uint64_t seq = 0;
+  if (raw->has_value() && !absl::SimpleAtoi(**raw, &seq)) {
+    return absl::DataLossError(absl::StrCat("counter ", key, " is unreadable"));
+  }
+  ++seq;
+  view.Put(Space::kData, key, absl::StrCat(seq));
+  return seq;
+}
+
+}  // namespace settle::participants

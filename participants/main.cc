@@ -1,0 +1,90 @@
+// settle-participant: runs one reference participant (balance, ledger or notification).
+
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "common/env_flags.h"
+#include "common/json_log.h"
+#include "common/signals.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/server_builder.h"
+#include "participants/reference.h"
+
+ABSL_FLAG(std::string, kind, "", "balance, ledger or notification");
+ABSL_FLAG(std::string, listen, "127.0.0.1:0", "gRPC listen address (port 0 picks one)");
+ABSL_FLAG(std::string, data_dir, "", "folder of this participant's RocksDB store");
+ABSL_FLAG(std::string, coordinator, "",
+          "coordinator address, asked for the decision of branches left prepared");
+ABSL_FLAG(absl::Duration, in_doubt_after, absl::Seconds(10),
+          "a branch prepared this long without a decision is resolved with GetDecision");
+ABSL_FLAG(absl::Duration, in_doubt_check_interval, absl::Seconds(2),
+          "how often to look for in-doubt branches");
+ABSL_FLAG(std::string, port_file, "", "if set, write the bound gRPC port here once serving");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
+
+int main(int argc, char** argv) {
+  settle::BlockTerminationSignals();
+  settle::ParseFlagsWithEnv(argc, argv,
+                            "settle-participant --kind=balance|ledger|notification: a reference "
+                            "participant. Every flag can be set as SETTLE_<FLAG>.");
+  if (!settle::SetLogLevel(absl::GetFlag(FLAGS_log_level))) {
+    std::fprintf(stderr, "--log_level must be debug, info, warning or error\n");
+    return 2;
+  }
+  const std::string kind = absl::GetFlag(FLAGS_kind);
+  std::string data_dir = absl::GetFlag(FLAGS_data_dir);
+  if (data_dir.empty()) data_dir = "settle-data/" + kind;
+
+  auto store = settle::storage::BranchStore::Open(data_dir);
+  if (!store.ok()) {
+    settle::Log(settle::LogLevel::kError, "cannot open the participant store; refusing to start",
+                {{"error", store.status().ToString()}});
+    return store.status().code() == absl::StatusCode::kDataLoss ? 3 : 1;
+  }
+  auto reference = settle::participants::MakeReference(kind, **store);
+  if (!reference.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(reference.status().message()).c_str());
+    return 2;
+  }
+  settle::sdk::ParticipantOptions options;
+  options.coordinator_endpoint = absl::GetFlag(FLAGS_coordinator);
+  options.in_doubt_after = absl::GetFlag(FLAGS_in_doubt_after);
+  options.in_doubt_check_interval = absl::GetFlag(FLAGS_in_doubt_check_interval);
+  auto server_impl = std::make_unique<settle::sdk::ParticipantServer>(options, **store,
+                                                                      *reference->handler);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(server_impl->participant_service());
+  builder.RegisterService(server_impl->inspect_service());
+  builder.RegisterService(reference->admin.get());
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    settle::Log(settle::LogLevel::kError, "cannot listen",
+                {{"listen", absl::GetFlag(FLAGS_listen)}});
+    return 1;
+  }
+  server_impl->StartInDoubtResolver();
+  if (const std::string f = absl::GetFlag(FLAGS_port_file); !f.empty()) {
+    const std::string tmp = f + ".tmp";
+    std::ofstream(tmp) << port << "\n";
+    std::rename(tmp.c_str(), f.c_str());
+  }
+  settle::Log(settle::LogLevel::kInfo, "serving",
+              {{"kind", kind}, {"grpc_port", absl::StrCat(port)}, {"data_dir", data_dir}});
+
+  const int sig = settle::WaitForTerminationSignal();
+  settle::Log(settle::LogLevel::kInfo, "shutting down", {{"signal", absl::StrCat(sig)}});
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  server.reset();
+  server_impl.reset();
+  store->reset();  // Flushes queued units; their reactors are gone, nothing answers them.
+  return 0;
+}

@@ -1,0 +1,36 @@
+#ifndef SETTLE_PARTICIPANTS_REFERENCE_H_
+#define SETTLE_PARTICIPANTS_REFERENCE_H_
+
+// The reference participants: balance, ledger and notification. Each is a BranchHandler (its
+// domain logic, run by the SDK) plus an admin gRPC service for its own data.
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "client/participant_server.h"
+#include "grpcpp/impl/codegen/service_type.h"
+#include "storage/branch_store.h"
+
+namespace settle::participants {
+
+struct ReferenceParticipant {
+  std::unique_ptr<sdk::BranchHandler> handler;
+  std::unique_ptr<grpc::Service> admin;
+};
+
+// Both parts borrow `store`, which must outlive them. Thread-safe as the SDK requires.
+ReferenceParticipant MakeBalance(storage::BranchStore& store);
+ReferenceParticipant MakeLedger(storage::BranchStore& store);
+ReferenceParticipant MakeNotification(storage::BranchStore& store);
+
+// INVALID_ARGUMENT for an unknown kind.
+absl::StatusOr<ReferenceParticipant> MakeReference(const std::string& kind,
+                                                   storage::BranchStore& store);
+
+// Reads a counter in the data space, adds one, stages the new value and returns it.
+absl::StatusOr<uint64_t> NextSequence(storage::WorkView& view, const std::string& key);
+
+}  // namespace settle::participants
+
+#endif  // SETTLE_PARTICIPANTS_REFERENCE_H_

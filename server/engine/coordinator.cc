@@ -1,0 +1,706 @@
+#include "server/engine/coordinator.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/json_log.h"
+
+namespace settle::engine {
+namespace {
+
+constexpr int kListMaxExamined = 10000;
+constexpr absl::Duration kGaugeInterval = absl::Seconds(1);
+constexpr absl::Duration kRetentionInterval = absl::Minutes(1);
+constexpr int kRetentionBatch = 10000;
+
+std::string TxnIdFor(const std::string& shard, uint64_t counter) {
+  return absl::StrFormat("%s-%016x", shard, counter);
+}
+
+std::string StateName(storage::TxnStateRecord s) {
+  switch (s) {
+    case storage::TXN_PREPARING: return "preparing";
+    case storage::TXN_COMMITTING: return "committing";
+    case storage::TXN_ABORTING: return "aborting";
+    case storage::TXN_COMMITTED: return "committed";
+    case storage::TXN_ABORTED: return "aborted";
+    default: return "unknown";
+  }
+}
+
+}  // namespace
+
+Coordinator::Coordinator(CoordinatorOptions options, storage::TxnLog& log, Registry& registry,
+                         Scheduler& scheduler, const Clock& clock, Metrics* metrics)
+    : options_(std::move(options)),
+      log_(log),
+      registry_(registry),
+      scheduler_(scheduler),
+      clock_(clock),
+      metrics_(metrics),
+      retry_(options_.retry) {}
+
+Coordinator::~Coordinator() { Stop(); }
+
+void Coordinator::Stop() {
+  absl::MutexLock lock(&mu_);
+  stopping_ = true;
+  mu_.Await(absl::Condition(
+      +[](int* n) { return *n == 0; }, &rpcs_in_flight_));
+}
+
+bool Coordinator::stopping() const {
+  absl::MutexLock lock(&mu_);
+  return stopping_;
+}
+
+void Coordinator::RpcStarted() {
+  absl::MutexLock lock(&mu_);
+  ++rpcs_in_flight_;
+}
+
+void Coordinator::RpcEnded() {
+  absl::MutexLock lock(&mu_);
+  --rpcs_in_flight_;
+}
+
+size_t Coordinator::ActiveCount() const {
+  absl::MutexLock lock(&mu_);
+  return active_.size();
+}
+
+// ---- Start-up ----
+
+absl::Status Coordinator::Recover() {
+  if (absl::Status s = registry_.Load(); !s.ok()) return s;
+  auto max_id = log_.MaxTxnId();
+  if (!max_id.ok()) return max_id.status();
+  uint64_t counter = 0;
+  if (!max_id->empty()) {
+    const size_t dash = max_id->rfind('-');
+    if (dash == std::string::npos ||
+        !absl::SimpleHexAtoi(max_id->substr(dash + 1), &counter)) {
+      return absl::DataLossError(
+          absl::StrCat("the log holds a malformed transaction id '", *max_id, "'"));
+    }
+  }
+  auto active = log_.LoadActive();
+  if (!active.ok()) return active.status();
+  std::vector<TxnPtr> to_resume;
+  {
+    absl::MutexLock lock(&mu_);
+    last_id_counter_ = counter;
+    for (auto& rec : *active) {
+      auto txn = std::make_shared<Transaction>(std::move(rec));
+      active_[txn->id()] = txn;
+      by_key_[txn->key()] = txn;
+      to_resume.push_back(std::move(txn));
+    }
+  }
+  for (const TxnPtr& txn : to_resume) {
+    const storage::TxnStateRecord state = txn->state();
+    if (metrics_ != nullptr) metrics_->Recovered(StateName(state));
+    Log(LogLevel::kInfo, "recovering transaction", {{"txn", txn->id()}, {"state", StateName(state)}});
+    if (state == storage::TXN_PREPARING || state == storage::TXN_UNKNOWN) {
+      // No decision reached the log, so none was ever announced: presumed abort.
+      txn->StartAbort(-1, "the coordinator restarted before the transaction was decided");
+      LogDecision(txn);
+    } else {
+      txn->RestoreDecided();
+      DecisionApplied(txn);
+    }
+  }
+  Log(LogLevel::kInfo, "recovery started",
+      {{"active_transactions", absl::StrCat(to_resume.size())}});
+  ScheduleSweeps();
+  return absl::OkStatus();
+}
+
+// ---- Execute ----
+
+absl::Status Coordinator::Validate(const ExecuteParams& p) const {
+  if (p.idempotency_key.empty()) {
+    return absl::InvalidArgumentError(
+        "idempotency_key is required: give every payment a unique key and reuse it on retries");
+  }
+  if (p.idempotency_key.size() > options_.max_key_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("idempotency_key is ", p.idempotency_key.size(),
+                                                   " bytes; the limit is ",
+                                                   options_.max_key_bytes));
+  }
+  if (p.branches.empty()) {
+    return absl::InvalidArgumentError("branches is empty: a transaction needs at least one");
+  }
+  if (static_cast<int>(p.branches.size()) > options_.max_branches) {
+    return absl::InvalidArgumentError(absl::StrCat("the transaction has ", p.branches.size(),
+                                                   " branches; the limit is ",
+                                                   options_.max_branches));
+  }
+  if (p.timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "timeout is required and must be positive, e.g. 5s: it bounds the prepare phase");
+  }
+  if (p.timeout < absl::Milliseconds(1) || p.timeout > options_.max_txn_timeout) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "timeout ", absl::FormatDuration(p.timeout), " is out of range: it must be between 1ms and ",
+        absl::FormatDuration(options_.max_txn_timeout), " (--max_txn_timeout)"));
+  }
+  if (p.mode == 2 || p.mode == 3) {
+    return absl::UnimplementedError(absl::StrCat(
+        "mode ", p.mode == 2 ? "SAGA" : "THREE_PHASE",
+        " is not supported by this coordinator yet; use MODE_TWO_PHASE (or TCC over it)"));
+  }
+  if (p.mode < 0 || p.mode > 3) {
+    return absl::InvalidArgumentError(absl::StrCat("mode ", p.mode, " is not a known mode"));
+  }
+  for (size_t i = 0; i < p.branches.size(); ++i) {
+    const BranchSpec& b = p.branches[i];
+    if (b.payload.size() > options_.max_payload_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "branch ", i, " (", b.participant, ") has a ", b.payload.size(),
+          "-byte payload; the limit is ", options_.max_payload_bytes, " bytes"));
+    }
+    if (absl::Status s = Registry::ValidateName(b.participant); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("branch ", i, ": ", s.message()));
+    }
+    if (!registry_.Contains(b.participant)) {
+      return absl::NotFoundError(absl::StrCat(
+          "branch ", i, ": participant '", b.participant,
+          "' is not registered; register it with `settle register ", b.participant,
+          " HOST:PORT` or fix the name"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string Coordinator::NextTxnIdLocked() {
+  // Ids grow with time and never repeat, across restarts too (the counter starts past the
+  // greatest id in the log), so the log's key order is begin order.
+  const uint64_t now = static_cast<uint64_t>(absl::ToUnixMicros(clock_.Now()));
+  last_id_counter_ = std::max(now, last_id_counter_ + 1);
+  return TxnIdFor(options_.shard, last_id_counter_);
+}
+
+void Coordinator::Execute(ExecuteParams p, ExecuteDone done) {
+  const absl::Time start = clock_.Now();
+  ExecuteDone reply = [this, start, done = std::move(done)](absl::StatusOr<ExecuteResult> r) {
+    if (metrics_ != nullptr) {
+      metrics_->ExecuteDone(
+          r.ok() ? (r->committed ? "committed" : "aborted") : StatusCodeName(r.status().code()),
+          clock_.Now() - start);
+    }
+    done(std::move(r));
+  };
+  if (stopping()) {
+    return reply(absl::UnavailableError("the coordinator is shutting down; retry shortly"));
+  }
+  if (absl::Status s = Validate(p); !s.ok()) return reply(s);
+
+  storage::TxnRecord asked;
+  asked.set_idempotency_key(p.idempotency_key);
+  asked.set_mode(p.mode == 0 ? 1 : p.mode);
+  asked.set_wait_for_acks(p.wait_for_acks);
+  asked.set_refused_branch(-1);
+  for (auto& b : p.branches) {
+    auto* rec = asked.add_branches();
+    rec->set_participant(std::move(b.participant));
+    rec->set_payload(std::move(b.payload));
+    rec->set_state(storage::BRANCH_PENDING);
+  }
+
+  // The same key: in memory while active; in the log once finished. Memory is checked on both
+  // sides of the log lookup because a transaction leaves memory only after its finish record is
+  // written: whichever way a concurrent one moves, one of the three looks sees it.
+  TxnPtr existing;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = by_key_.find(p.idempotency_key);
+    if (it != by_key_.end()) existing = it->second;
+  }
+  if (existing != nullptr) return Join(existing, asked, p.wait_for_acks, true, reply);
+  auto logged_id = log_.FindTxnIdByKey(p.idempotency_key);
+  if (!logged_id.ok()) return reply(logged_id.status());
+  if (logged_id->has_value()) {
+    auto rec = log_.FindFinished(**logged_id);
+    if (!rec.ok()) return reply(rec.status());
+    if (rec->has_value()) return ReplayFinished(**rec, asked, reply);
+  }
+
+  TxnPtr txn;
+  storage::TxnRecord begin;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = by_key_.find(p.idempotency_key);
+    if (it != by_key_.end()) {
+      existing = it->second;
+    } else if (static_cast<int>(active_.size()) >= options_.max_in_flight) {
+      return reply(absl::ResourceExhaustedError(absl::StrCat(
+          "the coordinator has ", active_.size(),
+          " transactions in flight (--max_in_flight); retry with backoff")));
+    } else {
+      begin = std::move(asked);
+      begin.set_txn_id(NextTxnIdLocked());
+      begin.set_state(storage::TXN_PREPARING);
+      begin.set_begin_micros(absl::ToUnixMicros(start));
+      begin.set_deadline_micros(absl::ToUnixMicros(start + p.timeout));
+      txn = std::make_shared<Transaction>(begin);
+      active_[txn->id()] = txn;
+      by_key_[txn->key()] = txn;
+    }
+  }
+  if (existing != nullptr) return Join(existing, asked, p.wait_for_acks, true, reply);
+
+  txn->AddWaiter(p.wait_for_acks, false, std::move(reply));
+  storage::LogBatch batch;
+  batch.Begin(begin);
+  // Not forced: under presumed abort a begin lost in a crash aborts, and nothing was sent yet.
+  log_.Write(std::move(batch), /*sync=*/false,
+             [this, txn](absl::Status s) { OnBeginLogged(txn, std::move(s)); });
+}
+
+void Coordinator::Join(const TxnPtr& txn, const storage::TxnRecord& asked, bool wait_for_acks,
+                       bool replayed, const ExecuteDone& done) {
+  if (!txn->SameBody(asked)) {
+    return done(absl::AlreadyExistsError(absl::StrCat(
+        "idempotency key '", txn->key(), "' was used by transaction ", txn->id(),
+        " with a different body; use a new key for a new payment")));
+  }
+  if (auto r = txn->AddWaiter(wait_for_acks, replayed, done); r.has_value()) done(*r);
+}
+
+void Coordinator::ReplayFinished(const storage::TxnRecord& rec, const storage::TxnRecord& asked,
+                                 const ExecuteDone& done) {
+  if (!SameBody(rec, asked)) {
+    return done(absl::AlreadyExistsError(absl::StrCat(
+        "idempotency key '", rec.idempotency_key(), "' was used by transaction ", rec.txn_id(),
+        " with a different body; use a new key for a new payment")));
+  }
+  ExecuteResult r = ResultFromRecord(rec);
+  r.replayed = true;
+  done(r);
+}
+
+void Coordinator::OnBeginLogged(const TxnPtr& txn, absl::Status status) {
+  if (stopping()) return;
+  if (!status.ok()) {
+    Forget(txn);
+    Log(LogLevel::kError, "begin record not written", {{"txn", txn->id()}, {"error", status.ToString()}});
+    return Fail(txn->TakeWaiters(),
+                absl::UnavailableError(absl::StrCat(
+                    "transaction ", txn->id(), " was not started: ", status.message(),
+                    ". Nothing was sent to any participant; retry with the same idempotency key")));
+  }
+  SendPrepares(txn);
+}
+
+void Coordinator::SendPrepares(const TxnPtr& txn) {
+  for (PrepareCall& call : txn->PrepareCalls()) {
+    const uint32_t branch = call.ref.branch_id;
+    const absl::Time sent = clock_.Now();
+    auto channel = registry_.Channel(call.participant);
+    if (!channel.ok()) {
+      OnVote(txn, branch, sent, channel.status());
+      continue;
+    }
+    RpcStarted();
+    (*channel)->Prepare(call, [this, txn, branch, sent](absl::StatusOr<VoteResult> vote) {
+      OnVote(txn, branch, sent, vote);
+      RpcEnded();
+    });
+  }
+}
+
+void Coordinator::OnVote(const TxnPtr& txn, uint32_t branch, absl::Time sent,
+                         const absl::StatusOr<VoteResult>& vote) {
+  const absl::Time now = clock_.Now();
+  const std::string& participant = txn->participant(branch);
+  if (metrics_ != nullptr) {
+    metrics_->ParticipantRpc(participant, "Prepare", vote.status().code(), now - sent);
+  }
+  if (vote.ok()) {
+    registry_.RecordSuccess(participant, now);
+  } else {
+    registry_.RecordFailure(participant, vote.status());
+  }
+  if (stopping()) return;
+  const Transaction::VoteAction action = txn->RecordVote(branch, vote);
+  if (action == Transaction::VoteAction::kCommit || action == Transaction::VoteAction::kAbort) {
+    LogDecision(txn);
+  }
+}
+
+void Coordinator::LogDecision(const TxnPtr& txn) {
+  const absl::Time now = clock_.Now();
+  if (metrics_ != nullptr) metrics_->Phase("prepare", now - txn->begin_time());
+  storage::TxnRecord rec = txn->DecisionRecord(now);
+  storage::LogBatch batch;
+  batch.UpdateActive(rec);
+  if (rec.state() == storage::TXN_COMMITTING) {
+    // Forced: a COMMIT must survive any crash before anyone hears of it.
+    log_.Write(std::move(batch), /*sync=*/true,
+               [this, txn](absl::Status s) { OnCommitLogged(txn, std::move(s)); });
+    return;
+  }
+  // Presumed abort: an ABORT need not be forced. If it is lost, recovery finds the transaction
+  // undecided and aborts it again, so it may be announced at once.
+  log_.Write(std::move(batch), /*sync=*/false, [txn](absl::Status s) {
+    if (!s.ok()) {
+      Log(LogLevel::kWarning, "abort record not written; recovery would abort again",
+          {{"txn", txn->id()}, {"error", s.ToString()}});
+    }
+  });
+  DecisionApplied(txn);
+}
+
+void Coordinator::OnCommitLogged(const TxnPtr& txn, absl::Status status) {
+  if (stopping()) return;
+  if (status.ok()) {
+    if (options_.on_commit_logged_ForTest) options_.on_commit_logged_ForTest(txn->id());
+    return DecisionApplied(txn);
+  }
+  // No Commit was sent and nobody was told. Whether the record reached the disk is unknown, so
+  // an ABORT is forced after it; it supersedes the COMMIT in the log either way.
+  Log(LogLevel::kError, "commit record not written; aborting",
+      {{"txn", txn->id()}, {"error", status.ToString()}});
+  Fail(txn->ConvertCommitToAbort(
+           absl::StrCat("the COMMIT decision could not be logged: ", status.message())),
+       absl::UnavailableError(absl::StrCat(
+           "transaction ", txn->id(), ": the decision log cannot be written (", status.message(),
+           "); the transaction is being aborted. Retry with the same idempotency key to read "
+           "its outcome")));
+  LogForcedAbort(txn);
+}
+
+void Coordinator::LogForcedAbort(const TxnPtr& txn) {
+  storage::LogBatch batch;
+  batch.UpdateActive(txn->DecisionRecord(clock_.Now()));
+  log_.Write(std::move(batch), /*sync=*/true, [this, txn](absl::Status s) {
+    if (stopping()) return;
+    if (s.ok()) return DecisionApplied(txn);
+    scheduler_.RunAfter(retry_.options().max, [this, txn] {
+      if (!stopping()) LogForcedAbort(txn);
+    });
+  });
+}
+
+void Coordinator::DecisionApplied(const TxnPtr& txn) {
+  std::vector<ExecuteDone> waiters = txn->ApplyDecision(clock_.Now());
+  const ExecuteResult result = txn->Result();
+  if (metrics_ != nullptr) metrics_->Decided(txn->mode(), result.committed);
+  Log(LogLevel::kDebug, "decided",
+      {{"txn", txn->id()}, {"decision", result.committed ? "commit" : "abort"}});
+  Complete(std::move(waiters), result);
+  const std::vector<uint32_t> branches = txn->BranchesToDeliver();
+  if (branches.empty()) return FinishTxn(txn);
+  for (uint32_t b : branches) Deliver(txn, b);
+}
+
+// ---- Delivery of the decision ----
+
+void Coordinator::Deliver(const TxnPtr& txn, uint32_t branch) {
+  if (stopping()) return;
+  const absl::Time sent = clock_.Now();
+  auto channel = registry_.Channel(txn->participant(branch));
+  if (!channel.ok()) return OnDelivered(txn, branch, sent, channel.status());
+  const BranchRef ref{txn->id(), branch};
+  const absl::Time deadline = sent + options_.delivery_rpc_timeout;
+  auto done = [this, txn, branch, sent](absl::Status s) {
+    OnDelivered(txn, branch, sent, std::move(s));
+    RpcEnded();
+  };
+  RpcStarted();
+  if (txn->committing()) {
+    (*channel)->Commit(ref, deadline, std::move(done));
+  } else {
+    (*channel)->Abort(ref, deadline, std::move(done));
+  }
+}
+
+void Coordinator::OnDelivered(const TxnPtr& txn, uint32_t branch, absl::Time sent,
+                              absl::Status status) {
+  const absl::Time now = clock_.Now();
+  const std::string& participant = txn->participant(branch);
+  const std::string method = txn->committing() ? "Commit" : "Abort";
+  if (metrics_ != nullptr) metrics_->ParticipantRpc(participant, method, status.code(), now - sent);
+  if (status.ok()) {
+    registry_.RecordSuccess(participant, now);
+  } else {
+    registry_.RecordFailure(participant, status);
+  }
+  if (stopping()) return;
+  if (status.ok()) {
+    if (txn->RecordAck(branch)) FinishTxn(txn);
+    return;
+  }
+  // Never given up: a decided outcome must reach every participant. The capped, jittered delay
+  // keeps a participant that stays down from being flooded; the scheduler holds no thread.
+  const TxnSnapshot snap = txn->Snapshot(now, options_.stuck_after);
+  const int attempt = static_cast<int>(snap.delivery[branch].attempts) + 1;
+  const absl::Duration delay = retry_.Delay(attempt);
+  txn->RecordDeliveryFailure(branch, status, now + delay);
+  if (metrics_ != nullptr) metrics_->DecisionRetry(participant, method);
+  if (attempt == 1 || attempt % 20 == 0) {
+    Log(LogLevel::kWarning, "decision not delivered; retrying",
+        {{"txn", txn->id()},
+         {"participant", participant},
+         {"method", method},
+         {"attempt", absl::StrCat(attempt)},
+         {"error", status.ToString()}});
+  }
+  scheduler_.RunAfter(delay, [this, txn, branch] { Deliver(txn, branch); });
+}
+
+void Coordinator::FinishTxn(const TxnPtr& txn) {
+  if (stopping()) return;
+  const absl::Time now = clock_.Now();
+  storage::TxnRecord rec = txn->FinishRecord(now);
+  if (metrics_ != nullptr && rec.finish_micros() == absl::ToUnixMicros(now)) {
+    metrics_->Phase(rec.state() == storage::TXN_COMMITTED ? "commit" : "abort",
+                    now - absl::FromUnixMicros(rec.decision_micros()));
+  }
+  storage::LogBatch batch;
+  batch.Finish(rec);
+  // Not forced: a lost finish record only makes recovery deliver the decision once more, and
+  // delivery is idempotent.
+  log_.Write(std::move(batch), /*sync=*/false, [this, txn](absl::Status s) {
+    if (stopping()) return;
+    if (!s.ok()) {
+      scheduler_.RunAfter(retry_.options().max, [this, txn] { FinishTxn(txn); });
+      return;
+    }
+    Forget(txn);
+    Complete(txn->TakeWaiters(), txn->Result());
+  });
+}
+
+void Coordinator::Forget(const TxnPtr& txn) {
+  absl::MutexLock lock(&mu_);
+  active_.erase(txn->id());
+  auto it = by_key_.find(txn->key());
+  if (it != by_key_.end() && it->second == txn) by_key_.erase(it);
+}
+
+void Coordinator::Complete(std::vector<ExecuteDone> waiters, const ExecuteResult& result) {
+  for (auto& w : waiters) w(result);
+}
+
+void Coordinator::Fail(std::vector<ExecuteDone> waiters, const absl::Status& status) {
+  for (auto& w : waiters) w(status);
+}
+
+// ---- Queries and operator actions ----
+
+Coordinator::TxnPtr Coordinator::FindActive(const std::string& txn_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = active_.find(txn_id);
+  return it == active_.end() ? nullptr : it->second;
+}
+
+absl::StatusOr<TxnSnapshot> Coordinator::GetTransaction(const std::string& txn_id) const {
+  if (TxnPtr txn = FindActive(txn_id); txn != nullptr) {
+    return txn->Snapshot(clock_.Now(), options_.stuck_after);
+  }
+  auto rec = log_.Find(txn_id);
+  if (!rec.ok()) return rec.status();
+  if (!rec->has_value()) {
+    return absl::NotFoundError(absl::StrCat(
+        "transaction ", txn_id, " is not known here: it never began at this coordinator, or it "
+        "finished longer ago than the retention period"));
+  }
+  return TxnSnapshot{std::move(**rec), {}, false};
+}
+
+absl::StatusOr<TxnSnapshot> Coordinator::GetTransactionByKey(const std::string& key) const {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = by_key_.find(key);
+    if (it != by_key_.end()) return it->second->Snapshot(clock_.Now(), options_.stuck_after);
+  }
+  auto id = log_.FindTxnIdByKey(key);
+  if (!id.ok()) return id.status();
+  if (!id->has_value()) {
+    return absl::NotFoundError(absl::StrCat("no transaction has idempotency key '", key,
+                                            "' (or it is past the retention period)"));
+  }
+  return GetTransaction(**id);
+}
+
+absl::StatusOr<ListResult> Coordinator::List(const ListParams& params) const {
+  if (params.page_size < 0 || params.page_size > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size ", params.page_size, " is out of range: use 1 to 1000"));
+  }
+  const int page_size = params.page_size == 0 ? 100 : params.page_size;
+  std::string from;
+  if (!params.page_token.empty()) {
+    if (params.page_token.rfind(options_.shard + "-", 0) != 0) {
+      return absl::InvalidArgumentError(
+          "page_token was not returned by this coordinator; start again without one");
+    }
+    from = params.page_token + '\0';  // The smallest id after the token.
+  } else if (params.begin_after != absl::InfinitePast()) {
+    from = TxnIdFor(options_.shard, static_cast<uint64_t>(
+                                        std::max<int64_t>(0, absl::ToUnixMicros(params.begin_after))));
+  }
+  const int64_t after = params.begin_after == absl::InfinitePast()
+                            ? INT64_MIN
+                            : absl::ToUnixMicros(params.begin_after);
+  const int64_t before = params.begin_before == absl::InfiniteFuture()
+                             ? INT64_MAX
+                             : absl::ToUnixMicros(params.begin_before);
+  const absl::Time now = clock_.Now();
+  ListResult result;
+  bool past_end = false;
+  auto last = log_.Scan(from, kListMaxExamined, [&](const storage::TxnRecord& logged) {
+    if (logged.begin_micros() >= before) {
+      past_end = true;
+      return false;
+    }
+    TxnSnapshot snap;
+    if (TxnPtr txn = FindActive(logged.txn_id()); txn != nullptr) {
+      snap = txn->Snapshot(now, options_.stuck_after);  // Fresher than the logged copy.
+    } else {
+      snap.record = logged;
+    }
+    const storage::TxnRecord& rec = snap.record;
+    if (rec.begin_micros() < after) return true;
+    if (!params.states.empty() &&
+        std::find(params.states.begin(), params.states.end(), rec.state()) ==
+            params.states.end()) {
+      return true;
+    }
+    if (!params.participant.empty() &&
+        std::none_of(rec.branches().begin(), rec.branches().end(),
+                     [&](const storage::BranchRecord& b) {
+                       return b.participant() == params.participant;
+                     })) {
+      return true;
+    }
+    result.transactions.push_back(std::move(snap));
+    return static_cast<int>(result.transactions.size()) < page_size;
+  });
+  if (!last.ok()) return last.status();
+  if (!past_end) result.next_page_token = *last;
+  return result;
+}
+
+absl::StatusOr<TxnSnapshot> Coordinator::Abort(const std::string& txn_id,
+                                               const std::string& reason) {
+  if (reason.size() > 256) {
+    return absl::InvalidArgumentError("reason is longer than 256 bytes");
+  }
+  TxnPtr txn = FindActive(txn_id);
+  if (txn == nullptr) {
+    auto rec = log_.FindFinished(txn_id);
+    if (!rec.ok()) return rec.status();
+    if (rec->has_value()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("transaction ", txn_id, " already finished as ",
+                       StateName((*rec)->state()), "; it cannot be aborted"));
+    }
+    return absl::NotFoundError(absl::StrCat("transaction ", txn_id, " is not known here"));
+  }
+  if (!txn->StartAbort(-1, absl::StrCat("aborted by an operator: ",
+                                        reason.empty() ? "no reason given" : reason))) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("transaction ", txn_id, " is already decided (",
+                     txn->committing() ? "COMMIT" : "ABORT", "); it cannot be aborted"));
+  }
+  Log(LogLevel::kInfo, "operator abort", {{"txn", txn_id}, {"reason", reason}});
+  LogDecision(txn);
+  return txn->Snapshot(clock_.Now(), options_.stuck_after);
+}
+
+absl::StatusOr<Decision> Coordinator::GetDecision(const std::string& txn_id) const {
+  if (TxnPtr txn = FindActive(txn_id); txn != nullptr) {
+    switch (txn->state()) {
+      case storage::TXN_COMMITTING:
+      case storage::TXN_COMMITTED:
+        return Decision::kCommit;
+      case storage::TXN_ABORTING:
+      case storage::TXN_ABORTED:
+        return Decision::kAbort;
+      default:
+        // Includes a COMMIT being forced right now: it is not a decision until durable.
+        return Decision::kUndecided;
+    }
+  }
+  auto rec = log_.FindFinished(txn_id);
+  if (!rec.ok()) return rec.status();
+  if (rec->has_value() && (*rec)->state() == storage::TXN_COMMITTED) return Decision::kCommit;
+  return Decision::kAbort;  // Finished as aborted, or unknown: presumed abort.
+}
+
+void Coordinator::Deregister(const std::string& name, std::function<void(absl::Status)> done) {
+  int users = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, txn] : active_) {
+      for (size_t b = 0; b < txn->branch_count(); ++b) {
+        if (txn->participant(static_cast<uint32_t>(b)) == name) {
+          ++users;
+          break;
+        }
+      }
+    }
+  }
+  if (users > 0) {
+    return done(absl::FailedPreconditionError(
+        absl::StrCat("participant '", name, "' still has ", users,
+                     " active transactions; deregister it once they have finished")));
+  }
+  registry_.Deregister(name, std::move(done));
+}
+
+// ---- Background work ----
+
+void Coordinator::ScheduleSweeps() {
+  // Two self-renewing chains on the scheduler; each ends once the coordinator stops.
+  ScheduleGauges();
+  ScheduleRetention();
+}
+
+void Coordinator::ScheduleGauges() {
+  scheduler_.RunAfter(kGaugeInterval, [this] {
+    if (stopping()) return;
+    UpdateGauges();
+    ScheduleGauges();
+  });
+}
+
+void Coordinator::ScheduleRetention() {
+  scheduler_.RunAfter(kRetentionInterval, [this] {
+    if (stopping()) return;
+    SweepRetention();
+    ScheduleRetention();
+  });
+}
+
+void Coordinator::UpdateGauges() {
+  std::vector<TxnPtr> txns;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, txn] : active_) txns.push_back(txn);
+  }
+  const absl::Time now = clock_.Now();
+  int in_doubt = 0, stuck = 0;
+  for (const TxnPtr& t : txns) {
+    in_doubt += t->InDoubt() ? 1 : 0;
+    stuck += t->Stuck(now, options_.stuck_after) ? 1 : 0;
+  }
+  if (metrics_ != nullptr) metrics_->SetGauges(txns.size(), in_doubt, stuck);
+}
+
+void Coordinator::SweepRetention() {
+  auto removed = log_.DeleteFinishedBefore(clock_.Now() - options_.retention, kRetentionBatch);
+  if (!removed.ok()) {
+    Log(LogLevel::kWarning, "retention sweep failed", {{"error", removed.status().ToString()}});
+  } else if (*removed > 0) {
+    Log(LogLevel::kInfo, "retention sweep", {{"removed", absl::StrCat(*removed)}});
+  }
+}
+
+}  // namespace settle::engine

@@ -1,0 +1,130 @@
+#include "server/engine/metrics.h"
+
+#include "absl/strings/ascii.h"
+
+namespace settle::engine {
+namespace {
+
+// Sub-millisecond to ten seconds: a local commit is ~1 ms, a stuck delivery is seconds.
+const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
+  static const auto* b = new prometheus::Histogram::BucketBoundaries{
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+      0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,     10};
+  return *b;
+}
+
+std::string ModeName(int mode) {
+  switch (mode) {
+    case 2: return "saga";
+    case 3: return "three_phase";
+    default: return "two_phase";
+  }
+}
+
+}  // namespace
+
+std::string StatusCodeName(absl::StatusCode code) {
+  return absl::AsciiStrToUpper(absl::StatusCodeToString(code));
+}
+
+Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
+    : registry_(std::move(registry)),
+      transactions_(prometheus::BuildCounter()
+                        .Name("settle_transactions_total")
+                        .Help("Transactions decided, by mode and outcome.")
+                        .Register(*registry_)),
+      execute_seconds_(prometheus::BuildHistogram()
+                           .Name("settle_execute_duration_seconds")
+                           .Help("Execute calls from request to reply, by result.")
+                           .Register(*registry_)),
+      phase_seconds_(prometheus::BuildHistogram()
+                         .Name("settle_phase_duration_seconds")
+                         .Help("Duration of each protocol phase.")
+                         .Register(*registry_)),
+      participant_rpcs_(prometheus::BuildCounter()
+                            .Name("settle_participant_rpcs_total")
+                            .Help("RPCs to participants, by participant, method and status code.")
+                            .Register(*registry_)),
+      participant_rpc_seconds_(prometheus::BuildHistogram()
+                                   .Name("settle_participant_rpc_duration_seconds")
+                                   .Help("Latency of RPCs to participants.")
+                                   .Register(*registry_)),
+      retries_(prometheus::BuildCounter()
+                   .Name("settle_decision_retries_total")
+                   .Help("Commit or Abort deliveries retried after a failure.")
+                   .Register(*registry_)),
+      log_write_seconds_(prometheus::BuildHistogram()
+                             .Name("settle_log_write_duration_seconds")
+                             .Help("Group writes to the decision log, synced or not.")
+                             .Register(*registry_)),
+      log_group_size_(prometheus::BuildHistogram()
+                          .Name("settle_log_sync_group_size")
+                          .Help("Log batches (transaction steps) sharing one synced write.")
+                          .Register(*registry_)
+                          .Add({}, prometheus::Histogram::BucketBoundaries{
+                                       1, 2, 4, 8, 16, 32, 64, 128, 256})),
+      recovered_(prometheus::BuildCounter()
+                     .Name("settle_recovered_transactions_total")
+                     .Help("Active transactions found at start-up, by their logged state.")
+                     .Register(*registry_)),
+      in_flight_(prometheus::BuildGauge()
+                     .Name("settle_transactions_in_flight")
+                     .Help("Transactions not yet terminal.")
+                     .Register(*registry_)
+                     .Add({})),
+      in_doubt_(prometheus::BuildGauge()
+                    .Name("settle_transactions_in_doubt")
+                    .Help("Decided transactions not yet acknowledged by every participant.")
+                    .Register(*registry_)
+                    .Add({})),
+      stuck_(prometheus::BuildGauge()
+                 .Name("settle_transactions_stuck")
+                 .Help("In-doubt transactions undelivered for longer than --stuck_after.")
+                 .Register(*registry_)
+                 .Add({})) {}
+
+void Metrics::Decided(int mode, bool committed) {
+  transactions_.Add({{"mode", ModeName(mode)}, {"outcome", committed ? "committed" : "aborted"}})
+      .Increment();
+}
+
+void Metrics::ExecuteDone(const std::string& result, absl::Duration d) {
+  execute_seconds_.Add({{"result", result}}, LatencyBuckets())
+      .Observe(absl::ToDoubleSeconds(d));
+}
+
+void Metrics::Phase(const std::string& phase, absl::Duration d) {
+  phase_seconds_.Add({{"phase", phase}}, LatencyBuckets()).Observe(absl::ToDoubleSeconds(d));
+}
+
+void Metrics::ParticipantRpc(const std::string& participant, const std::string& method,
+                             absl::StatusCode code, absl::Duration d) {
+  participant_rpcs_
+      .Add({{"participant", participant}, {"method", method}, {"code", StatusCodeName(code)}})
+      .Increment();
+  participant_rpc_seconds_.Add({{"participant", participant}, {"method", method}},
+                               LatencyBuckets())
+      .Observe(absl::ToDoubleSeconds(d));
+}
+
+void Metrics::DecisionRetry(const std::string& participant, const std::string& method) {
+  retries_.Add({{"participant", participant}, {"method", method}}).Increment();
+}
+
+void Metrics::LogGroupWrite(const storage::GroupWriteStats& stats) {
+  log_write_seconds_.Add({{"synced", stats.synced ? "true" : "false"}}, LatencyBuckets())
+      .Observe(absl::ToDoubleSeconds(stats.latency));
+  if (stats.synced) log_group_size_.Observe(static_cast<double>(stats.batches));
+}
+
+void Metrics::Recovered(const std::string& state) {
+  recovered_.Add({{"state", state}}).Increment();
+}
+
+void Metrics::SetGauges(double in_flight, double in_doubt, double stuck) {
+  in_flight_.Set(in_flight);
+  in_doubt_.Set(in_doubt);
+  stuck_.Set(stuck);
+}
+
+}  // namespace settle::engine

@@ -1,0 +1,146 @@
+// settle-coordinator: the transaction coordinator process.
+
+#include <csignal>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "common/env_flags.h"
+#include "common/json_log.h"
+#include "common/signals.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/server_builder.h"
+#include "prometheus/exposer.h"
+#include "server/engine/coordinator.h"
+#include "server/service/coordinator_service.h"
+#include "server/service/grpc_participant_channel.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "gRPC listen address (host:port; port 0 picks one)");
+ABSL_FLAG(std::string, data_dir, "settle-data/coordinator", "folder of the decision log (RocksDB)");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
+          "Prometheus /metrics listen address; empty disables it");
+ABSL_FLAG(std::string, port_file, "",
+          "if set, write the bound gRPC port and metrics port here (one per line) once serving");
+ABSL_FLAG(std::string, shard, "s0", "shard name, the prefix of every transaction id");
+ABSL_FLAG(absl::Duration, max_txn_timeout, absl::Minutes(5), "largest Execute timeout accepted");
+ABSL_FLAG(absl::Duration, delivery_rpc_timeout, absl::Seconds(5),
+          "deadline of each Commit / Abort attempt");
+ABSL_FLAG(absl::Duration, retry_initial, absl::Milliseconds(50),
+          "first delay before re-sending a Commit / Abort");
+ABSL_FLAG(absl::Duration, retry_max, absl::Seconds(10), "cap of the retry delay");
+ABSL_FLAG(absl::Duration, stuck_after, absl::Minutes(1),
+          "a decided transaction undelivered this long is reported stuck");
+ABSL_FLAG(absl::Duration, retention, absl::Hours(24 * 7),
+          "how long finished transactions (and their idempotency keys) are kept");
+ABSL_FLAG(int32_t, max_in_flight, 10000, "active transactions beyond which Execute is refused");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
+ABSL_FLAG(std::string, test_crash_point, "",
+          "TEST ONLY: 'after_commit_logged' kills the process (SIGKILL) once a COMMIT is durable "
+          "and before any Commit is sent");
+
+namespace {
+
+[[noreturn]] void Die(const absl::Status& s, const char* what) {
+  settle::Log(settle::LogLevel::kError, what, {{"error", s.ToString()}});
+  std::exit(s.code() == absl::StatusCode::kDataLoss ? 3 : 1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  settle::BlockTerminationSignals();
+  settle::ParseFlagsWithEnv(argc, argv,
+                            "settle-coordinator: two-phase commit coordinator. Every flag can be "
+                            "set as SETTLE_<FLAG> in the environment.");
+  if (!settle::SetLogLevel(absl::GetFlag(FLAGS_log_level))) {
+    std::fprintf(stderr, "--log_level must be debug, info, warning or error\n");
+    return 2;
+  }
+
+  settle::engine::CoordinatorOptions options;
+  options.shard = absl::GetFlag(FLAGS_shard);
+  options.max_txn_timeout = absl::GetFlag(FLAGS_max_txn_timeout);
+  options.delivery_rpc_timeout = absl::GetFlag(FLAGS_delivery_rpc_timeout);
+  options.retry.initial = absl::GetFlag(FLAGS_retry_initial);
+  options.retry.max = absl::GetFlag(FLAGS_retry_max);
+  options.stuck_after = absl::GetFlag(FLAGS_stuck_after);
+  options.retention = absl::GetFlag(FLAGS_retention);
+  options.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
+  const std::string crash_point = absl::GetFlag(FLAGS_test_crash_point);
+  if (crash_point == "after_commit_logged") {
+    options.on_commit_logged_ForTest = [](const std::string& txn_id) {
+      settle::Log(settle::LogLevel::kWarning, "test crash point reached", {{"txn", txn_id}});
+      std::raise(SIGKILL);
+    };
+  } else if (!crash_point.empty()) {
+    std::fprintf(stderr, "unknown --test_crash_point '%s'\n", crash_point.c_str());
+    return 2;
+  }
+
+  const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
+  auto log = settle::storage::TxnLog::Open(data_dir);
+  if (!log.ok()) Die(log.status(), "cannot open the decision log; refusing to start");
+
+  auto prom = std::make_shared<prometheus::Registry>();
+  settle::engine::Metrics metrics(prom);
+  (*log)->SetStatsObserver(
+      [&metrics](const settle::storage::GroupWriteStats& s) { metrics.LogGroupWrite(s); });
+  std::unique_ptr<prometheus::Exposer> exposer;
+  int metrics_port = 0;
+  if (const std::string addr = absl::GetFlag(FLAGS_metrics_listen); !addr.empty()) {
+    exposer = std::make_unique<prometheus::Exposer>(addr);
+    exposer->RegisterCollectable(prom);
+    metrics_port = exposer->GetListeningPorts().front();
+  }
+
+  settle::GrpcParticipantChannelFactory channels;
+  settle::engine::Registry registry(**log, channels);
+  auto scheduler = std::make_unique<settle::engine::ThreadScheduler>();
+  settle::engine::RealClock clock;
+  settle::engine::Coordinator coordinator(options, **log, registry, *scheduler, clock, &metrics);
+  // Active transactions are reloaded and resumed before anything is served.
+  if (absl::Status s = coordinator.Recover(); !s.ok()) Die(s, "recovery failed; refusing to start");
+
+  settle::CoordinatorService coordinator_service(coordinator);
+  settle::RegistryService registry_service(coordinator, registry);
+  settle::DecisionService decision_service(coordinator);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&coordinator_service);
+  builder.RegisterService(&registry_service);
+  builder.RegisterService(&decision_service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    Die(absl::UnavailableError(absl::StrCat("cannot listen on ", absl::GetFlag(FLAGS_listen))),
+        "cannot start the gRPC server");
+  }
+  server->GetHealthCheckService()->SetServingStatus(true);
+  if (const std::string f = absl::GetFlag(FLAGS_port_file); !f.empty()) {
+    const std::string tmp = f + ".tmp";
+    std::ofstream(tmp) << port << "\n" << metrics_port << "\n";
+    std::rename(tmp.c_str(), f.c_str());  // Readers never see a half-written file.
+  }
+  settle::Log(settle::LogLevel::kInfo, "serving",
+              {{"grpc_port", absl::StrCat(port)},
+               {"metrics_port", absl::StrCat(metrics_port)},
+               {"data_dir", data_dir}});
+
+  const int sig = settle::WaitForTerminationSignal();
+
+  settle::Log(settle::LogLevel::kInfo, "shutting down", {{"signal", absl::StrCat(sig)}});
+  server->GetHealthCheckService()->SetServingStatus(false);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  // In-flight work needs nothing more: every decision taken is in the log, and recovery
+  // resumes whatever was not yet delivered. Order matters: once stopped, the engine ignores
+  // callbacks; the scheduler goes before the log whose writer it may call.
+  coordinator.Stop();
+  scheduler.reset();
+  log->reset();
+  return 0;
+}

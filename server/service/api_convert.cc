@@ -1,0 +1,104 @@
+#include "server/service/api_convert.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace settle {
+
+absl::Time FromProtoTime(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+void ToProtoTime(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t micros = absl::ToUnixMicros(t);
+  out->set_seconds(micros / 1000000);
+  out->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
+}
+
+void MicrosToProtoTime(int64_t micros, google::protobuf::Timestamp* out) {
+  if (micros != 0) ToProtoTime(absl::FromUnixMicros(micros), out);
+}
+
+absl::Duration FromProtoDuration(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+engine::ExecuteParams ToExecuteParams(const v1::ExecuteRequest& req) {
+  engine::ExecuteParams p;
+  p.idempotency_key = req.idempotency_key();
+  for (const auto& b : req.branches()) p.branches.push_back({b.participant(), b.payload()});
+  p.timeout = FromProtoDuration(req.timeout());
+  p.mode = req.mode();
+  p.wait_for_acks = req.wait_for_acks();
+  return p;
+}
+
+void ToExecuteResponse(const engine::ExecuteResult& r, v1::ExecuteResponse* out) {
+  out->set_txn_id(r.txn_id);
+  out->set_outcome(r.committed ? v1::OUTCOME_COMMITTED : v1::OUTCOME_ABORTED);
+  out->set_refused_branch(r.refused_branch);
+  out->set_refused_participant(r.refused_participant);
+  out->set_reason(r.reason);
+  out->set_replayed(r.replayed);
+}
+
+void ToTransaction(const engine::TxnSnapshot& snap, v1::Transaction* out) {
+  const storage::TxnRecord& rec = snap.record;
+  out->set_txn_id(rec.txn_id());
+  out->set_idempotency_key(rec.idempotency_key());
+  out->set_mode(static_cast<v1::Mode>(rec.mode()));
+  // Record and API enums share their numbers (1..5).
+  out->set_state(static_cast<v1::TxnState>(rec.state()));
+  for (int i = 0; i < rec.branches_size(); ++i) {
+    const auto& b = rec.branches(i);
+    auto* s = out->add_branches();
+    s->set_branch_id(static_cast<uint32_t>(i));
+    s->set_participant(b.participant());
+    s->set_state(static_cast<v1::BranchState>(b.state()));
+    s->set_reason(b.reason());
+    if (i < static_cast<int>(snap.delivery.size())) {
+      const auto& d = snap.delivery[i];
+      s->set_attempts(d.attempts);
+      s->set_last_error(d.last_error);
+      if (!d.acked && d.next_retry != absl::InfinitePast()) {
+        ToProtoTime(d.next_retry, s->mutable_next_retry_time());
+      }
+    }
+  }
+  MicrosToProtoTime(rec.begin_micros(), out->mutable_begin_time());
+  MicrosToProtoTime(rec.deadline_micros(), out->mutable_deadline());
+  if (rec.decision_micros() != 0) MicrosToProtoTime(rec.decision_micros(), out->mutable_decision_time());
+  if (rec.finish_micros() != 0) MicrosToProtoTime(rec.finish_micros(), out->mutable_finish_time());
+  out->set_refused_branch(rec.refused_branch());
+  out->set_reason(rec.reason());
+  out->set_stuck(snap.stuck);
+}
+
+absl::StatusOr<engine::ListParams> ToListParams(const v1::ListTransactionsRequest& req) {
+  engine::ListParams p;
+  for (int s : req.states()) {
+    if (s < v1::TXN_STATE_PREPARING || s > v1::TXN_STATE_ABORTED) {
+      return absl::InvalidArgumentError(absl::StrCat("states holds unknown state ", s));
+    }
+    p.states.push_back(static_cast<storage::TxnStateRecord>(s));
+  }
+  if (req.has_begin_after()) p.begin_after = FromProtoTime(req.begin_after());
+  if (req.has_begin_before()) p.begin_before = FromProtoTime(req.begin_before());
+  p.participant = req.participant();
+  p.page_size = req.page_size();
+  p.page_token = req.page_token();
+  return p;
+}
+
+void ToParticipantInfo(const engine::ParticipantEntry& e, v1::ParticipantInfo* out) {
+  out->set_name(e.record.name());
+  out->set_endpoint(e.record.endpoint());
+  MicrosToProtoTime(e.record.registered_micros(), out->mutable_registered_time());
+  auto* h = out->mutable_health();
+  if (e.health.last_success != absl::InfinitePast()) {
+    ToProtoTime(e.health.last_success, h->mutable_last_success());
+  }
+  h->set_consecutive_failures(e.health.consecutive_failures);
+  h->set_last_error(e.health.last_error);
+}
+
+}  // namespace settle

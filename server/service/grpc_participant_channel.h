@@ -1,0 +1,37 @@
+#ifndef SETTLE_SERVER_SERVICE_GRPC_PARTICIPANT_CHANNEL_H_
+#define SETTLE_SERVER_SERVICE_GRPC_PARTICIPANT_CHANNEL_H_
+
+#include <memory>
+#include <string>
+
+#include "server/engine/participant_channel.h"
+#include "settle/v1/participant.grpc.pb.h"
+
+namespace settle {
+
+// ParticipantChannel over gRPC's callback API: no thread waits for an answer. Thread-safe.
+class GrpcParticipantChannel final : public engine::ParticipantChannel {
+ public:
+  explicit GrpcParticipantChannel(std::shared_ptr<grpc::Channel> channel);
+
+  void Prepare(const engine::PrepareCall& call,
+               std::function<void(absl::StatusOr<engine::VoteResult>)> done) override;
+  void Commit(const engine::BranchRef& ref, absl::Time deadline,
+              std::function<void(absl::Status)> done) override;
+  void Abort(const engine::BranchRef& ref, absl::Time deadline,
+             std::function<void(absl::Status)> done) override;
+
+ private:
+  std::unique_ptr<v1::Participant::Stub> stub_;
+};
+
+// Makes one gRPC channel per endpoint (insecure; loopback and in-cluster traffic). Thread-safe.
+class GrpcParticipantChannelFactory final : public engine::ParticipantChannelFactory {
+ public:
+  absl::StatusOr<std::shared_ptr<engine::ParticipantChannel>> Create(
+      const std::string& endpoint) override;
+};
+
+}  // namespace settle
+
+#endif  // SETTLE_SERVER_SERVICE_GRPC_PARTICIPANT_CHANNEL_H_

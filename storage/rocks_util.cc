@@ -1,0 +1,102 @@
+#include "storage/rocks_util.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+
+namespace settle::storage {
+
+absl::Status FromRocksDb(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = absl::StrCat(what, ": ", s.ToString());
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsIOError() || s.IsNoSpace() || s.IsBusy() || s.IsTimedOut() || s.IsTryAgain() ||
+      s.IsIncomplete() || s.IsShutdownInProgress()) {
+    return absl::UnavailableError(msg);
+  }
+  if (s.IsNotFound()) return absl::NotFoundError(msg);
+  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
+  if (s.IsNotSupported()) return absl::UnimplementedError(msg);
+  return absl::InternalError(msg);
+}
+
+OpenedDb::~OpenedDb() {
+  // Handles must go before the DB that owns them.
+  cfs.clear();
+  default_cf.reset();
+  db.reset();
+}
+
+absl::StatusOr<std::unique_ptr<OpenedDb>> OpenRocksDb(const std::string& dir,
+                                                      const std::vector<std::string>& cf_names,
+                                                      const std::string& schema_key,
+                                                      const std::string& schema_version) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const bool exists = fs::exists(dir, ec);
+  const bool has_db = fs::exists(fs::path(dir) / "CURRENT", ec);
+  if (exists && !has_db && !fs::is_empty(dir, ec)) {
+    return absl::DataLossError(absl::StrCat(
+        "data dir ", dir, " is not empty but holds no database (CURRENT is missing); refusing to "
+        "start on an empty log. Restore the folder or point --data_dir at an empty one"));
+  }
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat("cannot create data dir ", dir, ": ", ec.message()));
+  }
+
+  rocksdb::DBOptions options;
+  options.create_if_missing = !has_db;
+  options.create_missing_column_families = !has_db;
+  options.paranoid_checks = true;
+  // Any damage in the write-ahead log stops start-up instead of silently dropping its tail.
+  options.wal_recovery_mode = rocksdb::WALRecoveryMode::kAbsoluteConsistency;
+  options.max_background_jobs = 2;
+  options.keep_log_file_num = 4;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+  for (const auto& name : cf_names) {
+    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, dir, descriptors, &handles, &raw);
+  if (!s.ok()) {
+    absl::Status st = FromRocksDb(s, absl::StrCat("cannot open the log in ", dir));
+    if (s.IsCorruption() || s.IsInvalidArgument()) {
+      return absl::DataLossError(absl::StrCat(
+          st.message(), ". The log is damaged; restore it from a backup. Settle will not start "
+          "on a log it cannot read"));
+    }
+    return st;
+  }
+  auto opened = std::make_unique<OpenedDb>();
+  opened->db.reset(raw);
+  opened->default_cf.reset(handles[0]);
+  for (size_t i = 1; i < handles.size(); ++i) opened->cfs.emplace_back(handles[i]);
+
+  // The default column family holds the schema version.
+  std::string version;
+  s = raw->Get(rocksdb::ReadOptions(), schema_key, &version);
+  if (s.IsNotFound()) {
+    if (has_db) {
+      return absl::DataLossError(absl::StrCat("the log in ", dir,
+                                              " has no schema version; it was not written by "
+                                              "this program or is damaged"));
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    s = raw->Put(wo, schema_key, schema_version);
+    if (!s.ok()) return FromRocksDb(s, "cannot write the schema version");
+  } else if (!s.ok()) {
+    return FromRocksDb(s, "cannot read the schema version");
+  } else if (version != schema_version) {
+    return absl::FailedPreconditionError(absl::StrCat("the log in ", dir, " has schema version ",
+                                                      version, "; this build reads ",
+                                                      schema_version));
+  }
+  return opened;
+}
+
+}  // namespace settle::storage

@@ -1,0 +1,268 @@
+#include "storage/txn_log.h"
+
+#include <future>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "rocksdb/db.h"
+#include "rocksdb/write_batch.h"
+#include "storage/commit_queue.h"
+#include "storage/rocks_util.h"
+
+namespace settle::storage {
+namespace {
+
+constexpr char kSchemaKey[] = "schema_version";
+constexpr char kSchemaVersion[] = "settle.txnlog.1";
+// Column family order in OpenedDb::cfs.
+enum Cf { kActiveCf = 0, kFinishedCf, kKeysCf, kParticipantsCf };
+const std::vector<std::string>& CfNames() {
+  static const auto* names =
+      new std::vector<std::string>{"active", "finished", "idempotency", "participants"};
+  return *names;
+}
+
+template <typename Msg>
+absl::StatusOr<Msg> ParseRecord(const rocksdb::Slice& value, const std::string& what) {
+  Msg msg;
+  if (!msg.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return absl::DataLossError(
+        absl::StrCat("the log holds an unreadable ", what, "; it is damaged"));
+  }
+  return msg;
+}
+
+}  // namespace
+
+void LogBatch::Begin(const TxnRecord& rec) {
+  ops_.push_back({Space::kActive, rec.txn_id(), rec.SerializeAsString()});
+  ops_.push_back({Space::kKeys, rec.idempotency_key(), rec.txn_id()});
+}
+void LogBatch::UpdateActive(const TxnRecord& rec) {
+  ops_.push_back({Space::kActive, rec.txn_id(), rec.SerializeAsString()});
+}
+void LogBatch::Finish(const TxnRecord& rec) {
+  ops_.push_back({Space::kActive, rec.txn_id(), std::nullopt});
+  ops_.push_back({Space::kFinished, rec.txn_id(), rec.SerializeAsString()});
+}
+void LogBatch::Forget(const TxnRecord& rec) {
+  ops_.push_back({Space::kActive, rec.txn_id(), std::nullopt});
+  ops_.push_back({Space::kKeys, rec.idempotency_key(), std::nullopt});
+}
+void LogBatch::PutParticipant(const ParticipantRecord& rec) {
+  ops_.push_back({Space::kParticipants, rec.name(), rec.SerializeAsString()});
+}
+void LogBatch::DeleteParticipant(const std::string& name) {
+  ops_.push_back({Space::kParticipants, name, std::nullopt});
+}
+
+struct TxnLog::Pending {
+  LogBatch batch;
+  bool sync;
+  Done done;
+};
+
+struct TxnLog::Impl {
+  std::unique_ptr<OpenedDb> opened;
+  rocksdb::DB* db = nullptr;
+  // Touched only by the writer thread: set after a failed write so the next group first asks
+  // RocksDB to leave its read-only error state (writes work again once the disk does).
+  bool needs_resume = false;
+  absl::Mutex observer_mu;
+  StatsObserver observer ABSL_GUARDED_BY(observer_mu);
+  std::unique_ptr<CommitQueue<Pending>> queue;  // Last: its thread uses the fields above.
+
+  rocksdb::ColumnFamilyHandle* cf(int i) const { return opened->cfs[i].get(); }
+  rocksdb::ColumnFamilyHandle* cf(LogBatch::Space s) const { return cf(static_cast<int>(s)); }
+};
+
+absl::StatusOr<std::unique_ptr<TxnLog>> TxnLog::Open(const std::string& dir) {
+  auto opened = OpenRocksDb(dir, CfNames(), kSchemaKey, kSchemaVersion);
+  if (!opened.ok()) return opened.status();
+  auto impl = std::make_unique<Impl>();
+  impl->db = (*opened)->db.get();
+  impl->opened = std::move(*opened);
+  std::unique_ptr<TxnLog> log(new TxnLog(std::move(impl)));
+  TxnLog* raw = log.get();
+  log->impl_->queue = std::make_unique<CommitQueue<Pending>>(
+      [raw](std::vector<Pending>& group) { raw->FlushGroup(group); });
+  return log;
+}
+
+TxnLog::TxnLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+TxnLog::~TxnLog() { impl_->queue.reset(); }
+
+void TxnLog::SetStatsObserver(StatsObserver observer) {
+  absl::MutexLock lock(&impl_->observer_mu);
+  impl_->observer = std::move(observer);
+}
+
+void TxnLog::Write(LogBatch batch, bool sync, Done done) {
+  impl_->queue->Push(Pending{std::move(batch), sync, std::move(done)});
+}
+
+absl::Status TxnLog::WriteAndWait(LogBatch batch, bool sync) {
+  std::promise<absl::Status> result;
+  Write(std::move(batch), sync, [&result](absl::Status s) { result.set_value(std::move(s)); });
+  return result.get_future().get();
+}
+
+void TxnLog::FlushGroup(std::vector<Pending>& group) {
+  const absl::Time start = absl::Now();
+  rocksdb::WriteBatch wb;
+  bool sync = false;
+  for (const Pending& p : group) {
+    sync |= p.sync;
+    for (const LogBatch::Op& op : p.batch.ops_) {
+      if (op.value.has_value()) {
+        wb.Put(impl_->cf(op.space), op.key, *op.value);
+      } else {
+        wb.Delete(impl_->cf(op.space), op.key);
+      }
+    }
+  }
+  absl::Status status;
+  if (impl_->needs_resume) {
+    status = FromRocksDb(impl_->db->Resume(), "the log cannot be written");
+  }
+  if (status.ok()) {
+    rocksdb::WriteOptions wo;
+    wo.sync = sync;
+    status = FromRocksDb(impl_->db->Write(wo, &wb), "the log cannot be written");
+  }
+  impl_->needs_resume = !status.ok();
+  if (!status.ok() && status.code() != absl::StatusCode::kUnavailable) {
+    // Whatever RocksDB said, the caller's choice is the same: nothing was persisted, retry.
+    status = absl::UnavailableError(status.message());
+  }
+  {
+    absl::MutexLock lock(&impl_->observer_mu);
+    if (impl_->observer) impl_->observer({group.size(), sync, absl::Now() - start});
+  }
+  for (Pending& p : group) p.done(status);
+}
+
+absl::StatusOr<std::vector<TxnRecord>> TxnLog::LoadActive() const {
+  std::vector<TxnRecord> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kActiveCf)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto rec = ParseRecord<TxnRecord>(it->value(), "active transaction record");
+    if (!rec.ok()) return rec.status();
+    out.push_back(std::move(*rec));
+  }
+  if (!it->status().ok()) return FromRocksDb(it->status(), "cannot read active transactions");
+  return out;
+}
+
+absl::StatusOr<std::vector<ParticipantRecord>> TxnLog::LoadParticipants() const {
+  std::vector<ParticipantRecord> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kParticipantsCf)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto rec = ParseRecord<ParticipantRecord>(it->value(), "participant record");
+    if (!rec.ok()) return rec.status();
+    out.push_back(std::move(*rec));
+  }
+  if (!it->status().ok()) return FromRocksDb(it->status(), "cannot read participants");
+  return out;
+}
+
+absl::StatusOr<std::optional<TxnRecord>> TxnLog::FindFinished(const std::string& txn_id) const {
+  std::string value;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(kFinishedCf), txn_id,
+                                     &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return FromRocksDb(s, absl::StrCat("cannot read transaction ", txn_id));
+  auto rec = ParseRecord<TxnRecord>(value, "finished transaction record");
+  if (!rec.ok()) return rec.status();
+  return std::optional<TxnRecord>(std::move(*rec));
+}
+
+absl::StatusOr<std::optional<TxnRecord>> TxnLog::Find(const std::string& txn_id) const {
+  std::string value;
+  rocksdb::Status s =
+      impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(kActiveCf), txn_id, &value);
+  if (s.ok()) {
+    auto rec = ParseRecord<TxnRecord>(value, "active transaction record");
+    if (!rec.ok()) return rec.status();
+    return std::optional<TxnRecord>(std::move(*rec));
+  }
+  if (!s.IsNotFound()) return FromRocksDb(s, absl::StrCat("cannot read transaction ", txn_id));
+  return FindFinished(txn_id);
+}
+
+absl::StatusOr<std::optional<std::string>> TxnLog::FindTxnIdByKey(const std::string& key) const {
+  std::string value;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(kKeysCf), key, &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return FromRocksDb(s, "cannot read the idempotency index");
+  return std::optional<std::string>(std::move(value));
+}
+
+absl::StatusOr<std::string> TxnLog::MaxTxnId() const {
+  std::string max;
+  for (int cf : {kActiveCf, kFinishedCf}) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(cf)));
+    it->SeekToLast();
+    if (it->Valid() && it->key().ToString() > max) max = it->key().ToString();
+    if (!it->status().ok()) return FromRocksDb(it->status(), "cannot read transaction ids");
+  }
+  return max;
+}
+
+absl::StatusOr<std::string> TxnLog::Scan(
+    const std::string& from_id, int max_examined,
+    const std::function<bool(const TxnRecord&)>& visit) const {
+  std::unique_ptr<rocksdb::Iterator> a(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kActiveCf)));
+  std::unique_ptr<rocksdb::Iterator> f(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kFinishedCf)));
+  a->Seek(from_id);
+  f->Seek(from_id);
+  int examined = 0;
+  while (a->Valid() || f->Valid()) {
+    rocksdb::Iterator* next = !a->Valid()   ? f.get()
+                              : !f->Valid() ? a.get()
+                              : (a->key().compare(f->key()) <= 0 ? a.get() : f.get());
+    auto rec = ParseRecord<TxnRecord>(next->value(), "transaction record");
+    if (!rec.ok()) return rec.status();
+    const std::string id = next->key().ToString();
+    next->Next();
+    if (!visit(*rec) || ++examined == max_examined) return id;
+  }
+  for (auto* it : {a.get(), f.get()}) {
+    if (!it->status().ok()) return FromRocksDb(it->status(), "cannot scan transactions");
+  }
+  return std::string();
+}
+
+absl::StatusOr<int> TxnLog::DeleteFinishedBefore(absl::Time cutoff, int max) {
+  const int64_t cutoff_micros = absl::ToUnixMicros(cutoff);
+  LogBatch batch;
+  int removed = 0;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kFinishedCf)));
+  for (it->SeekToFirst(); it->Valid() && removed < max; it->Next()) {
+    auto rec = ParseRecord<TxnRecord>(it->value(), "finished transaction record");
+    if (!rec.ok()) return rec.status();
+    // Ids grow with begin time, and a transaction finishes after it begins: once one began
+    // after the cutoff, every later one finished after it too.
+    if (rec->begin_micros() >= cutoff_micros) break;
+    if (rec->finish_micros() >= cutoff_micros) continue;
+    batch.ops_.push_back({LogBatch::Space::kFinished, rec->txn_id(), std::nullopt});
+    batch.ops_.push_back({LogBatch::Space::kKeys, rec->idempotency_key(), std::nullopt});
+    ++removed;
+  }
+  if (!it->status().ok()) return FromRocksDb(it->status(), "cannot scan finished transactions");
+  if (removed == 0) return 0;
+  absl::Status s = WriteAndWait(std::move(batch), /*sync=*/false);
+  if (!s.ok()) return s;
+  return removed;
+}
+
+}  // namespace settle::storage

@@ -1,0 +1,114 @@
+#ifndef SETTLE_STORAGE_TXN_LOG_H_
+#define SETTLE_STORAGE_TXN_LOG_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "storage/records.pb.h"
+
+namespace settle::storage {
+
+// A set of log changes applied atomically: all of them reach the disk, or none.
+class LogBatch final {
+ public:
+  // A transaction that began: its active record and its idempotency-key entry.
+  void Begin(const TxnRecord& rec);
+  // Replaces the active record (decision, per-branch state).
+  void UpdateActive(const TxnRecord& rec);
+  // A terminal transaction leaves the active set for the finished set.
+  void Finish(const TxnRecord& rec);
+  // A begin that must not stay: removes the active record and its key entry.
+  void Forget(const TxnRecord& rec);
+  void PutParticipant(const ParticipantRecord& rec);
+  void DeleteParticipant(const std::string& name);
+
+  bool empty() const { return ops_.empty(); }
+
+ private:
+  friend class TxnLog;
+  enum class Space { kActive, kFinished, kKeys, kParticipants };
+  struct Op {
+    Space space;
+    std::string key;
+    std::optional<std::string> value;  // nullopt: delete.
+  };
+  std::vector<Op> ops_;
+};
+
+// Figures about one group write, for metrics.
+struct GroupWriteStats {
+  size_t batches;  // LogBatches in the group (about one per transaction step).
+  bool synced;
+  absl::Duration latency;
+};
+
+// The coordinator's transaction log on RocksDB. Keeps active and finished transactions in
+// separate column families (start-up reads only the active ones), an index from idempotency key
+// to transaction id, the participant registry and a schema version.
+//
+// Writes go through one group-commit writer thread: concurrent writers share one write and, if
+// any of them asked for it, one sync. Thread-safe; reads may run concurrently with writes.
+class TxnLog final {
+ public:
+  using Done = std::function<void(absl::Status)>;
+  using StatsObserver = std::function<void(const GroupWriteStats&)>;
+
+  // Opens or creates the log in `dir`. DATA_LOSS when the folder holds a damaged or foreign
+  // database (the process must not serve); FAILED_PRECONDITION on a schema version mismatch;
+  // UNAVAILABLE when the disk cannot be used.
+  static absl::StatusOr<std::unique_ptr<TxnLog>> Open(const std::string& dir);
+  ~TxnLog();
+  TxnLog(const TxnLog&) = delete;
+  TxnLog& operator=(const TxnLog&) = delete;
+
+  // Queues `batch` and returns at once. `done` runs on the writer thread once the batch is
+  // applied, and on stable storage when `sync`; it must not block. UNAVAILABLE: nothing of the
+  // batch was persisted (the whole group it shared a write with failed).
+  void Write(LogBatch batch, bool sync, Done done);
+  // The same, waiting for the result. For start-up and tools, never on a gRPC thread.
+  absl::Status WriteAndWait(LogBatch batch, bool sync);
+
+  // Called on the writer thread after every group write. Set before the first write.
+  void SetStatsObserver(StatsObserver observer);
+
+  // Every active (undecided or undelivered) transaction, oldest first. DATA_LOSS if a record
+  // does not parse.
+  absl::StatusOr<std::vector<TxnRecord>> LoadActive() const;
+  absl::StatusOr<std::vector<ParticipantRecord>> LoadParticipants() const;
+  // An active or finished transaction; nullopt if the log has none by that id.
+  absl::StatusOr<std::optional<TxnRecord>> Find(const std::string& txn_id) const;
+  absl::StatusOr<std::optional<TxnRecord>> FindFinished(const std::string& txn_id) const;
+  // The transaction id recorded for an idempotency key, if any.
+  absl::StatusOr<std::optional<std::string>> FindTxnIdByKey(const std::string& key) const;
+  // The greatest transaction id ever written (ids are fixed-width and grow with time).
+  absl::StatusOr<std::string> MaxTxnId() const;
+
+  // Visits transactions with id >= `from_id` in id order, finished and active merged, until
+  // `visit` returns false or `max_examined` records were visited. Returns the id of the last
+  // record visited when it stopped early, or "" when the end was reached.
+  absl::StatusOr<std::string> Scan(const std::string& from_id, int max_examined,
+                                   const std::function<bool(const TxnRecord&)>& visit) const;
+
+  // Removes up to `max` finished transactions (and their keys) that finished before `cutoff`,
+  // through the writer. Returns how many were removed.
+  absl::StatusOr<int> DeleteFinishedBefore(absl::Time cutoff, int max);
+
+ private:
+  struct Pending;
+  struct Impl;
+  explicit TxnLog(std::unique_ptr<Impl> impl);
+  void FlushGroup(std::vector<Pending>& group);
+
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace settle::storage
+
+#endif  // SETTLE_STORAGE_TXN_LOG_H_
