@@ -1,0 +1,128 @@
+// A payment through the real binaries on loopback: coordinator, balance, ledger, notification.
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/testing/local_stack.h"
+
+namespace settle {
+namespace {
+
+using testing::LocalStack;
+
+class PaymentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(stack_.StartAll().ok());
+    ASSERT_TRUE(stack_.OpenAccount("alice", 10000).ok());
+    ASSERT_TRUE(stack_.OpenAccount("bob", 0).ok());
+  }
+
+  // A transfer that returns once every participant has acknowledged the outcome.
+  absl::StatusOr<v1::ExecuteResponse> Transfer(const std::string& key, int64_t amount) {
+    v1::ExecuteRequest req = client::MakeTransfer(key, "alice", "bob", amount);
+    req.set_wait_for_acks(true);
+    return stack_.client().Execute(req);
+  }
+
+  void ExpectBalances(int64_t alice, int64_t bob) {
+    auto a = stack_.Account("alice"), b = stack_.Account("bob");
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(a->available_minor(), alice);
+    EXPECT_EQ(a->held_minor(), 0);
+    EXPECT_EQ(b->available_minor(), bob);
+    EXPECT_EQ(b->held_minor(), 0);
+  }
+
+  LocalStack stack_;
+};
+
+TEST_F(PaymentTest, CommitsAtAllThreeServices) {
+  auto r = Transfer("pay-1", 2500);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->outcome(), v1::OUTCOME_COMMITTED);
+  ExpectBalances(7500, 2500);
+  auto journal = stack_.Journal();
+  ASSERT_TRUE(journal.ok());
+  ASSERT_EQ(journal->size(), 1u);
+  EXPECT_EQ((*journal)[0].txn_id(), r->txn_id());
+  EXPECT_EQ((*journal)[0].lines_size(), 2);
+  auto outbox = stack_.Outbox();
+  ASSERT_TRUE(outbox.ok());
+  ASSERT_EQ(outbox->size(), 1u);
+  EXPECT_EQ((*outbox)[0].txn_id(), r->txn_id());
+  EXPECT_EQ((*outbox)[0].state(), v1::MESSAGE_STATE_READY);
+  auto txn = stack_.client().GetTransaction(r->txn_id());
+  ASSERT_TRUE(txn.ok());
+  EXPECT_EQ(txn->state(), v1::TXN_STATE_COMMITTED);
+  for (const auto& b : txn->branches()) EXPECT_EQ(b.state(), v1::BRANCH_STATE_COMMITTED);
+}
+
+TEST_F(PaymentTest, NoVoteAbortsEverywhereAndNothingMoves) {
+  auto r = Transfer("pay-too-much", 99999);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->outcome(), v1::OUTCOME_ABORTED);
+  EXPECT_EQ(r->refused_participant(), "balance");
+  EXPECT_EQ(r->refused_branch(), 0);
+  ExpectBalances(10000, 0);
+  EXPECT_TRUE(stack_.Journal()->empty());
+  EXPECT_TRUE(stack_.Outbox()->empty());  // The pending receipt was dropped, never sent.
+  for (const char* kind : {"balance", "ledger", "notification"}) {
+    SCOPED_TRACE(kind);
+    auto branches = stack_.Branches(kind);
+    ASSERT_TRUE(branches.ok());
+    ASSERT_EQ(branches->size(), 1u);
+    EXPECT_EQ((*branches)[0].state(), v1::BARRIER_STATE_ABORTED);
+  }
+}
+
+TEST_F(PaymentTest, SameKeyTwiceIsOneTransaction) {
+  auto first = Transfer("pay-once", 1000);
+  auto second = Transfer("pay-once", 1000);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(second->txn_id(), first->txn_id());
+  EXPECT_EQ(second->outcome(), v1::OUTCOME_COMMITTED);
+  EXPECT_TRUE(second->replayed());
+  ExpectBalances(9000, 1000);
+  EXPECT_EQ(stack_.Journal()->size(), 1u);
+
+  auto other_body = Transfer("pay-once", 7);
+  ASSERT_FALSE(other_body.ok());
+  EXPECT_EQ(other_body.status().code(), absl::StatusCode::kAlreadyExists);
+  ExpectBalances(9000, 1000);
+}
+
+TEST_F(PaymentTest, ConcurrentRetriesOfOneKeyAreOneTransaction) {
+  constexpr int kClients = 8;
+  std::vector<std::string> ids(kClients);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([this, &ids, i] {
+      auto r = Transfer("pay-race", 300);
+      if (r.ok()) ids[i] = r->txn_id();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& id : ids) EXPECT_EQ(id, ids[0]);
+  EXPECT_FALSE(ids[0].empty());
+  ExpectBalances(9700, 300);
+  EXPECT_EQ(stack_.Journal()->size(), 1u);
+}
+
+TEST_F(PaymentTest, ListsTransactionsByStateAndParticipant) {
+  ASSERT_TRUE(Transfer("pay-a", 100).ok());
+  ASSERT_TRUE(Transfer("pay-b", 1000000).ok());
+  v1::ListTransactionsRequest req;
+  req.add_states(v1::TXN_STATE_ABORTED);
+  auto aborted = stack_.client().ListTransactions(req);
+  ASSERT_TRUE(aborted.ok());
+  ASSERT_EQ(aborted->transactions_size(), 1);
+  EXPECT_EQ(aborted->transactions(0).idempotency_key(), "pay-b");
+  req.clear_states();
+  req.set_participant("ledger");
+  EXPECT_EQ(stack_.client().ListTransactions(req)->transactions_size(), 2);
+}
+
+}  // namespace
+}  // namespace settle

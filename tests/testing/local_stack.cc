@@ -1,0 +1,158 @@
+#include "tests/testing/local_stack.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/create_channel.h"
+#include "proto/status_mapping.h"
+
+namespace settle::testing {
+namespace {
+
+constexpr absl::Duration kStartTimeout = absl::Seconds(30);
+const char* const kKinds[] = {"balance", "ledger", "notification"};
+
+template <typename Service>
+std::unique_ptr<typename Service::Stub> MakeStub(const std::string& endpoint) {
+  return Service::NewStub(grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
+}
+
+std::unique_ptr<grpc::ClientContext> Context() {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  return ctx;
+}
+
+}  // namespace
+
+LocalStack::LocalStack() = default;
+LocalStack::~LocalStack() = default;
+
+std::string LocalStack::coordinator_endpoint() const {
+  return absl::StrCat("127.0.0.1:", coordinator_port_);
+}
+
+std::string LocalStack::participant_endpoint(const std::string& kind) const {
+  return absl::StrCat("127.0.0.1:", participant_ports_.at(kind));
+}
+
+absl::Status LocalStack::StartCoordinator(const std::vector<std::string>& extra_flags) {
+  coordinator_.reset();
+  const std::string port_file = dir_.Sub("coordinator.port");
+  std::filesystem::remove(port_file);
+  std::vector<std::string> args = {
+      absl::StrCat("--listen=127.0.0.1:", coordinator_port_),
+      "--metrics_listen=127.0.0.1:0",
+      "--data_dir=" + dir_.Sub("coordinator"),
+      "--port_file=" + port_file,
+      "--retry_initial=20ms",
+      "--retry_max=500ms",
+  };
+  args.insert(args.end(), extra_flags.begin(), extra_flags.end());
+  auto p = Process::Start(BinaryPath("settle-coordinator"), args, dir_.Sub("coordinator.log"));
+  if (!p.ok()) return p.status();
+  coordinator_ = std::move(*p);
+  const int port = WaitForPortFile(port_file, kStartTimeout);
+  if (port == 0) {
+    return absl::UnavailableError("the coordinator did not start; see " +
+                                  dir_.Sub("coordinator.log"));
+  }
+  coordinator_port_ = port;
+  client_ = client::SettleClient::Connect(coordinator_endpoint());
+  return absl::OkStatus();
+}
+
+absl::Status LocalStack::StartParticipant(const std::string& kind,
+                                          const std::vector<std::string>& extra_flags) {
+  participants_.erase(kind);
+  const std::string port_file = dir_.Sub(kind + ".port");
+  std::filesystem::remove(port_file);
+  std::vector<std::string> args = {
+      "--kind=" + kind,
+      absl::StrCat("--listen=127.0.0.1:", participant_ports_[kind]),
+      "--data_dir=" + dir_.Sub(kind),
+      "--port_file=" + port_file,
+      "--coordinator=" + coordinator_endpoint(),
+  };
+  args.insert(args.end(), extra_flags.begin(), extra_flags.end());
+  auto p = Process::Start(BinaryPath("settle-participant"), args, dir_.Sub(kind + ".log"));
+  if (!p.ok()) return p.status();
+  participants_[kind] = std::move(*p);
+  const int port = WaitForPortFile(port_file, kStartTimeout);
+  if (port == 0) return absl::UnavailableError(kind + " did not start; see " + dir_.Sub(kind + ".log"));
+  participant_ports_[kind] = port;
+  return absl::OkStatus();
+}
+
+absl::Status LocalStack::StartAll() {
+  if (absl::Status s = StartCoordinator(); !s.ok()) return s;
+  for (const char* kind : kKinds) {
+    if (absl::Status s = StartParticipant(kind); !s.ok()) return s;
+  }
+  return RegisterAll();
+}
+
+absl::Status LocalStack::RegisterAll() {
+  for (const char* kind : kKinds) {
+    auto r = client_->RegisterParticipant(kind, participant_endpoint(kind));
+    if (!r.ok()) return r.status();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LocalStack::OpenAccount(const std::string& account, int64_t amount_minor) {
+  v1::OpenAccountRequest req;
+  req.set_account(account);
+  req.set_initial_minor(amount_minor);
+  v1::Account resp;
+  return FromGrpcStatus(MakeStub<v1::BalanceAdmin>(participant_endpoint("balance"))
+                            ->OpenAccount(Context().get(), req, &resp));
+}
+
+absl::StatusOr<v1::Account> LocalStack::Account(const std::string& account) {
+  v1::GetAccountRequest req;
+  req.set_account(account);
+  v1::Account resp;
+  absl::Status s = FromGrpcStatus(MakeStub<v1::BalanceAdmin>(participant_endpoint("balance"))
+                                      ->GetAccount(Context().get(), req, &resp));
+  if (!s.ok()) return s;
+  return resp;
+}
+
+absl::StatusOr<std::vector<v1::JournalEntry>> LocalStack::Journal() {
+  v1::ListEntriesResponse resp;
+  absl::Status s = FromGrpcStatus(MakeStub<v1::LedgerAdmin>(participant_endpoint("ledger"))
+                                      ->ListEntries(Context().get(), {}, &resp));
+  if (!s.ok()) return s;
+  return std::vector<v1::JournalEntry>(resp.entries().begin(), resp.entries().end());
+}
+
+absl::StatusOr<std::vector<v1::OutboxMessage>> LocalStack::Outbox() {
+  v1::ListMessagesResponse resp;
+  absl::Status s =
+      FromGrpcStatus(MakeStub<v1::NotificationAdmin>(participant_endpoint("notification"))
+                         ->ListMessages(Context().get(), {}, &resp));
+  if (!s.ok()) return s;
+  return std::vector<v1::OutboxMessage>(resp.messages().begin(), resp.messages().end());
+}
+
+absl::StatusOr<std::vector<v1::BranchRecordInfo>> LocalStack::Branches(const std::string& kind) {
+  auto stub = MakeStub<v1::ParticipantInspect>(participant_endpoint(kind));
+  std::vector<v1::BranchRecordInfo> out;
+  v1::ListBranchesRequest req;
+  req.set_page_size(1000);
+  do {
+    v1::ListBranchesResponse resp;
+    absl::Status s = FromGrpcStatus(stub->ListBranches(Context().get(), req, &resp));
+    if (!s.ok()) return s;
+    out.insert(out.end(), resp.branches().begin(), resp.branches().end());
+    req.set_page_token(resp.next_page_token());
+  } while (!req.page_token().empty());
+  return out;
+}
+
+std::unique_ptr<v1::Participant::Stub> LocalStack::ParticipantStub(const std::string& kind) {
+  return MakeStub<v1::Participant>(participant_endpoint(kind));
+}
+
+}  // namespace settle::testing

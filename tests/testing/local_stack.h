@@ -1,0 +1,60 @@
+#ifndef SETTLE_TESTS_TESTING_LOCAL_STACK_H_
+#define SETTLE_TESTS_TESTING_LOCAL_STACK_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "client/settle_client.h"
+#include "settle/v1/participant.grpc.pb.h"
+#include "settle/v1/reference.grpc.pb.h"
+#include "tests/testing/process.h"
+#include "tests/testing/wait.h"
+
+namespace settle::testing {
+
+// The whole product on loopback, as real processes: settle-coordinator and the three reference
+// participants, each with its own RocksDB folder under one temp dir, each on a free port that
+// it keeps across restarts. Not thread-safe.
+class LocalStack final {
+ public:
+  LocalStack();
+  ~LocalStack();
+
+  // Starts (or restarts on the same data and port) the coordinator; extra flags appended.
+  absl::Status StartCoordinator(const std::vector<std::string>& extra_flags = {});
+  absl::Status StartParticipant(const std::string& kind,
+                                const std::vector<std::string>& extra_flags = {});
+  // Starts all four and registers the participants under their kind's name.
+  absl::Status StartAll();
+  absl::Status RegisterAll();
+
+  Process& coordinator() { return *coordinator_; }
+  Process& participant(const std::string& kind) { return *participants_.at(kind); }
+  std::string coordinator_endpoint() const;
+  std::string participant_endpoint(const std::string& kind) const;
+  const client::SettleClient& client() const { return *client_; }
+  const std::string& dir() const { return dir_.path(); }
+
+  // Reference data, read through the participants' admin APIs.
+  absl::Status OpenAccount(const std::string& account, int64_t amount_minor);
+  absl::StatusOr<v1::Account> Account(const std::string& account);
+  absl::StatusOr<std::vector<v1::JournalEntry>> Journal();
+  absl::StatusOr<std::vector<v1::OutboxMessage>> Outbox();
+  absl::StatusOr<std::vector<v1::BranchRecordInfo>> Branches(const std::string& kind);
+  std::unique_ptr<v1::Participant::Stub> ParticipantStub(const std::string& kind);
+
+ private:
+  TempDir dir_;
+  int coordinator_port_ = 0;
+  std::map<std::string, int> participant_ports_;
+  std::unique_ptr<Process> coordinator_;
+  std::map<std::string, std::unique_ptr<Process>> participants_;
+  std::unique_ptr<client::SettleClient> client_;
+};
+
+}  // namespace settle::testing
+
+#endif  // SETTLE_TESTS_TESTING_LOCAL_STACK_H_

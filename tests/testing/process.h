@@ -1,0 +1,46 @@
+#ifndef SETTLE_TESTS_TESTING_PROCESS_H_
+#define SETTLE_TESTS_TESTING_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace settle::testing {
+
+// A child process running one of the project's binaries, its stderr sent to a file. The
+// destructor kills it (SIGKILL) if it still runs. Not thread-safe.
+class Process final {
+ public:
+  static absl::StatusOr<std::unique_ptr<Process>> Start(const std::string& binary,
+                                                        const std::vector<std::string>& args,
+                                                        const std::string& log_path);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  void Signal(int sig);
+  // Waits for the process to end; returns its wait status, or nullopt after `timeout`.
+  std::optional<int> Wait(absl::Duration timeout);
+  pid_t pid() const { return pid_; }
+
+ private:
+  explicit Process(pid_t pid) : pid_(pid) {}
+  pid_t pid_;
+  bool reaped_ = false;
+};
+
+// Reads the first line of `path` as a port once the file exists; 0 after `timeout`.
+int WaitForPortFile(const std::string& path, absl::Duration timeout);
+
+// Where the binaries under test are (set by CMake).
+std::string BinaryPath(const std::string& name);
+
+}  // namespace settle::testing
+
+#endif  // SETTLE_TESTS_TESTING_PROCESS_H_

@@ -1,0 +1,98 @@
+#include "tests/testing/scripted_participant.h"
+
+namespace settle::testing {
+
+void ScriptedParticipant::SetVote(absl::StatusOr<engine::VoteResult> vote) {
+  absl::MutexLock lock(&mu_);
+  vote_ = std::move(vote);
+}
+
+void ScriptedParticipant::FailCommits(int n, absl::Status error) {
+  absl::MutexLock lock(&mu_);
+  commit_failures_ = n;
+  commit_error_ = std::move(error);
+}
+
+void ScriptedParticipant::FailAborts(int n, absl::Status error) {
+  absl::MutexLock lock(&mu_);
+  abort_failures_ = n;
+  abort_error_ = std::move(error);
+}
+
+absl::Status ScriptedParticipant::NextFailure(int& remaining, const absl::Status& error) {
+  if (remaining == 0) return absl::OkStatus();
+  if (remaining > 0) --remaining;
+  return error;
+}
+
+void ScriptedParticipant::Prepare(const engine::PrepareCall& call,
+                                  std::function<void(absl::StatusOr<engine::VoteResult>)> done) {
+  absl::StatusOr<engine::VoteResult> vote;
+  {
+    absl::MutexLock lock(&mu_);
+    ++counts_[call.ref.txn_id].prepares;
+    vote = vote_;
+  }
+  done(std::move(vote));
+}
+
+void ScriptedParticipant::Commit(const engine::BranchRef& ref, absl::Time,
+                                 std::function<void(absl::Status)> done) {
+  absl::Status s;
+  {
+    absl::MutexLock lock(&mu_);
+    ++counts_[ref.txn_id].commits;
+    s = NextFailure(commit_failures_, commit_error_);
+  }
+  done(s);
+}
+
+void ScriptedParticipant::Abort(const engine::BranchRef& ref, absl::Time,
+                                std::function<void(absl::Status)> done) {
+  absl::Status s;
+  {
+    absl::MutexLock lock(&mu_);
+    ++counts_[ref.txn_id].aborts;
+    s = NextFailure(abort_failures_, abort_error_);
+  }
+  done(s);
+}
+
+int ScriptedParticipant::prepares(const std::string& txn_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = counts_.find(txn_id);
+  return it == counts_.end() ? 0 : it->second.prepares;
+}
+
+int ScriptedParticipant::commits(const std::string& txn_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = counts_.find(txn_id);
+  return it == counts_.end() ? 0 : it->second.commits;
+}
+
+int ScriptedParticipant::aborts(const std::string& txn_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = counts_.find(txn_id);
+  return it == counts_.end() ? 0 : it->second.aborts;
+}
+
+int ScriptedParticipant::total_calls() const {
+  absl::MutexLock lock(&mu_);
+  int n = 0;
+  for (const auto& [id, c] : counts_) n += c.prepares + c.commits + c.aborts;
+  return n;
+}
+
+absl::StatusOr<std::shared_ptr<engine::ParticipantChannel>> ScriptedChannelFactory::Create(
+    const std::string& endpoint) {
+  return std::shared_ptr<engine::ParticipantChannel>(At(endpoint));
+}
+
+std::shared_ptr<ScriptedParticipant> ScriptedChannelFactory::At(const std::string& endpoint) {
+  absl::MutexLock lock(&mu_);
+  auto& p = by_endpoint_[endpoint];
+  if (p == nullptr) p = std::make_shared<ScriptedParticipant>();
+  return p;
+}
+
+}  // namespace settle::testing

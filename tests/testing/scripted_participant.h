@@ -1,0 +1,69 @@
+#ifndef SETTLE_TESTS_TESTING_SCRIPTED_PARTICIPANT_H_
+#define SETTLE_TESTS_TESTING_SCRIPTED_PARTICIPANT_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "server/engine/participant_channel.h"
+
+namespace settle::testing {
+
+// A participant whose answers a test scripts. Answers inline, on the calling thread. Counts
+// every call per (txn, branch). Thread-safe.
+class ScriptedParticipant final : public engine::ParticipantChannel {
+ public:
+  // The answer to every Prepare (default: YES).
+  void SetVote(absl::StatusOr<engine::VoteResult> vote) ABSL_LOCKS_EXCLUDED(mu_);
+  // The next `n` Commits (or Aborts) fail with `error`; later ones succeed. n < 0: forever.
+  void FailCommits(int n, absl::Status error) ABSL_LOCKS_EXCLUDED(mu_);
+  void FailAborts(int n, absl::Status error) ABSL_LOCKS_EXCLUDED(mu_);
+
+  void Prepare(const engine::PrepareCall& call,
+               std::function<void(absl::StatusOr<engine::VoteResult>)> done) override;
+  void Commit(const engine::BranchRef& ref, absl::Time deadline,
+              std::function<void(absl::Status)> done) override;
+  void Abort(const engine::BranchRef& ref, absl::Time deadline,
+             std::function<void(absl::Status)> done) override;
+
+  // Calls seen so far for one transaction (all its branches here).
+  int prepares(const std::string& txn_id) const ABSL_LOCKS_EXCLUDED(mu_);
+  int commits(const std::string& txn_id) const ABSL_LOCKS_EXCLUDED(mu_);  // Incl. failed ones.
+  int aborts(const std::string& txn_id) const ABSL_LOCKS_EXCLUDED(mu_);
+  int total_calls() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Counts {
+    int prepares = 0, commits = 0, aborts = 0;
+  };
+  absl::Status NextFailure(int& remaining, const absl::Status& error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
+  absl::StatusOr<engine::VoteResult> vote_ ABSL_GUARDED_BY(mu_) = engine::VoteResult{true, ""};
+  int commit_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status commit_error_ ABSL_GUARDED_BY(mu_);
+  int abort_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status abort_error_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Counts> counts_ ABSL_GUARDED_BY(mu_);
+};
+
+// Hands out one ScriptedParticipant per endpoint. Thread-safe.
+class ScriptedChannelFactory final : public engine::ParticipantChannelFactory {
+ public:
+  absl::StatusOr<std::shared_ptr<engine::ParticipantChannel>> Create(
+      const std::string& endpoint) override ABSL_LOCKS_EXCLUDED(mu_);
+  // The participant behind `endpoint`, made on first use.
+  std::shared_ptr<ScriptedParticipant> At(const std::string& endpoint) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<ScriptedParticipant>> by_endpoint_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace settle::testing
+
+#endif  // SETTLE_TESTS_TESTING_SCRIPTED_PARTICIPANT_H_

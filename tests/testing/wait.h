@@ -1,0 +1,47 @@
+#ifndef SETTLE_TESTS_TESTING_WAIT_H_
+#define SETTLE_TESTS_TESTING_WAIT_H_
+
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace settle::testing {
+
+// Polls `condition` until it holds or `timeout` passes; returns whether it held. The short
+// pause between polls is not a wait for the condition: the deadline is.
+template <typename Cond>
+bool WaitFor(Cond condition, absl::Duration timeout = absl::Seconds(20)) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!condition()) {
+    if (absl::Now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+// A fresh, empty folder under the system's temp dir, removed at destruction.
+class TempDir final {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "settle-test-XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace settle::testing
+
+#endif  // SETTLE_TESTS_TESTING_WAIT_H_

@@ -1,0 +1,326 @@
+#include "server/engine/coordinator.h"
+
+#include <future>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/testing/scripted_participant.h"
+#include "tests/testing/wait.h"
+
+namespace settle::engine {
+namespace {
+
+using testing::ScriptedParticipant;
+using testing::WaitFor;
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    options_.retry.initial = absl::Milliseconds(1);
+    options_.retry.max = absl::Milliseconds(20);
+    options_.max_txn_timeout = absl::Minutes(1);
+    log_ = std::move(*storage::TxnLog::Open(dir_.path()));
+    registry_ = std::make_unique<Registry>(*log_, factory_);
+    scheduler_ = std::make_unique<ThreadScheduler>();
+  }
+
+  void Start() {
+    coordinator_ = std::make_unique<Coordinator>(options_, *log_, *registry_, *scheduler_,
+                                                 clock_, nullptr);
+    ASSERT_TRUE(coordinator_->Recover().ok());
+  }
+
+  void TearDown() override {
+    if (coordinator_ != nullptr) coordinator_->Stop();
+    scheduler_.reset();
+    log_.reset();
+  }
+
+  std::shared_ptr<ScriptedParticipant> Participant(const std::string& name) {
+    std::promise<absl::Status> done;
+    registry_->Register(name, name + ":1", absl::Now(),
+                        [&done](absl::StatusOr<ParticipantEntry> e) { done.set_value(e.status()); });
+    EXPECT_TRUE(done.get_future().get().ok());
+    return factory_.At(name + ":1");
+  }
+
+  ExecuteParams Payment(const std::string& key, std::vector<std::string> participants = {
+                                                     "balance", "ledger", "notification"}) {
+    ExecuteParams p;
+    p.idempotency_key = key;
+    for (const auto& name : participants) p.branches.push_back({name, "payload-" + name});
+    p.timeout = absl::Seconds(5);
+    return p;
+  }
+
+  absl::StatusOr<ExecuteResult> Execute(ExecuteParams p) {
+    std::promise<absl::StatusOr<ExecuteResult>> result;
+    coordinator_->Execute(std::move(p), [&result](absl::StatusOr<ExecuteResult> r) {
+      result.set_value(std::move(r));
+    });
+    return result.get_future().get();
+  }
+
+  bool Finished(const std::string& txn_id) {
+    auto snap = coordinator_->GetTransaction(txn_id);
+    return snap.ok() && (snap->record.state() == storage::TXN_COMMITTED ||
+                         snap->record.state() == storage::TXN_ABORTED);
+  }
+
+  testing::TempDir dir_;
+  CoordinatorOptions options_;
+  std::unique_ptr<storage::TxnLog> log_;
+  testing::ScriptedChannelFactory factory_;
+  std::unique_ptr<Registry> registry_;
+  std::unique_ptr<ThreadScheduler> scheduler_;
+  RealClock clock_;
+  std::unique_ptr<Coordinator> coordinator_;
+};
+
+TEST_F(CoordinatorTest, CommitsWhenEveryBranchVotesYes) {
+  auto balance = Participant("balance"), ledger = Participant("ledger"),
+       notification = Participant("notification");
+  Start();
+  auto r = Execute(Payment("k1"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->committed);
+  ASSERT_TRUE(WaitFor([&] { return Finished(r->txn_id); }));
+  for (const auto& p : {balance, ledger, notification}) {
+    EXPECT_EQ(p->prepares(r->txn_id), 1);
+    EXPECT_EQ(p->commits(r->txn_id), 1);
+    EXPECT_EQ(p->aborts(r->txn_id), 0);
+  }
+  EXPECT_EQ(*coordinator_->GetDecision(r->txn_id), Decision::kCommit);
+}
+
+TEST_F(CoordinatorTest, AbortsAllBranchesWhenOneVotesNo) {
+  auto balance = Participant("balance"), ledger = Participant("ledger"),
+       notification = Participant("notification");
+  balance->SetVote(VoteResult{false, "insufficient funds"});
+  Start();
+  auto r = Execute(Payment("k1"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->committed);
+  EXPECT_EQ(r->refused_branch, 0);
+  EXPECT_EQ(r->refused_participant, "balance");
+  EXPECT_EQ(r->reason, "insufficient funds");
+  ASSERT_TRUE(WaitFor([&] { return Finished(r->txn_id); }));
+  // The branch that said NO recorded its own abort; the others are told, even before their
+  // Prepare was answered (a tombstone then refuses it).
+  EXPECT_EQ(balance->aborts(r->txn_id), 0);
+  EXPECT_EQ(ledger->aborts(r->txn_id), 1);
+  EXPECT_EQ(notification->aborts(r->txn_id), 1);
+  for (const auto& p : {balance, ledger, notification}) EXPECT_EQ(p->commits(r->txn_id), 0);
+  EXPECT_EQ(*coordinator_->GetDecision(r->txn_id), Decision::kAbort);
+}
+
+TEST_F(CoordinatorTest, AbortsWhenAPrepareFailsOrTimesOut) {
+  for (absl::StatusCode code :
+       {absl::StatusCode::kDeadlineExceeded, absl::StatusCode::kUnavailable,
+        absl::StatusCode::kInternal}) {
+    SCOPED_TRACE(absl::StatusCodeToString(code));
+    auto ledger = Participant("ledger");
+    ledger->SetVote(absl::Status(code, "no answer"));
+    Participant("balance");
+    if (coordinator_ == nullptr) Start();
+    auto r = Execute(Payment(absl::StrCat("k-", code), {"balance", "ledger"}));
+    ASSERT_TRUE(r.ok());
+    EXPECT_FALSE(r->committed);
+    EXPECT_EQ(r->refused_participant, "ledger");
+    ASSERT_TRUE(WaitFor([&] { return Finished(r->txn_id); }));
+    // The failed branch may have prepared without our hearing it: it must be told.
+    EXPECT_EQ(ledger->aborts(r->txn_id), 1);
+  }
+}
+
+TEST_F(CoordinatorTest, SameKeySameBodyReturnsTheFirstOutcome) {
+  auto balance = Participant("balance");
+  Start();
+  auto first = Execute(Payment("k1", {"balance"}));
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(WaitFor([&] { return Finished(first->txn_id); }));
+  auto again = Execute(Payment("k1", {"balance"}));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->txn_id, first->txn_id);
+  EXPECT_TRUE(again->committed);
+  EXPECT_TRUE(again->replayed);
+  EXPECT_EQ(balance->prepares(first->txn_id), 1);
+}
+
+TEST_F(CoordinatorTest, SameKeyWithAnotherBodyIsRefused) {
+  Participant("balance");
+  Participant("ledger");
+  Start();
+  ASSERT_TRUE(Execute(Payment("k1", {"balance"})).ok());
+  auto other = Execute(Payment("k1", {"ledger"}));
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(CoordinatorTest, RejectsBadInputWithPreciseCodes) {
+  Participant("balance");
+  Start();
+  struct Case {
+    const char* name;
+    std::function<void(ExecuteParams&)> mutate;
+    absl::StatusCode code;
+  };
+  const Case cases[] = {
+      {"missing key", [](ExecuteParams& p) { p.idempotency_key.clear(); },
+       absl::StatusCode::kInvalidArgument},
+      {"key too long", [](ExecuteParams& p) { p.idempotency_key.assign(300, 'k'); },
+       absl::StatusCode::kInvalidArgument},
+      {"no branches", [](ExecuteParams& p) { p.branches.clear(); },
+       absl::StatusCode::kInvalidArgument},
+      {"unknown participant", [](ExecuteParams& p) { p.branches[0].participant = "nobody"; },
+       absl::StatusCode::kNotFound},
+      {"bad participant name", [](ExecuteParams& p) { p.branches[0].participant = "Bad Name"; },
+       absl::StatusCode::kInvalidArgument},
+      {"oversized payload", [](ExecuteParams& p) { p.branches[0].payload.assign(65537, 'x'); },
+       absl::StatusCode::kResourceExhausted},
+      {"zero timeout", [](ExecuteParams& p) { p.timeout = absl::ZeroDuration(); },
+       absl::StatusCode::kInvalidArgument},
+      {"absurd timeout", [](ExecuteParams& p) { p.timeout = absl::Hours(24 * 365); },
+       absl::StatusCode::kInvalidArgument},
+      {"saga not yet", [](ExecuteParams& p) { p.mode = 2; }, absl::StatusCode::kUnimplemented},
+      {"unknown mode", [](ExecuteParams& p) { p.mode = 9; }, absl::StatusCode::kInvalidArgument},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ExecuteParams p = Payment("k-bad", {"balance"});
+    c.mutate(p);
+    auto r = Execute(std::move(p));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), c.code) << r.status();
+    EXPECT_FALSE(r.status().message().empty());
+  }
+  EXPECT_EQ(coordinator_->ActiveCount(), 0u);  // Nothing half-started.
+  EXPECT_EQ(factory_.At("balance:1")->total_calls(), 0);
+}
+
+TEST_F(CoordinatorTest, RetriesCommitUntilAcknowledged) {
+  auto balance = Participant("balance");
+  balance->FailCommits(5, absl::UnavailableError("down"));
+  Start();
+  auto r = Execute(Payment("k1", {"balance"}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->committed);  // Returned once durable, before the acknowledgement.
+  ASSERT_TRUE(WaitFor([&] { return Finished(r->txn_id); }));
+  EXPECT_EQ(balance->commits(r->txn_id), 6);
+}
+
+TEST_F(CoordinatorTest, WaitForAcksReturnsOnlyOnceAcknowledged) {
+  auto balance = Participant("balance");
+  balance->FailCommits(3, absl::UnavailableError("down"));
+  Start();
+  ExecuteParams p = Payment("k1", {"balance"});
+  p.wait_for_acks = true;
+  auto r = Execute(std::move(p));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(balance->commits(r->txn_id), 4);
+}
+
+TEST_F(CoordinatorTest, UndeliverableDecisionIsReportedStuckAndStillRetried) {
+  options_.stuck_after = absl::Milliseconds(50);
+  auto balance = Participant("balance");
+  balance->FailCommits(-1, absl::UnavailableError("down"));
+  Start();
+  auto r = Execute(Payment("k1", {"balance"}));
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(WaitFor([&] {
+    auto snap = coordinator_->GetTransaction(r->txn_id);
+    return snap.ok() && snap->stuck && snap->delivery[0].attempts >= 5;
+  }));
+  auto snap = coordinator_->GetTransaction(r->txn_id);
+  EXPECT_EQ(snap->record.state(), storage::TXN_COMMITTING);
+  EXPECT_FALSE(snap->delivery[0].last_error.empty());
+  balance->FailCommits(0, absl::OkStatus());  // The participant heals.
+  ASSERT_TRUE(WaitFor([&] { return Finished(r->txn_id); }));
+}
+
+TEST_F(CoordinatorTest, RecoveryCommitsALoggedCommitAndAbortsAnUndecidedOne) {
+  auto balance = Participant("balance");
+  storage::TxnRecord committing, preparing;
+  for (auto* rec : {&committing, &preparing}) {
+    rec->set_mode(1);
+    rec->set_begin_micros(absl::ToUnixMicros(absl::Now()));
+    auto* b = rec->add_branches();
+    b->set_participant("balance");
+    b->set_state(storage::BRANCH_PREPARED);
+  }
+  committing.set_txn_id("s0-00000000000000a1");
+  committing.set_idempotency_key("k-commit");
+  committing.set_state(storage::TXN_COMMITTING);
+  preparing.set_txn_id("s0-00000000000000a2");
+  preparing.set_idempotency_key("k-prepare");
+  preparing.set_state(storage::TXN_PREPARING);
+  storage::LogBatch batch;
+  batch.Begin(committing);
+  batch.Begin(preparing);
+  ASSERT_TRUE(log_->WriteAndWait(std::move(batch), true).ok());
+
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return Finished(committing.txn_id()) && Finished(preparing.txn_id()); }));
+  EXPECT_EQ(balance->commits(committing.txn_id()), 1);
+  EXPECT_EQ(balance->aborts(committing.txn_id()), 0);
+  EXPECT_EQ(balance->aborts(preparing.txn_id()), 1);
+  EXPECT_EQ(balance->commits(preparing.txn_id()), 0);
+  // New ids continue past the recovered ones.
+  auto r = Execute(Payment("k-new", {"balance"}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_GT(r->txn_id, preparing.txn_id());
+}
+
+TEST_F(CoordinatorTest, UnknownTransactionIsPresumedAborted) {
+  Start();
+  EXPECT_EQ(*coordinator_->GetDecision("s0-never"), Decision::kAbort);
+  EXPECT_EQ(coordinator_->GetTransaction("s0-never").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(CoordinatorTest, OperatorAbortsOnlyUndecidedTransactions) {
+  auto balance = Participant("balance");
+  Start();
+  auto r = Execute(Payment("k1", {"balance"}));
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(WaitFor([&] { return Finished(r->txn_id); }));
+  EXPECT_EQ(coordinator_->Abort(r->txn_id, "late").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(coordinator_->Abort("s0-never", "").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(CoordinatorTest, ListFiltersByStateAndParticipantAndPages) {
+  Participant("balance")->SetVote(VoteResult{false, "no"});
+  Participant("ledger");
+  Start();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    auto r = Execute(Payment(absl::StrCat("k", i), {i % 2 ? "balance" : "ledger"}));
+    ASSERT_TRUE(r.ok());
+    ids.push_back(r->txn_id);
+  }
+  ASSERT_TRUE(WaitFor([&] { return coordinator_->ActiveCount() == 0; }));
+  ListParams p;
+  p.states = {storage::TXN_COMMITTED};
+  auto committed = coordinator_->List(p);
+  ASSERT_TRUE(committed.ok());
+  EXPECT_EQ(committed->transactions.size(), 3u);
+  p = ListParams();
+  p.participant = "balance";
+  EXPECT_EQ(coordinator_->List(p)->transactions.size(), 2u);
+  p = ListParams();
+  p.page_size = 2;
+  std::vector<std::string> paged;
+  do {
+    auto page = coordinator_->List(p);
+    ASSERT_TRUE(page.ok());
+    for (const auto& t : page->transactions) paged.push_back(t.record.txn_id());
+    p.page_token = page->next_page_token;
+  } while (!p.page_token.empty());
+  EXPECT_EQ(paged, ids);
+  p.page_size = 5000;
+  EXPECT_EQ(coordinator_->List(p).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace settle::engine

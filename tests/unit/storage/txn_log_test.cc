@@ -1,0 +1,191 @@
+#include "storage/txn_log.h"
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/testing/wait.h"
+
+namespace settle::storage {
+namespace {
+
+TxnRecord Record(const std::string& id, TxnStateRecord state) {
+  TxnRecord rec;
+  rec.set_txn_id(id);
+  rec.set_idempotency_key("key-" + id);
+  rec.set_mode(1);
+  rec.set_state(state);
+  rec.set_begin_micros(1000);
+  auto* b = rec.add_branches();
+  b->set_participant("balance");
+  b->set_payload("payload");
+  return rec;
+}
+
+std::unique_ptr<TxnLog> OpenOrDie(const std::string& dir) {
+  auto log = TxnLog::Open(dir);
+  EXPECT_TRUE(log.ok()) << log.status();
+  return std::move(*log);
+}
+
+TEST(TxnLogTest, ForcedCommitSurvivesReopen) {
+  testing::TempDir dir;
+  {
+    auto log = OpenOrDie(dir.path());
+    LogBatch begin;
+    begin.Begin(Record("s0-1", TXN_PREPARING));
+    ASSERT_TRUE(log->WriteAndWait(std::move(begin), false).ok());
+    LogBatch decide;
+    decide.UpdateActive(Record("s0-1", TXN_COMMITTING));
+    ASSERT_TRUE(log->WriteAndWait(std::move(decide), true).ok());
+  }
+  auto log = OpenOrDie(dir.path());
+  auto active = log->LoadActive();
+  ASSERT_TRUE(active.ok());
+  ASSERT_EQ(active->size(), 1u);
+  EXPECT_EQ((*active)[0].state(), TXN_COMMITTING);
+  auto id = log->FindTxnIdByKey("key-s0-1");
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(id->value_or(""), "s0-1");
+}
+
+TEST(TxnLogTest, RestartReloadsOnlyActiveTransactions) {
+  testing::TempDir dir;
+  {
+    auto log = OpenOrDie(dir.path());
+    for (int i = 0; i < 5; ++i) {
+      LogBatch b;
+      b.Begin(Record(absl::StrCat("s0-", i), TXN_PREPARING));
+      ASSERT_TRUE(log->WriteAndWait(std::move(b), false).ok());
+    }
+    for (int i = 0; i < 3; ++i) {
+      LogBatch b;
+      b.Finish(Record(absl::StrCat("s0-", i), TXN_COMMITTED));
+      ASSERT_TRUE(log->WriteAndWait(std::move(b), false).ok());
+    }
+  }
+  auto log = OpenOrDie(dir.path());
+  auto active = log->LoadActive();
+  ASSERT_TRUE(active.ok());
+  ASSERT_EQ(active->size(), 2u);
+  EXPECT_EQ((*active)[0].txn_id(), "s0-3");
+  auto finished = log->FindFinished("s0-1");
+  ASSERT_TRUE(finished.ok());
+  ASSERT_TRUE(finished->has_value());
+  EXPECT_EQ((*finished)->state(), TXN_COMMITTED);
+  auto max = log->MaxTxnId();
+  ASSERT_TRUE(max.ok());
+  EXPECT_EQ(*max, "s0-4");
+}
+
+TEST(TxnLogTest, ConcurrentForcedWritesShareSyncs) {
+  testing::TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  std::atomic<int> groups{0};
+  log->SetStatsObserver([&groups](const GroupWriteStats& s) {
+    if (s.synced) groups.fetch_add(1);
+  });
+  constexpr int kThreads = 16, kPerThread = 50;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&log, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        LogBatch b;
+        b.UpdateActive(Record(absl::StrCat("s0-", t, "-", i), TXN_COMMITTING));
+        EXPECT_TRUE(log->WriteAndWait(std::move(b), true).ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  // 16 writers each waiting on its own sync: one sync per write would make 800 groups.
+  EXPECT_LT(groups.load(), kThreads * kPerThread);
+  auto active = log->LoadActive();
+  ASSERT_TRUE(active.ok());
+  EXPECT_EQ(active->size(), static_cast<size_t>(kThreads * kPerThread));
+}
+
+TEST(TxnLogTest, CorruptLogRefusesToStart) {
+  testing::TempDir dir;
+  {
+    auto log = OpenOrDie(dir.path());
+    LogBatch b;
+    b.Begin(Record("s0-1", TXN_PREPARING));
+    ASSERT_TRUE(log->WriteAndWait(std::move(b), true).ok());
+  }
+  // Damage every write-ahead log and manifest file in place.
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    const std::string name = entry.path().filename().string();
+    if (name.find(".log") != std::string::npos || name.rfind("MANIFEST", 0) == 0) {
+      std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(0);
+      const std::string junk(64, '\x5a');
+      f.write(junk.data(), junk.size());
+    }
+  }
+  auto log = TxnLog::Open(dir.path());
+  ASSERT_FALSE(log.ok());
+  EXPECT_EQ(log.status().code(), absl::StatusCode::kDataLoss) << log.status();
+}
+
+TEST(TxnLogTest, FolderWithoutDatabaseIsNotAFreshStart) {
+  testing::TempDir dir;
+  {
+    auto log = OpenOrDie(dir.path());
+  }
+  std::filesystem::remove(dir.Sub("CURRENT"));
+  auto log = TxnLog::Open(dir.path());
+  ASSERT_FALSE(log.ok());
+  EXPECT_EQ(log.status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(TxnLogTest, ScanMergesActiveAndFinishedInIdOrder) {
+  testing::TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  for (const char* id : {"s0-1", "s0-2", "s0-3", "s0-4"}) {
+    LogBatch b;
+    b.Begin(Record(id, TXN_PREPARING));
+    ASSERT_TRUE(log->WriteAndWait(std::move(b), false).ok());
+  }
+  for (const char* id : {"s0-2", "s0-4"}) {
+    LogBatch b;
+    b.Finish(Record(id, TXN_ABORTED));
+    ASSERT_TRUE(log->WriteAndWait(std::move(b), false).ok());
+  }
+  std::vector<std::string> seen;
+  auto last = log->Scan("s0-2", 2, [&](const TxnRecord& r) {
+    seen.push_back(r.txn_id());
+    return true;
+  });
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"s0-2", "s0-3"}));
+  EXPECT_EQ(*last, "s0-3");
+}
+
+TEST(TxnLogTest, RetentionRemovesOldFinishedTransactionsAndTheirKeys) {
+  testing::TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  TxnRecord old = Record("s0-1", TXN_COMMITTED);
+  old.set_finish_micros(2000);
+  TxnRecord recent = Record("s0-2", TXN_COMMITTED);
+  recent.set_begin_micros(5000);
+  recent.set_finish_micros(9000);
+  for (const auto& rec : {old, recent}) {
+    LogBatch b;
+    b.Begin(rec);
+    b.Finish(rec);
+    ASSERT_TRUE(log->WriteAndWait(std::move(b), false).ok());
+  }
+  auto removed = log->DeleteFinishedBefore(absl::FromUnixMicros(3000), 100);
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(*removed, 1);
+  EXPECT_FALSE(log->FindFinished("s0-1")->has_value());
+  EXPECT_FALSE(log->FindTxnIdByKey("key-s0-1")->has_value());
+  EXPECT_TRUE(log->FindFinished("s0-2")->has_value());
+}
+
+}  // namespace
+}  // namespace settle::storage
