@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The main job: install, build, start the coordinator and the three reference participants on
+# loopback (data in ./settle-data), run a payment and an insufficient-funds payment, print both
+# outcomes and the balances, and stop everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build.sh
+B=build
+DATA=settle-data
+rm -rf "$DATA" && mkdir -p "$DATA"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+wait_port() {  # the port a process wrote to its port file, once it serves
+  for _ in $(seq 200); do [ -s "$1" ] && { head -1 "$1"; return; }; sleep 0.05; done
+  echo "a process did not start; see $DATA/*.log" >&2; exit 1
+}
+
+$B/settle-coordinator --listen=127.0.0.1:7070 --metrics_listen=127.0.0.1:9464 \
+  --data_dir=$DATA/coordinator --port_file=$DATA/coordinator.port 2>$DATA/coordinator.log &
+pids+=($!)
+wait_port $DATA/coordinator.port >/dev/null
+declare -A port=([balance]=7101 [ledger]=7102 [notification]=7103)
+for kind in balance ledger notification; do
+  $B/settle-participant --kind=$kind --listen=127.0.0.1:${port[$kind]} --data_dir=$DATA/$kind \
+    --coordinator=127.0.0.1:7070 --port_file=$DATA/$kind.port 2>$DATA/$kind.log &
+  pids+=($!)
+  wait_port $DATA/$kind.port >/dev/null
+  $B/settle register $kind 127.0.0.1:${port[$kind]}
+done
+$B/settle accounts open alice 10000 --at 127.0.0.1:7101
+$B/settle accounts open bob 0 --at 127.0.0.1:7101
+
+echo; echo "== payment: alice pays bob 25.00"
+$B/settle transfer alice bob 2500 --key demo-payment-1
+echo; echo "== payment: alice tries to pay bob 1000.00 (insufficient funds)"
+$B/settle transfer alice bob 100000 --key demo-payment-2
+echo; echo "== balances"
+$B/settle accounts list --at 127.0.0.1:7101
+echo; echo "== journal";  $B/settle journal --at 127.0.0.1:7102
+echo; echo "== outbox";   $B/settle outbox --at 127.0.0.1:7103
+echo; echo "== transactions"; $B/settle list
+echo; echo "stopping; data stays in ./$DATA (logs: ./$DATA/*.log)"

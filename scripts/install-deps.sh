@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs Settle's build and test dependencies from Debian bookworm's archive.
+set -euo pipefail
+PKGS=(g++ cmake pkg-config ccache make
+      libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+      librocksdb-dev libabsl-dev prometheus-cpp-dev
+      libgtest-dev libgmock-dev libbenchmark-dev curl)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "installing: ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
