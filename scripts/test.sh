@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
+scripts/check-thread-safety.sh
 cd build
 # Integration tests start four processes each; two at a time fit two cores.
 ctest -j2 --output-on-failure --timeout 300
