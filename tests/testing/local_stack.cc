@@ -1,6 +1,7 @@
 #include "tests/testing/local_stack.h"
 
 #include <filesystem>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
@@ -32,6 +33,10 @@ std::string LocalStack::coordinator_endpoint() const {
   return absl::StrCat("127.0.0.1:", coordinator_port_);
 }
 
+std::string LocalStack::coordinator_metrics_endpoint() const {
+  return absl::StrCat("127.0.0.1:", coordinator_metrics_port_);
+}
+
 std::string LocalStack::participant_endpoint(const std::string& kind) const {
   return absl::StrCat("127.0.0.1:", participant_ports_.at(kind));
 }
@@ -58,6 +63,9 @@ absl::Status LocalStack::StartCoordinator(const std::vector<std::string>& extra_
                                   dir_.Sub("coordinator.log"));
   }
   coordinator_port_ = port;
+  std::ifstream ports(port_file);
+  int grpc_port = 0;
+  ports >> grpc_port >> coordinator_metrics_port_;
   client_ = client::SettleClient::Connect(coordinator_endpoint());
   return absl::OkStatus();
 }

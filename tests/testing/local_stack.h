@@ -34,6 +34,8 @@ class LocalStack final {
   Process& coordinator() { return *coordinator_; }
   Process& participant(const std::string& kind) { return *participants_.at(kind); }
   std::string coordinator_endpoint() const;
+  // host:port of the coordinator's Prometheus endpoint.
+  std::string coordinator_metrics_endpoint() const;
   std::string participant_endpoint(const std::string& kind) const;
   const client::SettleClient& client() const { return *client_; }
   const std::string& dir() const { return dir_.path(); }
@@ -49,6 +51,7 @@ class LocalStack final {
  private:
   TempDir dir_;
   int coordinator_port_ = 0;
+  int coordinator_metrics_port_ = 0;
   std::map<std::string, int> participant_ports_;
   std::unique_ptr<Process> coordinator_;
   std::map<std::string, std::unique_ptr<Process>> participants_;

@@ -1,0 +1,57 @@
+#ifndef SETTLE_BENCH_DRIVERS_H_
+#define SETTLE_BENCH_DRIVERS_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "settle/v1/coordinator.grpc.pb.h"
+#include "settle/v1/participant.grpc.pb.h"
+
+namespace settle::bench {
+
+struct BranchSpec {
+  std::string participant;
+  std::string payload;
+};
+
+// The transactions a run sends: transfers between `accounts` accounts at balance, with a
+// ledger entry and a notification, cycling over those three for `branches` branches. A share
+// `abort_ratio` of them overdraw and so abort. Pure and thread-safe.
+class Workload final {
+ public:
+  Workload(int branches, int accounts, size_t payload_bytes, double abort_ratio);
+  std::vector<BranchSpec> Branches(uint64_t seq) const;
+  std::vector<std::string> Accounts() const;
+  static constexpr int64_t kOpeningBalance = int64_t{1} << 40;
+
+ private:
+  const int branches_;
+  const int accounts_;
+  const size_t payload_bytes_;
+  const double abort_ratio_;
+};
+
+// Runs one transaction asynchronously; `done` gets "committed", "aborted" or a status code
+// name, exactly once, on a gRPC thread. Thread-safe.
+class Driver {
+ public:
+  virtual ~Driver() = default;
+  virtual void Run(uint64_t seq, std::function<void(std::string result)> done) = 0;
+};
+
+// Through the coordinator: one Execute per transaction.
+std::unique_ptr<Driver> MakeSettleDriver(const std::string& coordinator, const Workload& workload,
+                                         const std::string& run_id);
+
+// The bare fan-out of the same work, with no coordinator and no coordinator log: Prepare to
+// every branch in parallel, then Commit to all (or Abort to all after a NO).
+std::unique_ptr<Driver> MakeBaselineDriver(const std::map<std::string, std::string>& participants,
+                                           const Workload& workload, const std::string& run_id);
+
+}  // namespace settle::bench
+
+#endif  // SETTLE_BENCH_DRIVERS_H_

@@ -1,0 +1,253 @@
+// settle-bench: Settle's load generator, side by side with the bare fan-out of the same work.
+//
+//   settle-bench --local --baseline --concurrency 1,4,16,64,256 --duration 20s
+//   settle-bench --coordinator HOST:PORT --metrics HOST:PORT --rate 2000 --duration 30s
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "bench/drivers.h"
+#include "bench/load.h"
+#include "common/env_flags.h"
+#include "tests/testing/local_stack.h"
+
+ABSL_FLAG(bool, local, false, "start the coordinator and the three participants in a temp dir");
+ABSL_FLAG(std::string, coordinator, "", "coordinator to aim at (without --local)");
+ABSL_FLAG(std::string, metrics, "", "coordinator's metrics host:port (for the group-commit figure)");
+ABSL_FLAG(std::string, participants, "",
+          "balance=H:P,ledger=H:P,notification=H:P (for --baseline without --local)");
+ABSL_FLAG(bool, baseline, false, "also run the bare fan-out of the same work, without coordinator");
+ABSL_FLAG(std::vector<std::string>, concurrency, std::vector<std::string>({"1", "4", "16", "64"}),
+          "closed-loop concurrencies, one step each");
+ABSL_FLAG(double, rate, 0, "open loop at this many transactions/s instead of closed loop");
+ABSL_FLAG(int32_t, max_in_flight, 10000, "open loop: outstanding transactions at most");
+ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "measured time per step");
+ABSL_FLAG(absl::Duration, warmup, absl::Seconds(2), "unmeasured time before each step");
+ABSL_FLAG(int32_t, branches, 3, "branches per transaction (balance, ledger, notification, ...)");
+ABSL_FLAG(int32_t, payload_bytes, 64, "size of the notification body in each transaction");
+ABSL_FLAG(double, abort_ratio, 0, "share of transactions that overdraw and abort (0..1)");
+ABSL_FLAG(int32_t, accounts, 256, "accounts the transfers spread over");
+ABSL_FLAG(bool, json, false, "print the report as JSON on stdout");
+ABSL_FLAG(bool, progress, true, "live progress line on stderr");
+
+namespace {
+
+using settle::bench::StepStats;
+
+// GET http://endpoint/metrics over a plain socket (loopback only); empty on failure.
+std::string FetchMetrics(const std::string& endpoint) {
+  std::vector<std::string> hp = absl::StrSplit(endpoint, ':');
+  int port = 0;
+  if (hp.size() != 2 || !absl::SimpleAtoi(hp[1], &port)) return "";
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, hp[0] == "localhost" ? "127.0.0.1" : hp[0].c_str(), &addr.sin_addr);
+  std::string out;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string req = "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n";
+    if (write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+      char buf[65536];
+      ssize_t n;
+      while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  close(fd);
+  return out;
+}
+
+// Sum of every sample of `name` (any labels) in a Prometheus text exposition.
+double MetricSum(const std::string& text, const std::string& name) {
+  double sum = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(name, 0) != 0) continue;
+    const char next = line.size() > name.size() ? line[name.size()] : ' ';
+    if (next != ' ' && next != '{') continue;
+    double v = 0;
+    if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) sum += v;
+  }
+  return sum;
+}
+
+struct Step {
+  std::string label;
+  double concurrency_or_rate = 0;
+  StepStats settle;
+  std::optional<StepStats> baseline;
+  double commits_per_sync = 0;  // 0 when unknown.
+};
+
+double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
+
+std::string StatsJson(const StepStats& s) {
+  std::string results;
+  for (const auto& [k, v] : s.results) {
+    absl::StrAppend(&results, results.empty() ? "" : ",", "\"", k, "\":", v);
+  }
+  return absl::StrFormat(
+      "{\"tps\":%.1f,\"count\":%d,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
+      "\"p999_ms\":%.3f,\"max_ms\":%.3f,\"results\":{%s}}",
+      s.tps, s.count, Ms(s.p50), Ms(s.p90), Ms(s.p99), Ms(s.p999), Ms(s.max), results);
+}
+
+void PrintRow(const char* who, const StepStats& s) {
+  std::string results;
+  for (const auto& [k, v] : s.results) absl::StrAppend(&results, " ", k, "=", v);
+  std::printf("  %-9s %9.0f %9.2f %9.2f %9.2f %9.2f %9.2f  %s\n", who, s.tps, Ms(s.p50),
+              Ms(s.p90), Ms(s.p99), Ms(s.p999), Ms(s.max), results.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  settle::ParseFlagsWithEnv(argc, argv, "settle-bench: load generator for Settle");
+  std::unique_ptr<settle::testing::LocalStack> stack;
+  std::string coordinator = absl::GetFlag(FLAGS_coordinator);
+  std::string metrics = absl::GetFlag(FLAGS_metrics);
+  std::map<std::string, std::string> participants;
+  const settle::bench::Workload workload(absl::GetFlag(FLAGS_branches),
+                                         absl::GetFlag(FLAGS_accounts),
+                                         static_cast<size_t>(absl::GetFlag(FLAGS_payload_bytes)),
+                                         absl::GetFlag(FLAGS_abort_ratio));
+  if (absl::GetFlag(FLAGS_local) || coordinator.empty()) {
+    stack = std::make_unique<settle::testing::LocalStack>();
+    if (absl::Status s = stack->StartAll(); !s.ok()) {
+      std::fprintf(stderr, "cannot start the local stack: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    coordinator = stack->coordinator_endpoint();
+    metrics = stack->coordinator_metrics_endpoint();
+    for (const char* kind : {"balance", "ledger", "notification"}) {
+      participants[kind] = stack->participant_endpoint(kind);
+    }
+    for (const auto& a : workload.Accounts()) {
+      if (absl::Status s = stack->OpenAccount(a, settle::bench::Workload::kOpeningBalance);
+          !s.ok()) {
+        std::fprintf(stderr, "cannot open account %s: %s\n", a.c_str(), s.ToString().c_str());
+        return 1;
+      }
+    }
+  } else {
+    for (absl::string_view kv : absl::StrSplit(absl::GetFlag(FLAGS_participants), ',',
+                                               absl::SkipEmpty())) {
+      std::pair<std::string, std::string> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
+      participants[p.first] = p.second;
+    }
+  }
+  const bool baseline = absl::GetFlag(FLAGS_baseline);
+  if (baseline && participants.size() < 3) {
+    std::fprintf(stderr, "--baseline needs --local or --participants for all three\n");
+    return 2;
+  }
+
+  const std::string run_id = absl::StrCat("bench-", absl::ToUnixMicros(absl::Now()));
+  auto settle_driver = settle::bench::MakeSettleDriver(coordinator, workload, run_id);
+  std::unique_ptr<settle::bench::Driver> baseline_driver;
+  if (baseline) baseline_driver = settle::bench::MakeBaselineDriver(participants, workload, run_id);
+  std::atomic<uint64_t> seq{0};
+
+  std::vector<Step> steps;
+  std::vector<double> points;
+  const double rate = absl::GetFlag(FLAGS_rate);
+  if (rate > 0) {
+    points.push_back(rate);
+  } else {
+    for (const auto& c : absl::GetFlag(FLAGS_concurrency)) {
+      int v = 0;
+      if (!absl::SimpleAtoi(c, &v) || v < 1) {
+        std::fprintf(stderr, "--concurrency takes positive integers, got '%s'\n", c.c_str());
+        return 2;
+      }
+      points.push_back(v);
+    }
+  }
+  for (double point : points) {
+    Step step;
+    step.concurrency_or_rate = point;
+    step.label = rate > 0 ? absl::StrFormat("rate=%.0f/s", point)
+                          : absl::StrFormat("c=%d", static_cast<int>(point));
+    settle::bench::StepOptions opts{"", absl::GetFlag(FLAGS_warmup), absl::GetFlag(FLAGS_duration),
+                                    absl::GetFlag(FLAGS_progress)};
+    auto run = [&](settle::bench::Driver& d) {
+      return rate > 0 ? settle::bench::RunOpenLoop(d, point, absl::GetFlag(FLAGS_max_in_flight),
+                                                   opts, seq)
+                      : settle::bench::RunClosedLoop(d, static_cast<int>(point), opts, seq);
+    };
+    if (baseline) {
+      opts.label = "baseline " + step.label;
+      step.baseline = run(*baseline_driver);
+    }
+    const std::string before = metrics.empty() ? "" : FetchMetrics(metrics);
+    opts.label = "settle " + step.label;
+    step.settle = run(*settle_driver);
+    if (!before.empty()) {
+      const std::string after = FetchMetrics(metrics);
+      const double syncs = MetricSum(after, "settle_log_sync_group_size_count") -
+                           MetricSum(before, "settle_log_sync_group_size_count");
+      // Committed transactions force one record each; aborts force none.
+      const double commits = MetricSum(after, "settle_transactions_total") -
+                             MetricSum(before, "settle_transactions_total");
+      if (syncs > 0) step.commits_per_sync = commits * (1 - absl::GetFlag(FLAGS_abort_ratio)) / syncs;
+    }
+    steps.push_back(std::move(step));
+  }
+
+  if (absl::GetFlag(FLAGS_json)) {
+    std::string out = absl::StrFormat(
+        "{\"config\":{\"branches\":%d,\"payload_bytes\":%d,\"abort_ratio\":%.3f,"
+        "\"duration_s\":%.1f,\"mode\":\"%s\"},\"steps\":[",
+        absl::GetFlag(FLAGS_branches), absl::GetFlag(FLAGS_payload_bytes),
+        absl::GetFlag(FLAGS_abort_ratio), absl::ToDoubleSeconds(absl::GetFlag(FLAGS_duration)),
+        rate > 0 ? "open" : "closed");
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const Step& s = steps[i];
+      absl::StrAppend(&out, i ? "," : "", "{\"", rate > 0 ? "rate" : "concurrency", "\":",
+                      s.concurrency_or_rate, ",\"settle\":", StatsJson(s.settle),
+                      ",\"commits_per_sync\":", absl::StrFormat("%.2f", s.commits_per_sync));
+      if (s.baseline) {
+        const double tps_ratio = s.baseline->tps > 0 ? s.settle.tps / s.baseline->tps : 0;
+        const double p99_ratio = s.baseline->p99 > absl::ZeroDuration()
+                                     ? Ms(s.settle.p99) / Ms(s.baseline->p99) : 0;
+        absl::StrAppend(&out, ",\"baseline\":", StatsJson(*s.baseline),
+                        absl::StrFormat(",\"tps_ratio\":%.3f,\"p99_ratio\":%.3f", tps_ratio,
+                                        p99_ratio));
+      }
+      absl::StrAppend(&out, "}");
+    }
+    std::printf("%s]}\n", out.c_str());
+    return 0;
+  }
+  std::printf("\n%-12s %-9s %9s %9s %9s %9s %9s %9s  results\n", "step", "system", "txn/s",
+              "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms");
+  for (const Step& s : steps) {
+    std::printf("%s\n", s.label.c_str());
+    PrintRow("settle", s.settle);
+    if (s.baseline) {
+      PrintRow("baseline", *s.baseline);
+      std::printf("  ratio     throughput %.2f of baseline, p99 %.2fx baseline\n",
+                  s.baseline->tps > 0 ? s.settle.tps / s.baseline->tps : 0,
+                  Ms(s.baseline->p99) > 0 ? Ms(s.settle.p99) / Ms(s.baseline->p99) : 0);
+    }
+    if (s.commits_per_sync > 0) {
+      std::printf("  log       %.2f committed transactions per synced write\n",
+                  s.commits_per_sync);
+    }
+  }
+  return 0;
+}
