@@ -3,11 +3,6 @@
 //   settle-bench --local --baseline --concurrency 1,4,16,64,256 --duration 20s
 //   settle-bench --coordinator HOST:PORT --metrics HOST:PORT --rate 2000 --duration 30s
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -23,6 +18,7 @@
 #include "bench/drivers.h"
 #include "bench/load.h"
 #include "common/env_flags.h"
+#include "tests/testing/http_get.h"
 #include "tests/testing/local_stack.h"
 
 ABSL_FLAG(bool, local, false, "start the coordinator and the three participants in a temp dir");
@@ -47,43 +43,6 @@ ABSL_FLAG(bool, progress, true, "live progress line on stderr");
 namespace {
 
 using settle::bench::StepStats;
-
-// GET http://endpoint/metrics over a plain socket (loopback only); empty on failure.
-std::string FetchMetrics(const std::string& endpoint) {
-  std::vector<std::string> hp = absl::StrSplit(endpoint, ':');
-  int port = 0;
-  if (hp.size() != 2 || !absl::SimpleAtoi(hp[1], &port)) return "";
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, hp[0] == "localhost" ? "127.0.0.1" : hp[0].c_str(), &addr.sin_addr);
-  std::string out;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string req = "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n";
-    if (write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
-      char buf[65536];
-      ssize_t n;
-      while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
-    }
-  }
-  close(fd);
-  return out;
-}
-
-// Sum of every sample of `name` (any labels) in a Prometheus text exposition.
-double MetricSum(const std::string& text, const std::string& name) {
-  double sum = 0;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(name, 0) != 0) continue;
-    const char next = line.size() > name.size() ? line[name.size()] : ' ';
-    if (next != ' ' && next != '{') continue;
-    double v = 0;
-    if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) sum += v;
-  }
-  return sum;
-}
 
 struct Step {
   std::string label;
@@ -193,16 +152,16 @@ int main(int argc, char** argv) {
       opts.label = "baseline " + step.label;
       step.baseline = run(*baseline_driver);
     }
-    const std::string before = metrics.empty() ? "" : FetchMetrics(metrics);
+    const std::string before = metrics.empty() ? "" : settle::testing::HttpGet(metrics, "/metrics");
     opts.label = "settle " + step.label;
     step.settle = run(*settle_driver);
     if (!before.empty()) {
-      const std::string after = FetchMetrics(metrics);
-      const double syncs = MetricSum(after, "settle_log_sync_group_size_count") -
-                           MetricSum(before, "settle_log_sync_group_size_count");
+      const std::string after = settle::testing::HttpGet(metrics, "/metrics");
+      const double syncs = settle::testing::MetricSum(after, "settle_log_sync_group_size_count") -
+                           settle::testing::MetricSum(before, "settle_log_sync_group_size_count");
       // Committed transactions force one record each; aborts force none.
-      const double commits = MetricSum(after, "settle_transactions_total") -
-                             MetricSum(before, "settle_transactions_total");
+      const double commits = settle::testing::MetricSum(after, "settle_transactions_total") -
+                             settle::testing::MetricSum(before, "settle_transactions_total");
       if (syncs > 0) step.commits_per_sync = commits * (1 - absl::GetFlag(FLAGS_abort_ratio)) / syncs;
     }
     steps.push_back(std::move(step));

@@ -15,6 +15,7 @@
 #include "client/settle_client.h"
 #include "common/env_flags.h"
 #include "google/protobuf/util/json_util.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "proto/status_mapping.h"
 #include "settle/v1/reference.grpc.pb.h"
@@ -46,6 +47,8 @@ Payments and transactions (--coordinator, default 127.0.0.1:7070):
   settle abort TXN_ID [--reason R]                  abort an undecided transaction
 Participants:
   settle register NAME HOST:PORT | settle deregister NAME | settle participants
+Health (grpc.health.v1; --at HOST:PORT, default the coordinator):
+  settle health                                     exit 0 only when SERVING
 Reference services' data (--at HOST:PORT):
   settle accounts open ACCOUNT AMOUNT_MINOR | settle accounts list
   settle journal | settle outbox
@@ -201,6 +204,19 @@ int main(int argc, char** argv) {
   if (args.empty()) return Usage("no command given");
   const std::string& cmd = args[0];
   if (cmd == "accounts" || cmd == "journal" || cmd == "outbox") return ReferenceData(args);
+  if (cmd == "health") {
+    std::string at = absl::GetFlag(FLAGS_at);
+    if (at.empty()) at = absl::GetFlag(FLAGS_coordinator);
+    auto stub = grpc::health::v1::Health::NewStub(
+        grpc::CreateChannel(at, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    grpc::health::v1::HealthCheckResponse resp;
+    grpc::Status s = stub->Check(&ctx, {}, &resp);
+    if (!s.ok()) return Fail(settle::FromGrpcStatus(s));
+    std::printf("%s\n", grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status()).c_str());
+    return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
+  }
 
   auto client = settle::client::SettleClient::Connect(absl::GetFlag(FLAGS_coordinator));
   const bool json = absl::GetFlag(FLAGS_json);

@@ -56,6 +56,7 @@ class StagingView final : public WorkView {
 struct UnitResult {
   absl::Status error;  // A protocol answer other than OK (e.g. FAILED_PRECONDITION).
   Vote vote;
+  const char* effect = "duplicate";  // For metrics; see ParticipantMetrics::Branch.
 };
 
 absl::StatusOr<std::optional<BarrierRecord>> ReadBarrier(WorkView& view, const std::string& key) {
@@ -106,6 +107,7 @@ bool PrepareWork(BranchHandler& handler, const v1::PrepareRequest& req, WorkView
   }
   StagingView staging(view);
   out.vote = handler.Prepare({req.txn_id(), req.branch_id()}, req.payload(), staging);
+  out.effect = out.vote.yes ? "prepared" : "refused";
   BarrierRecord rec;
   if (out.vote.yes) {
     staging.Apply();
@@ -141,6 +143,7 @@ bool DecideWork(BranchHandler& handler, const std::string& txn_id, uint32_t bran
     BarrierRecord rec;
     rec.set_state(storage::BARRIER_ABORTED);
     rec.set_tombstone(true);
+    out.effect = "tombstone";
     WriteBarrier(view, key, std::move(rec), absl::Now());
     return true;
   }
@@ -162,6 +165,7 @@ bool DecideWork(BranchHandler& handler, const std::string& txn_id, uint32_t bran
   }
   rec.set_state(done_state);
   rec.clear_payload();
+  out.effect = commit ? "committed" : "aborted";
   view.Delete(Space::kMeta, kPreparedPrefix + key);
   WriteBarrier(view, key, std::move(rec), absl::Now());
   return true;
@@ -169,15 +173,19 @@ bool DecideWork(BranchHandler& handler, const std::string& txn_id, uint32_t bran
 
 // Submits one unit and finishes `reactor` when it is durable.
 template <typename Fill>
-void RunUnit(storage::BranchStore& store, grpc::ServerUnaryReactor* reactor,
-             std::function<bool(WorkView&, UnitResult&)> work, Fill fill) {
+void RunUnit(storage::BranchStore& store, ParticipantMetrics* metrics,
+             grpc::ServerUnaryReactor* reactor, std::function<bool(WorkView&, UnitResult&)> work,
+             Fill fill) {
   auto result = std::make_shared<UnitResult>();
   store.Submit([work = std::move(work), result](WorkView& v) { return work(v, *result); },
-               [reactor, result, fill = std::move(fill)](absl::Status s) {
+               [reactor, result, metrics, fill = std::move(fill)](absl::Status s) {
                  // A failed group write voids every answer in it, even one that wrote nothing:
                  // it may have read state staged by another unit of the group.
                  if (s.ok()) s = result->error;
-                 if (s.ok()) fill(*result);
+                 if (s.ok()) {
+                   fill(*result);
+                   if (metrics != nullptr) metrics->Branch(result->effect);
+                 }
                  reactor->Finish(ToGrpcStatus(s));
                });
 }
@@ -190,15 +198,16 @@ std::string BarrierKey(const std::string& txn_id, uint32_t branch_id) {
 
 class ParticipantServer::ParticipantImpl final : public v1::Participant::CallbackService {
  public:
-  ParticipantImpl(storage::BranchStore& store, BranchHandler& handler)
-      : store_(store), handler_(handler) {}
+  ParticipantImpl(storage::BranchStore& store, BranchHandler& handler,
+                  ParticipantMetrics* metrics)
+      : store_(store), handler_(handler), metrics_(metrics) {}
 
   grpc::ServerUnaryReactor* Prepare(grpc::CallbackServerContext* context,
                                     const v1::PrepareRequest* request,
                                     v1::PrepareResponse* response) override {
     auto* reactor = context->DefaultReactor();
     RunUnit(
-        store_, reactor,
+        store_, metrics_, reactor,
         [this, request](WorkView& v, UnitResult& r) {
           return PrepareWork(handler_, *request, v, r);
         },
@@ -225,7 +234,7 @@ class ParticipantServer::ParticipantImpl final : public v1::Participant::Callbac
                                    uint32_t branch_id, bool commit) {
     auto* reactor = context->DefaultReactor();
     RunUnit(
-        store_, reactor,
+        store_, metrics_, reactor,
         [this, txn_id = std::move(txn_id), branch_id, commit](WorkView& v, UnitResult& r) {
           return DecideWork(handler_, txn_id, branch_id, commit, v, r);
         },
@@ -235,6 +244,7 @@ class ParticipantServer::ParticipantImpl final : public v1::Participant::Callbac
 
   storage::BranchStore& store_;
   BranchHandler& handler_;
+  ParticipantMetrics* const metrics_;
 };
 
 class ParticipantServer::InspectImpl final : public v1::ParticipantInspect::CallbackService {
@@ -291,7 +301,7 @@ ParticipantServer::ParticipantServer(ParticipantOptions options, storage::Branch
     : options_(std::move(options)),
       store_(store),
       handler_(handler),
-      participant_impl_(std::make_unique<ParticipantImpl>(store, handler)),
+      participant_impl_(std::make_unique<ParticipantImpl>(store, handler, options_.metrics)),
       inspect_impl_(std::make_unique<InspectImpl>(store)) {
   if (!options_.coordinator_endpoint.empty()) {
     decisions_ = v1::DecisionService::NewStub(
@@ -330,14 +340,17 @@ int ParticipantServer::ResolveInDoubtOnce() {
   if (decisions_ == nullptr) return 0;
   const int64_t cutoff = absl::ToUnixMicros(absl::Now() - options_.in_doubt_after);
   std::vector<std::string> in_doubt;
+  int prepared_total = 0;
   absl::Status s = store_.Scan(
       Space::kMeta, kPreparedPrefix, "", [&](const std::string& key, const std::string& value) {
+        ++prepared_total;
         int64_t prepared = 0;
-        if (absl::SimpleAtoi(value, &prepared) && prepared < cutoff) {
+        if (absl::SimpleAtoi(value, &prepared) && prepared < cutoff && in_doubt.size() < 1000) {
           in_doubt.push_back(key.substr(sizeof(kPreparedPrefix) - 1));
         }
-        return in_doubt.size() < 1000;
+        return true;
       });
+  if (options_.metrics != nullptr) options_.metrics->SetPrepared(prepared_total);
   if (!s.ok()) {
     Log(LogLevel::kWarning, "cannot scan prepared branches", {{"error", s.ToString()}});
     return 0;
@@ -354,6 +367,12 @@ int ParticipantServer::ResolveInDoubtOnce() {
     req.set_txn_id(txn_id);
     v1::GetDecisionResponse resp;
     grpc::Status st = decisions_->GetDecision(&ctx, req, &resp);
+    if (options_.metrics != nullptr) {
+      options_.metrics->DecisionQuery(!st.ok()                                      ? "error"
+                                      : resp.decision() == v1::DECISION_COMMIT      ? "commit"
+                                      : resp.decision() == v1::DECISION_UNDECIDED   ? "undecided"
+                                                                                    : "abort");
+    }
     if (!st.ok() || resp.decision() == v1::DECISION_UNDECIDED) continue;
     const bool commit = resp.decision() == v1::DECISION_COMMIT;
     UnitResult result;

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "client/participant_metrics.h"
 #include "settle/v1/coordinator.grpc.pb.h"
 #include "settle/v1/participant.grpc.pb.h"
 #include "storage/branch_store.h"
@@ -54,6 +55,8 @@ struct ParticipantOptions {
   std::string coordinator_endpoint;
   absl::Duration in_doubt_after = absl::Seconds(10);
   absl::Duration in_doubt_check_interval = absl::Seconds(2);
+  // Where to count what happens; may be null. Must outlive the server.
+  ParticipantMetrics* metrics = nullptr;
 };
 
 // Serves settle.v1.Participant (and ParticipantInspect) for a BranchHandler over a

@@ -13,6 +13,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server_builder.h"
 #include "participants/reference.h"
+#include "prometheus/exposer.h"
 
 ABSL_FLAG(std::string, kind, "", "balance, ledger or notification");
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "gRPC listen address (port 0 picks one)");
@@ -23,7 +24,10 @@ ABSL_FLAG(absl::Duration, in_doubt_after, absl::Seconds(10),
           "a branch prepared this long without a decision is resolved with GetDecision");
 ABSL_FLAG(absl::Duration, in_doubt_check_interval, absl::Seconds(2),
           "how often to look for in-doubt branches");
-ABSL_FLAG(std::string, port_file, "", "if set, write the bound gRPC port here once serving");
+ABSL_FLAG(std::string, port_file, "",
+          "if set, write the bound gRPC port and metrics port here (one per line) once serving");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:0",
+          "Prometheus /metrics listen address; empty disables it");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 int main(int argc, char** argv) {
@@ -50,7 +54,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", std::string(reference.status().message()).c_str());
     return 2;
   }
+  auto prom = std::make_shared<prometheus::Registry>();
+  settle::sdk::ParticipantMetrics metrics(*prom);
+  std::unique_ptr<prometheus::Exposer> exposer;
+  int metrics_port = 0;
+  if (const std::string addr = absl::GetFlag(FLAGS_metrics_listen); !addr.empty()) {
+    exposer = std::make_unique<prometheus::Exposer>(addr);
+    exposer->RegisterCollectable(prom);
+    metrics_port = exposer->GetListeningPorts().front();
+  }
   settle::sdk::ParticipantOptions options;
+  options.metrics = &metrics;
   options.coordinator_endpoint = absl::GetFlag(FLAGS_coordinator);
   options.in_doubt_after = absl::GetFlag(FLAGS_in_doubt_after);
   options.in_doubt_check_interval = absl::GetFlag(FLAGS_in_doubt_check_interval);
@@ -74,11 +88,14 @@ int main(int argc, char** argv) {
   server_impl->StartInDoubtResolver();
   if (const std::string f = absl::GetFlag(FLAGS_port_file); !f.empty()) {
     const std::string tmp = f + ".tmp";
-    std::ofstream(tmp) << port << "\n";
+    std::ofstream(tmp) << port << "\n" << metrics_port << "\n";
     std::rename(tmp.c_str(), f.c_str());
   }
   settle::Log(settle::LogLevel::kInfo, "serving",
-              {{"kind", kind}, {"grpc_port", absl::StrCat(port)}, {"data_dir", data_dir}});
+              {{"kind", kind},
+               {"grpc_port", absl::StrCat(port)},
+               {"metrics_port", absl::StrCat(metrics_port)},
+               {"data_dir", data_dir}});
 
   const int sig = settle::WaitForTerminationSignal();
   settle::Log(settle::LogLevel::kInfo, "shutting down", {{"signal", absl::StrCat(sig)}});

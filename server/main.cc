@@ -1,5 +1,6 @@
 // settle-coordinator: the transaction coordinator process.
 
+#include <atomic>
 #include <csignal>
 #include <fstream>
 #include <memory>
@@ -86,8 +87,20 @@ int main(int argc, char** argv) {
 
   auto prom = std::make_shared<prometheus::Registry>();
   settle::engine::Metrics metrics(prom);
-  (*log)->SetStatsObserver(
-      [&metrics](const settle::storage::GroupWriteStats& s) { metrics.LogGroupWrite(s); });
+  // Health follows the log: NOT_SERVING while writes fail, SERVING once they work again.
+  // Set on transitions only; the pointer is published once the server exists.
+  std::atomic<grpc::HealthCheckServiceInterface*> health{nullptr};
+  std::atomic<bool> log_ok{true};
+  std::atomic<bool> recovered{false};
+  (*log)->SetStatsObserver([&](const settle::storage::GroupWriteStats& s) {
+    metrics.LogGroupWrite(s);
+    if (log_ok.exchange(s.ok) != s.ok) {
+      settle::Log(s.ok ? settle::LogLevel::kInfo : settle::LogLevel::kError,
+                  s.ok ? "the log can be written again" : "the log cannot be written");
+      auto* h = health.load();
+      if (h != nullptr && recovered.load()) h->SetServingStatus(s.ok);
+    }
+  });
   std::unique_ptr<prometheus::Exposer> exposer;
   int metrics_port = 0;
   if (const std::string addr = absl::GetFlag(FLAGS_metrics_listen); !addr.empty()) {
@@ -101,8 +114,6 @@ int main(int argc, char** argv) {
   auto scheduler = std::make_unique<settle::engine::ThreadScheduler>();
   settle::engine::RealClock clock;
   settle::engine::Coordinator coordinator(options, **log, registry, *scheduler, clock, &metrics);
-  // Active transactions are reloaded and resumed before anything is served.
-  if (absl::Status s = coordinator.Recover(); !s.ok()) Die(s, "recovery failed; refusing to start");
 
   settle::CoordinatorService coordinator_service(coordinator);
   settle::RegistryService registry_service(coordinator, registry);
@@ -120,7 +131,12 @@ int main(int argc, char** argv) {
     Die(absl::UnavailableError(absl::StrCat("cannot listen on ", absl::GetFlag(FLAGS_listen))),
         "cannot start the gRPC server");
   }
-  server->GetHealthCheckService()->SetServingStatus(true);
+  // Serving GetDecision from here on; NOT_SERVING (and Execute refused) until recovery is done.
+  server->GetHealthCheckService()->SetServingStatus(false);
+  health.store(server->GetHealthCheckService());
+  if (absl::Status s = coordinator.Recover(); !s.ok()) Die(s, "recovery failed; refusing to start");
+  recovered.store(true);
+  server->GetHealthCheckService()->SetServingStatus(log_ok.load());
   if (const std::string f = absl::GetFlag(FLAGS_port_file); !f.empty()) {
     const std::string tmp = f + ".tmp";
     std::ofstream(tmp) << port << "\n" << metrics_port << "\n";

@@ -140,7 +140,7 @@ void TxnLog::FlushGroup(std::vector<Pending>& group) {
   }
   {
     absl::MutexLock lock(&impl_->observer_mu);
-    if (impl_->observer) impl_->observer({group.size(), sync, absl::Now() - start});
+    if (impl_->observer) impl_->observer({group.size(), sync, absl::Now() - start, status.ok()});
   }
   for (Pending& p : group) p.done(status);
 }

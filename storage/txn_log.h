@@ -47,6 +47,7 @@ struct GroupWriteStats {
   size_t batches;  // LogBatches in the group (about one per transaction step).
   bool synced;
   absl::Duration latency;
+  bool ok;  // False: the write failed and nothing of the group was persisted.
 };
 
 // The coordinator's transaction log on RocksDB. Keeps active and finished transactions in

@@ -116,6 +116,7 @@ absl::Status Coordinator::Recover() {
   Log(LogLevel::kInfo, "recovery started",
       {{"active_transactions", absl::StrCat(to_resume.size())}});
   ScheduleSweeps();
+  recovered_.store(true, std::memory_order_release);
   return absl::OkStatus();
 }
 
@@ -196,6 +197,10 @@ void Coordinator::Execute(ExecuteParams p, ExecuteDone done) {
   };
   if (stopping()) {
     return reply(absl::UnavailableError("the coordinator is shutting down; retry shortly"));
+  }
+  if (!recovered_.load(std::memory_order_acquire)) {
+    return reply(absl::UnavailableError(
+        "the coordinator is recovering its log; retry shortly with the same idempotency key"));
   }
   if (absl::Status s = Validate(p); !s.ok()) return reply(s);
 
@@ -628,10 +633,19 @@ absl::StatusOr<Decision> Coordinator::GetDecision(const std::string& txn_id) con
         return Decision::kUndecided;
     }
   }
-  auto rec = log_.FindFinished(txn_id);
+  // Not in memory: finished, unknown, or (while recovery loads) active in the log only.
+  auto rec = log_.Find(txn_id);
   if (!rec.ok()) return rec.status();
-  if (rec->has_value() && (*rec)->state() == storage::TXN_COMMITTED) return Decision::kCommit;
-  return Decision::kAbort;  // Finished as aborted, or unknown: presumed abort.
+  if (!rec->has_value()) return Decision::kAbort;  // Presumed abort.
+  switch ((*rec)->state()) {
+    case storage::TXN_COMMITTING:
+    case storage::TXN_COMMITTED:
+      return Decision::kCommit;
+    case storage::TXN_PREPARING:
+      return Decision::kUndecided;  // Recovery is about to abort it.
+    default:
+      return Decision::kAbort;
+  }
 }
 
 void Coordinator::Deregister(const std::string& name, std::function<void(absl::Status)> done) {
@@ -691,7 +705,11 @@ void Coordinator::UpdateGauges() {
     in_doubt += t->InDoubt() ? 1 : 0;
     stuck += t->Stuck(now, options_.stuck_after) ? 1 : 0;
   }
-  if (metrics_ != nullptr) metrics_->SetGauges(txns.size(), in_doubt, stuck);
+  if (metrics_ == nullptr) return;
+  metrics_->SetGauges(txns.size(), in_doubt, stuck);
+  for (const ParticipantEntry& p : registry_.List()) {
+    metrics_->SetParticipantFailures(p.record.name(), p.health.consecutive_failures);
+  }
 }
 
 void Coordinator::SweepRetention() {

@@ -1,6 +1,7 @@
 #ifndef SETTLE_SERVER_ENGINE_COORDINATOR_H_
 #define SETTLE_SERVER_ENGINE_COORDINATOR_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -84,9 +85,10 @@ class Coordinator final {
   Coordinator(const Coordinator&) = delete;
   Coordinator& operator=(const Coordinator&) = delete;
 
-  // Start-up, before Execute is served: reloads active transactions and resumes them
-  // (COMMITTING -> Commit again; PREPARING -> ABORT; ABORTING -> Abort again) and starts the
-  // background sweeps. DATA_LOSS if the log is damaged.
+  // Start-up: reloads active transactions and resumes them (COMMITTING -> Commit again;
+  // PREPARING -> ABORT; ABORTING -> Abort again) and starts the background sweeps. Until it
+  // returns, Execute answers UNAVAILABLE; GetDecision is served throughout. DATA_LOSS if the
+  // log is damaged.
   absl::Status Recover() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Runs one transaction; `done` runs exactly once, on any thread (possibly this one) with the
@@ -173,6 +175,9 @@ class Coordinator final {
   uint64_t last_id_counter_ ABSL_GUARDED_BY(mu_) = 0;
   int rpcs_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Set once Recover() has loaded and resumed the active transactions; Execute waits for it.
+  // Release/acquire: an Execute that sees it also sees the loaded active set.
+  std::atomic<bool> recovered_{false};
 };
 
 }  // namespace settle::engine

@@ -81,7 +81,11 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                  .Name("settle_transactions_stuck")
                  .Help("In-doubt transactions undelivered for longer than --stuck_after.")
                  .Register(*registry_)
-                 .Add({})) {}
+                 .Add({})),
+      participant_failures_(prometheus::BuildGauge()
+                                .Name("settle_participant_consecutive_failures")
+                                .Help("RPCs to a participant failed in a row (0: healthy).")
+                                .Register(*registry_)) {}
 
 void Metrics::Decided(int mode, bool committed) {
   transactions_.Add({{"mode", ModeName(mode)}, {"outcome", committed ? "committed" : "aborted"}})
@@ -119,6 +123,11 @@ void Metrics::LogGroupWrite(const storage::GroupWriteStats& stats) {
 
 void Metrics::Recovered(const std::string& state) {
   recovered_.Add({{"state", state}}).Increment();
+}
+
+void Metrics::SetParticipantFailures(const std::string& participant,
+                                     double consecutive_failures) {
+  participant_failures_.Add({{"participant", participant}}).Set(consecutive_failures);
 }
 
 void Metrics::SetGauges(double in_flight, double in_doubt, double stuck) {

@@ -36,6 +36,7 @@ class Metrics final {
   void LogGroupWrite(const storage::GroupWriteStats& stats);
   void Recovered(const std::string& state);
   void SetGauges(double in_flight, double in_doubt, double stuck);
+  void SetParticipantFailures(const std::string& participant, double consecutive_failures);
 
   const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
 
@@ -53,6 +54,7 @@ class Metrics final {
   prometheus::Gauge& in_flight_;
   prometheus::Gauge& in_doubt_;
   prometheus::Gauge& stuck_;
+  prometheus::Family<prometheus::Gauge>& participant_failures_;
 };
 
 // The name of a status code as Prometheus labels and logs show it ("UNAVAILABLE").

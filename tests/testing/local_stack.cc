@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "proto/status_mapping.h"
+#include "tests/testing/http_get.h"
 
 namespace settle::testing {
 namespace {
@@ -33,12 +34,18 @@ std::string LocalStack::coordinator_endpoint() const {
   return absl::StrCat("127.0.0.1:", coordinator_port_);
 }
 
+std::string LocalStack::DeadEndpoint() { return absl::StrCat("127.0.0.1:", FreePort()); }
+
 std::string LocalStack::coordinator_metrics_endpoint() const {
   return absl::StrCat("127.0.0.1:", coordinator_metrics_port_);
 }
 
 std::string LocalStack::participant_endpoint(const std::string& kind) const {
   return absl::StrCat("127.0.0.1:", participant_ports_.at(kind));
+}
+
+std::string LocalStack::participant_metrics_endpoint(const std::string& kind) const {
+  return absl::StrCat("127.0.0.1:", participant_metrics_ports_.at(kind));
 }
 
 absl::Status LocalStack::StartCoordinator(const std::vector<std::string>& extra_flags) {
@@ -89,6 +96,9 @@ absl::Status LocalStack::StartParticipant(const std::string& kind,
   const int port = WaitForPortFile(port_file, kStartTimeout);
   if (port == 0) return absl::UnavailableError(kind + " did not start; see " + dir_.Sub(kind + ".log"));
   participant_ports_[kind] = port;
+  std::ifstream ports(port_file);
+  int grpc_port = 0;
+  ports >> grpc_port >> participant_metrics_ports_[kind];
   return absl::OkStatus();
 }
 

@@ -34,9 +34,12 @@ class LocalStack final {
   Process& coordinator() { return *coordinator_; }
   Process& participant(const std::string& kind) { return *participants_.at(kind); }
   std::string coordinator_endpoint() const;
+  // An address where nothing listens, for a participant that is registered but down.
+  static std::string DeadEndpoint();
   // host:port of the coordinator's Prometheus endpoint.
   std::string coordinator_metrics_endpoint() const;
   std::string participant_endpoint(const std::string& kind) const;
+  std::string participant_metrics_endpoint(const std::string& kind) const;
   const client::SettleClient& client() const { return *client_; }
   const std::string& dir() const { return dir_.path(); }
 
@@ -53,6 +56,7 @@ class LocalStack final {
   int coordinator_port_ = 0;
   int coordinator_metrics_port_ = 0;
   std::map<std::string, int> participant_ports_;
+  std::map<std::string, int> participant_metrics_ports_;
   std::unique_ptr<Process> coordinator_;
   std::map<std::string, std::unique_ptr<Process>> participants_;
   std::unique_ptr<client::SettleClient> client_;

@@ -1,0 +1,30 @@
+#include "client/participant_metrics.h"
+
+namespace settle::sdk {
+
+ParticipantMetrics::ParticipantMetrics(prometheus::Registry& registry)
+    : branches_(prometheus::BuildCounter()
+                    .Name("settle_participant_branches_total")
+                    .Help("Prepare, Commit and Abort calls by their effect here.")
+                    .Register(registry)),
+      queries_(prometheus::BuildCounter()
+                   .Name("settle_participant_decision_queries_total")
+                   .Help("GetDecision calls for in-doubt branches, by answer.")
+                   .Register(registry)),
+      prepared_(prometheus::BuildGauge()
+                    .Name("settle_participant_prepared_branches")
+                    .Help("Branches prepared here and waiting for the decision.")
+                    .Register(registry)
+                    .Add({})) {}
+
+void ParticipantMetrics::Branch(const std::string& effect) {
+  branches_.Add({{"effect", effect}}).Increment();
+}
+
+void ParticipantMetrics::DecisionQuery(const std::string& answer) {
+  queries_.Add({{"answer", answer}}).Increment();
+}
+
+void ParticipantMetrics::SetPrepared(double branches) { prepared_.Set(branches); }
+
+}  // namespace settle::sdk

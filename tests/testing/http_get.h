@@ -1,0 +1,21 @@
+#ifndef SETTLE_TESTS_TESTING_HTTP_GET_H_
+#define SETTLE_TESTS_TESTING_HTTP_GET_H_
+
+#include <string>
+
+namespace settle::testing {
+
+// GET http://<host:port><path> over a plain socket, HTTP/1.0, loopback addresses only. Returns
+// the body, or "" on any failure. For scraping /metrics and Prometheus's query API.
+std::string HttpGet(const std::string& host_port, const std::string& path);
+
+// Sum of every sample of metric `name` (any labels) in a Prometheus text exposition.
+double MetricSum(const std::string& exposition, const std::string& name);
+
+// A TCP port that was free a moment ago on 127.0.0.1, for servers that cannot report the port
+// they bound (Prometheus).
+int FreePort();
+
+}  // namespace settle::testing
+
+#endif  // SETTLE_TESTS_TESTING_HTTP_GET_H_
