@@ -1,5 +1,6 @@
 #include "client/settle_client.h"
 
+#include <algorithm>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -45,7 +46,7 @@ absl::StatusOr<v1::ExecuteResponse> SettleClient::Execute(const v1::ExecuteReque
     }
     if (attempt < retry.max_attempts) {
       std::this_thread::sleep_for(absl::ToChronoNanoseconds(backoff));  // Client-side backoff.
-      backoff *= 2;
+      backoff = std::min(backoff * 2, retry.max_backoff);
     }
   }
   return last;

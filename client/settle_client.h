@@ -16,7 +16,8 @@ namespace settle::client {
 struct RetryOptions {
   int max_attempts = 5;  // Of Execute on UNAVAILABLE / DEADLINE_EXCEEDED, same key each time.
   absl::Duration call_timeout = absl::Seconds(30);  // gRPC deadline of each attempt.
-  absl::Duration backoff = absl::Milliseconds(100);  // Doubles per attempt.
+  absl::Duration backoff = absl::Milliseconds(100);  // Doubles per attempt...
+  absl::Duration max_backoff = absl::Seconds(2);     // ... up to this.
 };
 
 // A payment API's handle on the coordinator. Blocking calls; thread-safe; cheap to share.
