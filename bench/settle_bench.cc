@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -76,6 +77,7 @@ void PrintRow(const char* who, const StepStats& s) {
 
 int main(int argc, char** argv) {
   settle::ParseFlagsWithEnv(argc, argv, "settle-bench: load generator for Settle");
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);  // As in the servers.
   std::unique_ptr<settle::testing::LocalStack> stack;
   std::string coordinator = absl::GetFlag(FLAGS_coordinator);
   std::string metrics = absl::GetFlag(FLAGS_metrics);
