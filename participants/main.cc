@@ -1,6 +1,5 @@
 // settle-participant: runs one reference participant (balance, ledger or notification).
 
-#include <fstream>
 #include <memory>
 #include <string>
 
@@ -9,12 +8,13 @@
 #include "absl/strings/str_cat.h"
 #include "common/env_flags.h"
 #include "common/json_log.h"
+#include "common/serving.h"
 #include "common/signals.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server_builder.h"
 #include "participants/reference.h"
-#include "prometheus/exposer.h"
+#include "prometheus/registry.h"
 
 ABSL_FLAG(std::string, kind, "", "balance, ledger or notification");
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "gRPC listen address (port 0 picks one)");
@@ -60,13 +60,9 @@ int main(int argc, char** argv) {
   }
   auto prom = std::make_shared<prometheus::Registry>();
   settle::sdk::ParticipantMetrics metrics(*prom);
-  std::unique_ptr<prometheus::Exposer> exposer;
-  int metrics_port = 0;
-  if (const std::string addr = absl::GetFlag(FLAGS_metrics_listen); !addr.empty()) {
-    exposer = std::make_unique<prometheus::Exposer>(addr);
-    exposer->RegisterCollectable(prom);
-    metrics_port = exposer->GetListeningPorts().front();
-  }
+  const settle::MetricsEndpoint metrics_endpoint =
+      settle::StartMetrics(absl::GetFlag(FLAGS_metrics_listen), prom);
+  const int metrics_port = metrics_endpoint.port;
   settle::sdk::ParticipantOptions options;
   options.metrics = &metrics;
   options.coordinator_endpoint = absl::GetFlag(FLAGS_coordinator);
@@ -90,11 +86,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   server_impl->StartInDoubtResolver();
-  if (const std::string f = absl::GetFlag(FLAGS_port_file); !f.empty()) {
-    const std::string tmp = f + ".tmp";
-    std::ofstream(tmp) << port << "\n" << metrics_port << "\n";
-    std::rename(tmp.c_str(), f.c_str());
-  }
+  settle::WritePortFile(absl::GetFlag(FLAGS_port_file), {port, metrics_port});
   settle::Log(settle::LogLevel::kInfo, "serving",
               {{"kind", kind},
                {"grpc_port", absl::StrCat(port)},

@@ -2,7 +2,6 @@
 
 #include <atomic>
 #include <csignal>
-#include <fstream>
 #include <memory>
 #include <string>
 
@@ -11,11 +10,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/env_flags.h"
 #include "common/json_log.h"
+#include "common/serving.h"
 #include "common/signals.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server_builder.h"
-#include "prometheus/exposer.h"
+#include "prometheus/registry.h"
 #include "server/engine/coordinator.h"
 #include "server/service/coordinator_service.h"
 #include "server/service/grpc_participant_channel.h"
@@ -105,13 +105,9 @@ int main(int argc, char** argv) {
       if (h != nullptr && recovered.load()) h->SetServingStatus(s.ok);
     }
   });
-  std::unique_ptr<prometheus::Exposer> exposer;
-  int metrics_port = 0;
-  if (const std::string addr = absl::GetFlag(FLAGS_metrics_listen); !addr.empty()) {
-    exposer = std::make_unique<prometheus::Exposer>(addr);
-    exposer->RegisterCollectable(prom);
-    metrics_port = exposer->GetListeningPorts().front();
-  }
+  const settle::MetricsEndpoint metrics_endpoint =
+      settle::StartMetrics(absl::GetFlag(FLAGS_metrics_listen), prom);
+  const int metrics_port = metrics_endpoint.port;
 
   settle::GrpcParticipantChannelFactory channels;
   settle::engine::Registry registry(**log, channels);
@@ -141,11 +137,7 @@ int main(int argc, char** argv) {
   if (absl::Status s = coordinator.Recover(); !s.ok()) Die(s, "recovery failed; refusing to start");
   recovered.store(true);
   server->GetHealthCheckService()->SetServingStatus(log_ok.load());
-  if (const std::string f = absl::GetFlag(FLAGS_port_file); !f.empty()) {
-    const std::string tmp = f + ".tmp";
-    std::ofstream(tmp) << port << "\n" << metrics_port << "\n";
-    std::rename(tmp.c_str(), f.c_str());  // Readers never see a half-written file.
-  }
+  settle::WritePortFile(absl::GetFlag(FLAGS_port_file), {port, metrics_port});
   settle::Log(settle::LogLevel::kInfo, "serving",
               {{"grpc_port", absl::StrCat(port)},
                {"metrics_port", absl::StrCat(metrics_port)},

@@ -1,0 +1,30 @@
+#ifndef SETTLE_COMMON_SERVING_H_
+#define SETTLE_COMMON_SERVING_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "prometheus/exposer.h"
+#include "prometheus/registry.h"
+
+namespace settle {
+
+// What every server process does around its gRPC server: expose /metrics and report the ports
+// it bound.
+struct MetricsEndpoint {
+  std::unique_ptr<prometheus::Exposer> exposer;  // Null when disabled.
+  int port = 0;
+};
+
+// Serves `registry` on `listen` (host:port, port 0 picks one); an empty `listen` disables it.
+MetricsEndpoint StartMetrics(const std::string& listen,
+                             const std::shared_ptr<prometheus::Registry>& registry);
+
+// Writes `ports`, one per line, to `path` atomically (write then rename), so a reader never
+// sees a half-written file. Does nothing for an empty path.
+void WritePortFile(const std::string& path, const std::vector<int>& ports);
+
+}  // namespace settle
+
+#endif  // SETTLE_COMMON_SERVING_H_
