@@ -126,5 +126,48 @@ TEST_F(BankFaultTest, CoordinatorAndParticipantsKilledTogether) {
   HealAndCheck();
 }
 
+TEST_F(BankFaultTest, CoordinatorKilledRightAfterEachCommitDecisionUnderLoad) {
+  bank_.Start();
+  // Each life of the coordinator ends at its first durable COMMIT, before any Commit is sent.
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(stack_.StartCoordinator({"--test_crash_point=after_commit_logged"}).ok());
+    ASSERT_TRUE(stack_.coordinator().Wait(absl::Seconds(30)).has_value());
+    ++faults_;
+  }
+  ASSERT_TRUE(stack_.StartCoordinator().ok());
+  PauseRandomly(300, 500);
+  HealAndCheck();
+}
+
+TEST_F(BankFaultTest, PreparedParticipantsLearnTheOutcomeWhileTheCoordinatorIsDown) {
+  bank_.Start();
+  PauseRandomly(300, 600);
+  // Down for longer than the participants' in-doubt threshold (1 s): their resolvers ask
+  // GetDecision, fail, and ask again once it is back.
+  stack_.coordinator().Signal(SIGKILL);
+  ASSERT_TRUE(stack_.coordinator().Wait(absl::Seconds(10)).has_value());
+  absl::SleepFor(absl::Seconds(3));
+  ASSERT_TRUE(stack_.StartCoordinator().ok());
+  ++faults_;
+  PauseRandomly(300, 500);
+  HealAndCheck();
+}
+
+TEST_F(BankFaultTest, ParticipantDownLongerThanTheRetryCapIsFinishedOnceBack) {
+  bank_.Start();
+  PauseRandomly(300, 600);
+  stack_.participant("notification").Signal(SIGKILL);
+  ASSERT_TRUE(stack_.participant("notification").Wait(absl::Seconds(10)).has_value());
+  const int64_t before = bank_.payments();
+  // Six times the 500 ms retry cap: decided transactions keep retrying at the capped rate...
+  absl::SleepFor(absl::Seconds(3));
+  // ... without stalling the others: new payments were still answered (they abort fast).
+  EXPECT_GT(bank_.payments(), before);
+  ASSERT_TRUE(stack_.StartParticipant("notification", ParticipantFlags()).ok());
+  ++faults_;
+  PauseRandomly(300, 500);
+  HealAndCheck();
+}
+
 }  // namespace
 }  // namespace settle::fault
