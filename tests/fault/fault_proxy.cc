@@ -1,0 +1,129 @@
+// settle-faultproxy: a TEST-ONLY gRPC proxy for the Participant service that drops, delays and
+// duplicates requests and replies between the coordinator and one participant. Register it
+// with the coordinator in place of the participant. It is built with the tests and never
+// shipped in the image; nothing in the product's path goes through it unless a test puts it
+// there.
+
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <random>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/env_flags.h"
+#include "common/json_log.h"
+#include "common/serving.h"
+#include "common/signals.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/server_builder.h"
+#include "server/engine/scheduler.h"
+#include "settle/v1/participant.grpc.pb.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:0", "proxy listen address");
+ABSL_FLAG(std::string, target, "", "the participant's address");
+ABSL_FLAG(std::string, port_file, "", "write the bound port here once serving");
+ABSL_FLAG(double, drop_request, 0.1, "share of requests never forwarded (answered UNAVAILABLE)");
+ABSL_FLAG(double, drop_reply, 0.1, "share of replies lost after the participant acted");
+ABSL_FLAG(double, duplicate, 0.1, "share of requests delivered twice (the copy later)");
+ABSL_FLAG(absl::Duration, delay_max, absl::Milliseconds(30), "uniform random delay per hop");
+ABSL_FLAG(uint32_t, seed, 1, "random seed");
+
+namespace {
+
+using settle::v1::Participant;
+
+class FaultProxy final : public Participant::CallbackService {
+ public:
+  FaultProxy(const std::string& target, uint32_t seed)
+      : stub_(Participant::NewStub(
+            grpc::CreateChannel(target, grpc::InsecureChannelCredentials()))),
+        rng_(seed) {}
+
+  grpc::ServerUnaryReactor* Prepare(grpc::CallbackServerContext* ctx,
+                                    const settle::v1::PrepareRequest* req,
+                                    settle::v1::PrepareResponse* resp) override {
+    return Forward(ctx, req, resp, [this](auto... a) { stub_->async()->Prepare(a...); });
+  }
+  grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* ctx,
+                                   const settle::v1::CommitRequest* req,
+                                   settle::v1::CommitResponse* resp) override {
+    return Forward(ctx, req, resp, [this](auto... a) { stub_->async()->Commit(a...); });
+  }
+  grpc::ServerUnaryReactor* Abort(grpc::CallbackServerContext* ctx,
+                                  const settle::v1::AbortRequest* req,
+                                  settle::v1::AbortResponse* resp) override {
+    return Forward(ctx, req, resp, [this](auto... a) { stub_->async()->Abort(a...); });
+  }
+
+ private:
+  double Roll() {
+    absl::MutexLock lock(&mu_);
+    return std::uniform_real_distribution<double>(0, 1)(rng_);
+  }
+  absl::Duration Delay() { return absl::GetFlag(FLAGS_delay_max) * Roll(); }
+
+  static void Injected(const char* fault, const std::string& method) {
+    settle::Log(settle::LogLevel::kInfo, "injected", {{"fault", fault}, {"method", method}});
+  }
+
+  template <typename Req, typename Resp, typename Call>
+  grpc::ServerUnaryReactor* Forward(grpc::CallbackServerContext* ctx, const Req* req, Resp* resp,
+                                    Call call) {
+    auto* reactor = ctx->DefaultReactor();
+    const std::string method = Req::descriptor()->name();
+    if (Roll() < absl::GetFlag(FLAGS_drop_request)) {
+      Injected("drop_request", method);
+      scheduler_.RunAfter(Delay(), [reactor] {
+        reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "request lost (fault proxy)"));
+      });
+      return reactor;
+    }
+    if (Roll() < absl::GetFlag(FLAGS_duplicate)) {
+      Injected("duplicate", method);
+      auto copy = std::make_shared<Req>(*req);
+      scheduler_.RunAfter(Delay() * 3, [call, copy] {
+        auto cctx = std::make_shared<grpc::ClientContext>();
+        auto cresp = std::make_shared<Resp>();
+        call(cctx.get(), copy.get(), cresp.get(), [cctx, copy, cresp](grpc::Status) {});
+      });
+    }
+    const bool lose_reply = Roll() < absl::GetFlag(FLAGS_drop_reply);
+    scheduler_.RunAfter(Delay(), [call, ctx, req, resp, reactor, lose_reply, method] {
+      auto cctx = std::make_shared<grpc::ClientContext>();
+      cctx->set_deadline(ctx->deadline());
+      call(cctx.get(), req, resp, [cctx, reactor, lose_reply, method](grpc::Status s) {
+        if (lose_reply) {
+          Injected("drop_reply", method);
+          s = grpc::Status(grpc::StatusCode::UNAVAILABLE, "reply lost (fault proxy)");
+        }
+        reactor->Finish(s);
+      });
+    });
+    return reactor;
+  }
+
+  std::unique_ptr<Participant::Stub> stub_;
+  absl::Mutex mu_;
+  std::mt19937 rng_ ABSL_GUARDED_BY(mu_);
+  settle::engine::ThreadScheduler scheduler_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  settle::BlockTerminationSignals();
+  settle::ParseFlagsWithEnv(argc, argv, "settle-faultproxy: TEST ONLY link-fault proxy");
+  FaultProxy proxy(absl::GetFlag(FLAGS_target), absl::GetFlag(FLAGS_seed));
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&proxy);
+  auto server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) return 1;
+  settle::WritePortFile(absl::GetFlag(FLAGS_port_file), {port});
+  settle::WaitForTerminationSignal();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  return 0;
+}
