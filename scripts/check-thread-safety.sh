@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 command -v clang++ >/dev/null || { echo "check-thread-safety: SKIPPED, clang++ not installed"; exit 0; }
 GEN=build/gen
 srcs=$(git ls-files 'storage/*.cc' 'server/*.cc' 'client/*.cc' 'common/*.cc' 'participants/*.cc' \
-       'tests/testing/*.cc')
+       'tests/testing/*.cc' 'tests/fault/*.cc')
 status=0
 for f in $srcs; do
   clang++ -std=c++17 -fsyntax-only -Wthread-safety -Werror=thread-safety \

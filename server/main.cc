@@ -39,6 +39,9 @@ ABSL_FLAG(absl::Duration, retention, absl::Hours(24 * 7),
           "how long finished transactions (and their idempotency keys) are kept");
 ABSL_FLAG(int32_t, max_in_flight, 10000, "active transactions beyond which Execute is refused");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
+ABSL_FLAG(std::string, test_write_fault_trigger, "",
+          "TEST ONLY: while a file exists at this path, every write of the log fails as on a "
+          "full disk");
 ABSL_FLAG(std::string, test_crash_point, "",
           "TEST ONLY: 'after_commit_logged' kills the process (SIGKILL) once a COMMIT is durable "
           "and before any Commit is sent");
@@ -86,7 +89,9 @@ int main(int argc, char** argv) {
   }
 
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
-  auto log = settle::storage::TxnLog::Open(data_dir);
+  settle::storage::TxnLog::Options log_options;
+  log_options.write_fault_trigger_ForTest = absl::GetFlag(FLAGS_test_write_fault_trigger);
+  auto log = settle::storage::TxnLog::Open(data_dir, log_options);
   if (!log.ok()) Die(log.status(), "cannot open the decision log; refusing to start");
 
   auto prom = std::make_shared<prometheus::Registry>();

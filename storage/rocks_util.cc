@@ -30,7 +30,8 @@ OpenedDb::~OpenedDb() {
 absl::StatusOr<std::unique_ptr<OpenedDb>> OpenRocksDb(const std::string& dir,
                                                       const std::vector<std::string>& cf_names,
                                                       const std::string& schema_key,
-                                                      const std::string& schema_version) {
+                                                      const std::string& schema_version,
+                                                      rocksdb::Env* env) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const bool exists = fs::exists(dir, ec);
@@ -53,6 +54,7 @@ absl::StatusOr<std::unique_ptr<OpenedDb>> OpenRocksDb(const std::string& dir,
   options.wal_recovery_mode = rocksdb::WALRecoveryMode::kAbsoluteConsistency;
   options.max_background_jobs = 2;
   options.keep_log_file_num = 4;
+  if (env != nullptr) options.env = env;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());

@@ -30,10 +30,12 @@ struct OpenedDb {
 // Opens (or creates) the database in `dir` with the named column families. Refuses, with
 // DATA_LOSS, a non-empty folder that holds no database and any database RocksDB finds corrupt,
 // so that a damaged log never turns into an empty fresh start.
+// `env` (may be null: the default) must outlive the database.
 absl::StatusOr<std::unique_ptr<OpenedDb>> OpenRocksDb(const std::string& dir,
                                                       const std::vector<std::string>& cf_names,
                                                       const std::string& schema_key,
-                                                      const std::string& schema_version);
+                                                      const std::string& schema_version,
+                                                      rocksdb::Env* env = nullptr);
 
 }  // namespace settle::storage
 

@@ -10,6 +10,7 @@
 #include "rocksdb/write_batch.h"
 #include "storage/commit_queue.h"
 #include "storage/rocks_util.h"
+#include "storage/write_fault_env.h"
 
 namespace settle::storage {
 namespace {
@@ -65,25 +66,63 @@ struct TxnLog::Pending {
 };
 
 struct TxnLog::Impl {
-  std::unique_ptr<OpenedDb> opened;
-  rocksdb::DB* db = nullptr;
-  // Touched only by the writer thread: set after a failed write so the next group first asks
-  // RocksDB to leave its read-only error state (writes work again once the disk does).
-  bool needs_resume = false;
+  std::string dir;
+  std::unique_ptr<rocksdb::Env> env;  // Null: the default. Outlives every open of the db.
+  // Readers (queries, the writer's writes) hold it shared; reopening the db holds it exclusive.
+  mutable absl::Mutex db_mu;
+  std::unique_ptr<OpenedDb> opened ABSL_GUARDED_BY(db_mu);  // Null while it cannot be reopened.
+  // Touched only by the writer thread: set after a failed write, so the next group first
+  // brings the database back (writes work again once the disk does).
+  bool needs_recovery = false;
   absl::Mutex observer_mu;
   StatsObserver observer ABSL_GUARDED_BY(observer_mu);
   std::unique_ptr<CommitQueue<Pending>> queue;  // Last: its thread uses the fields above.
 
-  rocksdb::ColumnFamilyHandle* cf(int i) const { return opened->cfs[i].get(); }
-  rocksdb::ColumnFamilyHandle* cf(LogBatch::Space s) const { return cf(static_cast<int>(s)); }
+  rocksdb::DB* db() const ABSL_SHARED_LOCKS_REQUIRED(db_mu) { return opened->db.get(); }
+  rocksdb::ColumnFamilyHandle* cf(int i) const ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
+    return opened->cfs[i].get();
+  }
+  rocksdb::ColumnFamilyHandle* cf(LogBatch::Space s) const ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
+    return cf(static_cast<int>(s));
+  }
+  absl::Status CheckOpen() const ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
+    if (opened != nullptr) return absl::OkStatus();
+    return absl::UnavailableError(
+        "the log is being reopened after a write failure; retry shortly");
+  }
+
+  // After a failed write. RocksDB treats a failed WAL write as fatal (Resume() refuses), so
+  // the database is closed and opened again, which replays its WAL; until the disk works
+  // again that fails and the next group tries again.
+  absl::Status Recover() ABSL_LOCKS_EXCLUDED(db_mu) {
+    {
+      absl::ReaderMutexLock lock(&db_mu);
+      if (opened != nullptr && opened->db->Resume().ok()) return absl::OkStatus();
+    }
+    absl::MutexLock lock(&db_mu);
+    opened.reset();
+    auto reopened = OpenRocksDb(dir, CfNames(), kSchemaKey, kSchemaVersion, env.get());
+    if (!reopened.ok()) return reopened.status();
+    opened = std::move(*reopened);
+    return absl::OkStatus();
+  }
 };
 
-absl::StatusOr<std::unique_ptr<TxnLog>> TxnLog::Open(const std::string& dir) {
-  auto opened = OpenRocksDb(dir, CfNames(), kSchemaKey, kSchemaVersion);
+absl::StatusOr<std::unique_ptr<TxnLog>> TxnLog::Open(const std::string& dir,
+                                                     const Options& options) {
+  std::unique_ptr<rocksdb::Env> env;
+  if (!options.write_fault_trigger_ForTest.empty()) {
+    env = NewWriteFaultEnvForTest(options.write_fault_trigger_ForTest);
+  }
+  auto opened = OpenRocksDb(dir, CfNames(), kSchemaKey, kSchemaVersion, env.get());
   if (!opened.ok()) return opened.status();
   auto impl = std::make_unique<Impl>();
-  impl->db = (*opened)->db.get();
-  impl->opened = std::move(*opened);
+  impl->dir = dir;
+  impl->env = std::move(env);
+  {
+    absl::MutexLock lock(&impl->db_mu);
+    impl->opened = std::move(*opened);
+  }
   std::unique_ptr<TxnLog> log(new TxnLog(std::move(impl)));
   TxnLog* raw = log.get();
   log->impl_->queue = std::make_unique<CommitQueue<Pending>>(
@@ -112,28 +151,30 @@ absl::Status TxnLog::WriteAndWait(LogBatch batch, bool sync) {
 
 void TxnLog::FlushGroup(std::vector<Pending>& group) {
   const absl::Time start = absl::Now();
-  rocksdb::WriteBatch wb;
   bool sync = false;
-  for (const Pending& p : group) {
-    sync |= p.sync;
-    for (const LogBatch::Op& op : p.batch.ops_) {
-      if (op.value.has_value()) {
-        wb.Put(impl_->cf(op.space), op.key, *op.value);
-      } else {
-        wb.Delete(impl_->cf(op.space), op.key);
+  for (const Pending& p : group) sync |= p.sync;
+  absl::Status status;
+  if (impl_->needs_recovery) status = impl_->Recover();
+  if (status.ok()) {
+    absl::ReaderMutexLock lock(&impl_->db_mu);
+    status = impl_->CheckOpen();
+    if (status.ok()) {
+      rocksdb::WriteBatch wb;
+      for (const Pending& p : group) {
+        for (const LogBatch::Op& op : p.batch.ops_) {
+          if (op.value.has_value()) {
+            wb.Put(impl_->cf(op.space), op.key, *op.value);
+          } else {
+            wb.Delete(impl_->cf(op.space), op.key);
+          }
+        }
       }
+      rocksdb::WriteOptions wo;
+      wo.sync = sync;
+      status = FromRocksDb(impl_->db()->Write(wo, &wb), "the log cannot be written");
     }
   }
-  absl::Status status;
-  if (impl_->needs_resume) {
-    status = FromRocksDb(impl_->db->Resume(), "the log cannot be written");
-  }
-  if (status.ok()) {
-    rocksdb::WriteOptions wo;
-    wo.sync = sync;
-    status = FromRocksDb(impl_->db->Write(wo, &wb), "the log cannot be written");
-  }
-  impl_->needs_resume = !status.ok();
+  impl_->needs_recovery = !status.ok();
   if (!status.ok() && status.code() != absl::StatusCode::kUnavailable) {
     // Whatever RocksDB said, the caller's choice is the same: nothing was persisted, retry.
     status = absl::UnavailableError(status.message());
@@ -146,9 +187,11 @@ void TxnLog::FlushGroup(std::vector<Pending>& group) {
 }
 
 absl::StatusOr<std::vector<TxnRecord>> TxnLog::LoadActive() const {
+  absl::ReaderMutexLock lock(&impl_->db_mu);
+  if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
   std::vector<TxnRecord> out;
   std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kActiveCf)));
+      impl_->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(kActiveCf)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto rec = ParseRecord<TxnRecord>(it->value(), "active transaction record");
     if (!rec.ok()) return rec.status();
@@ -159,9 +202,11 @@ absl::StatusOr<std::vector<TxnRecord>> TxnLog::LoadActive() const {
 }
 
 absl::StatusOr<std::vector<ParticipantRecord>> TxnLog::LoadParticipants() const {
+  absl::ReaderMutexLock lock(&impl_->db_mu);
+  if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
   std::vector<ParticipantRecord> out;
   std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kParticipantsCf)));
+      impl_->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(kParticipantsCf)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto rec = ParseRecord<ParticipantRecord>(it->value(), "participant record");
     if (!rec.ok()) return rec.status();
@@ -172,8 +217,10 @@ absl::StatusOr<std::vector<ParticipantRecord>> TxnLog::LoadParticipants() const 
 }
 
 absl::StatusOr<std::optional<TxnRecord>> TxnLog::FindFinished(const std::string& txn_id) const {
+  absl::ReaderMutexLock lock(&impl_->db_mu);
+  if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
   std::string value;
-  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(kFinishedCf), txn_id,
+  rocksdb::Status s = impl_->db()->Get(rocksdb::ReadOptions(), impl_->cf(kFinishedCf), txn_id,
                                      &value);
   if (s.IsNotFound()) return std::nullopt;
   if (!s.ok()) return FromRocksDb(s, absl::StrCat("cannot read transaction ", txn_id));
@@ -183,31 +230,39 @@ absl::StatusOr<std::optional<TxnRecord>> TxnLog::FindFinished(const std::string&
 }
 
 absl::StatusOr<std::optional<TxnRecord>> TxnLog::Find(const std::string& txn_id) const {
-  std::string value;
-  rocksdb::Status s =
-      impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(kActiveCf), txn_id, &value);
-  if (s.ok()) {
-    auto rec = ParseRecord<TxnRecord>(value, "active transaction record");
-    if (!rec.ok()) return rec.status();
-    return std::optional<TxnRecord>(std::move(*rec));
+  {
+    absl::ReaderMutexLock lock(&impl_->db_mu);
+    if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
+    std::string value;
+    rocksdb::Status s =
+        impl_->db()->Get(rocksdb::ReadOptions(), impl_->cf(kActiveCf), txn_id, &value);
+    if (s.ok()) {
+      auto rec = ParseRecord<TxnRecord>(value, "active transaction record");
+      if (!rec.ok()) return rec.status();
+      return std::optional<TxnRecord>(std::move(*rec));
+    }
+    if (!s.IsNotFound()) return FromRocksDb(s, absl::StrCat("cannot read transaction ", txn_id));
   }
-  if (!s.IsNotFound()) return FromRocksDb(s, absl::StrCat("cannot read transaction ", txn_id));
   return FindFinished(txn_id);
 }
 
 absl::StatusOr<std::optional<std::string>> TxnLog::FindTxnIdByKey(const std::string& key) const {
+  absl::ReaderMutexLock lock(&impl_->db_mu);
+  if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
   std::string value;
-  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(kKeysCf), key, &value);
+  rocksdb::Status s = impl_->db()->Get(rocksdb::ReadOptions(), impl_->cf(kKeysCf), key, &value);
   if (s.IsNotFound()) return std::nullopt;
   if (!s.ok()) return FromRocksDb(s, "cannot read the idempotency index");
   return std::optional<std::string>(std::move(value));
 }
 
 absl::StatusOr<std::string> TxnLog::MaxTxnId() const {
+  absl::ReaderMutexLock lock(&impl_->db_mu);
+  if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
   std::string max;
   for (int cf : {kActiveCf, kFinishedCf}) {
     std::unique_ptr<rocksdb::Iterator> it(
-        impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(cf)));
+        impl_->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(cf)));
     it->SeekToLast();
     if (it->Valid() && it->key().ToString() > max) max = it->key().ToString();
     if (!it->status().ok()) return FromRocksDb(it->status(), "cannot read transaction ids");
@@ -218,10 +273,12 @@ absl::StatusOr<std::string> TxnLog::MaxTxnId() const {
 absl::StatusOr<std::string> TxnLog::Scan(
     const std::string& from_id, int max_examined,
     const std::function<bool(const TxnRecord&)>& visit) const {
+  absl::ReaderMutexLock lock(&impl_->db_mu);
+  if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
   std::unique_ptr<rocksdb::Iterator> a(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kActiveCf)));
+      impl_->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(kActiveCf)));
   std::unique_ptr<rocksdb::Iterator> f(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kFinishedCf)));
+      impl_->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(kFinishedCf)));
   a->Seek(from_id);
   f->Seek(from_id);
   int examined = 0;
@@ -245,8 +302,11 @@ absl::StatusOr<int> TxnLog::DeleteFinishedBefore(absl::Time cutoff, int max) {
   const int64_t cutoff_micros = absl::ToUnixMicros(cutoff);
   LogBatch batch;
   int removed = 0;
+  {
+  absl::ReaderMutexLock lock(&impl_->db_mu);
+  if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
   std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kFinishedCf)));
+      impl_->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(kFinishedCf)));
   for (it->SeekToFirst(); it->Valid() && removed < max; it->Next()) {
     auto rec = ParseRecord<TxnRecord>(it->value(), "finished transaction record");
     if (!rec.ok()) return rec.status();
@@ -259,6 +319,7 @@ absl::StatusOr<int> TxnLog::DeleteFinishedBefore(absl::Time cutoff, int max) {
     ++removed;
   }
   if (!it->status().ok()) return FromRocksDb(it->status(), "cannot scan finished transactions");
+  }
   if (removed == 0) return 0;
   absl::Status s = WriteAndWait(std::move(batch), /*sync=*/false);
   if (!s.ok()) return s;

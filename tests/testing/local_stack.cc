@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "proto/status_mapping.h"
 #include "tests/testing/http_get.h"
@@ -116,6 +117,13 @@ absl::Status LocalStack::RegisterAll() {
     if (!r.ok()) return r.status();
   }
   return absl::OkStatus();
+}
+
+bool LocalStack::CoordinatorServing() const {
+  auto stub = MakeStub<grpc::health::v1::Health>(coordinator_endpoint());
+  grpc::health::v1::HealthCheckResponse resp;
+  return stub->Check(Context().get(), {}, &resp).ok() &&
+         resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
 }
 
 absl::Status LocalStack::OpenAccount(const std::string& account, int64_t amount_minor) {

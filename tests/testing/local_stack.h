@@ -43,6 +43,9 @@ class LocalStack final {
   const client::SettleClient& client() const { return *client_; }
   const std::string& dir() const { return dir_.path(); }
 
+  // The coordinator's grpc.health.v1 answer is SERVING.
+  bool CoordinatorServing() const;
+
   // Reference data, read through the participants' admin APIs.
   absl::Status OpenAccount(const std::string& account, int64_t amount_minor);
   absl::StatusOr<v1::Account> Account(const std::string& account);

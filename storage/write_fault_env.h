@@ -1,0 +1,21 @@
+#ifndef SETTLE_STORAGE_WRITE_FAULT_ENV_H_
+#define SETTLE_STORAGE_WRITE_FAULT_ENV_H_
+
+// Internal to storage/. TEST ONLY: a RocksDB Env whose file writes fail, as on a full disk,
+// while a trigger file exists. Fault tests create and remove the file from outside the process;
+// nothing uses this unless --test_write_fault_trigger names a file.
+
+#include <memory>
+#include <string>
+
+#include "rocksdb/env.h"
+
+namespace settle::storage {
+
+// Every Append, Flush, Sync and Fsync of files the database writes returns NoSpace while
+// `trigger_path` exists. Thread-safe.
+std::unique_ptr<rocksdb::Env> NewWriteFaultEnvForTest(const std::string& trigger_path);
+
+}  // namespace settle::storage
+
+#endif  // SETTLE_STORAGE_WRITE_FAULT_ENV_H_
