@@ -1,0 +1,143 @@
+// settle-chaos: the bank workload under random faults for a given time, then the checker's
+// report. For soaks longer than CI affords:
+//   build/settle-chaos --minutes 10
+// Faults, drawn at random: kill -9 of the coordinator or a participant, a participant paused
+// past the prepare deadline, the coordinator's disk full for a moment; all the while every link
+// drops, delays and duplicates a share of requests and replies (settle-faultproxy).
+
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "common/env_flags.h"
+#include "tests/fault/bank.h"
+
+ABSL_FLAG(double, minutes, 10, "how long to inject faults");
+ABSL_FLAG(uint32_t, seed, 0, "random seed (0: from the clock)");
+ABSL_FLAG(double, link_fault_rate, 0.03, "share of requests and of replies each proxy drops");
+
+namespace {
+
+using settle::testing::LocalStack;
+
+const char* const kKinds[] = {"balance", "ledger", "notification"};
+
+std::vector<std::string> ParticipantFlags() {
+  return {"--in_doubt_after=1s", "--in_doubt_check_interval=200ms"};
+}
+
+int Fail(const std::string& what) {
+  std::fprintf(stderr, "settle-chaos: %s\n", what.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  settle::ParseFlagsWithEnv(argc, argv, "settle-chaos: the bank check under random faults");
+  uint32_t seed = absl::GetFlag(FLAGS_seed);
+  if (seed == 0) seed = static_cast<uint32_t>(absl::ToUnixNanos(absl::Now()));
+  std::mt19937 rng(seed);
+  std::printf("settle-chaos: seed %u, %.1f minutes of faults\n", seed, absl::GetFlag(FLAGS_minutes));
+
+  LocalStack stack;
+  const std::string trigger = stack.dir() + "/disk-full";
+  const std::vector<std::string> coordinator_flags = {"--test_write_fault_trigger=" + trigger};
+  if (!stack.StartCoordinator(coordinator_flags).ok()) return Fail("the coordinator did not start");
+  for (const char* kind : kKinds) {
+    if (!stack.StartParticipant(kind, ParticipantFlags()).ok()) return Fail("a participant did not start");
+  }
+  // Every link goes through a fault proxy for the whole run.
+  std::vector<std::unique_ptr<settle::testing::Process>> proxies;
+  const std::string rate = absl::StrCat(absl::GetFlag(FLAGS_link_fault_rate));
+  for (const char* kind : kKinds) {
+    const std::string port_file = stack.dir() + "/proxy-" + kind + ".port";
+    auto p = settle::testing::Process::Start(
+        settle::testing::BinaryPath("settle-faultproxy"),
+        {"--target=" + stack.participant_endpoint(kind), "--port_file=" + port_file,
+         "--drop_request=" + rate, "--drop_reply=" + rate, "--duplicate=" + rate,
+         "--delay_max=20ms", absl::StrCat("--seed=", seed)},
+        stack.dir() + "/proxy-" + kind + ".log");
+    const int port = settle::testing::WaitForPortFile(port_file, absl::Seconds(20));
+    if (!p.ok() || port == 0) return Fail("a fault proxy did not start");
+    if (!stack.client().RegisterParticipant(kind, absl::StrCat("127.0.0.1:", port)).ok()) {
+      return Fail("cannot register the proxies");
+    }
+    proxies.push_back(std::move(*p));
+  }
+  settle::fault::Bank bank(stack, settle::fault::BankOptions());
+  if (!bank.Setup().ok()) return Fail("cannot open the accounts");
+  bank.Start();
+
+  std::map<std::string, int> faults;
+  const absl::Time end = absl::Now() + absl::Minutes(absl::GetFlag(FLAGS_minutes));
+  absl::Time next_report = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < end) {
+    absl::SleepFor(absl::Milliseconds(200 + rng() % 1800));  // Faults land at random instants.
+    const char* kind = kKinds[rng() % 3];
+    switch (rng() % 5) {
+      case 0:
+        stack.coordinator().Signal(SIGKILL);
+        stack.coordinator().Wait(absl::Seconds(10));
+        if (!stack.StartCoordinator(coordinator_flags).ok()) return Fail("coordinator restart");
+        ++faults["coordinator kill -9"];
+        break;
+      case 1:
+        stack.participant(kind).Signal(SIGKILL);
+        stack.participant(kind).Wait(absl::Seconds(10));
+        if (!stack.StartParticipant(kind, ParticipantFlags()).ok()) return Fail("participant restart");
+        ++faults["participant kill -9"];
+        break;
+      case 2:
+        stack.participant(kind).Signal(SIGSTOP);
+        absl::SleepFor(absl::Milliseconds(500 + rng() % 2500));
+        stack.participant(kind).Signal(SIGCONT);
+        ++faults["participant paused"];
+        break;
+      case 3:
+        std::ofstream(trigger) << "full";
+        absl::SleepFor(absl::Milliseconds(200 + rng() % 1500));
+        std::filesystem::remove(trigger);
+        ++faults["coordinator disk full"];
+        break;
+      default:
+        ++faults["quiet interval"];
+    }
+    if (absl::Now() > next_report) {
+      std::printf("  ... %lld payments so far\n", static_cast<long long>(bank.payments()));
+      std::fflush(stdout);
+      next_report += absl::Seconds(30);
+    }
+  }
+
+  // Heal: the links become clean, everything runs, the load stops.
+  if (!stack.RegisterAll().ok()) return Fail("cannot re-register the participants");
+  int link_faults = 0;
+  for (const char* kind : kKinds) {
+    std::ifstream log(stack.dir() + "/proxy-" + kind + ".log");
+    for (std::string line; std::getline(log, line);) {
+      link_faults += line.find("\"injected\"") != std::string::npos;
+    }
+  }
+  faults["link fault (drop, lost reply, duplicate)"] = link_faults;
+  bank.Stop();
+  auto settled = bank.AwaitQuiescence(absl::Minutes(3));
+  std::printf("faults injected:\n");
+  for (const auto& [what, n] : faults) std::printf("  %-42s %d\n", what.c_str(), n);
+  if (!settled.ok()) return Fail(settled.status().ToString());
+  std::printf("longest time a transaction stayed undecided after the faults healed: %s\n",
+              absl::FormatDuration(*settled).c_str());
+  auto report = bank.Check();
+  if (!report.ok()) {
+    std::printf("INVARIANT VIOLATIONS (seed %u):\n%s\n", seed, report.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("%s\n", report->c_str());
+  return 0;
+}
