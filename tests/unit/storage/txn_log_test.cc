@@ -131,6 +131,30 @@ TEST(TxnLogTest, CorruptLogRefusesToStart) {
   EXPECT_EQ(log.status().code(), absl::StatusCode::kDataLoss) << log.status();
 }
 
+TEST(TxnLogTest, TruncatedLogRefusesToStart) {
+  testing::TempDir dir;
+  {
+    auto log = OpenOrDie(dir.path());
+    for (int i = 0; i < 50; ++i) {
+      LogBatch b;
+      b.Begin(Record(absl::StrCat("s0-", i), TXN_COMMITTING));
+      ASSERT_TRUE(log->WriteAndWait(std::move(b), true).ok());
+    }
+  }
+  // Cut the write-ahead log in the middle of its records, as a lost tail would.
+  int truncated = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    if (entry.path().extension() == ".log" && entry.file_size() > 100) {
+      std::filesystem::resize_file(entry.path(), entry.file_size() / 2 + 7);
+      ++truncated;
+    }
+  }
+  ASSERT_GT(truncated, 0);
+  auto log = TxnLog::Open(dir.path());
+  ASSERT_FALSE(log.ok()) << "a truncated log must not open as if nothing was lost";
+  EXPECT_EQ(log.status().code(), absl::StatusCode::kDataLoss) << log.status();
+}
+
 TEST(TxnLogTest, FolderWithoutDatabaseIsNotAFreshStart) {
   testing::TempDir dir;
   {
