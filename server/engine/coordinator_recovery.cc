@@ -1,0 +1,125 @@
+// Start-up recovery and the background sweeps (gauges, retention).
+
+#include "server/engine/coordinator.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/json_log.h"
+#include "server/engine/coordinator_internal.h"
+
+namespace settle::engine {
+
+using internal::StateName;
+
+namespace {
+
+constexpr absl::Duration kGaugeInterval = absl::Seconds(1);
+constexpr absl::Duration kRetentionInterval = absl::Minutes(1);
+constexpr int kRetentionBatch = 10000;
+
+}  // namespace
+
+// ---- Start-up ----
+
+absl::Status Coordinator::Recover() {
+  if (absl::Status s = registry_.Load(); !s.ok()) return s;
+  auto max_id = log_.MaxTxnId();
+  if (!max_id.ok()) return max_id.status();
+  uint64_t counter = 0;
+  if (!max_id->empty()) {
+    const size_t dash = max_id->rfind('-');
+    if (dash == std::string::npos ||
+        !absl::SimpleHexAtoi(max_id->substr(dash + 1), &counter)) {
+      return absl::DataLossError(
+          absl::StrCat("the log holds a malformed transaction id '", *max_id, "'"));
+    }
+  }
+  auto active = log_.LoadActive();
+  if (!active.ok()) return active.status();
+  std::vector<TxnPtr> to_resume;
+  {
+    absl::MutexLock lock(&mu_);
+    last_id_counter_ = counter;
+    for (auto& rec : *active) {
+      auto txn = std::make_shared<Transaction>(std::move(rec));
+      active_[txn->id()] = txn;
+      by_key_[txn->key()] = txn;
+      to_resume.push_back(std::move(txn));
+    }
+  }
+  for (const TxnPtr& txn : to_resume) {
+    const storage::TxnStateRecord state = txn->state();
+    if (metrics_ != nullptr) metrics_->Recovered(StateName(state));
+    Log(LogLevel::kInfo, "recovering transaction", {{"txn", txn->id()}, {"state", StateName(state)}});
+    if (state == storage::TXN_PREPARING || state == storage::TXN_UNKNOWN) {
+      // No decision reached the log, so none was ever announced: presumed abort.
+      txn->StartAbort(-1, "the coordinator restarted before the transaction was decided");
+      LogDecision(txn);
+    } else {
+      txn->RestoreDecided();
+      DecisionApplied(txn);
+    }
+  }
+  Log(LogLevel::kInfo, "recovery started",
+      {{"active_transactions", absl::StrCat(to_resume.size())}});
+  ScheduleSweeps();
+  recovered_.store(true, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+// ---- Background work ----
+
+void Coordinator::ScheduleSweeps() {
+  // Two self-renewing chains on the scheduler; each ends once the coordinator stops.
+  ScheduleGauges();
+  ScheduleRetention();
+}
+
+void Coordinator::ScheduleGauges() {
+  scheduler_.RunAfter(kGaugeInterval, [this] {
+    if (stopping()) return;
+    UpdateGauges();
+    ScheduleGauges();
+  });
+}
+
+void Coordinator::ScheduleRetention() {
+  scheduler_.RunAfter(kRetentionInterval, [this] {
+    if (stopping()) return;
+    SweepRetention();
+    ScheduleRetention();
+  });
+}
+
+void Coordinator::UpdateGauges() {
+  std::vector<TxnPtr> txns;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, txn] : active_) txns.push_back(txn);
+  }
+  const absl::Time now = clock_.Now();
+  int in_doubt = 0, stuck = 0;
+  for (const TxnPtr& t : txns) {
+    in_doubt += t->InDoubt() ? 1 : 0;
+    stuck += t->Stuck(now, options_.stuck_after) ? 1 : 0;
+  }
+  if (metrics_ == nullptr) return;
+  metrics_->SetGauges(txns.size(), in_doubt, stuck);
+  for (const ParticipantEntry& p : registry_.List()) {
+    metrics_->SetParticipantFailures(p.record.name(), p.health.consecutive_failures);
+  }
+}
+
+void Coordinator::SweepRetention() {
+  auto removed = log_.DeleteFinishedBefore(clock_.Now() - options_.retention, kRetentionBatch);
+  if (!removed.ok()) {
+    Log(LogLevel::kWarning, "retention sweep failed", {{"error", removed.status().ToString()}});
+  } else if (*removed > 0) {
+    Log(LogLevel::kInfo, "retention sweep", {{"removed", absl::StrCat(*removed)}});
+  }
+}
+
+}  // namespace settle::engine
