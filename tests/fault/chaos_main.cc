@@ -32,8 +32,11 @@ std::vector<std::string> ParticipantFlags() {
   return {"--in_doubt_after=1s", "--in_doubt_check_interval=200ms"};
 }
 
+std::string g_dir;
+
 int Fail(const std::string& what) {
-  std::fprintf(stderr, "settle-chaos: %s\n", what.c_str());
+  std::fprintf(stderr, "settle-chaos: %s (logs in %s with SETTLE_KEEP_TEST_DIR=1)\n",
+               what.c_str(), g_dir.c_str());
   return 1;
 }
 
@@ -47,6 +50,7 @@ int main(int argc, char** argv) {
   std::printf("settle-chaos: seed %u, %.1f minutes of faults\n", seed, absl::GetFlag(FLAGS_minutes));
 
   LocalStack stack;
+  g_dir = stack.dir();
   const std::string trigger = stack.dir() + "/disk-full";
   const std::vector<std::string> coordinator_flags = {"--test_write_fault_trigger=" + trigger};
   if (!stack.StartCoordinator(coordinator_flags).ok()) return Fail("the coordinator did not start");

@@ -1,6 +1,7 @@
 #ifndef SETTLE_TESTS_TESTING_WAIT_H_
 #define SETTLE_TESTS_TESTING_WAIT_H_
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -29,7 +30,9 @@ class TempDir final {
     std::string tmpl = (std::filesystem::temp_directory_path() / "settle-test-XXXXXX").string();
     path_ = mkdtemp(tmpl.data());
   }
+  // Kept when SETTLE_KEEP_TEST_DIR is set, to read the processes' logs after a failure.
   ~TempDir() {
+    if (std::getenv("SETTLE_KEEP_TEST_DIR") != nullptr) return;
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
   }
