@@ -16,6 +16,11 @@ double MetricSum(const std::string& exposition, const std::string& name);
 // they bound (Prometheus).
 int FreePort();
 
+// A free port below the kernel's ephemeral range (32768 and up), for a server that must come
+// back on the same port after a kill: an ephemeral port can be taken, while the server is
+// down, as the source port of some client's reconnect attempt.
+int FreeListenPort();
+
 }  // namespace settle::testing
 
 #endif  // SETTLE_TESTS_TESTING_HTTP_GET_H_

@@ -51,6 +51,7 @@ std::string LocalStack::participant_metrics_endpoint(const std::string& kind) co
 
 absl::Status LocalStack::StartCoordinator(const std::vector<std::string>& extra_flags) {
   coordinator_.reset();
+  if (coordinator_port_ == 0) coordinator_port_ = FreeListenPort();
   const std::string port_file = dir_.Sub("coordinator.port");
   std::filesystem::remove(port_file);
   std::vector<std::string> args = {
@@ -81,6 +82,7 @@ absl::Status LocalStack::StartCoordinator(const std::vector<std::string>& extra_
 absl::Status LocalStack::StartParticipant(const std::string& kind,
                                           const std::vector<std::string>& extra_flags) {
   participants_.erase(kind);
+  if (participant_ports_[kind] == 0) participant_ports_[kind] = FreeListenPort();
   const std::string port_file = dir_.Sub(kind + ".port");
   std::filesystem::remove(port_file);
   std::vector<std::string> args = {
