@@ -30,8 +30,8 @@ ABSL_FLAG(std::vector<std::string>, branch, {},
 ABSL_FLAG(std::string, state, "", "list: only this state (preparing, committing, aborting, "
                                    "committed, aborted)");
 ABSL_FLAG(std::string, participant, "", "list: only transactions with a branch there");
-ABSL_FLAG(int32_t, limit, 20, "list: page size");
-ABSL_FLAG(std::string, page_token, "", "list: continue from this token");
+ABSL_FLAG(int32_t, limit, 20, "list, journal, outbox: page size");
+ABSL_FLAG(std::string, page_token, "", "list, journal, outbox: continue from this token");
 ABSL_FLAG(std::string, reason, "", "abort: why");
 ABSL_FLAG(std::string, at, "", "accounts/journal/outbox: the reference participant's address");
 
@@ -166,8 +166,11 @@ int ReferenceData(const std::vector<std::string>& args) {
     return 0;
   }
   if (cmd == "journal" && args.size() == 1) {
+    settle::v1::ListEntriesRequest req;
+    req.set_page_size(absl::GetFlag(FLAGS_limit));
+    req.set_page_token(absl::GetFlag(FLAGS_page_token));
     settle::v1::ListEntriesResponse resp;
-    auto s = settle::v1::LedgerAdmin::NewStub(channel)->ListEntries(&ctx, {}, &resp);
+    auto s = settle::v1::LedgerAdmin::NewStub(channel)->ListEntries(&ctx, req, &resp);
     if (!s.ok()) return Fail(settle::FromGrpcStatus(s));
     if (json) return PrintJson(resp), 0;
     for (const auto& e : resp.entries()) {
@@ -179,17 +182,26 @@ int ReferenceData(const std::vector<std::string>& args) {
                     static_cast<long long>(l.credit_minor()));
       }
     }
+    if (!resp.next_page_token().empty()) {
+      std::printf("more: --page_token %s\n", resp.next_page_token().c_str());
+    }
     return 0;
   }
   if (cmd == "outbox" && args.size() == 1) {
+    settle::v1::ListMessagesRequest req;
+    req.set_page_size(absl::GetFlag(FLAGS_limit));
+    req.set_page_token(absl::GetFlag(FLAGS_page_token));
     settle::v1::ListMessagesResponse resp;
-    auto s = settle::v1::NotificationAdmin::NewStub(channel)->ListMessages(&ctx, {}, &resp);
+    auto s = settle::v1::NotificationAdmin::NewStub(channel)->ListMessages(&ctx, req, &resp);
     if (!s.ok()) return Fail(settle::FromGrpcStatus(s));
     if (json) return PrintJson(resp), 0;
     for (const auto& m : resp.messages()) {
       std::printf("%s/%u  %-8s %s -> %s  %s\n", m.txn_id().c_str(), m.branch_id(),
                   Lower(settle::v1::MessageState_Name(m.state()), "MESSAGE_STATE_").c_str(),
                   m.topic().c_str(), m.recipient().c_str(), m.body().c_str());
+    }
+    if (!resp.next_page_token().empty()) {
+      std::printf("more: --page_token %s\n", resp.next_page_token().c_str());
     }
     return 0;
   }

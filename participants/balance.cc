@@ -190,6 +190,33 @@ absl::StatusOr<ReferenceParticipant> MakeReference(const std::string& kind,
       absl::StrCat("unknown participant kind '", kind, "': use balance, ledger or notification"));
 }
 
+absl::StatusOr<std::string> ScanPage(const storage::BranchStore& store, const std::string& prefix,
+                                     const std::string& page_token, int page_size,
+                                     const std::function<void(const std::string&)>& add) {
+  if (page_size < 0 || page_size > 1000) {
+    return absl::InvalidArgumentError("page_size is out of range: use 1 to 1000");
+  }
+  const int limit = page_size == 0 ? 1000 : page_size;
+  if (!page_token.empty() && page_token.rfind(prefix, 0) != 0) {
+    return absl::InvalidArgumentError("page_token was not returned by this service");
+  }
+  int n = 0;
+  std::string last, next;
+  absl::Status s = store.Scan(Space::kData, prefix, page_token.empty() ? "" : page_token + '\0',
+                              [&](const std::string& key, const std::string& value) {
+                                if (n == limit) {
+                                  next = last;
+                                  return false;
+                                }
+                                add(value);
+                                last = key;
+                                ++n;
+                                return true;
+                              });
+  if (!s.ok()) return s;
+  return next;
+}
+
 absl::StatusOr<uint64_t> NextSequence(storage::WorkView& view, const std::string& key) {
   auto raw = view.Get(Space::kData, key);
   if (!raw.ok()) return raw.status();

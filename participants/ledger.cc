@@ -75,15 +75,15 @@ class LedgerAdmin final : public v1::LedgerAdmin::CallbackService {
   explicit LedgerAdmin(storage::BranchStore& store) : store_(store) {}
 
   grpc::ServerUnaryReactor* ListEntries(grpc::CallbackServerContext* context,
-                                        const v1::ListEntriesRequest*,
+                                        const v1::ListEntriesRequest* request,
                                         v1::ListEntriesResponse* response) override {
     auto* reactor = context->DefaultReactor();
-    absl::Status s = store_.Scan(Space::kData, kEntryPrefix, "",
-                                 [response](const std::string&, const std::string& value) {
-                                   response->add_entries()->ParseFromString(value);
-                                   return true;
-                                 });
-    reactor->Finish(ToGrpcStatus(s));
+    auto next = ScanPage(store_, kEntryPrefix, request->page_token(), request->page_size(),
+                         [response](const std::string& value) {
+                           response->add_entries()->ParseFromString(value);
+                         });
+    if (next.ok()) response->set_next_page_token(*next);
+    reactor->Finish(ToGrpcStatus(next.status()));
     return reactor;
   }
 

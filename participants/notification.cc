@@ -73,15 +73,15 @@ class NotificationAdmin final : public v1::NotificationAdmin::CallbackService {
   explicit NotificationAdmin(storage::BranchStore& store) : store_(store) {}
 
   grpc::ServerUnaryReactor* ListMessages(grpc::CallbackServerContext* context,
-                                         const v1::ListMessagesRequest*,
+                                         const v1::ListMessagesRequest* request,
                                          v1::ListMessagesResponse* response) override {
     auto* reactor = context->DefaultReactor();
-    absl::Status s = store_.Scan(Space::kData, kMessagePrefix, "",
-                                 [response](const std::string&, const std::string& value) {
-                                   response->add_messages()->ParseFromString(value);
-                                   return true;
-                                 });
-    reactor->Finish(ToGrpcStatus(s));
+    auto next = ScanPage(store_, kMessagePrefix, request->page_token(), request->page_size(),
+                         [response](const std::string& value) {
+                           response->add_messages()->ParseFromString(value);
+                         });
+    if (next.ok()) response->set_next_page_token(*next);
+    reactor->Finish(ToGrpcStatus(next.status()));
     return reactor;
   }
 

@@ -4,6 +4,7 @@
 // The reference participants: balance, ledger and notification. Each is a BranchHandler (its
 // domain logic, run by the SDK) plus an admin gRPC service for its own data.
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -27,6 +28,13 @@ ReferenceParticipant MakeNotification(storage::BranchStore& store);
 // INVALID_ARGUMENT for an unknown kind.
 absl::StatusOr<ReferenceParticipant> MakeReference(const std::string& kind,
                                                    storage::BranchStore& store);
+
+// Serves one page of a key-prefix scan of the data space: at most `page_size` (1..1000, 0 means
+// 1000) values after `page_token`, each handed to `add`. Returns the next page's token ("" at
+// the end), or INVALID_ARGUMENT for a bad page size.
+absl::StatusOr<std::string> ScanPage(const storage::BranchStore& store, const std::string& prefix,
+                                     const std::string& page_token, int page_size,
+                                     const std::function<void(const std::string& value)>& add);
 
 // Reads a counter in the data space, adds one, stages the new value and returns it.
 absl::StatusOr<uint64_t> NextSequence(storage::WorkView& view, const std::string& key);

@@ -139,7 +139,12 @@ int main(int argc, char** argv) {
               absl::FormatDuration(*settled).c_str());
   auto report = bank.Check();
   if (!report.ok()) {
-    std::printf("INVARIANT VIOLATIONS (seed %u):\n%s\n", seed, report.status().ToString().c_str());
+    // Check() answers INTERNAL with the violations; any other code means it could not read.
+    std::printf("%s (seed %u):\n%s\n",
+                report.status().code() == absl::StatusCode::kInternal
+                    ? "INVARIANT VIOLATIONS"
+                    : "THE CHECKER COULD NOT READ THE STATE",
+                seed, report.status().ToString().c_str());
     return 1;
   }
   std::printf("%s\n", report->c_str());

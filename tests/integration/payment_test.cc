@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "tests/testing/local_stack.h"
 
@@ -122,6 +123,31 @@ TEST_F(PaymentTest, ListsTransactionsByStateAndParticipant) {
   req.clear_states();
   req.set_participant("ledger");
   EXPECT_EQ(stack_.client().ListTransactions(req)->transactions_size(), 2);
+}
+
+TEST_F(PaymentTest, JournalIsReadPageByPage) {
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Transfer(absl::StrCat("page-", i), 10).ok());
+  auto stub = v1::LedgerAdmin::NewStub(grpc::CreateChannel(stack_.participant_endpoint("ledger"),
+                                                           grpc::InsecureChannelCredentials()));
+  v1::ListEntriesRequest req;
+  req.set_page_size(2);
+  std::vector<uint64_t> sequences;
+  int pages = 0;
+  do {
+    v1::ListEntriesResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->ListEntries(&ctx, req, &resp).ok());
+    for (const auto& e : resp.entries()) sequences.push_back(e.sequence());
+    req.set_page_token(resp.next_page_token());
+    ++pages;
+  } while (!req.page_token().empty());
+  EXPECT_EQ(sequences, (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(pages, 2);
+  req.set_page_size(5000);
+  req.clear_page_token();
+  v1::ListEntriesResponse resp;
+  grpc::ClientContext ctx;
+  EXPECT_EQ(stub->ListEntries(&ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 }  // namespace

@@ -148,20 +148,31 @@ absl::StatusOr<v1::Account> LocalStack::Account(const std::string& account) {
 }
 
 absl::StatusOr<std::vector<v1::JournalEntry>> LocalStack::Journal() {
-  v1::ListEntriesResponse resp;
-  absl::Status s = FromGrpcStatus(MakeStub<v1::LedgerAdmin>(participant_endpoint("ledger"))
-                                      ->ListEntries(Context().get(), {}, &resp));
-  if (!s.ok()) return s;
-  return std::vector<v1::JournalEntry>(resp.entries().begin(), resp.entries().end());
+  auto stub = MakeStub<v1::LedgerAdmin>(participant_endpoint("ledger"));
+  std::vector<v1::JournalEntry> out;
+  v1::ListEntriesRequest req;
+  do {
+    v1::ListEntriesResponse resp;
+    absl::Status s = FromGrpcStatus(stub->ListEntries(Context().get(), req, &resp));
+    if (!s.ok()) return s;
+    out.insert(out.end(), resp.entries().begin(), resp.entries().end());
+    req.set_page_token(resp.next_page_token());
+  } while (!req.page_token().empty());
+  return out;
 }
 
 absl::StatusOr<std::vector<v1::OutboxMessage>> LocalStack::Outbox() {
-  v1::ListMessagesResponse resp;
-  absl::Status s =
-      FromGrpcStatus(MakeStub<v1::NotificationAdmin>(participant_endpoint("notification"))
-                         ->ListMessages(Context().get(), {}, &resp));
-  if (!s.ok()) return s;
-  return std::vector<v1::OutboxMessage>(resp.messages().begin(), resp.messages().end());
+  auto stub = MakeStub<v1::NotificationAdmin>(participant_endpoint("notification"));
+  std::vector<v1::OutboxMessage> out;
+  v1::ListMessagesRequest req;
+  do {
+    v1::ListMessagesResponse resp;
+    absl::Status s = FromGrpcStatus(stub->ListMessages(Context().get(), req, &resp));
+    if (!s.ok()) return s;
+    out.insert(out.end(), resp.messages().begin(), resp.messages().end());
+    req.set_page_token(resp.next_page_token());
+  } while (!req.page_token().empty());
+  return out;
 }
 
 absl::StatusOr<std::vector<v1::BranchRecordInfo>> LocalStack::Branches(const std::string& kind) {
