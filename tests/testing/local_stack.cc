@@ -26,6 +26,22 @@ std::unique_ptr<grpc::ClientContext> Context() {
   return ctx;
 }
 
+// Reads every page of a paged admin call: `call(ctx, request, response)` for one page,
+// `items(response)` for what it holds.
+template <typename Item, typename Resp, typename Req, typename Call, typename Items>
+absl::StatusOr<std::vector<Item>> ReadAllPages(Req req, Call call, Items items) {
+  std::vector<Item> out;
+  do {
+    Resp resp;
+    absl::Status s = FromGrpcStatus(call(Context().get(), req, &resp));
+    if (!s.ok()) return s;
+    const auto& page = items(resp);
+    out.insert(out.end(), page.begin(), page.end());
+    req.set_page_token(resp.next_page_token());
+  } while (!req.page_token().empty());
+  return out;
+}
+
 }  // namespace
 
 LocalStack::LocalStack() = default;
@@ -149,45 +165,28 @@ absl::StatusOr<v1::Account> LocalStack::Account(const std::string& account) {
 
 absl::StatusOr<std::vector<v1::JournalEntry>> LocalStack::Journal() {
   auto stub = MakeStub<v1::LedgerAdmin>(participant_endpoint("ledger"));
-  std::vector<v1::JournalEntry> out;
-  v1::ListEntriesRequest req;
-  do {
-    v1::ListEntriesResponse resp;
-    absl::Status s = FromGrpcStatus(stub->ListEntries(Context().get(), req, &resp));
-    if (!s.ok()) return s;
-    out.insert(out.end(), resp.entries().begin(), resp.entries().end());
-    req.set_page_token(resp.next_page_token());
-  } while (!req.page_token().empty());
-  return out;
+  return ReadAllPages<v1::JournalEntry, v1::ListEntriesResponse>(
+      v1::ListEntriesRequest(),
+      [&](auto* ctx, const auto& req, auto* resp) { return stub->ListEntries(ctx, req, resp); },
+      [](const auto& resp) -> const auto& { return resp.entries(); });
 }
 
 absl::StatusOr<std::vector<v1::OutboxMessage>> LocalStack::Outbox() {
   auto stub = MakeStub<v1::NotificationAdmin>(participant_endpoint("notification"));
-  std::vector<v1::OutboxMessage> out;
-  v1::ListMessagesRequest req;
-  do {
-    v1::ListMessagesResponse resp;
-    absl::Status s = FromGrpcStatus(stub->ListMessages(Context().get(), req, &resp));
-    if (!s.ok()) return s;
-    out.insert(out.end(), resp.messages().begin(), resp.messages().end());
-    req.set_page_token(resp.next_page_token());
-  } while (!req.page_token().empty());
-  return out;
+  return ReadAllPages<v1::OutboxMessage, v1::ListMessagesResponse>(
+      v1::ListMessagesRequest(),
+      [&](auto* ctx, const auto& req, auto* resp) { return stub->ListMessages(ctx, req, resp); },
+      [](const auto& resp) -> const auto& { return resp.messages(); });
 }
 
 absl::StatusOr<std::vector<v1::BranchRecordInfo>> LocalStack::Branches(const std::string& kind) {
   auto stub = MakeStub<v1::ParticipantInspect>(participant_endpoint(kind));
-  std::vector<v1::BranchRecordInfo> out;
   v1::ListBranchesRequest req;
   req.set_page_size(1000);
-  do {
-    v1::ListBranchesResponse resp;
-    absl::Status s = FromGrpcStatus(stub->ListBranches(Context().get(), req, &resp));
-    if (!s.ok()) return s;
-    out.insert(out.end(), resp.branches().begin(), resp.branches().end());
-    req.set_page_token(resp.next_page_token());
-  } while (!req.page_token().empty());
-  return out;
+  return ReadAllPages<v1::BranchRecordInfo, v1::ListBranchesResponse>(
+      req,
+      [&](auto* ctx, const auto& r, auto* resp) { return stub->ListBranches(ctx, r, resp); },
+      [](const auto& resp) -> const auto& { return resp.branches(); });
 }
 
 std::unique_ptr<v1::Participant::Stub> LocalStack::ParticipantStub(const std::string& kind) {
