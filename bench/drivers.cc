@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "client/settle_client.h"
 #include "grpcpp/create_channel.h"
 #include "settle/v1/reference.pb.h"
 
@@ -169,41 +170,18 @@ std::vector<BranchSpec> Workload::Branches(uint64_t seq) const {
   const std::string to = absl::StrCat("acct-", (seq + 1) % accounts_);
   // Deterministic spread of aborts: seq scaled by a large odd constant, mod 10000.
   const bool abort = static_cast<double>((seq * 2654435761u) % 10000) < abort_ratio_ * 10000;
+  // An overdraft: balance votes NO.
   const int64_t amount = abort ? Workload::kOpeningBalance * 4 : 1;
+  // The reference payment (balance, ledger, notification), its receipt padded to size.
+  const v1::ExecuteRequest transfer = client::MakeTransfer("", from, to, amount);
+  std::vector<BranchSpec> three;
+  for (const auto& b : transfer.branches()) three.push_back({b.participant(), b.payload()});
+  v1::NotificationPayload note;
+  note.ParseFromString(three[2].payload);
+  note.set_body(std::string(payload_bytes_, 'x'));
+  three[2].payload = note.SerializeAsString();
   std::vector<BranchSpec> out;
-  for (int i = 0; i < branches_; ++i) {
-    switch (i % 3) {
-      case 0: {
-        v1::BalancePayload p;
-        auto* d = p.add_postings();
-        d->set_account(from);
-        d->set_amount_minor(-amount);
-        auto* c = p.add_postings();
-        c->set_account(to);
-        c->set_amount_minor(1);
-        out.push_back({"balance", p.SerializeAsString()});
-        break;
-      }
-      case 1: {
-        v1::LedgerPayload p;
-        auto* d = p.add_lines();
-        d->set_account(to);
-        d->set_debit_minor(1);
-        auto* c = p.add_lines();
-        c->set_account(from);
-        c->set_credit_minor(1);
-        out.push_back({"ledger", p.SerializeAsString()});
-        break;
-      }
-      default: {
-        v1::NotificationPayload p;
-        p.set_recipient(from);
-        p.set_topic("payment.settled");
-        p.set_body(std::string(payload_bytes_, 'x'));
-        out.push_back({"notification", p.SerializeAsString()});
-      }
-    }
-  }
+  for (int i = 0; i < branches_; ++i) out.push_back(three[i % 3]);
   return out;
 }
 
