@@ -9,7 +9,7 @@ FROM debian:bookworm-slim AS builder
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       g++ cmake make pkg-config ccache \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
-      librocksdb-dev libabsl-dev prometheus-cpp-dev libgtest-dev libgmock-dev \
+      librocksdb-dev libabsl-dev prometheus-cpp-dev libgoogle-perftools-dev libgtest-dev libgmock-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -30,7 +30,7 @@ FROM debian:bookworm-slim
 # Runtime libraries only.
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       libgrpc++1.51 libgrpc29 libprotobuf32 librocksdb7.8 libprometheus-cpp-pull1.0 \
-      libprometheus-cpp-core1.0 libabsl20220623 \
+      libprometheus-cpp-core1.0 libabsl20220623 libtcmalloc-minimal4 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /data --create-home settle
 COPY --from=builder /build/settle-coordinator /build/settle-participant /build/settle /usr/local/bin/

@@ -22,6 +22,8 @@ std::shared_ptr<grpc::Channel> Channel(const std::string& endpoint) {
   grpc::ChannelArguments args;
   // A channel of its own per driver, so the bench does not share a connection with anything.
   args.SetInt("settle.bench.channel", 1);
+  // As the coordinator's channels to participants: no transparent retries, on both sides.
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
 }
 

@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS=(g++ cmake pkg-config ccache make
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-      librocksdb-dev libabsl-dev prometheus-cpp-dev
+      librocksdb-dev libabsl-dev prometheus-cpp-dev libgoogle-perftools-dev
       libgtest-dev libgmock-dev libbenchmark-dev curl clang prometheus)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
