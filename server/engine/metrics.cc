@@ -1,6 +1,7 @@
 #include "server/engine/metrics.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 
 namespace settle::engine {
 namespace {
@@ -88,26 +89,38 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                                 .Register(*registry_)) {}
 
 void Metrics::Decided(int mode, bool committed) {
-  transactions_.Add({{"mode", ModeName(mode)}, {"outcome", committed ? "committed" : "aborted"}})
+  const char* outcome = committed ? "committed" : "aborted";
+  transactions_
+      .Get(absl::StrCat(mode, "/", outcome),
+           [&] { return prometheus::Labels{{"mode", ModeName(mode)}, {"outcome", outcome}}; })
       .Increment();
 }
 
 void Metrics::ExecuteDone(const std::string& result, absl::Duration d) {
-  execute_seconds_.Add({{"result", result}}, LatencyBuckets())
+  execute_seconds_
+      .Get(result, [&] { return prometheus::Labels{{"result", result}}; }, LatencyBuckets())
       .Observe(absl::ToDoubleSeconds(d));
 }
 
 void Metrics::Phase(const std::string& phase, absl::Duration d) {
-  phase_seconds_.Add({{"phase", phase}}, LatencyBuckets()).Observe(absl::ToDoubleSeconds(d));
+  phase_seconds_.Get(phase, [&] { return prometheus::Labels{{"phase", phase}}; }, LatencyBuckets())
+      .Observe(absl::ToDoubleSeconds(d));
 }
 
 void Metrics::ParticipantRpc(const std::string& participant, const std::string& method,
                              absl::StatusCode code, absl::Duration d) {
+  const std::string key = absl::StrCat(participant, "/", method);
   participant_rpcs_
-      .Add({{"participant", participant}, {"method", method}, {"code", StatusCodeName(code)}})
+      .Get(absl::StrCat(key, "/", static_cast<int>(code)),
+           [&] {
+             return prometheus::Labels{
+                 {"participant", participant}, {"method", method}, {"code", StatusCodeName(code)}};
+           })
       .Increment();
-  participant_rpc_seconds_.Add({{"participant", participant}, {"method", method}},
-                               LatencyBuckets())
+  participant_rpc_seconds_
+      .Get(key,
+           [&] { return prometheus::Labels{{"participant", participant}, {"method", method}}; },
+           LatencyBuckets())
       .Observe(absl::ToDoubleSeconds(d));
 }
 
@@ -116,7 +129,9 @@ void Metrics::DecisionRetry(const std::string& participant, const std::string& m
 }
 
 void Metrics::LogGroupWrite(const storage::GroupWriteStats& stats) {
-  log_write_seconds_.Add({{"synced", stats.synced ? "true" : "false"}}, LatencyBuckets())
+  const char* synced = stats.synced ? "true" : "false";
+  log_write_seconds_
+      .Get(synced, [&] { return prometheus::Labels{{"synced", synced}}; }, LatencyBuckets())
       .Observe(absl::ToDoubleSeconds(stats.latency));
   if (stats.synced) log_group_size_.Observe(static_cast<double>(stats.batches));
 }

@@ -4,7 +4,10 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -14,6 +17,29 @@
 #include "storage/txn_log.h"
 
 namespace settle::engine {
+
+// One family's children by their label values. Family::Add builds a label map, hashes it and
+// takes the family's lock on every call: about 1 us, 16 times per transaction. The hot paths
+// find their child here instead and build the labels only the first time. Thread-safe.
+template <typename T>
+class ChildCache final {
+ public:
+  explicit ChildCache(prometheus::Family<T>& family) : family_(family) {}
+  // `key` names the label values; `labels()` builds them on a miss; `args` are Add's.
+  template <typename MakeLabels, typename... Args>
+  T& Get(const std::string& key, const MakeLabels& labels, const Args&... args)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    T*& child = children_[key];
+    if (child == nullptr) child = &family_.Add(labels(), args...);
+    return *child;
+  }
+
+ private:
+  prometheus::Family<T>& family_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, T*> children_ ABSL_GUARDED_BY(mu_);  // Owned by family_.
+};
 
 // The coordinator's Prometheus metrics. Every label takes bounded values (mode, outcome, phase,
 // registered participant, method, status code); never a transaction id or key.
@@ -42,13 +68,13 @@ class Metrics final {
 
  private:
   const std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Family<prometheus::Counter>& transactions_;
-  prometheus::Family<prometheus::Histogram>& execute_seconds_;
-  prometheus::Family<prometheus::Histogram>& phase_seconds_;
-  prometheus::Family<prometheus::Counter>& participant_rpcs_;
-  prometheus::Family<prometheus::Histogram>& participant_rpc_seconds_;
+  ChildCache<prometheus::Counter> transactions_;
+  ChildCache<prometheus::Histogram> execute_seconds_;
+  ChildCache<prometheus::Histogram> phase_seconds_;
+  ChildCache<prometheus::Counter> participant_rpcs_;
+  ChildCache<prometheus::Histogram> participant_rpc_seconds_;
   prometheus::Family<prometheus::Counter>& retries_;
-  prometheus::Family<prometheus::Histogram>& log_write_seconds_;
+  ChildCache<prometheus::Histogram> log_write_seconds_;
   prometheus::Histogram& log_group_size_;
   prometheus::Family<prometheus::Counter>& recovered_;
   prometheus::Gauge& in_flight_;
