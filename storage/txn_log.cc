@@ -44,6 +44,10 @@ void LogBatch::Begin(const TxnRecord& rec) {
 void LogBatch::UpdateActive(const TxnRecord& rec) {
   ops_.push_back({Space::kActive, rec.txn_id(), rec.SerializeAsString()});
 }
+void LogBatch::Decide(const TxnRecord& rec) {
+  UpdateActive(rec);
+  ops_.push_back({Space::kKeys, rec.idempotency_key(), rec.txn_id()});
+}
 void LogBatch::Finish(const TxnRecord& rec) {
   ops_.push_back({Space::kActive, rec.txn_id(), std::nullopt});
   ops_.push_back({Space::kFinished, rec.txn_id(), rec.SerializeAsString()});

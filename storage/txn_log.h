@@ -20,8 +20,11 @@ class LogBatch final {
  public:
   // A transaction that began: its active record and its idempotency-key entry.
   void Begin(const TxnRecord& rec);
-  // Replaces the active record (decision, per-branch state).
+  // Replaces the active record (per-branch state).
   void UpdateActive(const TxnRecord& rec);
+  // The decision: the whole active record and the key entry again, so that it stands alone
+  // when the begin record it follows was lost (Prepares do not wait for the begin record).
+  void Decide(const TxnRecord& rec);
   // A terminal transaction leaves the active set for the finished set.
   void Finish(const TxnRecord& rec);
   // A begin that must not stay: removes the active record and its key entry.

@@ -194,9 +194,12 @@ void Coordinator::Execute(ExecuteParams p, ExecuteDone done) {
   txn->AddWaiter(p.wait_for_acks, false, std::move(reply));
   storage::LogBatch batch;
   batch.Begin(begin);
-  // Not forced: under presumed abort a begin lost in a crash aborts, and nothing was sent yet.
+  // Not forced, and the Prepares do not wait for it: the log writes in queue order, so it lands
+  // before the decision, and under presumed abort a begin lost in a crash only means the
+  // participants learn ABORT by GetDecision instead of from recovery.
   log_.Write(std::move(batch), /*sync=*/false,
-             [this, txn](absl::Status s) { OnBeginLogged(txn, std::move(s)); });
+             [txn](absl::Status s) { OnBeginLogged(txn, std::move(s)); });
+  SendPrepares(txn);
 }
 
 void Coordinator::Join(const TxnPtr& txn, const storage::TxnRecord& asked, bool wait_for_acks,
@@ -222,16 +225,12 @@ void Coordinator::ReplayFinished(const storage::TxnRecord& rec, const storage::T
 }
 
 void Coordinator::OnBeginLogged(const TxnPtr& txn, absl::Status status) {
-  if (stopping()) return;
+  // The decision record stands alone (LogBatch::Decide), so a lost begin changes nothing
+  // while this process lives; the decision's own write reports whether the log works.
   if (!status.ok()) {
-    Forget(txn);
-    Log(LogLevel::kError, "begin record not written", {{"txn", txn->id()}, {"error", status.ToString()}});
-    return Fail(txn->TakeWaiters(),
-                absl::UnavailableError(absl::StrCat(
-                    "transaction ", txn->id(), " was not started: ", status.message(),
-                    ". Nothing was sent to any participant; retry with the same idempotency key")));
+    Log(LogLevel::kWarning, "begin record not written; the decision record will carry it",
+        {{"txn", txn->id()}, {"error", status.ToString()}});
   }
-  SendPrepares(txn);
 }
 
 void Coordinator::SendPrepares(const TxnPtr& txn) {
@@ -275,7 +274,7 @@ void Coordinator::LogDecision(const TxnPtr& txn) {
   if (metrics_ != nullptr) metrics_->Phase("prepare", now - txn->begin_time());
   storage::TxnRecord rec = txn->DecisionRecord(now);
   storage::LogBatch batch;
-  batch.UpdateActive(rec);
+  batch.Decide(rec);
   if (rec.state() == storage::TXN_COMMITTING) {
     // Forced: a COMMIT must survive any crash before anyone hears of it.
     log_.Write(std::move(batch), /*sync=*/true,
@@ -314,7 +313,7 @@ void Coordinator::OnCommitLogged(const TxnPtr& txn, absl::Status status) {
 
 void Coordinator::LogForcedAbort(const TxnPtr& txn) {
   storage::LogBatch batch;
-  batch.UpdateActive(txn->DecisionRecord(clock_.Now()));
+  batch.Decide(txn->DecisionRecord(clock_.Now()));
   log_.Write(std::move(batch), /*sync=*/true, [this, txn](absl::Status s) {
     if (stopping()) return;
     if (s.ok()) return DecisionApplied(txn);

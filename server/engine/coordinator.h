@@ -136,7 +136,7 @@ class Coordinator final {
   void ReplayFinished(const storage::TxnRecord& rec, const storage::TxnRecord& asked,
                       const ExecuteDone& done);
 
-  void OnBeginLogged(const TxnPtr& txn, absl::Status status);
+  static void OnBeginLogged(const TxnPtr& txn, absl::Status status);
   void SendPrepares(const TxnPtr& txn);
   void OnVote(const TxnPtr& txn, uint32_t branch, absl::Time sent,
               const absl::StatusOr<VoteResult>& vote);

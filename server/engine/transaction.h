@@ -50,7 +50,7 @@ struct TxnSnapshot {
 
 // The in-memory state machine of one active transaction. Transitions, and who triggers them:
 //
-//              Execute: begin record written (not forced; presumed abort)
+//        Execute: begin record queued (not forced; presumed abort), Prepares sent
 //                 |
 //                 v
 //   +------- PREPARING ---------------------------------------------+
