@@ -37,6 +37,8 @@ ABSL_FLAG(absl::Duration, stuck_after, absl::Minutes(1),
           "a decided transaction undelivered this long is reported stuck");
 ABSL_FLAG(absl::Duration, retention, absl::Hours(24 * 7),
           "how long finished transactions (and their idempotency keys) are kept");
+ABSL_FLAG(absl::Duration, retention_sweep_interval, absl::Minutes(1),
+          "how often finished transactions past --retention are looked for and removed");
 ABSL_FLAG(int32_t, max_in_flight, 10000, "active transactions beyond which Execute is refused");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 ABSL_FLAG(std::string, test_write_fault_trigger, "",
@@ -76,6 +78,7 @@ int main(int argc, char** argv) {
   options.retry.max = absl::GetFlag(FLAGS_retry_max);
   options.stuck_after = absl::GetFlag(FLAGS_stuck_after);
   options.retention = absl::GetFlag(FLAGS_retention);
+  options.retention_sweep_interval = absl::GetFlag(FLAGS_retention_sweep_interval);
   options.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
   const std::string crash_point = absl::GetFlag(FLAGS_test_crash_point);
   if (crash_point == "after_commit_logged") {

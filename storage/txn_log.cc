@@ -302,31 +302,40 @@ absl::StatusOr<std::string> TxnLog::Scan(
   return std::string();
 }
 
-absl::StatusOr<int> TxnLog::DeleteFinishedBefore(absl::Time cutoff, int max) {
+absl::StatusOr<int> TxnLog::DeleteFinishedBefore(absl::Time cutoff, int max,
+                                                 std::string* cursor) {
   const int64_t cutoff_micros = absl::ToUnixMicros(cutoff);
   LogBatch batch;
   int removed = 0;
+  std::optional<std::string> first_kept;  // The oldest one examined that must stay.
+  std::string stop;
   {
-  absl::ReaderMutexLock lock(&impl_->db_mu);
-  if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(kFinishedCf)));
-  for (it->SeekToFirst(); it->Valid() && removed < max; it->Next()) {
-    auto rec = ParseRecord<TxnRecord>(it->value(), "finished transaction record");
-    if (!rec.ok()) return rec.status();
-    // Ids grow with begin time, and a transaction finishes after it begins: once one began
-    // after the cutoff, every later one finished after it too.
-    if (rec->begin_micros() >= cutoff_micros) break;
-    if (rec->finish_micros() >= cutoff_micros) continue;
-    batch.ops_.push_back({LogBatch::Space::kFinished, rec->txn_id(), std::nullopt});
-    batch.ops_.push_back({LogBatch::Space::kKeys, rec->idempotency_key(), std::nullopt});
-    ++removed;
+    absl::ReaderMutexLock lock(&impl_->db_mu);
+    if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
+    std::unique_ptr<rocksdb::Iterator> it(
+        impl_->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(kFinishedCf)));
+    for (it->Seek(*cursor); it->Valid() && removed < max; it->Next()) {
+      stop = it->key().ToString();
+      auto rec = ParseRecord<TxnRecord>(it->value(), "finished transaction record");
+      if (!rec.ok()) return rec.status();
+      // Ids grow with begin time, and a transaction finishes after it begins: once one began
+      // after the cutoff, every later one finished after it too.
+      if (rec->begin_micros() >= cutoff_micros) break;
+      if (rec->finish_micros() >= cutoff_micros) {
+        if (!first_kept) first_kept = stop;
+        continue;
+      }
+      batch.ops_.push_back({LogBatch::Space::kFinished, rec->txn_id(), std::nullopt});
+      batch.ops_.push_back({LogBatch::Space::kKeys, rec->idempotency_key(), std::nullopt});
+      ++removed;
+    }
+    if (!it->status().ok()) return FromRocksDb(it->status(), "cannot scan finished transactions");
+    if (it->Valid() && removed == max) stop = it->key().ToString();
   }
-  if (!it->status().ok()) return FromRocksDb(it->status(), "cannot scan finished transactions");
+  if (removed > 0) {
+    if (absl::Status s = WriteAndWait(std::move(batch), /*sync=*/false); !s.ok()) return s;
   }
-  if (removed == 0) return 0;
-  absl::Status s = WriteAndWait(std::move(batch), /*sync=*/false);
-  if (!s.ok()) return s;
+  *cursor = first_kept.value_or(stop);
   return removed;
 }
 

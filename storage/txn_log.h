@@ -110,8 +110,10 @@ class TxnLog final {
                                    const std::function<bool(const TxnRecord&)>& visit) const;
 
   // Removes up to `max` finished transactions (and their keys) that finished before `cutoff`,
-  // through the writer. Returns how many were removed.
-  absl::StatusOr<int> DeleteFinishedBefore(absl::Time cutoff, int max);
+  // through the writer, starting at `*cursor` ("" for the oldest) and leaving it where the
+  // next call should start: every finished transaction before it is gone, so repeated calls
+  // never walk the same deletions again. Returns how many were removed.
+  absl::StatusOr<int> DeleteFinishedBefore(absl::Time cutoff, int max, std::string* cursor);
 
  private:
   struct Pending;

@@ -30,6 +30,9 @@ struct CoordinatorOptions {
   absl::Duration delivery_rpc_timeout = absl::Seconds(5);  // Each Commit / Abort attempt.
   absl::Duration stuck_after = absl::Minutes(1);
   absl::Duration retention = absl::Hours(24 * 7);
+  // How often finished transactions past `retention` are looked for. A sweep removes them in
+  // small batches, one write each, so Execute's log writes interleave with it.
+  absl::Duration retention_sweep_interval = absl::Minutes(1);
   int max_in_flight = 10000;
   int max_branches = 16;
   size_t max_payload_bytes = 64 * 1024;
@@ -153,9 +156,10 @@ class Coordinator final {
 
   void ScheduleSweeps();
   void ScheduleGauges();
-  void ScheduleRetention();
+  void ScheduleRetention(absl::Duration delay);
   void UpdateGauges() ABSL_LOCKS_EXCLUDED(mu_);
-  void SweepRetention();
+  // Removes one batch; true if it was full (more are due).
+  bool SweepRetention() ABSL_LOCKS_EXCLUDED(retention_mu_);
 
   bool stopping() const ABSL_LOCKS_EXCLUDED(mu_);
   void RpcStarted() ABSL_LOCKS_EXCLUDED(mu_);
@@ -178,6 +182,8 @@ class Coordinator final {
   // Set once Recover() has loaded and resumed the active transactions; Execute waits for it.
   // Release/acquire: an Execute that sees it also sees the loaded active set.
   std::atomic<bool> recovered_{false};
+  absl::Mutex retention_mu_;  // Serialises sweeps.
+  std::string retention_cursor_ ABSL_GUARDED_BY(retention_mu_);  // Where the next one starts.
 };
 
 }  // namespace settle::engine

@@ -17,8 +17,10 @@ using internal::StateName;
 namespace {
 
 constexpr absl::Duration kGaugeInterval = absl::Seconds(1);
-constexpr absl::Duration kRetentionInterval = absl::Minutes(1);
-constexpr int kRetentionBatch = 10000;
+// Small enough that one batch's write (two deletes per transaction) costs the writer about a
+// millisecond; the pause between batches lets the scheduler's other work run.
+constexpr int kRetentionBatch = 1000;
+constexpr absl::Duration kRetentionBatchGap = absl::Milliseconds(5);
 
 }  // namespace
 
@@ -75,7 +77,7 @@ absl::Status Coordinator::Recover() {
 void Coordinator::ScheduleSweeps() {
   // Two self-renewing chains on the scheduler; each ends once the coordinator stops.
   ScheduleGauges();
-  ScheduleRetention();
+  ScheduleRetention(options_.retention_sweep_interval);
 }
 
 void Coordinator::ScheduleGauges() {
@@ -86,11 +88,10 @@ void Coordinator::ScheduleGauges() {
   });
 }
 
-void Coordinator::ScheduleRetention() {
-  scheduler_.RunAfter(kRetentionInterval, [this] {
+void Coordinator::ScheduleRetention(absl::Duration delay) {
+  scheduler_.RunAfter(delay, [this] {
     if (stopping()) return;
-    SweepRetention();
-    ScheduleRetention();
+    ScheduleRetention(SweepRetention() ? kRetentionBatchGap : options_.retention_sweep_interval);
   });
 }
 
@@ -113,13 +114,19 @@ void Coordinator::UpdateGauges() {
   }
 }
 
-void Coordinator::SweepRetention() {
-  auto removed = log_.DeleteFinishedBefore(clock_.Now() - options_.retention, kRetentionBatch);
+bool Coordinator::SweepRetention() {
+  absl::MutexLock lock(&retention_mu_);
+  auto removed = log_.DeleteFinishedBefore(clock_.Now() - options_.retention, kRetentionBatch,
+                                           &retention_cursor_);
   if (!removed.ok()) {
     Log(LogLevel::kWarning, "retention sweep failed", {{"error", removed.status().ToString()}});
-  } else if (*removed > 0) {
-    Log(LogLevel::kInfo, "retention sweep", {{"removed", absl::StrCat(*removed)}});
+    return false;
   }
+  if (*removed > 0) {
+    if (metrics_ != nullptr) metrics_->RetentionRemoved(*removed);
+    Log(LogLevel::kDebug, "retention sweep", {{"removed", absl::StrCat(*removed)}});
+  }
+  return *removed == kRetentionBatch;
 }
 
 }  // namespace settle::engine

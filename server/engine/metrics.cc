@@ -68,6 +68,11 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                      .Name("settle_recovered_transactions_total")
                      .Help("Active transactions found at start-up, by their logged state.")
                      .Register(*registry_)),
+      retention_removed_(prometheus::BuildCounter()
+                             .Name("settle_retention_removed_total")
+                             .Help("Finished transactions removed from the log past --retention.")
+                             .Register(*registry_)
+                             .Add({})),
       in_flight_(prometheus::BuildGauge()
                      .Name("settle_transactions_in_flight")
                      .Help("Transactions not yet terminal.")
@@ -139,6 +144,8 @@ void Metrics::LogGroupWrite(const storage::GroupWriteStats& stats) {
 void Metrics::Recovered(const std::string& state) {
   recovered_.Add({{"state", state}}).Increment();
 }
+
+void Metrics::RetentionRemoved(int n) { retention_removed_.Increment(n); }
 
 void Metrics::SetParticipantFailures(const std::string& participant,
                                      double consecutive_failures) {

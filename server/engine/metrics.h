@@ -61,6 +61,7 @@ class Metrics final {
   void DecisionRetry(const std::string& participant, const std::string& method);
   void LogGroupWrite(const storage::GroupWriteStats& stats);
   void Recovered(const std::string& state);
+  void RetentionRemoved(int n);
   void SetGauges(double in_flight, double in_doubt, double stuck);
   void SetParticipantFailures(const std::string& participant, double consecutive_failures);
 
@@ -77,6 +78,7 @@ class Metrics final {
   ChildCache<prometheus::Histogram> log_write_seconds_;
   prometheus::Histogram& log_group_size_;
   prometheus::Family<prometheus::Counter>& recovered_;
+  prometheus::Counter& retention_removed_;
   prometheus::Gauge& in_flight_;
   prometheus::Gauge& in_doubt_;
   prometheus::Gauge& stuck_;

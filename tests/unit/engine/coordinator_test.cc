@@ -93,6 +93,39 @@ TEST_F(CoordinatorTest, CommitsWhenEveryBranchVotesYes) {
   EXPECT_EQ(*coordinator_->GetDecision(r->txn_id), Decision::kCommit);
 }
 
+// More than one sweep batch is due at once: every batch follows the last without waiting for
+// the next interval, and what is removed is gone from queries and the key index.
+TEST_F(CoordinatorTest, RetentionRemovesFinishedTransactionsInBatches) {
+  Participant("balance");
+  options_.retention = absl::Milliseconds(1);
+  options_.retention_sweep_interval = absl::Seconds(2);
+  Start();
+  constexpr int kPayments = 2500;
+  std::vector<std::promise<absl::StatusOr<ExecuteResult>>> results(kPayments);
+  for (int i = 0; i < kPayments; ++i) {
+    coordinator_->Execute(Payment(absl::StrCat("r", i), {"balance"}),
+                          [&results, i](absl::StatusOr<ExecuteResult> r) {
+                            results[i].set_value(std::move(r));
+                          });
+  }
+  std::vector<std::string> ids;
+  for (auto& r : results) {
+    auto result = r.get_future().get();
+    ASSERT_TRUE(result.ok()) << result.status();
+    ids.push_back(result->txn_id);
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& id : ids) {
+      if (coordinator_->GetTransaction(id).status().code() != absl::StatusCode::kNotFound) {
+        return false;
+      }
+    }
+    return true;
+  }, absl::Milliseconds(3500)));  // One interval: a second one would come too late.
+  EXPECT_FALSE(log_->FindTxnIdByKey("r0")->has_value());
+  EXPECT_FALSE(log_->FindTxnIdByKey(absl::StrCat("r", kPayments - 1))->has_value());
+}
+
 TEST_F(CoordinatorTest, AbortsAllBranchesWhenOneVotesNo) {
   auto balance = Participant("balance"), ledger = Participant("ledger"),
        notification = Participant("notification");

@@ -231,12 +231,48 @@ TEST(TxnLogTest, RetentionRemovesOldFinishedTransactionsAndTheirKeys) {
     b.Finish(rec);
     ASSERT_TRUE(log->WriteAndWait(std::move(b), false).ok());
   }
-  auto removed = log->DeleteFinishedBefore(absl::FromUnixMicros(3000), 100);
+  std::string cursor;
+  auto removed = log->DeleteFinishedBefore(absl::FromUnixMicros(3000), 100, &cursor);
   ASSERT_TRUE(removed.ok());
   EXPECT_EQ(*removed, 1);
+  EXPECT_EQ(cursor, "s0-2");  // The first one kept.
   EXPECT_FALSE(log->FindFinished("s0-1")->has_value());
   EXPECT_FALSE(log->FindTxnIdByKey("key-s0-1")->has_value());
   EXPECT_TRUE(log->FindFinished("s0-2")->has_value());
+}
+
+// Batches resume where the last stopped, and one that began before the cutoff but finished
+// after it stays until it is due, however far later batches have gone.
+TEST(TxnLogTest, RetentionBatchesResumeAndKeepLateFinishers) {
+  testing::TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  for (int i = 1; i <= 9; ++i) {
+    TxnRecord rec = Record(absl::StrCat("s0-", i), TXN_COMMITTED);
+    rec.set_begin_micros(i * 100);
+    rec.set_finish_micros(i == 3 ? 5000 : i * 100 + 50);
+    LogBatch b;
+    b.Begin(rec);
+    b.Finish(rec);
+    ASSERT_TRUE(log->WriteAndWait(std::move(b), false).ok());
+  }
+  const absl::Time cutoff = absl::FromUnixMicros(1000);  // All due but s0-3.
+  std::string cursor;
+  std::vector<int> batches;
+  for (int round = 0; round < 10; ++round) {
+    auto removed = log->DeleteFinishedBefore(cutoff, 3, &cursor);
+    ASSERT_TRUE(removed.ok()) << removed.status();
+    if (*removed == 0) break;
+    batches.push_back(*removed);
+  }
+  EXPECT_EQ(batches, (std::vector<int>{3, 3, 2}));
+  EXPECT_EQ(cursor, "s0-3");
+  for (int i = 1; i <= 9; ++i) {
+    EXPECT_EQ(log->FindFinished(absl::StrCat("s0-", i))->has_value(), i == 3) << i;
+  }
+  auto later = log->DeleteFinishedBefore(absl::FromUnixMicros(6000), 100, &cursor);
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(*later, 1);
+  EXPECT_FALSE(log->FindFinished("s0-3")->has_value());
 }
 
 }  // namespace
