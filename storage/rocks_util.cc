@@ -3,8 +3,37 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_buffer_manager.h"
 
 namespace settle::storage {
+namespace {
+
+constexpr size_t kBlockCacheBytes = 32 << 20;
+constexpr size_t kMemtableBudgetBytes = 64 << 20;
+constexpr size_t kMemtableBytes = 16 << 20;
+
+// Memory stays bounded however much the store holds: memtables share one budget per process,
+// and index and filter blocks live in the block cache instead of growing with the data. Bloom
+// filters keep a point read of an absent key (the idempotency check of every new payment) off
+// the disk.
+rocksdb::ColumnFamilyOptions CfOptions() {
+  static const auto* cache = new std::shared_ptr<rocksdb::Cache>(
+      rocksdb::NewLRUCache(kBlockCacheBytes));
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = *cache;
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  rocksdb::ColumnFamilyOptions cf;
+  cf.write_buffer_size = kMemtableBytes;
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return cf;
+}
+
+}  // namespace
 
 absl::Status FromRocksDb(const rocksdb::Status& s, const std::string& what) {
   if (s.ok()) return absl::OkStatus();
@@ -54,13 +83,14 @@ absl::StatusOr<std::unique_ptr<OpenedDb>> OpenRocksDb(const std::string& dir,
   options.wal_recovery_mode = rocksdb::WALRecoveryMode::kAbsoluteConsistency;
   options.max_background_jobs = 2;
   options.keep_log_file_num = 4;
+  static const auto* memtables = new std::shared_ptr<rocksdb::WriteBufferManager>(
+      std::make_shared<rocksdb::WriteBufferManager>(kMemtableBudgetBytes));
+  options.write_buffer_manager = *memtables;
   if (env != nullptr) options.env = env;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
-  for (const auto& name : cf_names) {
-    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
-  }
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, CfOptions());
+  for (const auto& name : cf_names) descriptors.emplace_back(name, CfOptions());
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, dir, descriptors, &handles, &raw);
