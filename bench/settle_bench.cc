@@ -2,6 +2,7 @@
 //
 //   settle-bench --local --baseline --concurrency 1,4,16,64,256 --duration 20s
 //   settle-bench --coordinator HOST:PORT --metrics HOST:PORT --rate 2000 --duration 30s
+//   settle-bench --growth                  (cost as the log grows; local stack only)
 
 #include <cstdio>
 #include <map>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "bench/drivers.h"
+#include "bench/growth.h"
 #include "bench/load.h"
 #include "common/env_flags.h"
 #include "tests/testing/http_get.h"
@@ -40,6 +42,14 @@ ABSL_FLAG(double, abort_ratio, 0, "share of transactions that overdraw and abort
 ABSL_FLAG(int32_t, accounts, 256, "accounts the transfers spread over");
 ABSL_FLAG(bool, json, false, "print the report as JSON on stdout");
 ABSL_FLAG(bool, progress, true, "live progress line on stderr");
+ABSL_FLAG(bool, growth, false,
+          "instead of the steps: load on an empty log and on one holding --growth_finished "
+          "finished transactions, memory, query latency, retention under load, and recovery of "
+          "--growth_active undecided ones (local stack; concurrency: the first of --concurrency)");
+ABSL_FLAG(int64_t, growth_mid, 100000, "--growth: finished transactions at the first reading");
+ABSL_FLAG(int64_t, growth_finished, 1000000, "--growth: finished transactions at the second");
+ABSL_FLAG(int64_t, growth_active, 10000, "--growth: undecided transactions recovery resumes");
+ABSL_FLAG(int32_t, growth_queries, 1000, "--growth: GetTransaction calls timed (List: a tenth)");
 
 namespace {
 
@@ -122,6 +132,38 @@ int main(int argc, char** argv) {
   std::unique_ptr<settle::bench::Driver> baseline_driver;
   if (baseline) baseline_driver = settle::bench::MakeBaselineDriver(participants, workload, run_id);
   std::atomic<uint64_t> seq{0};
+
+  if (absl::GetFlag(FLAGS_growth)) {
+    if (stack == nullptr) {
+      std::fprintf(stderr, "--growth restarts the coordinator on its folder: use --local\n");
+      return 2;
+    }
+    settle::bench::GrowthOptions o;
+    if (!absl::SimpleAtoi(absl::GetFlag(FLAGS_concurrency).front(), &o.concurrency) ||
+        o.concurrency < 1) {
+      std::fprintf(stderr, "--concurrency takes positive integers\n");
+      return 2;
+    }
+    o.step = {"", absl::GetFlag(FLAGS_warmup), absl::GetFlag(FLAGS_duration),
+              absl::GetFlag(FLAGS_progress)};
+    o.mid_finished = absl::GetFlag(FLAGS_growth_mid);
+    o.finished = absl::GetFlag(FLAGS_growth_finished);
+    o.active = absl::GetFlag(FLAGS_growth_active);
+    o.queries = absl::GetFlag(FLAGS_growth_queries);
+    if (o.mid_finished < 1 || o.finished <= o.mid_finished || o.active < 1 || o.queries < 1) {
+      std::fprintf(stderr, "--growth needs 0 < --growth_mid < --growth_finished, "
+                           "--growth_active > 0 and --growth_queries > 0\n");
+      return 2;
+    }
+    auto report = settle::bench::RunGrowth(*stack, *settle_driver, workload, o, seq);
+    if (!report.ok()) {
+      std::fprintf(stderr, "growth run failed: %s\n", report.status().ToString().c_str());
+      return 1;
+    }
+    std::printf("%s\n", absl::GetFlag(FLAGS_json) ? settle::bench::GrowthJson(o, *report).c_str()
+                                                  : settle::bench::GrowthText(o, *report).c_str());
+    return 0;
+  }
 
   std::vector<Step> steps;
   std::vector<double> points;

@@ -339,4 +339,15 @@ absl::StatusOr<int> TxnLog::DeleteFinishedBefore(absl::Time cutoff, int max,
   return removed;
 }
 
+absl::Status TxnLog::Compact() {
+  absl::ReaderMutexLock lock(&impl_->db_mu);
+  if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
+  for (const auto& cf : impl_->opened->cfs) {
+    rocksdb::Status s =
+        impl_->db()->CompactRange(rocksdb::CompactRangeOptions(), cf.get(), nullptr, nullptr);
+    if (!s.ok()) return FromRocksDb(s, "cannot compact the log");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace settle::storage

@@ -115,6 +115,10 @@ class TxnLog final {
   // never walk the same deletions again. Returns how many were removed.
   absl::StatusOr<int> DeleteFinishedBefore(absl::Time cutoff, int max, std::string* cursor);
 
+  // Compacts every column family fully and waits for it. For tools that wrote a lot at once
+  // (settle-bench seeds a log so that later measurements do not pay for its compaction).
+  absl::Status Compact();
+
  private:
   struct Pending;
   struct Impl;

@@ -1,7 +1,8 @@
 #ifndef SETTLE_SERVER_ENGINE_COORDINATOR_INTERNAL_H_
 #define SETTLE_SERVER_ENGINE_COORDINATOR_INTERNAL_H_
 
-// Internal to the Coordinator's implementation files.
+// Internal to the Coordinator's implementation files, and to settle-bench, which writes logs
+// in this format to measure a grown one.
 
 #include <cstdint>
 #include <string>

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -16,16 +18,13 @@
 namespace settle {
 namespace {
 
-TEST(BenchTest, ShortStepWithBaselineReportsParseableJson) {
+// Runs settle-bench with `flags` and parses the one JSON line of its report.
+void RunBench(const std::vector<std::string>& flags, google::protobuf::Struct* report) {
   testing::TempDir dir;
   const std::string out = dir.Sub("report.json");
-  auto p = testing::Process::Start(
-      testing::BinaryPath("settle-bench"),
-      {"--local", "--baseline", "--concurrency=2", "--duration=1s", "--warmup=0s",
-       "--abort_ratio=0.25", "--json", "--progress=false"},
-      out);
+  auto p = testing::Process::Start(testing::BinaryPath("settle-bench"), flags, out);
   ASSERT_TRUE(p.ok());
-  auto status = (*p)->Wait(absl::Seconds(90));
+  auto status = (*p)->Wait(absl::Seconds(120));
   ASSERT_TRUE(status.has_value());
   ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
 
@@ -34,8 +33,15 @@ TEST(BenchTest, ShortStepWithBaselineReportsParseableJson) {
   while (std::getline(in, line)) {
     if (!line.empty() && line[0] == '{') last = line;  // The report is the one JSON line.
   }
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(last, report).ok()) << last;
+}
+
+TEST(BenchTest, ShortStepWithBaselineReportsParseableJson) {
   google::protobuf::Struct report;
-  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(last, &report).ok()) << last;
+  RunBench({"--local", "--baseline", "--concurrency=2", "--duration=1s", "--warmup=0s",
+            "--abort_ratio=0.25", "--json", "--progress=false"},
+           &report);
+  if (HasFatalFailure()) return;
   const auto& steps = report.fields().at("steps").list_value();
   ASSERT_EQ(steps.values_size(), 1);
   const auto& step = steps.values(0).struct_value().fields();
@@ -51,6 +57,35 @@ TEST(BenchTest, ShortStepWithBaselineReportsParseableJson) {
   }
   EXPECT_GT(step.at("tps_ratio").number_value(), 0);
   EXPECT_GT(step.at("p99_ratio").number_value(), 0);
+}
+
+// The growth mode on a small scale: every phase runs and reports, retention removes exactly
+// the seeded transactions that are past it, and recovery aborts every seeded undecided one.
+TEST(BenchTest, GrowthModeReportsEveryPhase) {
+  google::protobuf::Struct report;
+  RunBench({"--local", "--growth", "--concurrency=4", "--duration=2s", "--warmup=1s",
+            "--growth_mid=500", "--growth_finished=2000", "--growth_active=100",
+            "--growth_queries=50", "--json", "--progress=false"},
+           &report);
+  if (HasFatalFailure()) return;
+  const auto& r = report.fields();
+  for (const char* step : {"empty", "at_mid", "at_full", "while_sweeping"}) {
+    SCOPED_TRACE(step);
+    const auto& s = r.at(step).struct_value().fields();
+    EXPECT_GT(s.at("tps").number_value(), 0);
+    EXPECT_EQ(s.at("errors").number_value(), 0);
+  }
+  EXPECT_EQ(r.at("swept").number_value(), 2000);
+  EXPECT_GT(r.at("rss_mid_bytes").number_value(), 0);
+  EXPECT_GT(r.at("rss_full_bytes").number_value(), 0);
+  for (const char* q : {"get", "list_first", "list_seek", "list_filter"}) {
+    SCOPED_TRACE(q);
+    const auto& l = r.at(q).struct_value().fields();
+    EXPECT_GT(l.at("p50_ms").number_value(), 0);
+    EXPECT_LE(l.at("p50_ms").number_value(), l.at("p99_ms").number_value());
+  }
+  EXPECT_GT(r.at("recovery_serving_s").number_value(), 0);
+  EXPECT_GE(r.at("recovery_resolved_s").number_value(), r.at("recovery_serving_s").number_value());
 }
 
 }  // namespace
