@@ -22,7 +22,9 @@ constexpr absl::Duration kResolveTimeout = absl::Minutes(5);
 
 // Seeded transactions take ids from this counter on: two hours ago, so they are older than
 // anything the coordinator makes and past a short retention.
-uint64_t SeedBase() { return static_cast<uint64_t>(absl::ToUnixMicros(absl::Now() - absl::Hours(2))); }
+uint64_t SeedBase() {
+  return static_cast<uint64_t>(absl::ToUnixMicros(absl::Now() - absl::Hours(2)));
+}
 
 storage::TxnRecord SeedRecord(const Workload& workload, uint64_t counter, int64_t i,
                               storage::TxnStateRecord state) {
@@ -58,7 +60,8 @@ absl::Status Seed(const std::string& dir, const Workload& workload, uint64_t bas
   for (int64_t start = from; start < to; start += kSeedBatch) {
     storage::LogBatch batch;
     for (int64_t i = start; i < std::min(to, start + kSeedBatch); ++i) {
-      const storage::TxnRecord rec = SeedRecord(workload, base + static_cast<uint64_t>(i), i, state);
+      const storage::TxnRecord rec =
+          SeedRecord(workload, base + static_cast<uint64_t>(i), i, state);
       batch.Begin(rec);
       if (state == storage::TXN_COMMITTED) batch.Finish(rec);
     }
@@ -159,7 +162,8 @@ absl::Status MeasureQueries(testing::LocalStack& stack, uint64_t base, const Gro
   });
   if (!seek.ok()) return seek.status();
   report.list_seek = *seek;
-  auto filter = list([](v1::ListTransactionsRequest& req) { req.add_states(v1::TXN_STATE_COMMITTING); });
+  auto filter =
+      list([](v1::ListTransactionsRequest& req) { req.add_states(v1::TXN_STATE_COMMITTING); });
   if (!filter.ok()) return filter.status();
   report.list_filter = *filter;
   return absl::OkStatus();
@@ -228,8 +232,8 @@ absl::StatusOr<GrowthReport> RunGrowth(testing::LocalStack& stack, Driver& settl
   }
   const double swept_before = Metric(stack, "settle_retention_removed_total");
   report.while_sweeping = step("sweeping retention");
-  report.swept = static_cast<int64_t>(Metric(stack, "settle_retention_removed_total") -
-                                      swept_before);
+  report.swept =
+      static_cast<int64_t>(Metric(stack, "settle_retention_removed_total") - swept_before);
 
   // Undecided transactions left by a crash: recovery aborts each at the three participants.
   const uint64_t active_base = base + static_cast<uint64_t>(o.finished);
@@ -256,9 +260,9 @@ absl::StatusOr<GrowthReport> RunGrowth(testing::LocalStack& stack, Driver& settl
     if (!resolved) absl::SleepFor(absl::Milliseconds(20));
   }
   if (!resolved) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "recovery of ", o.active, " active transactions did not finish within ",
-        absl::FormatDuration(kResolveTimeout)));
+    return absl::DeadlineExceededError(absl::StrCat("recovery of ", o.active,
+                                                    " active transactions did not finish within ",
+                                                    absl::FormatDuration(kResolveTimeout)));
   }
   return report;
 }
@@ -268,11 +272,12 @@ std::string GrowthJson(const GrowthOptions& o, const GrowthReport& r) {
       "{\"concurrency\":", o.concurrency, ",\"mid_finished\":", o.mid_finished,
       ",\"finished\":", o.finished, ",\"active\":", o.active, ",\"empty\":", StepJson(r.empty),
       ",\"at_mid\":", StepJson(r.at_mid), ",\"at_full\":", StepJson(r.at_full),
-      absl::StrFormat(",\"full_tps_ratio\":%.3f", r.empty.tps > 0 ? r.at_full.tps / r.empty.tps : 0),
+      absl::StrFormat(",\"full_tps_ratio\":%.3f",
+                      r.empty.tps > 0 ? r.at_full.tps / r.empty.tps : 0),
       ",\"rss_mid_bytes\":", r.rss_mid_bytes, ",\"rss_full_bytes\":", r.rss_full_bytes,
-      absl::StrFormat(",\"rss_growth\":%.3f",
-                      r.rss_mid_bytes > 0 ? static_cast<double>(r.rss_full_bytes) / r.rss_mid_bytes
-                                          : 0),
+      absl::StrFormat(
+          ",\"rss_growth\":%.3f",
+          r.rss_mid_bytes > 0 ? static_cast<double>(r.rss_full_bytes) / r.rss_mid_bytes : 0),
       ",\"get\":", LatencyJson(r.get), ",\"list_first\":", LatencyJson(r.list_first),
       ",\"list_seek\":", LatencyJson(r.list_seek), ",\"list_filter\":", LatencyJson(r.list_filter),
       ",\"while_sweeping\":", StepJson(r.while_sweeping), ",\"swept\":", r.swept,
@@ -303,10 +308,10 @@ std::string GrowthText(const GrowthOptions& o, const GrowthReport& r) {
                       r.empty.tps > 0 ? r.at_full.tps / r.empty.tps : 0),
       absl::StrFormat("  retention removed %d finished transactions during the sweeping step\n",
                       r.swept),
-      absl::StrFormat("  coordinator RSS: %.0f MiB at %d finished, %.0f MiB at %d (x%.2f)\n",
-                      r.rss_mid_bytes / mib, o.mid_finished, r.rss_full_bytes / mib, o.finished,
-                      r.rss_mid_bytes > 0 ? static_cast<double>(r.rss_full_bytes) / r.rss_mid_bytes
-                                          : 0),
+      absl::StrFormat(
+          "  coordinator RSS: %.0f MiB at %d finished, %.0f MiB at %d (x%.2f)\n",
+          r.rss_mid_bytes / mib, o.mid_finished, r.rss_full_bytes / mib, o.finished,
+          r.rss_mid_bytes > 0 ? static_cast<double>(r.rss_full_bytes) / r.rss_mid_bytes : 0),
       q("GetTransaction", r.get), q("ListTransactions, first page", r.list_first),
       q("ListTransactions, from a time", r.list_seek),
       q("ListTransactions, state=COMMITTING", r.list_filter),

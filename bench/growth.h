@@ -16,11 +16,11 @@ namespace settle::bench {
 // What `settle-bench --growth` measures: the cost of a coordinator whose log has grown.
 struct GrowthOptions {
   int concurrency = 64;
-  StepOptions step;              // Warm-up and duration of each load step.
-  int64_t mid_finished = 100000;    // Finished transactions for the first memory reading.
-  int64_t finished = 1000000;       // ... and for the second, and the throughput comparison.
-  int64_t active = 10000;           // Active transactions for the recovery measurement.
-  int queries = 1000;               // GetTransaction calls (and a tenth as many List calls).
+  StepOptions step;               // Warm-up and duration of each load step.
+  int64_t mid_finished = 100000;  // Finished transactions for the first memory reading.
+  int64_t finished = 1000000;     // ... and for the second, and the throughput comparison.
+  int64_t active = 10000;         // Active transactions for the recovery measurement.
+  int queries = 1000;             // GetTransaction calls (and a tenth as many List calls).
 };
 
 struct QueryLatency {
@@ -35,11 +35,11 @@ struct GrowthReport {
   int64_t swept = 0;          // Removed by retention during that step.
   int64_t rss_mid_bytes = 0;  // Coordinator's resident memory after the at_mid step.
   int64_t rss_full_bytes = 0;
-  QueryLatency get;           // GetTransaction of random finished ids, `finished` in the log.
-  QueryLatency list_first;    // ListTransactions, first page of 100.
-  QueryLatency list_seek;     // ... a page of 100 from a random begin time.
-  QueryLatency list_filter;   // ... state = COMMITTING, which none of the finished matches.
-  absl::Duration recovery_serving;   // Restart with `active` in the log: start to SERVING.
+  QueryLatency get;                 // GetTransaction of random finished ids, `finished` in the log.
+  QueryLatency list_first;          // ListTransactions, first page of 100.
+  QueryLatency list_seek;           // ... a page of 100 from a random begin time.
+  QueryLatency list_filter;         // ... state = COMMITTING, which none of the finished matches.
+  absl::Duration recovery_serving;  // Restart with `active` in the log: start to SERVING.
   absl::Duration recovery_resolved;  // ... to none left active (every one aborted and acked).
 };
 

@@ -12,11 +12,11 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "bench/drivers.h"
 #include "bench/growth.h"
 #include "bench/load.h"
@@ -24,9 +24,34 @@
 #include "tests/testing/http_get.h"
 #include "tests/testing/local_stack.h"
 
+namespace settle::bench {
+
+// A duration flag that also takes a bare number of seconds: "--duration 20" is "--duration 20s".
+struct Seconds {
+  absl::Duration value;
+};
+bool AbslParseFlag(absl::string_view text, Seconds* out, std::string* error) {
+  double seconds = 0;
+  if (absl::SimpleAtod(text, &seconds)) {
+    if (seconds < 0) {
+      *error = "must not be negative";
+      return false;
+    }
+    out->value = absl::Seconds(seconds);
+    return true;
+  }
+  if (absl::ParseDuration(text, &out->value)) return true;
+  *error = "expected a duration (20s, 1m) or a number of seconds";
+  return false;
+}
+std::string AbslUnparseFlag(Seconds s) { return absl::FormatDuration(s.value); }
+
+}  // namespace settle::bench
+
 ABSL_FLAG(bool, local, false, "start the coordinator and the three participants in a temp dir");
 ABSL_FLAG(std::string, coordinator, "", "coordinator to aim at (without --local)");
-ABSL_FLAG(std::string, metrics, "", "coordinator's metrics host:port (for the group-commit figure)");
+ABSL_FLAG(std::string, metrics, "",
+          "coordinator's metrics host:port (for the group-commit figure)");
 ABSL_FLAG(std::string, participants, "",
           "balance=H:P,ledger=H:P,notification=H:P (for --baseline without --local)");
 ABSL_FLAG(bool, baseline, false, "also run the bare fan-out of the same work, without coordinator");
@@ -34,8 +59,9 @@ ABSL_FLAG(std::vector<std::string>, concurrency, std::vector<std::string>({"1", 
           "closed-loop concurrencies, one step each");
 ABSL_FLAG(double, rate, 0, "open loop at this many transactions/s instead of closed loop");
 ABSL_FLAG(int32_t, max_in_flight, 10000, "open loop: outstanding transactions at most");
-ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "measured time per step");
-ABSL_FLAG(absl::Duration, warmup, absl::Seconds(2), "unmeasured time before each step");
+ABSL_FLAG(settle::bench::Seconds, duration, {absl::Seconds(10)},
+          "measured time per step (20s, 1m, or plain seconds)");
+ABSL_FLAG(settle::bench::Seconds, warmup, {absl::Seconds(2)}, "unmeasured time before each step");
 ABSL_FLAG(int32_t, branches, 3, "branches per transaction (balance, ledger, notification, ...)");
 ABSL_FLAG(int32_t, payload_bytes, 64, "size of the notification body in each transaction");
 ABSL_FLAG(double, abort_ratio, 0, "share of transactions that overdraw and abort (0..1)");
@@ -79,8 +105,8 @@ std::string StatsJson(const StepStats& s) {
 void PrintRow(const char* who, const StepStats& s) {
   std::string results;
   for (const auto& [k, v] : s.results) absl::StrAppend(&results, " ", k, "=", v);
-  std::printf("  %-9s %9.0f %9.2f %9.2f %9.2f %9.2f %9.2f  %s\n", who, s.tps, Ms(s.p50),
-              Ms(s.p90), Ms(s.p99), Ms(s.p999), Ms(s.max), results.c_str());
+  std::printf("  %-9s %9.0f %9.2f %9.2f %9.2f %9.2f %9.2f  %s\n", who, s.tps, Ms(s.p50), Ms(s.p90),
+              Ms(s.p99), Ms(s.p999), Ms(s.max), results.c_str());
 }
 
 }  // namespace
@@ -92,10 +118,9 @@ int main(int argc, char** argv) {
   std::string coordinator = absl::GetFlag(FLAGS_coordinator);
   std::string metrics = absl::GetFlag(FLAGS_metrics);
   std::map<std::string, std::string> participants;
-  const settle::bench::Workload workload(absl::GetFlag(FLAGS_branches),
-                                         absl::GetFlag(FLAGS_accounts),
-                                         static_cast<size_t>(absl::GetFlag(FLAGS_payload_bytes)),
-                                         absl::GetFlag(FLAGS_abort_ratio));
+  const settle::bench::Workload workload(
+      absl::GetFlag(FLAGS_branches), absl::GetFlag(FLAGS_accounts),
+      static_cast<size_t>(absl::GetFlag(FLAGS_payload_bytes)), absl::GetFlag(FLAGS_abort_ratio));
   if (absl::GetFlag(FLAGS_local) || coordinator.empty()) {
     stack = std::make_unique<settle::testing::LocalStack>();
     if (absl::Status s = stack->StartAll(); !s.ok()) {
@@ -115,8 +140,8 @@ int main(int argc, char** argv) {
       }
     }
   } else {
-    for (absl::string_view kv : absl::StrSplit(absl::GetFlag(FLAGS_participants), ',',
-                                               absl::SkipEmpty())) {
+    for (absl::string_view kv :
+         absl::StrSplit(absl::GetFlag(FLAGS_participants), ',', absl::SkipEmpty())) {
       std::pair<std::string, std::string> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
       participants[p.first] = p.second;
     }
@@ -144,15 +169,16 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "--concurrency takes positive integers\n");
       return 2;
     }
-    o.step = {"", absl::GetFlag(FLAGS_warmup), absl::GetFlag(FLAGS_duration),
+    o.step = {"", absl::GetFlag(FLAGS_warmup).value, absl::GetFlag(FLAGS_duration).value,
               absl::GetFlag(FLAGS_progress)};
     o.mid_finished = absl::GetFlag(FLAGS_growth_mid);
     o.finished = absl::GetFlag(FLAGS_growth_finished);
     o.active = absl::GetFlag(FLAGS_growth_active);
     o.queries = absl::GetFlag(FLAGS_growth_queries);
     if (o.mid_finished < 1 || o.finished <= o.mid_finished || o.active < 1 || o.queries < 1) {
-      std::fprintf(stderr, "--growth needs 0 < --growth_mid < --growth_finished, "
-                           "--growth_active > 0 and --growth_queries > 0\n");
+      std::fprintf(stderr,
+                   "--growth needs 0 < --growth_mid < --growth_finished, "
+                   "--growth_active > 0 and --growth_queries > 0\n");
       return 2;
     }
     auto report = settle::bench::RunGrowth(*stack, *settle_driver, workload, o, seq);
@@ -185,7 +211,8 @@ int main(int argc, char** argv) {
     step.concurrency_or_rate = point;
     step.label = rate > 0 ? absl::StrFormat("rate=%.0f/s", point)
                           : absl::StrFormat("c=%d", static_cast<int>(point));
-    settle::bench::StepOptions opts{"", absl::GetFlag(FLAGS_warmup), absl::GetFlag(FLAGS_duration),
+    settle::bench::StepOptions opts{"", absl::GetFlag(FLAGS_warmup).value,
+                                    absl::GetFlag(FLAGS_duration).value,
                                     absl::GetFlag(FLAGS_progress)};
     auto run = [&](settle::bench::Driver& d) {
       return rate > 0 ? settle::bench::RunOpenLoop(d, point, absl::GetFlag(FLAGS_max_in_flight),
@@ -206,7 +233,8 @@ int main(int argc, char** argv) {
       // Committed transactions force one record each; aborts force none.
       const double commits = settle::testing::MetricSum(after, "settle_transactions_total") -
                              settle::testing::MetricSum(before, "settle_transactions_total");
-      if (syncs > 0) step.commits_per_sync = commits * (1 - absl::GetFlag(FLAGS_abort_ratio)) / syncs;
+      if (syncs > 0)
+        step.commits_per_sync = commits * (1 - absl::GetFlag(FLAGS_abort_ratio)) / syncs;
     }
     steps.push_back(std::move(step));
   }
@@ -216,20 +244,20 @@ int main(int argc, char** argv) {
         "{\"config\":{\"branches\":%d,\"payload_bytes\":%d,\"abort_ratio\":%.3f,"
         "\"duration_s\":%.1f,\"mode\":\"%s\"},\"steps\":[",
         absl::GetFlag(FLAGS_branches), absl::GetFlag(FLAGS_payload_bytes),
-        absl::GetFlag(FLAGS_abort_ratio), absl::ToDoubleSeconds(absl::GetFlag(FLAGS_duration)),
-        rate > 0 ? "open" : "closed");
+        absl::GetFlag(FLAGS_abort_ratio),
+        absl::ToDoubleSeconds(absl::GetFlag(FLAGS_duration).value), rate > 0 ? "open" : "closed");
     for (size_t i = 0; i < steps.size(); ++i) {
       const Step& s = steps[i];
-      absl::StrAppend(&out, i ? "," : "", "{\"", rate > 0 ? "rate" : "concurrency", "\":",
-                      s.concurrency_or_rate, ",\"settle\":", StatsJson(s.settle),
+      absl::StrAppend(&out, i ? "," : "", "{\"", rate > 0 ? "rate" : "concurrency",
+                      "\":", s.concurrency_or_rate, ",\"settle\":", StatsJson(s.settle),
                       ",\"commits_per_sync\":", absl::StrFormat("%.2f", s.commits_per_sync));
       if (s.baseline) {
         const double tps_ratio = s.baseline->tps > 0 ? s.settle.tps / s.baseline->tps : 0;
-        const double p99_ratio = s.baseline->p99 > absl::ZeroDuration()
-                                     ? Ms(s.settle.p99) / Ms(s.baseline->p99) : 0;
-        absl::StrAppend(&out, ",\"baseline\":", StatsJson(*s.baseline),
-                        absl::StrFormat(",\"tps_ratio\":%.3f,\"p99_ratio\":%.3f", tps_ratio,
-                                        p99_ratio));
+        const double p99_ratio =
+            s.baseline->p99 > absl::ZeroDuration() ? Ms(s.settle.p99) / Ms(s.baseline->p99) : 0;
+        absl::StrAppend(
+            &out, ",\"baseline\":", StatsJson(*s.baseline),
+            absl::StrFormat(",\"tps_ratio\":%.3f,\"p99_ratio\":%.3f", tps_ratio, p99_ratio));
       }
       absl::StrAppend(&out, "}");
     }
@@ -248,8 +276,7 @@ int main(int argc, char** argv) {
                   Ms(s.baseline->p99) > 0 ? Ms(s.settle.p99) / Ms(s.baseline->p99) : 0);
     }
     if (s.commits_per_sync > 0) {
-      std::printf("  log       %.2f committed transactions per synced write\n",
-                  s.commits_per_sync);
+      std::printf("  log       %.2f committed transactions per synced write\n", s.commits_per_sync);
     }
   }
   return 0;

@@ -38,7 +38,8 @@ void RunBench(const std::vector<std::string>& flags, google::protobuf::Struct* r
 
 TEST(BenchTest, ShortStepWithBaselineReportsParseableJson) {
   google::protobuf::Struct report;
-  RunBench({"--local", "--baseline", "--concurrency=2", "--duration=1s", "--warmup=0s",
+  // Bare seconds, as in the command the README gives: --duration 20.
+  RunBench({"--local", "--baseline", "--concurrency=2", "--duration=1", "--warmup=0",
             "--abort_ratio=0.25", "--json", "--progress=false"},
            &report);
   if (HasFatalFailure()) return;
