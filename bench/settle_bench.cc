@@ -4,6 +4,7 @@
 //   settle-bench --coordinator HOST:PORT --metrics HOST:PORT --rate 2000 --duration 30s
 //   settle-bench --growth                  (cost as the log grows; local stack only)
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -66,6 +67,9 @@ ABSL_FLAG(int32_t, branches, 3, "branches per transaction (balance, ledger, noti
 ABSL_FLAG(int32_t, payload_bytes, 64, "size of the notification body in each transaction");
 ABSL_FLAG(double, abort_ratio, 0, "share of transactions that overdraw and abort (0..1)");
 ABSL_FLAG(int32_t, accounts, 256, "accounts the transfers spread over");
+ABSL_FLAG(int32_t, rounds, 1,
+          "with --baseline: run each step this many times, baseline and Settle in turn, and "
+          "report the round with the median throughput ratio (all rounds' ratios are listed)");
 ABSL_FLAG(bool, json, false, "print the report as JSON on stdout");
 ABSL_FLAG(bool, progress, true, "live progress line on stderr");
 ABSL_FLAG(bool, growth, false,
@@ -87,7 +91,18 @@ struct Step {
   StepStats settle;
   std::optional<StepStats> baseline;
   double commits_per_sync = 0;  // 0 when unknown.
+  // With --rounds: every round's (throughput ratio, p99 ratio), lowest first.
+  std::vector<std::pair<double, double>> round_ratios;
 };
+
+double TpsRatio(const Step& s) {
+  return s.baseline && s.baseline->tps > 0 ? s.settle.tps / s.baseline->tps : 0;
+}
+double P99Ratio(const Step& s) {
+  return s.baseline && s.baseline->p99 > absl::ZeroDuration()
+             ? absl::FDivDuration(s.settle.p99, s.baseline->p99)
+             : 0;
+}
 
 double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
 
@@ -147,6 +162,10 @@ int main(int argc, char** argv) {
     }
   }
   const bool baseline = absl::GetFlag(FLAGS_baseline);
+  if (absl::GetFlag(FLAGS_rounds) < 1) {
+    std::fprintf(stderr, "--rounds must be at least 1\n");
+    return 2;
+  }
   if (baseline && participants.size() < 3) {
     std::fprintf(stderr, "--baseline needs --local or --participants for all three\n");
     return 2;
@@ -219,23 +238,41 @@ int main(int argc, char** argv) {
                                                    opts, seq)
                       : settle::bench::RunClosedLoop(d, static_cast<int>(point), opts, seq);
     };
-    if (baseline) {
-      opts.label = "baseline " + step.label;
-      step.baseline = run(*baseline_driver);
+    const int rounds = baseline ? absl::GetFlag(FLAGS_rounds) : 1;
+    std::vector<Step> tries;
+    for (int r = 0; r < rounds; ++r) {
+      Step t = step;
+      const std::string of = rounds > 1 ? absl::StrFormat(" (round %d/%d)", r + 1, rounds) : "";
+      if (baseline) {
+        opts.label = "baseline " + step.label + of;
+        t.baseline = run(*baseline_driver);
+      }
+      const std::string before =
+          metrics.empty() ? "" : settle::testing::HttpGet(metrics, "/metrics");
+      opts.label = "settle " + step.label + of;
+      t.settle = run(*settle_driver);
+      if (!before.empty()) {
+        const std::string after = settle::testing::HttpGet(metrics, "/metrics");
+        const double syncs = settle::testing::MetricSum(after, "settle_log_sync_group_size_count") -
+                             settle::testing::MetricSum(before, "settle_log_sync_group_size_count");
+        // Committed transactions force one record each; aborts force none.
+        const double commits = settle::testing::MetricSum(after, "settle_transactions_total") -
+                               settle::testing::MetricSum(before, "settle_transactions_total");
+        if (syncs > 0) {
+          t.commits_per_sync = commits * (1 - absl::GetFlag(FLAGS_abort_ratio)) / syncs;
+        }
+      }
+      tries.push_back(std::move(t));
     }
-    const std::string before = metrics.empty() ? "" : settle::testing::HttpGet(metrics, "/metrics");
-    opts.label = "settle " + step.label;
-    step.settle = run(*settle_driver);
-    if (!before.empty()) {
-      const std::string after = settle::testing::HttpGet(metrics, "/metrics");
-      const double syncs = settle::testing::MetricSum(after, "settle_log_sync_group_size_count") -
-                           settle::testing::MetricSum(before, "settle_log_sync_group_size_count");
-      // Committed transactions force one record each; aborts force none.
-      const double commits = settle::testing::MetricSum(after, "settle_transactions_total") -
-                             settle::testing::MetricSum(before, "settle_transactions_total");
-      if (syncs > 0)
-        step.commits_per_sync = commits * (1 - absl::GetFlag(FLAGS_abort_ratio)) / syncs;
-    }
+    // On a shared machine both systems drift together within a round, not across rounds: keep
+    // the round whose throughput ratio is the median, and list every round's ratios.
+    std::sort(tries.begin(), tries.end(),
+              [](const Step& a, const Step& b) { return TpsRatio(a) < TpsRatio(b); });
+    for (const Step& t : tries) step.round_ratios.push_back({TpsRatio(t), P99Ratio(t)});
+    Step& median = tries[tries.size() / 2];
+    step.settle = median.settle;
+    step.baseline = median.baseline;
+    step.commits_per_sync = median.commits_per_sync;
     steps.push_back(std::move(step));
   }
 
@@ -252,12 +289,15 @@ int main(int argc, char** argv) {
                       "\":", s.concurrency_or_rate, ",\"settle\":", StatsJson(s.settle),
                       ",\"commits_per_sync\":", absl::StrFormat("%.2f", s.commits_per_sync));
       if (s.baseline) {
-        const double tps_ratio = s.baseline->tps > 0 ? s.settle.tps / s.baseline->tps : 0;
-        const double p99_ratio =
-            s.baseline->p99 > absl::ZeroDuration() ? Ms(s.settle.p99) / Ms(s.baseline->p99) : 0;
         absl::StrAppend(
             &out, ",\"baseline\":", StatsJson(*s.baseline),
-            absl::StrFormat(",\"tps_ratio\":%.3f,\"p99_ratio\":%.3f", tps_ratio, p99_ratio));
+            absl::StrFormat(",\"tps_ratio\":%.3f,\"p99_ratio\":%.3f", TpsRatio(s), P99Ratio(s)));
+        std::string rounds;
+        for (const auto& [tps, p99] : s.round_ratios) {
+          absl::StrAppend(&rounds, rounds.empty() ? "" : ",",
+                          absl::StrFormat("{\"tps_ratio\":%.3f,\"p99_ratio\":%.3f}", tps, p99));
+        }
+        absl::StrAppend(&out, ",\"rounds\":[", rounds, "]");
       }
       absl::StrAppend(&out, "}");
     }
@@ -271,9 +311,16 @@ int main(int argc, char** argv) {
     PrintRow("settle", s.settle);
     if (s.baseline) {
       PrintRow("baseline", *s.baseline);
-      std::printf("  ratio     throughput %.2f of baseline, p99 %.2fx baseline\n",
-                  s.baseline->tps > 0 ? s.settle.tps / s.baseline->tps : 0,
-                  Ms(s.baseline->p99) > 0 ? Ms(s.settle.p99) / Ms(s.baseline->p99) : 0);
+      std::printf("  ratio     throughput %.2f of baseline, p99 %.2fx baseline\n", TpsRatio(s),
+                  P99Ratio(s));
+      if (s.round_ratios.size() > 1) {
+        std::string all;
+        for (const auto& [tps, p99] : s.round_ratios) {
+          absl::StrAppend(&all, absl::StrFormat(" %.2f/%.2fx", tps, p99));
+        }
+        std::printf("  rounds    throughput/p99 ratio of each round:%s (median kept)\n",
+                    all.c_str());
+      }
     }
     if (s.commits_per_sync > 0) {
       std::printf("  log       %.2f committed transactions per synced write\n", s.commits_per_sync);

@@ -80,8 +80,8 @@ absl::StatusOr<std::shared_ptr<engine::ParticipantChannel>> GrpcParticipantChann
   // Reconnect quickly after a participant restarts; the engine's own backoff paces retries.
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  // The engine retries delivery itself, with its own backoff; gRPC's retry filter would only
-  // add per-call cost (about 4% of the coordinator's CPU under load).
+  // The engine retries delivery itself, with its own backoff; gRPC's transparent retries would
+  // only add their filter and buffering to every call.
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   auto channel = grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
   if (channel == nullptr) {

@@ -40,7 +40,7 @@ TEST(BenchTest, ShortStepWithBaselineReportsParseableJson) {
   google::protobuf::Struct report;
   // Bare seconds, as in the command the README gives: --duration 20.
   RunBench({"--local", "--baseline", "--concurrency=2", "--duration=1", "--warmup=0",
-            "--abort_ratio=0.25", "--json", "--progress=false"},
+            "--rounds=3", "--abort_ratio=0.25", "--json", "--progress=false"},
            &report);
   if (HasFatalFailure()) return;
   const auto& steps = report.fields().at("steps").list_value();
@@ -58,6 +58,13 @@ TEST(BenchTest, ShortStepWithBaselineReportsParseableJson) {
   }
   EXPECT_GT(step.at("tps_ratio").number_value(), 0);
   EXPECT_GT(step.at("p99_ratio").number_value(), 0);
+  // Every round is listed, lowest ratio first, and the one reported is the median.
+  const auto& rounds = step.at("rounds").list_value();
+  ASSERT_EQ(rounds.values_size(), 3);
+  EXPECT_LE(rounds.values(0).struct_value().fields().at("tps_ratio").number_value(),
+            rounds.values(2).struct_value().fields().at("tps_ratio").number_value());
+  EXPECT_NEAR(rounds.values(1).struct_value().fields().at("tps_ratio").number_value(),
+              step.at("tps_ratio").number_value(), 0.001);
 }
 
 // The growth mode on a small scale: every phase runs and reports, retention removes exactly
