@@ -32,53 +32,40 @@ std::unique_ptr<TxnLog> OpenOrDie(const std::string& dir) {
   return std::move(*log);
 }
 
-TEST(TxnLogTest, ForcedCommitSurvivesReopen) {
-  testing::TempDir dir;
-  {
+// With its begin record, and without: the coordinator sends Prepares without waiting for the
+// begin record, which a crash or a failed write may lose, so the decision alone must be enough
+// for recovery and for the idempotency key, also after the transaction finishes.
+TEST(TxnLogTest, ForcedCommitSurvivesReopenWithOrWithoutItsBegin) {
+  for (const bool with_begin : {true, false}) {
+    SCOPED_TRACE(with_begin ? "with begin" : "decision only");
+    testing::TempDir dir;
+    {
+      auto log = OpenOrDie(dir.path());
+      if (with_begin) {
+        LogBatch begin;
+        begin.Begin(Record("s0-1", TXN_PREPARING));
+        ASSERT_TRUE(log->WriteAndWait(std::move(begin), false).ok());
+      }
+      LogBatch decide;
+      decide.Decide(Record("s0-1", TXN_COMMITTING));
+      ASSERT_TRUE(log->WriteAndWait(std::move(decide), true).ok());
+    }
     auto log = OpenOrDie(dir.path());
-    LogBatch begin;
-    begin.Begin(Record("s0-1", TXN_PREPARING));
-    ASSERT_TRUE(log->WriteAndWait(std::move(begin), false).ok());
-    LogBatch decide;
-    decide.Decide(Record("s0-1", TXN_COMMITTING));
-    ASSERT_TRUE(log->WriteAndWait(std::move(decide), true).ok());
+    auto active = log->LoadActive();
+    ASSERT_TRUE(active.ok());
+    ASSERT_EQ(active->size(), 1u);
+    EXPECT_EQ((*active)[0].state(), TXN_COMMITTING);
+    LogBatch finish;
+    finish.Finish(Record("s0-1", TXN_COMMITTED));
+    ASSERT_TRUE(log->WriteAndWait(std::move(finish), false).ok());
+    auto id = log->FindTxnIdByKey("key-s0-1");
+    ASSERT_TRUE(id.ok());
+    EXPECT_EQ(id->value_or(""), "s0-1");
+    auto rec = log->FindFinished("s0-1");
+    ASSERT_TRUE(rec.ok());
+    ASSERT_TRUE(rec->has_value());
+    EXPECT_EQ((*rec)->state(), TXN_COMMITTED);
   }
-  auto log = OpenOrDie(dir.path());
-  auto active = log->LoadActive();
-  ASSERT_TRUE(active.ok());
-  ASSERT_EQ(active->size(), 1u);
-  EXPECT_EQ((*active)[0].state(), TXN_COMMITTING);
-  auto id = log->FindTxnIdByKey("key-s0-1");
-  ASSERT_TRUE(id.ok());
-  EXPECT_EQ(id->value_or(""), "s0-1");
-}
-
-// The coordinator sends Prepares without waiting for the begin record, which a crash or a
-// failed write may lose; the decision alone must then be enough for recovery and for the
-// idempotency key, also after the transaction finishes.
-TEST(TxnLogTest, DecisionWithoutBeginStandsAlone) {
-  testing::TempDir dir;
-  {
-    auto log = OpenOrDie(dir.path());
-    LogBatch decide;
-    decide.Decide(Record("s0-2", TXN_COMMITTING));
-    ASSERT_TRUE(log->WriteAndWait(std::move(decide), true).ok());
-  }
-  auto log = OpenOrDie(dir.path());
-  auto active = log->LoadActive();
-  ASSERT_TRUE(active.ok());
-  ASSERT_EQ(active->size(), 1u);
-  EXPECT_EQ((*active)[0].state(), TXN_COMMITTING);
-  LogBatch finish;
-  finish.Finish(Record("s0-2", TXN_COMMITTED));
-  ASSERT_TRUE(log->WriteAndWait(std::move(finish), false).ok());
-  auto id = log->FindTxnIdByKey("key-s0-2");
-  ASSERT_TRUE(id.ok());
-  EXPECT_EQ(id->value_or(""), "s0-2");
-  auto rec = log->FindFinished("s0-2");
-  ASSERT_TRUE(rec.ok());
-  ASSERT_TRUE(rec->has_value());
-  EXPECT_EQ((*rec)->state(), TXN_COMMITTED);
 }
 
 TEST(TxnLogTest, RestartReloadsOnlyActiveTransactions) {
