@@ -30,6 +30,9 @@ ABSL_FLAG(std::string, port_file, "",
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:0",
           "Prometheus /metrics listen address; empty disables it");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
+ABSL_FLAG(std::string, test_write_fault_trigger, "",
+          "TEST ONLY: while a file exists at this path, every write of the store fails as on a "
+          "full disk");
 
 int main(int argc, char** argv) {
   settle::BlockTerminationSignals();
@@ -47,7 +50,9 @@ int main(int argc, char** argv) {
   std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   if (data_dir.empty()) data_dir = "settle-data/" + kind;
 
-  auto store = settle::storage::BranchStore::Open(data_dir);
+  settle::storage::BranchStore::Options store_options;
+  store_options.write_fault_trigger_ForTest = absl::GetFlag(FLAGS_test_write_fault_trigger);
+  auto store = settle::storage::BranchStore::Open(data_dir, store_options);
   if (!store.ok()) {
     settle::Log(settle::LogLevel::kError, "cannot open the participant store; refusing to start",
                 {{"error", store.status().ToString()}});

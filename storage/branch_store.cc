@@ -8,6 +8,7 @@
 #include "rocksdb/utilities/write_batch_with_index.h"
 #include "storage/commit_queue.h"
 #include "storage/rocks_util.h"
+#include "storage/write_fault_env.h"
 
 namespace settle::storage {
 namespace {
@@ -49,19 +50,35 @@ class BatchView final : public WorkView {
 }  // namespace
 
 struct BranchStore::Impl {
-  std::unique_ptr<OpenedDb> opened;
-  bool needs_resume = false;  // Writer thread only; see TxnLog.
-  std::unique_ptr<CommitQueue<Unit>> queue;
+  std::unique_ptr<rocksdb::Env> env;  // Null: the default. Outlives every open of the db.
+  std::unique_ptr<ReopenableDb> store;
+  bool needs_recovery = false;  // Writer thread only; see TxnLog.
+  std::unique_ptr<CommitQueue<Unit>> queue;  // Last: its thread uses the fields above.
 
-  rocksdb::ColumnFamilyHandle* cf(Space s) const {
-    return opened->cfs[static_cast<int>(s)].get();
+  rocksdb::ColumnFamilyHandle* cf(Space s) const ABSL_SHARED_LOCKS_REQUIRED(store->mu) {
+    return store->cf(static_cast<int>(s));
   }
 
   void Flush(std::vector<Unit>& group) {
-    rocksdb::DB* db = opened->db.get();
+    absl::Status status;
+    if (needs_recovery) status = store->Reopen();
+    if (status.ok()) {
+      absl::ReaderMutexLock lock(&store->mu);
+      status = store->CheckOpen();
+      if (status.ok()) status = ApplyAndWrite(group);
+    }
+    needs_recovery = !status.ok();
+    if (!status.ok() && status.code() != absl::StatusCode::kUnavailable) {
+      status = absl::UnavailableError(status.message());
+    }
+    for (Unit& u : group) u.done(status);
+  }
+
+  absl::Status ApplyAndWrite(std::vector<Unit>& group) ABSL_SHARED_LOCKS_REQUIRED(store->mu) {
+    rocksdb::DB* db = store->db();
     // overwrite_key: reads inside the group must see the latest staged value of a key.
     rocksdb::WriteBatchWithIndex batch(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true);
-    BatchView view(db, &batch, opened->cfs);
+    BatchView view(db, &batch, store->cfs());
     for (Unit& u : group) {
       batch.SetSavePoint();
       if (!u.work(view)) {
@@ -70,27 +87,24 @@ struct BranchStore::Impl {
         batch.PopSavePoint();
       }
     }
-    absl::Status status;
-    if (needs_resume) status = FromRocksDb(db->Resume(), "the participant store cannot be written");
-    if (status.ok() && batch.GetWriteBatch()->Count() > 0) {
-      rocksdb::WriteOptions wo;
-      wo.sync = true;
-      status = FromRocksDb(db->Write(wo, batch.GetWriteBatch()),
-                           "the participant store cannot be written");
-    }
-    needs_resume = !status.ok();
-    if (!status.ok() && status.code() != absl::StatusCode::kUnavailable) {
-      status = absl::UnavailableError(status.message());
-    }
-    for (Unit& u : group) u.done(status);
+    if (batch.GetWriteBatch()->Count() == 0) return absl::OkStatus();
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocksDb(db->Write(wo, batch.GetWriteBatch()),
+                       "the participant store cannot be written");
   }
 };
 
-absl::StatusOr<std::unique_ptr<BranchStore>> BranchStore::Open(const std::string& dir) {
-  auto opened = OpenRocksDb(dir, {"data", "barrier", "meta"}, kSchemaKey, kSchemaVersion);
-  if (!opened.ok()) return opened.status();
+absl::StatusOr<std::unique_ptr<BranchStore>> BranchStore::Open(const std::string& dir,
+                                                               const Options& options) {
   auto impl = std::make_unique<Impl>();
-  impl->opened = std::move(*opened);
+  if (!options.write_fault_trigger_ForTest.empty()) {
+    impl->env = NewWriteFaultEnvForTest(options.write_fault_trigger_ForTest);
+  }
+  auto store = ReopenableDb::Open(dir, {"data", "barrier", "meta"}, kSchemaKey, kSchemaVersion,
+                                  impl->env.get());
+  if (!store.ok()) return store.status();
+  impl->store = std::move(*store);
   Impl* raw = impl.get();
   impl->queue =
       std::make_unique<CommitQueue<Unit>>([raw](std::vector<Unit>& group) { raw->Flush(group); });
@@ -112,9 +126,11 @@ absl::Status BranchStore::SubmitAndWait(Work work) {
 
 absl::StatusOr<std::optional<std::string>> BranchStore::Get(Space space,
                                                             const std::string& key) const {
+  absl::ReaderMutexLock lock(&impl_->store->mu);
+  if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
   std::string value;
   rocksdb::Status s =
-      impl_->opened->db->Get(rocksdb::ReadOptions(), impl_->cf(space), key, &value);
+      impl_->store->db()->Get(rocksdb::ReadOptions(), impl_->cf(space), key, &value);
   if (s.IsNotFound()) return std::nullopt;
   if (!s.ok()) return FromRocksDb(s, "cannot read the participant store");
   return std::optional<std::string>(std::move(value));
@@ -123,8 +139,10 @@ absl::StatusOr<std::optional<std::string>> BranchStore::Get(Space space,
 absl::Status BranchStore::Scan(
     Space space, const std::string& prefix, const std::string& from,
     const std::function<bool(const std::string&, const std::string&)>& visit) const {
+  absl::ReaderMutexLock lock(&impl_->store->mu);
+  if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
   std::unique_ptr<rocksdb::Iterator> it(
-      impl_->opened->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(space)));
+      impl_->store->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(space)));
   for (it->Seek(std::max(prefix, from)); it->Valid(); it->Next()) {
     if (!it->key().starts_with(prefix)) break;
     if (!visit(it->key().ToString(), it->value().ToString())) break;

@@ -36,7 +36,8 @@ class WorkView {
 // with no extra round trip).
 //
 // Units of work are applied one at a time, in submission order, on one writer thread; all units
-// queued together share one synced write. Thread-safe.
+// queued together share one synced write. After a failed write the database is reopened in
+// place before the next group (see ReopenableDb), so a full disk needs no restart. Thread-safe.
 class BranchStore final {
  public:
   // Runs on the writer thread; stages writes through `view` and must not block. Returns false to
@@ -47,7 +48,16 @@ class BranchStore final {
   using Done = std::function<void(absl::Status)>;
 
   // DATA_LOSS for a damaged or foreign database; UNAVAILABLE when the disk cannot be used.
-  static absl::StatusOr<std::unique_ptr<BranchStore>> Open(const std::string& dir);
+  // TEST ONLY, off when empty: while a file exists at this path every write of the store fails
+  // as on a full disk (fault tests create and remove it from outside).
+  struct Options {
+    std::string write_fault_trigger_ForTest;
+  };
+  static absl::StatusOr<std::unique_ptr<BranchStore>> Open(const std::string& dir,
+                                                           const Options& options);
+  static absl::StatusOr<std::unique_ptr<BranchStore>> Open(const std::string& dir) {
+    return Open(dir, Options());
+  }
   ~BranchStore();
   BranchStore(const BranchStore&) = delete;
   BranchStore& operator=(const BranchStore&) = delete;

@@ -1,6 +1,7 @@
 #include "storage/rocks_util.h"
 
 #include <filesystem>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "rocksdb/cache.h"
@@ -129,6 +130,47 @@ absl::StatusOr<std::unique_ptr<OpenedDb>> OpenRocksDb(const std::string& dir,
                                                       schema_version));
   }
   return opened;
+}
+
+ReopenableDb::ReopenableDb(std::string dir, std::vector<std::string> cf_names,
+                           std::string schema_key, std::string schema_version, rocksdb::Env* env)
+    : dir_(std::move(dir)),
+      cf_names_(std::move(cf_names)),
+      schema_key_(std::move(schema_key)),
+      schema_version_(std::move(schema_version)),
+      env_(env) {}
+
+absl::StatusOr<std::unique_ptr<ReopenableDb>> ReopenableDb::Open(std::string dir,
+                                                                 std::vector<std::string> cf_names,
+                                                                 std::string schema_key,
+                                                                 std::string schema_version,
+                                                                 rocksdb::Env* env) {
+  std::unique_ptr<ReopenableDb> db(new ReopenableDb(std::move(dir), std::move(cf_names),
+                                                    std::move(schema_key),
+                                                    std::move(schema_version), env));
+  auto opened = OpenRocksDb(db->dir_, db->cf_names_, db->schema_key_, db->schema_version_, env);
+  if (!opened.ok()) return opened.status();
+  absl::MutexLock lock(&db->mu);
+  db->opened_ = std::move(*opened);
+  return db;
+}
+
+absl::Status ReopenableDb::Reopen() {
+  {
+    absl::ReaderMutexLock lock(&mu);
+    if (opened_ != nullptr && opened_->db->Resume().ok()) return absl::OkStatus();
+  }
+  absl::MutexLock lock(&mu);
+  opened_.reset();
+  auto reopened = OpenRocksDb(dir_, cf_names_, schema_key_, schema_version_, env_);
+  if (!reopened.ok()) return reopened.status();
+  opened_ = std::move(*reopened);
+  return absl::OkStatus();
+}
+
+absl::Status ReopenableDb::CheckOpen() const {
+  if (opened_ != nullptr) return absl::OkStatus();
+  return absl::UnavailableError("the store is being reopened after a write failure; retry shortly");
 }
 
 }  // namespace settle::storage

@@ -8,8 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "rocksdb/db.h"
 
 namespace settle::storage {
@@ -36,6 +38,47 @@ absl::StatusOr<std::unique_ptr<OpenedDb>> OpenRocksDb(const std::string& dir,
                                                       const std::string& schema_key,
                                                       const std::string& schema_version,
                                                       rocksdb::Env* env = nullptr);
+
+// A store's database that can be closed and opened again in place after a failed write.
+// RocksDB treats a failed WAL write as fatal (Resume() refuses it), so once the disk works again
+// the database is closed and opened anew, which replays its WAL; until then reopening fails and
+// the next write tries again. Readers hold `mu` shared and call CheckOpen(); Reopen() holds it
+// exclusively. Thread-safe.
+class ReopenableDb final {
+ public:
+  // Opens it as OpenRocksDb does; `env` (may be null) must outlive this object.
+  static absl::StatusOr<std::unique_ptr<ReopenableDb>> Open(std::string dir,
+                                                            std::vector<std::string> cf_names,
+                                                            std::string schema_key,
+                                                            std::string schema_version,
+                                                            rocksdb::Env* env);
+
+  // After a failed write, before the next: Resume() if RocksDB allows it, else close and open.
+  absl::Status Reopen() ABSL_LOCKS_EXCLUDED(mu);
+  // UNAVAILABLE while the database is closed because reopening it failed.
+  absl::Status CheckOpen() const ABSL_SHARED_LOCKS_REQUIRED(mu);
+  rocksdb::DB* db() const ABSL_SHARED_LOCKS_REQUIRED(mu) { return opened_->db.get(); }
+  rocksdb::ColumnFamilyHandle* cf(int i) const ABSL_SHARED_LOCKS_REQUIRED(mu) {
+    return opened_->cfs[i].get();
+  }
+  const std::vector<std::unique_ptr<rocksdb::ColumnFamilyHandle>>& cfs() const
+      ABSL_SHARED_LOCKS_REQUIRED(mu) {
+    return opened_->cfs;
+  }
+
+  mutable absl::Mutex mu;
+
+ private:
+  ReopenableDb(std::string dir, std::vector<std::string> cf_names, std::string schema_key,
+               std::string schema_version, rocksdb::Env* env);
+
+  const std::string dir_;
+  const std::vector<std::string> cf_names_;
+  const std::string schema_key_;
+  const std::string schema_version_;
+  rocksdb::Env* const env_;
+  std::unique_ptr<OpenedDb> opened_ ABSL_GUARDED_BY(mu);  // Null while it cannot be reopened.
+};
 
 }  // namespace settle::storage
 

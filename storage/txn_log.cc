@@ -70,11 +70,8 @@ struct TxnLog::Pending {
 };
 
 struct TxnLog::Impl {
-  std::string dir;
   std::unique_ptr<rocksdb::Env> env;  // Null: the default. Outlives every open of the db.
-  // Readers (queries, the writer's writes) hold it shared; reopening the db holds it exclusive.
-  mutable absl::Mutex db_mu;
-  std::unique_ptr<OpenedDb> opened ABSL_GUARDED_BY(db_mu);  // Null while it cannot be reopened.
+  std::unique_ptr<ReopenableDb> store;
   // Touched only by the writer thread: set after a failed write, so the next group first
   // brings the database back (writes work again once the disk does).
   bool needs_recovery = false;
@@ -82,33 +79,11 @@ struct TxnLog::Impl {
   StatsObserver observer ABSL_GUARDED_BY(observer_mu);
   std::unique_ptr<CommitQueue<Pending>> queue;  // Last: its thread uses the fields above.
 
-  rocksdb::DB* db() const ABSL_SHARED_LOCKS_REQUIRED(db_mu) { return opened->db.get(); }
-  rocksdb::ColumnFamilyHandle* cf(int i) const ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
-    return opened->cfs[i].get();
+  rocksdb::ColumnFamilyHandle* cf(int i) const ABSL_SHARED_LOCKS_REQUIRED(store->mu) {
+    return store->cf(i);
   }
-  rocksdb::ColumnFamilyHandle* cf(LogBatch::Space s) const ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
-    return cf(static_cast<int>(s));
-  }
-  absl::Status CheckOpen() const ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
-    if (opened != nullptr) return absl::OkStatus();
-    return absl::UnavailableError(
-        "the log is being reopened after a write failure; retry shortly");
-  }
-
-  // After a failed write. RocksDB treats a failed WAL write as fatal (Resume() refuses), so
-  // the database is closed and opened again, which replays its WAL; until the disk works
-  // again that fails and the next group tries again.
-  absl::Status Recover() ABSL_LOCKS_EXCLUDED(db_mu) {
-    {
-      absl::ReaderMutexLock lock(&db_mu);
-      if (opened != nullptr && opened->db->Resume().ok()) return absl::OkStatus();
-    }
-    absl::MutexLock lock(&db_mu);
-    opened.reset();
-    auto reopened = OpenRocksDb(dir, CfNames(), kSchemaKey, kSchemaVersion, env.get());
-    if (!reopened.ok()) return reopened.status();
-    opened = std::move(*reopened);
-    return absl::OkStatus();
+  rocksdb::ColumnFamilyHandle* cf(LogBatch::Space s) const ABSL_SHARED_LOCKS_REQUIRED(store->mu) {
+    return store->cf(static_cast<int>(s));
   }
 };
 
@@ -118,15 +93,11 @@ absl::StatusOr<std::unique_ptr<TxnLog>> TxnLog::Open(const std::string& dir,
   if (!options.write_fault_trigger_ForTest.empty()) {
     env = NewWriteFaultEnvForTest(options.write_fault_trigger_ForTest);
   }
-  auto opened = OpenRocksDb(dir, CfNames(), kSchemaKey, kSchemaVersion, env.get());
-  if (!opened.ok()) return opened.status();
+  auto store = ReopenableDb::Open(dir, CfNames(), kSchemaKey, kSchemaVersion, env.get());
+  if (!store.ok()) return store.status();
   auto impl = std::make_unique<Impl>();
-  impl->dir = dir;
   impl->env = std::move(env);
-  {
-    absl::MutexLock lock(&impl->db_mu);
-    impl->opened = std::move(*opened);
-  }
+  impl->store = std::move(*store);
   std::unique_ptr<TxnLog> log(new TxnLog(std::move(impl)));
   TxnLog* raw = log.get();
   log->impl_->queue = std::make_unique<CommitQueue<Pending>>(
@@ -158,10 +129,10 @@ void TxnLog::FlushGroup(std::vector<Pending>& group) {
   bool sync = false;
   for (const Pending& p : group) sync |= p.sync;
   absl::Status status;
-  if (impl_->needs_recovery) status = impl_->Recover();
+  if (impl_->needs_recovery) status = impl_->store->Reopen();
   if (status.ok()) {
-    absl::ReaderMutexLock lock(&impl_->db_mu);
-    status = impl_->CheckOpen();
+    absl::ReaderMutexLock lock(&impl_->store->mu);
+    status = impl_->store->CheckOpen();
     if (status.ok()) {
       rocksdb::WriteBatch wb;
       for (const Pending& p : group) {
@@ -175,7 +146,7 @@ void TxnLog::FlushGroup(std::vector<Pending>& group) {
       }
       rocksdb::WriteOptions wo;
       wo.sync = sync;
-      status = FromRocksDb(impl_->db()->Write(wo, &wb), "the log cannot be written");
+      status = FromRocksDb(impl_->store->db()->Write(wo, &wb), "the log cannot be written");
     }
   }
   impl_->needs_recovery = !status.ok();
@@ -191,11 +162,11 @@ void TxnLog::FlushGroup(std::vector<Pending>& group) {
 }
 
 absl::StatusOr<std::vector<TxnRecord>> TxnLog::LoadActive() const {
-  absl::ReaderMutexLock lock(&impl_->db_mu);
-  if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
+  absl::ReaderMutexLock lock(&impl_->store->mu);
+  if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
   std::vector<TxnRecord> out;
   std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(kActiveCf)));
+      impl_->store->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(kActiveCf)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto rec = ParseRecord<TxnRecord>(it->value(), "active transaction record");
     if (!rec.ok()) return rec.status();
@@ -206,11 +177,11 @@ absl::StatusOr<std::vector<TxnRecord>> TxnLog::LoadActive() const {
 }
 
 absl::StatusOr<std::vector<ParticipantRecord>> TxnLog::LoadParticipants() const {
-  absl::ReaderMutexLock lock(&impl_->db_mu);
-  if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
+  absl::ReaderMutexLock lock(&impl_->store->mu);
+  if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
   std::vector<ParticipantRecord> out;
   std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(kParticipantsCf)));
+      impl_->store->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(kParticipantsCf)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto rec = ParseRecord<ParticipantRecord>(it->value(), "participant record");
     if (!rec.ok()) return rec.status();
@@ -221,10 +192,10 @@ absl::StatusOr<std::vector<ParticipantRecord>> TxnLog::LoadParticipants() const 
 }
 
 absl::StatusOr<std::optional<TxnRecord>> TxnLog::FindFinished(const std::string& txn_id) const {
-  absl::ReaderMutexLock lock(&impl_->db_mu);
-  if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
+  absl::ReaderMutexLock lock(&impl_->store->mu);
+  if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
   std::string value;
-  rocksdb::Status s = impl_->db()->Get(rocksdb::ReadOptions(), impl_->cf(kFinishedCf), txn_id,
+  rocksdb::Status s = impl_->store->db()->Get(rocksdb::ReadOptions(), impl_->cf(kFinishedCf), txn_id,
                                      &value);
   if (s.IsNotFound()) return std::nullopt;
   if (!s.ok()) return FromRocksDb(s, absl::StrCat("cannot read transaction ", txn_id));
@@ -235,11 +206,11 @@ absl::StatusOr<std::optional<TxnRecord>> TxnLog::FindFinished(const std::string&
 
 absl::StatusOr<std::optional<TxnRecord>> TxnLog::Find(const std::string& txn_id) const {
   {
-    absl::ReaderMutexLock lock(&impl_->db_mu);
-    if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
+    absl::ReaderMutexLock lock(&impl_->store->mu);
+    if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
     std::string value;
     rocksdb::Status s =
-        impl_->db()->Get(rocksdb::ReadOptions(), impl_->cf(kActiveCf), txn_id, &value);
+        impl_->store->db()->Get(rocksdb::ReadOptions(), impl_->cf(kActiveCf), txn_id, &value);
     if (s.ok()) {
       auto rec = ParseRecord<TxnRecord>(value, "active transaction record");
       if (!rec.ok()) return rec.status();
@@ -251,22 +222,22 @@ absl::StatusOr<std::optional<TxnRecord>> TxnLog::Find(const std::string& txn_id)
 }
 
 absl::StatusOr<std::optional<std::string>> TxnLog::FindTxnIdByKey(const std::string& key) const {
-  absl::ReaderMutexLock lock(&impl_->db_mu);
-  if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
+  absl::ReaderMutexLock lock(&impl_->store->mu);
+  if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
   std::string value;
-  rocksdb::Status s = impl_->db()->Get(rocksdb::ReadOptions(), impl_->cf(kKeysCf), key, &value);
+  rocksdb::Status s = impl_->store->db()->Get(rocksdb::ReadOptions(), impl_->cf(kKeysCf), key, &value);
   if (s.IsNotFound()) return std::nullopt;
   if (!s.ok()) return FromRocksDb(s, "cannot read the idempotency index");
   return std::optional<std::string>(std::move(value));
 }
 
 absl::StatusOr<std::string> TxnLog::MaxTxnId() const {
-  absl::ReaderMutexLock lock(&impl_->db_mu);
-  if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
+  absl::ReaderMutexLock lock(&impl_->store->mu);
+  if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
   std::string max;
   for (int cf : {kActiveCf, kFinishedCf}) {
     std::unique_ptr<rocksdb::Iterator> it(
-        impl_->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(cf)));
+        impl_->store->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(cf)));
     it->SeekToLast();
     if (it->Valid() && it->key().ToString() > max) max = it->key().ToString();
     if (!it->status().ok()) return FromRocksDb(it->status(), "cannot read transaction ids");
@@ -277,12 +248,12 @@ absl::StatusOr<std::string> TxnLog::MaxTxnId() const {
 absl::StatusOr<std::string> TxnLog::Scan(
     const std::string& from_id, int max_examined,
     const std::function<bool(const TxnRecord&)>& visit) const {
-  absl::ReaderMutexLock lock(&impl_->db_mu);
-  if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
+  absl::ReaderMutexLock lock(&impl_->store->mu);
+  if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
   std::unique_ptr<rocksdb::Iterator> a(
-      impl_->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(kActiveCf)));
+      impl_->store->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(kActiveCf)));
   std::unique_ptr<rocksdb::Iterator> f(
-      impl_->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(kFinishedCf)));
+      impl_->store->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(kFinishedCf)));
   a->Seek(from_id);
   f->Seek(from_id);
   int examined = 0;
@@ -310,10 +281,10 @@ absl::StatusOr<int> TxnLog::DeleteFinishedBefore(absl::Time cutoff, int max,
   std::optional<std::string> first_kept;  // The oldest one examined that must stay.
   std::string stop;
   {
-    absl::ReaderMutexLock lock(&impl_->db_mu);
-    if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
+    absl::ReaderMutexLock lock(&impl_->store->mu);
+    if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
     std::unique_ptr<rocksdb::Iterator> it(
-        impl_->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(kFinishedCf)));
+        impl_->store->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(kFinishedCf)));
     for (it->Seek(*cursor); it->Valid() && removed < max; it->Next()) {
       stop = it->key().ToString();
       auto rec = ParseRecord<TxnRecord>(it->value(), "finished transaction record");
@@ -340,11 +311,11 @@ absl::StatusOr<int> TxnLog::DeleteFinishedBefore(absl::Time cutoff, int max,
 }
 
 absl::Status TxnLog::Compact() {
-  absl::ReaderMutexLock lock(&impl_->db_mu);
-  if (absl::Status s = impl_->CheckOpen(); !s.ok()) return s;
-  for (const auto& cf : impl_->opened->cfs) {
+  absl::ReaderMutexLock lock(&impl_->store->mu);
+  if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
+  for (const auto& cf : impl_->store->cfs()) {
     rocksdb::Status s =
-        impl_->db()->CompactRange(rocksdb::CompactRangeOptions(), cf.get(), nullptr, nullptr);
+        impl_->store->db()->CompactRange(rocksdb::CompactRangeOptions(), cf.get(), nullptr, nullptr);
     if (!s.ok()) return FromRocksDb(s, "cannot compact the log");
   }
   return absl::OkStatus();
