@@ -14,8 +14,7 @@ std::string Account(int i) { return absl::StrCat("acct-", i); }
 
 }  // namespace
 
-Bank::Bank(testing::LocalStack& stack, BankOptions options)
-    : stack_(stack), options_(options) {}
+Bank::Bank(testing::LocalStack& stack, BankOptions options) : stack_(stack), options_(options) {}
 
 Bank::~Bank() { Stop(); }
 
@@ -52,7 +51,8 @@ void Bank::Client(int id) {
   once.call_timeout = absl::Seconds(5);
   for (int i = 0; !stop_; ++i) {
     const int from = static_cast<int>(rng() % options_.accounts);
-    const int to = (from + 1 + static_cast<int>(rng() % (options_.accounts - 1))) % options_.accounts;
+    const int to =
+        (from + 1 + static_cast<int>(rng() % (options_.accounts - 1))) % options_.accounts;
     const int64_t amount = 1 + static_cast<int64_t>(rng() % 3000);
     const std::string key = absl::StrCat("bank-", id, "-", i);
     const v1::ExecuteRequest req =
@@ -68,12 +68,12 @@ void Bank::Client(int id) {
         break;
       }
       const auto code = r.status().code();
-      if ((code != absl::StatusCode::kUnavailable &&
-           code != absl::StatusCode::kDeadlineExceeded) || absl::Now() > give_up) {
-        outcome = code == absl::StatusCode::kUnavailable ||
-                          code == absl::StatusCode::kDeadlineExceeded
-                      ? "UNKNOWN"
-                      : absl::StrCat("ERROR ", r.status().ToString());
+      if ((code != absl::StatusCode::kUnavailable && code != absl::StatusCode::kDeadlineExceeded) ||
+          absl::Now() > give_up) {
+        outcome =
+            code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded
+                ? "UNKNOWN"
+                : absl::StrCat("ERROR ", r.status().ToString());
         break;
       }
       absl::SleepFor(absl::Milliseconds(50));  // A payment API's retry backoff.
@@ -106,11 +106,21 @@ absl::StatusOr<absl::Duration> Bank::AwaitQuiescence(absl::Duration timeout) {
       },
       timeout);
   if (!quiet) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "transactions still undecided or prepared ", absl::FormatDuration(timeout),
-        " after the faults healed"));
+    return absl::DeadlineExceededError(absl::StrCat("transactions still undecided or prepared ",
+                                                    absl::FormatDuration(timeout),
+                                                    " after the faults healed"));
   }
   return absl::Now() - start;
+}
+
+absl::StatusOr<std::string> Bank::StopAndCheck(absl::Duration timeout) {
+  Stop();
+  auto settled = AwaitQuiescence(timeout);
+  if (!settled.ok()) return settled.status();
+  auto report = Check();
+  if (!report.ok()) return report.status();
+  return absl::StrCat(*report, "; everything terminal ", absl::FormatDuration(*settled),
+                      " after the faults healed");
 }
 
 absl::StatusOr<std::string> Bank::Check() {
@@ -194,8 +204,8 @@ absl::StatusOr<std::string> Bank::Check() {
       if (b.state() == v1::BARRIER_STATE_PREPARED) {
         violate(absl::StrCat(kind, ": ", b.txn_id(), " still prepared"));
       } else if ((b.state() == v1::BARRIER_STATE_COMMITTED) != known_commit) {
-        violate(absl::StrCat(kind, ": ", b.txn_id(), " is ",
-                             v1::BarrierState_Name(b.state()), " but the coordinator says ",
+        violate(absl::StrCat(kind, ": ", b.txn_id(), " is ", v1::BarrierState_Name(b.state()),
+                             " but the coordinator says ",
                              known_commit ? "COMMITTED" : "not committed"));
       }
     }

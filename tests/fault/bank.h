@@ -47,6 +47,10 @@ class Bank final {
   // Proves the invariants; returns what was checked, in numbers, or the first violations.
   absl::StatusOr<std::string> Check();
 
+  // Stop(), AwaitQuiescence(timeout) and Check() in turn: the report ends with how long the
+  // transactions took to settle once the faults healed.
+  absl::StatusOr<std::string> StopAndCheck(absl::Duration timeout);
+
  private:
   void Client(int id);
 

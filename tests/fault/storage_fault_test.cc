@@ -17,20 +17,34 @@ namespace {
 
 using testing::WaitFor;
 
-TEST(StorageFaultTest, FullDiskFailsPaymentsCleanlyAndTheyResumeWithoutARestart) {
+class StorageFaultTest : public ::testing::Test {
+ protected:
+  // Starts the stack, with the disk of `faulty` (the coordinator or a participant kind) failing
+  // while `trigger` exists, and the bank's load.
+  void StartUnderLoad(const std::string& faulty) {
+    const std::string fault_flag = "--test_write_fault_trigger=" + trigger;
+    std::vector<std::string> flags;
+    if (faulty == "coordinator") flags.push_back(fault_flag);
+    ASSERT_TRUE(stack.StartCoordinator(flags).ok());
+    for (const char* kind : {"balance", "ledger", "notification"}) {
+      flags = {"--in_doubt_after=1s", "--in_doubt_check_interval=200ms"};
+      if (faulty == kind) flags.push_back(fault_flag);
+      ASSERT_TRUE(stack.StartParticipant(kind, flags).ok());
+    }
+    ASSERT_TRUE(stack.RegisterAll().ok());
+    ASSERT_TRUE(bank.Setup().ok());
+    bank.Start();
+    ASSERT_TRUE(WaitFor([&] { return bank.payments() > 20; }));
+  }
+
   testing::LocalStack stack;
   const std::string trigger = stack.dir() + "/disk-full";
-  ASSERT_TRUE(stack.StartCoordinator({"--test_write_fault_trigger=" + trigger}).ok());
-  for (const char* kind : {"balance", "ledger", "notification"}) {
-    ASSERT_TRUE(stack.StartParticipant(kind, {"--in_doubt_after=1s",
-                                              "--in_doubt_check_interval=200ms"})
-                    .ok());
-  }
-  ASSERT_TRUE(stack.RegisterAll().ok());
-  Bank bank(stack, BankOptions());
-  ASSERT_TRUE(bank.Setup().ok());
-  bank.Start();
-  ASSERT_TRUE(WaitFor([&] { return bank.payments() > 20; }));
+  Bank bank{stack, BankOptions()};
+};
+
+TEST_F(StorageFaultTest, FullDiskFailsPaymentsCleanlyAndTheyResumeWithoutARestart) {
+  StartUnderLoad("coordinator");
+  if (HasFatalFailure()) return;
 
   std::ofstream(trigger) << "full";
   ASSERT_TRUE(WaitFor([&] { return !stack.CoordinatorServing(); }))
@@ -38,8 +52,8 @@ TEST(StorageFaultTest, FullDiskFailsPaymentsCleanlyAndTheyResumeWithoutARestart)
   // A payment started now cannot be decided: UNAVAILABLE (it is aborted wherever it prepared).
   client::RetryOptions once;
   once.max_attempts = 1;
-  auto refused = stack.client().Execute(
-      client::MakeTransfer("during-disk-full", "acct-0", "acct-1", 1), once);
+  auto refused =
+      stack.client().Execute(client::MakeTransfer("during-disk-full", "acct-0", "acct-1", 1), once);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
   absl::SleepFor(absl::Seconds(1));  // The disk stays full this long, under load.
@@ -48,35 +62,21 @@ TEST(StorageFaultTest, FullDiskFailsPaymentsCleanlyAndTheyResumeWithoutARestart)
   std::filesystem::remove(trigger);
   ASSERT_TRUE(WaitFor([&] { return stack.CoordinatorServing(); }))
       << "health did not return to SERVING once the disk worked";
-  auto retried = stack.client().Execute(
-      client::MakeTransfer("during-disk-full", "acct-0", "acct-1", 1));
+  auto retried =
+      stack.client().Execute(client::MakeTransfer("during-disk-full", "acct-0", "acct-1", 1));
   ASSERT_TRUE(retried.ok()) << retried.status();
   EXPECT_EQ(retried->outcome(), v1::OUTCOME_COMMITTED);
   ASSERT_TRUE(WaitFor([&] { return bank.payments() > during + 20; }))
       << "payments did not resume after the disk recovered";
 
-  bank.Stop();
-  auto settled = bank.AwaitQuiescence(absl::Seconds(90));
-  ASSERT_TRUE(settled.ok()) << settled.status();
-  auto report = bank.Check();
+  auto report = bank.StopAndCheck(absl::Seconds(90));
   ASSERT_TRUE(report.ok()) << report.status();
   std::printf("%s\n", report->c_str());
 }
 
-TEST(StorageFaultTest, ParticipantFullDiskAbortsPaymentsAndTheyResumeWithoutARestart) {
-  testing::LocalStack stack;
-  const std::string trigger = stack.dir() + "/ledger-disk-full";
-  ASSERT_TRUE(stack.StartCoordinator().ok());
-  for (const char* kind : {"balance", "ledger", "notification"}) {
-    std::vector<std::string> flags = {"--in_doubt_after=1s", "--in_doubt_check_interval=200ms"};
-    if (std::string(kind) == "ledger") flags.push_back("--test_write_fault_trigger=" + trigger);
-    ASSERT_TRUE(stack.StartParticipant(kind, flags).ok());
-  }
-  ASSERT_TRUE(stack.RegisterAll().ok());
-  Bank bank(stack, BankOptions());
-  ASSERT_TRUE(bank.Setup().ok());
-  bank.Start();
-  ASSERT_TRUE(WaitFor([&] { return bank.payments() > 20; }));
+TEST_F(StorageFaultTest, ParticipantFullDiskAbortsPaymentsAndTheyResumeWithoutARestart) {
+  StartUnderLoad("ledger");
+  if (HasFatalFailure()) return;
 
   std::ofstream(trigger) << "full";
   // The ledger cannot make a Prepare durable, so it cannot vote YES: the payment aborts.
@@ -105,10 +105,7 @@ TEST(StorageFaultTest, ParticipantFullDiskAbortsPaymentsAndTheyResumeWithoutARes
   EXPECT_TRUE(stack.participant("ledger").Wait(absl::ZeroDuration()) == std::nullopt)
       << "the ledger exited instead of recovering in place";
 
-  bank.Stop();
-  auto settled = bank.AwaitQuiescence(absl::Seconds(90));
-  ASSERT_TRUE(settled.ok()) << settled.status();
-  auto report = bank.Check();
+  auto report = bank.StopAndCheck(absl::Seconds(90));
   ASSERT_TRUE(report.ok()) << report.status();
   std::printf("%s\n", report->c_str());
 }
