@@ -80,26 +80,24 @@ TEST_F(StorageFaultTest, ParticipantFullDiskAbortsPaymentsAndTheyResumeWithoutAR
 
   std::ofstream(trigger) << "full";
   // The ledger cannot make a Prepare durable, so it cannot vote YES: the payment aborts.
-  client::RetryOptions once;
-  once.max_attempts = 1;
-  ASSERT_TRUE(WaitFor([&] {
+  // A new payment, one attempt: does it end as `outcome`?
+  auto new_payment_ends = [&](v1::Outcome outcome) {
+    client::RetryOptions once;
+    once.max_attempts = 1;
     auto r = stack.client().Execute(
-        client::MakeTransfer(absl::StrCat("ledger-full-", absl::ToUnixMicros(absl::Now())),
-                             "acct-0", "acct-1", 1),
+        client::MakeTransfer(absl::StrCat("probe-", absl::ToUnixMicros(absl::Now())), "acct-0",
+                             "acct-1", 1),
         once);
-    return r.ok() && r->outcome() == v1::OUTCOME_ABORTED;
-  })) << "payments kept committing while the ledger could not write";
+    return r.ok() && r->outcome() == outcome;
+  };
+  ASSERT_TRUE(WaitFor([&] { return new_payment_ends(v1::OUTCOME_ABORTED); }))
+      << "payments kept committing while the ledger could not write";
   absl::SleepFor(absl::Seconds(1));  // The disk stays full this long, under load.
   const int64_t during = bank.payments();
 
   std::filesystem::remove(trigger);
-  ASSERT_TRUE(WaitFor([&] {
-    auto r = stack.client().Execute(
-        client::MakeTransfer(absl::StrCat("ledger-back-", absl::ToUnixMicros(absl::Now())),
-                             "acct-0", "acct-1", 1),
-        once);
-    return r.ok() && r->outcome() == v1::OUTCOME_COMMITTED;
-  })) << "payments did not commit again once the ledger's disk worked";
+  ASSERT_TRUE(WaitFor([&] { return new_payment_ends(v1::OUTCOME_COMMITTED); }))
+      << "payments did not commit again once the ledger's disk worked";
   ASSERT_TRUE(WaitFor([&] { return bank.payments() > during + 20; }))
       << "payments did not resume after the disk recovered";
   EXPECT_TRUE(stack.participant("ledger").Wait(absl::ZeroDuration()) == std::nullopt)
