@@ -2,8 +2,9 @@
 // report. For soaks longer than CI affords:
 //   build/settle-chaos --minutes 10
 // Faults, drawn at random: kill -9 of the coordinator or a participant, a participant paused
-// past the prepare deadline, the coordinator's disk full for a moment; all the while every link
-// drops, delays and duplicates a share of requests and replies (settle-faultproxy).
+// past the prepare deadline, the coordinator's or a participant's disk full for a moment; all
+// the while every link drops, delays and duplicates a share of requests and replies
+// (settle-faultproxy).
 
 #include <signal.h>
 
@@ -28,11 +29,24 @@ using settle::testing::LocalStack;
 
 const char* const kKinds[] = {"balance", "ledger", "notification"};
 
-std::vector<std::string> ParticipantFlags() {
-  return {"--in_doubt_after=1s", "--in_doubt_check_interval=200ms"};
+std::string g_dir;
+
+// Each process's disk fails while its trigger file exists.
+std::string DiskFullTrigger(const std::string& process) {
+  return g_dir + "/disk-full-" + process;
 }
 
-std::string g_dir;
+std::vector<std::string> ParticipantFlags(const std::string& kind) {
+  return {"--in_doubt_after=1s", "--in_doubt_check_interval=200ms",
+          "--test_write_fault_trigger=" + DiskFullTrigger(kind)};
+}
+
+// Fills `process`'s disk for a random moment.
+void DiskFullFor(const std::string& process, std::mt19937& rng) {
+  std::ofstream(DiskFullTrigger(process)) << "full";
+  absl::SleepFor(absl::Milliseconds(200 + rng() % 1500));
+  std::filesystem::remove(DiskFullTrigger(process));
+}
 
 int Fail(const std::string& what) {
   std::fprintf(stderr, "settle-chaos: %s (logs in %s with SETTLE_KEEP_TEST_DIR=1)\n",
@@ -51,11 +65,13 @@ int main(int argc, char** argv) {
 
   LocalStack stack;
   g_dir = stack.dir();
-  const std::string trigger = stack.dir() + "/disk-full";
-  const std::vector<std::string> coordinator_flags = {"--test_write_fault_trigger=" + trigger};
+  const std::vector<std::string> coordinator_flags = {"--test_write_fault_trigger=" +
+                                                      DiskFullTrigger("coordinator")};
   if (!stack.StartCoordinator(coordinator_flags).ok()) return Fail("the coordinator did not start");
   for (const char* kind : kKinds) {
-    if (!stack.StartParticipant(kind, ParticipantFlags()).ok()) return Fail("a participant did not start");
+    if (!stack.StartParticipant(kind, ParticipantFlags(kind)).ok()) {
+      return Fail("a participant did not start");
+    }
   }
   // Every link goes through a fault proxy for the whole run.
   std::vector<std::unique_ptr<settle::testing::Process>> proxies;
@@ -85,7 +101,7 @@ int main(int argc, char** argv) {
   while (absl::Now() < end) {
     absl::SleepFor(absl::Milliseconds(200 + rng() % 1800));  // Faults land at random instants.
     const char* kind = kKinds[rng() % 3];
-    switch (rng() % 5) {
+    switch (rng() % 6) {
       case 0:
         stack.coordinator().Signal(SIGKILL);
         stack.coordinator().Wait(absl::Seconds(10));
@@ -95,7 +111,9 @@ int main(int argc, char** argv) {
       case 1:
         stack.participant(kind).Signal(SIGKILL);
         stack.participant(kind).Wait(absl::Seconds(10));
-        if (!stack.StartParticipant(kind, ParticipantFlags()).ok()) return Fail("participant restart");
+        if (!stack.StartParticipant(kind, ParticipantFlags(kind)).ok()) {
+          return Fail("participant restart");
+        }
         ++faults["participant kill -9"];
         break;
       case 2:
@@ -105,10 +123,12 @@ int main(int argc, char** argv) {
         ++faults["participant paused"];
         break;
       case 3:
-        std::ofstream(trigger) << "full";
-        absl::SleepFor(absl::Milliseconds(200 + rng() % 1500));
-        std::filesystem::remove(trigger);
+        DiskFullFor("coordinator", rng);
         ++faults["coordinator disk full"];
+        break;
+      case 4:
+        DiskFullFor(kind, rng);
+        ++faults["participant disk full"];
         break;
       default:
         ++faults["quiet interval"];
