@@ -32,9 +32,7 @@ const char* const kKinds[] = {"balance", "ledger", "notification"};
 std::string g_dir;
 
 // Each process's disk fails while its trigger file exists.
-std::string DiskFullTrigger(const std::string& process) {
-  return g_dir + "/disk-full-" + process;
-}
+std::string DiskFullTrigger(const std::string& process) { return g_dir + "/disk-full-" + process; }
 
 std::vector<std::string> ParticipantFlags(const std::string& kind) {
   return {"--in_doubt_after=1s", "--in_doubt_check_interval=200ms",
@@ -49,8 +47,8 @@ void DiskFullFor(const std::string& process, std::mt19937& rng) {
 }
 
 int Fail(const std::string& what) {
-  std::fprintf(stderr, "settle-chaos: %s (logs in %s with SETTLE_KEEP_TEST_DIR=1)\n",
-               what.c_str(), g_dir.c_str());
+  std::fprintf(stderr, "settle-chaos: %s (logs in %s with SETTLE_KEEP_TEST_DIR=1)\n", what.c_str(),
+               g_dir.c_str());
   return 1;
 }
 
@@ -61,7 +59,8 @@ int main(int argc, char** argv) {
   uint32_t seed = absl::GetFlag(FLAGS_seed);
   if (seed == 0) seed = static_cast<uint32_t>(absl::ToUnixNanos(absl::Now()));
   std::mt19937 rng(seed);
-  std::printf("settle-chaos: seed %u, %.1f minutes of faults\n", seed, absl::GetFlag(FLAGS_minutes));
+  std::printf("settle-chaos: seed %u, %.1f minutes of faults\n", seed,
+              absl::GetFlag(FLAGS_minutes));
 
   LocalStack stack;
   g_dir = stack.dir();
