@@ -7,15 +7,19 @@
 #include "absl/strings/str_cat.h"
 #include "client/settle_client.h"
 #include "grpcpp/create_channel.h"
+#include "proto/unary_call.h"
 #include "settle/v1/reference.pb.h"
 
 namespace settle::bench {
 namespace {
 
-constexpr auto kCallTimeout = std::chrono::seconds(30);
+constexpr absl::Duration kCallTimeout = absl::Seconds(30);
+
+absl::Time Deadline() { return absl::Now() + kCallTimeout; }
 
 std::string CodeName(const grpc::Status& s) {
-  return absl::AsciiStrToUpper(absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code())));
+  return absl::AsciiStrToUpper(
+      absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code())));
 }
 
 std::shared_ptr<grpc::Channel> Channel(const std::string& endpoint) {
@@ -35,27 +39,21 @@ class SettleDriver final : public Driver {
         run_id_(std::move(run_id)) {}
 
   void Run(uint64_t seq, std::function<void(std::string)> done) override {
-    struct Call {
-      grpc::ClientContext ctx;
-      v1::ExecuteRequest req;
-      v1::ExecuteResponse resp;
-    };
-    auto call = std::make_shared<Call>();
-    call->ctx.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
-    call->req.set_idempotency_key(absl::StrCat(run_id_, "-", seq));
-    call->req.mutable_timeout()->set_seconds(10);
+    auto call = std::make_shared<UnaryCall<v1::ExecuteRequest, v1::ExecuteResponse>>();
+    call->request.set_idempotency_key(absl::StrCat(run_id_, "-", seq));
+    call->request.mutable_timeout()->set_seconds(10);
     for (auto& b : workload_.Branches(seq)) {
-      auto* br = call->req.add_branches();
+      auto* br = call->request.add_branches();
       br->set_participant(std::move(b.participant));
       br->set_payload(std::move(b.payload));
     }
-    Call* raw = call.get();
-    stub_->async()->Execute(&raw->ctx, &raw->req, &raw->resp,
-                            [call = std::move(call), done = std::move(done)](grpc::Status s) {
-                              if (!s.ok()) return done(CodeName(s));
-                              done(call->resp.outcome() == v1::OUTCOME_COMMITTED ? "committed"
-                                                                                : "aborted");
-                            });
+    auto* async = stub_->async();
+    StartUnaryCall<v1::ExecuteRequest, v1::ExecuteResponse>(
+        [async](auto... args) { async->Execute(args...); }, Deadline(), std::move(call),
+        [done = std::move(done)](const grpc::Status& s, const v1::ExecuteResponse& resp) {
+          if (!s.ok()) return done(CodeName(s));
+          done(resp.outcome() == v1::OUTCOME_COMMITTED ? "committed" : "aborted");
+        });
   }
 
  private:
@@ -72,7 +70,8 @@ struct FanOut {
   std::function<void(std::string)> done;
   std::atomic<int> pending{0};
   std::atomic<bool> all_yes{true};
-  std::string error;  // First RPC error, written before `pending` reaches 0.
+  std::atomic<bool> failed{false};
+  std::string error;  // The first RPC error: written once (by whoever set `failed`), read at 0.
 };
 
 class BaselineDriver final : public Driver {
@@ -97,55 +96,49 @@ class BaselineDriver final : public Driver {
 
  private:
   static void Prepare(const std::shared_ptr<FanOut>& t, size_t i) {
-    struct Call {
-      grpc::ClientContext ctx;
-      v1::PrepareRequest req;
-      v1::PrepareResponse resp;
-    };
-    auto call = std::make_shared<Call>();
-    call->ctx.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
-    call->req.set_txn_id(t->txn_id);
-    call->req.set_branch_id(static_cast<uint32_t>(i));
-    call->req.set_participant(t->branches[i].participant);
-    call->req.set_payload(t->branches[i].payload);
-    Call* raw = call.get();
-    t->stubs[i]->async()->Prepare(&raw->ctx, &raw->req, &raw->resp,
-                                  [t, call](grpc::Status s) {
-                                    if (!s.ok() || call->resp.vote() != v1::VOTE_YES) {
-                                      t->all_yes = false;
-                                    }
-                                    if (t->pending.fetch_sub(1) == 1) Decide(t);
-                                  });
+    auto call = std::make_shared<UnaryCall<v1::PrepareRequest, v1::PrepareResponse>>();
+    call->request.set_txn_id(t->txn_id);
+    call->request.set_branch_id(static_cast<uint32_t>(i));
+    call->request.set_participant(t->branches[i].participant);
+    call->request.set_payload(t->branches[i].payload);
+    auto* async = t->stubs[i]->async();
+    StartUnaryCall<v1::PrepareRequest, v1::PrepareResponse>(
+        [async](auto... args) { async->Prepare(args...); }, Deadline(), std::move(call),
+        [t](const grpc::Status& s, const v1::PrepareResponse& resp) {
+          if (!s.ok() || resp.vote() != v1::VOTE_YES) t->all_yes = false;
+          if (t->pending.fetch_sub(1) == 1) Decide(t);
+        });
   }
 
   static void Decide(const std::shared_ptr<FanOut>& t) {
     const bool commit = t->all_yes.load();
     t->pending = static_cast<int>(t->branches.size());
     for (size_t i = 0; i < t->branches.size(); ++i) {
-      auto ctx = std::make_shared<grpc::ClientContext>();
-      ctx->set_deadline(std::chrono::system_clock::now() + kCallTimeout);
-      auto finish = [t, ctx, commit](grpc::Status s) {
-        if (!s.ok() && t->error.empty()) t->error = CodeName(s);
-        if (t->pending.fetch_sub(1) == 1) {
-          t->done(!t->error.empty() ? t->error : commit ? "committed" : "aborted");
-        }
-      };
+      auto* async = t->stubs[i]->async();
       if (commit) {
-        auto req = std::make_shared<v1::CommitRequest>();
-        auto resp = std::make_shared<v1::CommitResponse>();
-        req->set_txn_id(t->txn_id);
-        req->set_branch_id(static_cast<uint32_t>(i));
-        t->stubs[i]->async()->Commit(ctx.get(), req.get(), resp.get(),
-                                     [finish, req, resp](grpc::Status s) { finish(s); });
+        Deliver<v1::CommitRequest, v1::CommitResponse>(
+            t, i, "committed", [async](auto... args) { async->Commit(args...); });
       } else {
-        auto req = std::make_shared<v1::AbortRequest>();
-        auto resp = std::make_shared<v1::AbortResponse>();
-        req->set_txn_id(t->txn_id);
-        req->set_branch_id(static_cast<uint32_t>(i));
-        t->stubs[i]->async()->Abort(ctx.get(), req.get(), resp.get(),
-                                    [finish, req, resp](grpc::Status s) { finish(s); });
+        Deliver<v1::AbortRequest, v1::AbortResponse>(
+            t, i, "aborted", [async](auto... args) { async->Abort(args...); });
       }
     }
+  }
+
+  // Commit or Abort of branch `i`; the last one to end reports the transaction.
+  template <typename Req, typename Resp, typename Start>
+  static void Deliver(const std::shared_ptr<FanOut>& t, size_t i, const char* outcome,
+                      Start start) {
+    auto call = std::make_shared<UnaryCall<Req, Resp>>();
+    call->request.set_txn_id(t->txn_id);
+    call->request.set_branch_id(static_cast<uint32_t>(i));
+    StartUnaryCall<Req, Resp>(start, Deadline(), std::move(call),
+                              [t, outcome](const grpc::Status& s, const Resp&) {
+                                if (!s.ok() && !t->failed.exchange(true)) t->error = CodeName(s);
+                                if (t->pending.fetch_sub(1) == 1) {
+                                  t->done(!t->error.empty() ? t->error : outcome);
+                                }
+                              });
   }
 
   std::map<std::string, std::unique_ptr<v1::Participant::Stub>> stubs_;

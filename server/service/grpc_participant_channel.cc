@@ -5,36 +5,15 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "proto/status_mapping.h"
+#include "proto/unary_call.h"
 
 namespace settle {
-namespace {
-
-// One unary call's state, alive until its completion callback has run.
-template <typename Req, typename Resp>
-struct UnaryCall {
-  grpc::ClientContext context;
-  Req request;
-  Resp response;
-};
-
-template <typename Req, typename Resp, typename Method, typename OnDone>
-void StartCall(Method method, absl::Time deadline, std::shared_ptr<UnaryCall<Req, Resp>> call,
-               OnDone on_done) {
-  call->context.set_deadline(absl::ToChronoTime(deadline));
-  UnaryCall<Req, Resp>* raw = call.get();
-  method(&raw->context, &raw->request, &raw->response,
-         [call = std::move(call), on_done = std::move(on_done)](grpc::Status s) mutable {
-           on_done(FromGrpcStatus(s), call->response);
-         });
-}
-
-}  // namespace
 
 GrpcParticipantChannel::GrpcParticipantChannel(std::shared_ptr<grpc::Channel> channel)
     : stub_(v1::Participant::NewStub(std::move(channel))) {}
 
-void GrpcParticipantChannel::Prepare(
-    const engine::PrepareCall& c, std::function<void(absl::StatusOr<engine::VoteResult>)> done) {
+void GrpcParticipantChannel::Prepare(const engine::PrepareCall& c,
+                                     std::function<void(absl::StatusOr<engine::VoteResult>)> done) {
   auto call = std::make_shared<UnaryCall<v1::PrepareRequest, v1::PrepareResponse>>();
   call->request.set_txn_id(c.ref.txn_id);
   call->request.set_branch_id(c.ref.branch_id);
@@ -44,10 +23,10 @@ void GrpcParticipantChannel::Prepare(
   call->request.mutable_deadline()->set_seconds(micros / 1000000);
   call->request.mutable_deadline()->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
   auto* async = stub_->async();
-  StartCall<v1::PrepareRequest, v1::PrepareResponse>(
+  StartUnaryCall<v1::PrepareRequest, v1::PrepareResponse>(
       [async](auto... args) { async->Prepare(args...); }, c.deadline, std::move(call),
-      [done = std::move(done)](absl::Status s, const v1::PrepareResponse& resp) {
-        if (!s.ok()) return done(s);
+      [done = std::move(done)](const grpc::Status& s, const v1::PrepareResponse& resp) {
+        if (!s.ok()) return done(FromGrpcStatus(s));
         done(engine::VoteResult{resp.vote() == v1::VOTE_YES, resp.reason()});
       });
 }
@@ -58,9 +37,11 @@ void GrpcParticipantChannel::Commit(const engine::BranchRef& ref, absl::Time dea
   call->request.set_txn_id(ref.txn_id);
   call->request.set_branch_id(ref.branch_id);
   auto* async = stub_->async();
-  StartCall<v1::CommitRequest, v1::CommitResponse>(
+  StartUnaryCall<v1::CommitRequest, v1::CommitResponse>(
       [async](auto... args) { async->Commit(args...); }, deadline, std::move(call),
-      [done = std::move(done)](absl::Status s, const v1::CommitResponse&) { done(s); });
+      [done = std::move(done)](const grpc::Status& s, const v1::CommitResponse&) {
+        done(FromGrpcStatus(s));
+      });
 }
 
 void GrpcParticipantChannel::Abort(const engine::BranchRef& ref, absl::Time deadline,
@@ -69,9 +50,11 @@ void GrpcParticipantChannel::Abort(const engine::BranchRef& ref, absl::Time dead
   call->request.set_txn_id(ref.txn_id);
   call->request.set_branch_id(ref.branch_id);
   auto* async = stub_->async();
-  StartCall<v1::AbortRequest, v1::AbortResponse>(
+  StartUnaryCall<v1::AbortRequest, v1::AbortResponse>(
       [async](auto... args) { async->Abort(args...); }, deadline, std::move(call),
-      [done = std::move(done)](absl::Status s, const v1::AbortResponse&) { done(s); });
+      [done = std::move(done)](const grpc::Status& s, const v1::AbortResponse&) {
+        done(FromGrpcStatus(s));
+      });
 }
 
 absl::StatusOr<std::shared_ptr<engine::ParticipantChannel>> GrpcParticipantChannelFactory::Create(

@@ -35,6 +35,15 @@ std::unique_ptr<TxnLog> OpenOrDie(const std::string& dir) {
 // With its begin record, and without: the coordinator sends Prepares without waiting for the
 // begin record, which a crash or a failed write may lose, so the decision alone must be enough
 // for recovery and for the idempotency key, also after the transaction finishes.
+// Transactions s0-0 .. s0-<n-1> begun in `state`, one write each.
+void WriteBegins(TxnLog& log, int n, TxnStateRecord state, bool sync) {
+  for (int i = 0; i < n; ++i) {
+    LogBatch b;
+    b.Begin(Record(absl::StrCat("s0-", i), state));
+    ASSERT_TRUE(log.WriteAndWait(std::move(b), sync).ok());
+  }
+}
+
 TEST(TxnLogTest, ForcedCommitSurvivesReopenWithOrWithoutItsBegin) {
   for (const bool with_begin : {true, false}) {
     SCOPED_TRACE(with_begin ? "with begin" : "decision only");
@@ -72,11 +81,7 @@ TEST(TxnLogTest, RestartReloadsOnlyActiveTransactions) {
   testing::TempDir dir;
   {
     auto log = OpenOrDie(dir.path());
-    for (int i = 0; i < 5; ++i) {
-      LogBatch b;
-      b.Begin(Record(absl::StrCat("s0-", i), TXN_PREPARING));
-      ASSERT_TRUE(log->WriteAndWait(std::move(b), false).ok());
-    }
+    WriteBegins(*log, 5, TXN_PREPARING, /*sync=*/false);
     for (int i = 0; i < 3; ++i) {
       LogBatch b;
       b.Finish(Record(absl::StrCat("s0-", i), TXN_COMMITTED));
@@ -150,11 +155,7 @@ TEST(TxnLogTest, TruncatedLogRefusesToStart) {
   testing::TempDir dir;
   {
     auto log = OpenOrDie(dir.path());
-    for (int i = 0; i < 50; ++i) {
-      LogBatch b;
-      b.Begin(Record(absl::StrCat("s0-", i), TXN_COMMITTING));
-      ASSERT_TRUE(log->WriteAndWait(std::move(b), true).ok());
-    }
+    WriteBegins(*log, 50, TXN_COMMITTING, /*sync=*/true);
   }
   // Cut the write-ahead log in the middle of its records, as a lost tail would.
   int truncated = 0;
