@@ -273,37 +273,30 @@ void Coordinator::LogDecision(const TxnPtr& txn) {
   const absl::Time now = clock_.Now();
   if (metrics_ != nullptr) metrics_->Phase("prepare", now - txn->begin_time());
   storage::TxnRecord rec = txn->DecisionRecord(now);
+  const bool commit = rec.state() == storage::TXN_COMMITTING;
   storage::LogBatch batch;
   batch.Decide(rec);
-  if (rec.state() == storage::TXN_COMMITTING) {
-    // Forced: a COMMIT must survive any crash before anyone hears of it.
-    log_.Write(std::move(batch), /*sync=*/true,
-               [this, txn](absl::Status s) { OnCommitLogged(txn, std::move(s)); });
-    return;
-  }
-  // Presumed abort: an ABORT need not be forced. If it is lost, recovery finds the transaction
-  // undecided and aborts it again, so it may be announced at once.
-  log_.Write(std::move(batch), /*sync=*/false, [txn](absl::Status s) {
-    if (!s.ok()) {
-      Log(LogLevel::kWarning, "abort record not written; recovery would abort again",
-          {{"txn", txn->id()}, {"error", s.ToString()}});
-    }
-  });
-  DecisionApplied(txn);
+  // Forced only for COMMIT: a COMMIT must survive any crash before anyone hears of it, and
+  // under presumed abort a lost ABORT is aborted again. But no outcome is announced before its
+  // record is written: the begin went out with the Prepares unwritten, and a key whose records
+  // a crash lost would run again as a new transaction on retry, one that may commit.
+  log_.Write(std::move(batch), /*sync=*/commit,
+             [this, txn, commit](absl::Status s) { OnDecisionLogged(txn, commit, std::move(s)); });
 }
 
-void Coordinator::OnCommitLogged(const TxnPtr& txn, absl::Status status) {
+void Coordinator::OnDecisionLogged(const TxnPtr& txn, bool commit, absl::Status status) {
   if (stopping()) return;
   if (status.ok()) {
-    if (options_.on_commit_logged_ForTest) options_.on_commit_logged_ForTest(txn->id());
+    if (commit && options_.on_commit_logged_ForTest) options_.on_commit_logged_ForTest(txn->id());
     return DecisionApplied(txn);
   }
   // No Commit was sent and nobody was told. Whether the record reached the disk is unknown, so
-  // an ABORT is forced after it; it supersedes the COMMIT in the log either way.
-  Log(LogLevel::kError, "commit record not written; aborting",
-      {{"txn", txn->id()}, {"error", status.ToString()}});
-  Fail(txn->ConvertCommitToAbort(
-           absl::StrCat("the COMMIT decision could not be logged: ", status.message())),
+  // an ABORT is forced after it; it supersedes a COMMIT in the log either way.
+  Log(LogLevel::kError, "decision record not written; aborting",
+      {{"txn", txn->id()},
+       {"decision", commit ? "commit" : "abort"},
+       {"error", status.ToString()}});
+  Fail(txn->DecisionNotLogged(absl::StrCat("the decision could not be logged: ", status.message())),
        absl::UnavailableError(absl::StrCat(
            "transaction ", txn->id(), ": the decision log cannot be written (", status.message(),
            "); the transaction is being aborted. Retry with the same idempotency key to read "

@@ -144,7 +144,7 @@ class Coordinator final {
   void OnVote(const TxnPtr& txn, uint32_t branch, absl::Time sent,
               const absl::StatusOr<VoteResult>& vote);
   void LogDecision(const TxnPtr& txn);
-  void OnCommitLogged(const TxnPtr& txn, absl::Status status);
+  void OnDecisionLogged(const TxnPtr& txn, bool commit, absl::Status status);
   void LogForcedAbort(const TxnPtr& txn);
   void DecisionApplied(const TxnPtr& txn);
   void Deliver(const TxnPtr& txn, uint32_t branch);

@@ -129,13 +129,15 @@ bool Transaction::StartAbort(int refused_branch, const std::string& reason) {
   return true;
 }
 
-std::vector<ExecuteDone> Transaction::ConvertCommitToAbort(const std::string& reason) {
+std::vector<ExecuteDone> Transaction::DecisionNotLogged(const std::string& reason) {
   absl::MutexLock lock(&mu_);
-  SETTLE_CHECK(decision_started_ && decide_commit_ && record_.state() == storage::TXN_PREPARING)
-      << "only an unlogged COMMIT can turn into an ABORT, txn " << id_;
-  decide_commit_ = false;
-  record_.set_refused_branch(-1);
-  record_.set_reason(reason);
+  SETTLE_CHECK(decision_started_ && record_.state() == storage::TXN_PREPARING)
+      << "only an unlogged decision can fail to log, txn " << id_;
+  if (decide_commit_) {
+    decide_commit_ = false;
+    record_.set_refused_branch(-1);
+    record_.set_reason(reason);
+  }
   std::vector<ExecuteDone> out;
   for (auto& w : waiters_) out.push_back(std::move(w.done));
   waiters_.clear();

@@ -102,15 +102,14 @@ class Transaction final {
   // Starts an ABORT decision (operator, recovery, failed COMMIT write). False if a decision was
   // already started.
   bool StartAbort(int refused_branch, const std::string& reason) ABSL_LOCKS_EXCLUDED(mu_);
-  // The COMMIT record could not be forced: turns the started COMMIT into an ABORT and returns
-  // every waiter, to be told UNAVAILABLE.
-  std::vector<ExecuteDone> ConvertCommitToAbort(const std::string& reason)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // The decision record could not be written: a started COMMIT becomes an ABORT (an ABORT
+  // stays one) and every waiter is returned, to be told UNAVAILABLE.
+  std::vector<ExecuteDone> DecisionNotLogged(const std::string& reason) ABSL_LOCKS_EXCLUDED(mu_);
 
   // The record that logs the started decision.
   storage::TxnRecord DecisionRecord(absl::Time now) const ABSL_LOCKS_EXCLUDED(mu_);
-  // The decision is logged (or, for ABORT, on its way): the state becomes COMMITTING or
-  // ABORTING. Returns the waiters that wanted only the outcome, with the result to give them.
+  // The decision is logged: the state becomes COMMITTING or ABORTING. Returns the waiters
+  // that wanted only the outcome, with the result to give them.
   std::vector<ExecuteDone> ApplyDecision(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
   // Puts a logged COMMITTING / ABORTING transaction back in that state (start-up).
   void RestoreDecided() ABSL_LOCKS_EXCLUDED(mu_);

@@ -1,5 +1,7 @@
 #include "server/engine/coordinator.h"
 
+#include <filesystem>
+#include <fstream>
 #include <future>
 
 #include "absl/strings/str_cat.h"
@@ -145,6 +147,47 @@ TEST_F(CoordinatorTest, AbortsAllBranchesWhenOneVotesNo) {
   EXPECT_EQ(notification->aborts(r->txn_id), 1);
   for (const auto& p : {balance, ledger, notification}) EXPECT_EQ(p->commits(r->txn_id), 0);
   EXPECT_EQ(*coordinator_->GetDecision(r->txn_id), Decision::kAbort);
+}
+
+// No outcome is announced before its records are in the log. The begin goes out with the
+// Prepares unwritten; were an ABORT announced first, a crash could forget the answered key and
+// its retry would run as a new transaction, one that may commit.
+TEST_F(CoordinatorTest, AnAbortIsAnnouncedOnlyOnceItsRecordIsWritten) {
+  testing::TempDir trigger_dir;
+  const std::string disk_full = trigger_dir.Sub("disk-full");
+  registry_.reset();
+  log_.reset();
+  storage::TxnLog::Options log_options;
+  log_options.write_fault_trigger_ForTest = disk_full;
+  log_ = std::move(*storage::TxnLog::Open(dir_.path(), log_options));
+  registry_ = std::make_unique<Registry>(*log_, factory_);
+  auto balance = Participant("balance");
+  balance->SetVote(VoteResult{false, "insufficient funds"});
+  Start();
+
+  std::ofstream(disk_full).put('x');
+  auto r = Execute(Payment("k1", {"balance"}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_NE(r.status().message().find("Retry with the same idempotency key"), std::string::npos)
+      << r.status();
+
+  std::filesystem::remove(disk_full);
+  auto read = [&] {
+    auto again = Execute(Payment("k1", {"balance"}));
+    EXPECT_TRUE(again.ok()) << again.status();
+    return again.ok() && !again->committed && again->replayed;
+  };
+  ASSERT_TRUE(WaitFor(read));
+  // A restart on the same log still knows the key: its retry is the same, aborted transaction.
+  coordinator_->Stop();
+  coordinator_.reset();
+  Start();
+  auto after = Execute(Payment("k1", {"balance"}));
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_FALSE(after->committed);
+  EXPECT_TRUE(after->replayed);
+  EXPECT_EQ(balance->prepares(after->txn_id), 1);
 }
 
 TEST_F(CoordinatorTest, AbortsWhenAPrepareFailsOrTimesOut) {
