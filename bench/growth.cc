@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "server/engine/coordinator_internal.h"
+#include "storage/txn_id.h"
 #include "storage/txn_log.h"
 #include "tests/testing/http_get.h"
 
@@ -29,7 +29,7 @@ uint64_t SeedBase() {
 storage::TxnRecord SeedRecord(const Workload& workload, uint64_t counter, int64_t i,
                               storage::TxnStateRecord state) {
   storage::TxnRecord rec;
-  rec.set_txn_id(engine::internal::TxnIdFor(kShard, counter));
+  rec.set_txn_id(storage::TxnIdFor(kShard, counter));
   rec.set_idempotency_key(absl::StrCat("growth-seed-", counter));
   rec.set_mode(1);
   rec.set_state(state);
@@ -139,8 +139,8 @@ absl::Status MeasureQueries(testing::LocalStack& stack, uint64_t base, const Gro
   std::mt19937_64 rng(42);
   std::uniform_int_distribution<int64_t> pick(0, o.finished - 1);
   auto get = TimeQueries(o.queries, [&](int) {
-    auto t = client.GetTransaction(
-        engine::internal::TxnIdFor(kShard, base + static_cast<uint64_t>(pick(rng))));
+    auto t =
+        client.GetTransaction(storage::TxnIdFor(kShard, base + static_cast<uint64_t>(pick(rng))));
     return t.status();
   });
   if (!get.ok()) return get.status();

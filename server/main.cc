@@ -6,8 +6,8 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/env_flags.h"
 #include "common/json_log.h"
 #include "common/serving.h"
@@ -19,6 +19,7 @@
 #include "server/engine/coordinator.h"
 #include "server/service/coordinator_service.h"
 #include "server/service/grpc_participant_channel.h"
+#include "storage/txn_id.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "gRPC listen address (host:port; port 0 picks one)");
 ABSL_FLAG(std::string, data_dir, "settle-data/coordinator", "folder of the decision log (RocksDB)");
@@ -72,6 +73,11 @@ int main(int argc, char** argv) {
 
   settle::engine::CoordinatorOptions options;
   options.shard = absl::GetFlag(FLAGS_shard);
+  if (!settle::storage::ValidShardName(options.shard)) {
+    std::fprintf(stderr, "--shard '%s' must be 1 to 16 lower-case letters and digits\n",
+                 options.shard.c_str());
+    return 2;
+  }
   options.max_txn_timeout = absl::GetFlag(FLAGS_max_txn_timeout);
   options.delivery_rpc_timeout = absl::GetFlag(FLAGS_delivery_rpc_timeout);
   options.retry.initial = absl::GetFlag(FLAGS_retry_initial);

@@ -9,10 +9,11 @@
 #include "absl/strings/str_cat.h"
 #include "common/json_log.h"
 #include "server/engine/coordinator_internal.h"
+#include "storage/txn_id.h"
 
 namespace settle::engine {
 
-using internal::TxnIdFor;
+using storage::TxnIdFor;
 
 Coordinator::Coordinator(CoordinatorOptions options, storage::TxnLog& log, Registry& registry,
                          Scheduler& scheduler, const Clock& clock, Metrics* metrics)

@@ -1,21 +1,14 @@
 #ifndef SETTLE_SERVER_ENGINE_COORDINATOR_INTERNAL_H_
 #define SETTLE_SERVER_ENGINE_COORDINATOR_INTERNAL_H_
 
-// Internal to the Coordinator's implementation files, and to settle-bench, which writes logs
-// in this format to measure a grown one.
+// Internal to the Coordinator's implementation files.
 
 #include <cstdint>
 #include <string>
 
-#include "absl/strings/str_format.h"
 #include "storage/records.pb.h"
 
 namespace settle::engine::internal {
-
-// "<shard>-<16 hex digits>": fixed width, so the log's key order is numeric order.
-inline std::string TxnIdFor(const std::string& shard, uint64_t counter) {
-  return absl::StrFormat("%s-%016x", shard, counter);
-}
 
 inline std::string StateName(storage::TxnStateRecord s) {
   switch (s) {

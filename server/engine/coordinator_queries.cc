@@ -9,11 +9,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/json_log.h"
 #include "server/engine/coordinator_internal.h"
+#include "storage/txn_id.h"
 
 namespace settle::engine {
 
 using internal::StateName;
-using internal::TxnIdFor;
+using storage::TxnIdFor;
 
 namespace {
 

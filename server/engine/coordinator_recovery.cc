@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/json_log.h"
 #include "server/engine/coordinator_internal.h"
+#include "storage/txn_id.h"
 
 namespace settle::engine {
 
@@ -32,12 +32,12 @@ absl::Status Coordinator::Recover() {
   if (!max_id.ok()) return max_id.status();
   uint64_t counter = 0;
   if (!max_id->empty()) {
-    const size_t dash = max_id->rfind('-');
-    if (dash == std::string::npos ||
-        !absl::SimpleHexAtoi(max_id->substr(dash + 1), &counter)) {
+    const auto parts = storage::ParseTxnId(*max_id);
+    if (!parts.has_value()) {
       return absl::DataLossError(
           absl::StrCat("the log holds a malformed transaction id '", *max_id, "'"));
     }
+    counter = parts->counter;
   }
   auto active = log_.LoadActive();
   if (!active.ok()) return active.status();
@@ -52,21 +52,30 @@ absl::Status Coordinator::Recover() {
       to_resume.push_back(std::move(txn));
     }
   }
+  // One line per transaction only at debug level: a restart after an outage may find
+  // thousands, and the summary below is what an operator reads.
+  int undecided = 0, committing = 0, aborting = 0;
   for (const TxnPtr& txn : to_resume) {
     const storage::TxnStateRecord state = txn->state();
     if (metrics_ != nullptr) metrics_->Recovered(StateName(state));
-    Log(LogLevel::kInfo, "recovering transaction", {{"txn", txn->id()}, {"state", StateName(state)}});
+    Log(LogLevel::kDebug, "recovering transaction",
+        {{"txn", txn->id()}, {"state", StateName(state)}});
     if (state == storage::TXN_PREPARING || state == storage::TXN_UNKNOWN) {
       // No decision reached the log, so none was ever announced: presumed abort.
+      ++undecided;
       txn->StartAbort(-1, "the coordinator restarted before the transaction was decided");
       LogDecision(txn);
     } else {
+      ++(state == storage::TXN_COMMITTING ? committing : aborting);
       txn->RestoreDecided();
       DecisionApplied(txn);
     }
   }
   Log(LogLevel::kInfo, "recovery started",
-      {{"active_transactions", absl::StrCat(to_resume.size())}});
+      {{"active_transactions", absl::StrCat(to_resume.size())},
+       {"undecided_aborting", absl::StrCat(undecided)},
+       {"committing", absl::StrCat(committing)},
+       {"aborting", absl::StrCat(aborting)}});
   ScheduleSweeps();
   recovered_.store(true, std::memory_order_release);
   return absl::OkStatus();
