@@ -15,7 +15,12 @@ ParticipantMetrics::ParticipantMetrics(prometheus::Registry& registry)
                     .Name("settle_participant_prepared_branches")
                     .Help("Branches prepared here and waiting for the decision.")
                     .Register(registry)
-                    .Add({})) {}
+                    .Add({})),
+      barriers_removed_(prometheus::BuildCounter()
+                            .Name("settle_participant_barriers_removed_total")
+                            .Help("Finished barrier records removed after their retention.")
+                            .Register(registry)
+                            .Add({})) {}
 
 void ParticipantMetrics::Branch(const std::string& effect) {
   branches_.Add({{"effect", effect}}).Increment();
@@ -26,5 +31,7 @@ void ParticipantMetrics::DecisionQuery(const std::string& answer) {
 }
 
 void ParticipantMetrics::SetPrepared(double branches) { prepared_.Set(branches); }
+
+void ParticipantMetrics::BarriersRemoved(int n) { barriers_removed_.Increment(n); }
 
 }  // namespace settle::sdk

@@ -24,11 +24,13 @@ class ParticipantMetrics final {
   // An in-doubt branch asked the coordinator: "commit", "abort", "undecided" or "error".
   void DecisionQuery(const std::string& answer);
   void SetPrepared(double branches);
+  void BarriersRemoved(int n);
 
  private:
   prometheus::Family<prometheus::Counter>& branches_;
   prometheus::Family<prometheus::Counter>& queries_;
   prometheus::Gauge& prepared_;
+  prometheus::Counter& barriers_removed_;
 };
 
 }  // namespace settle::sdk

@@ -1,5 +1,7 @@
 #include "client/participant_server.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <map>
 #include <utility>
 
@@ -10,6 +12,7 @@
 #include "grpcpp/create_channel.h"
 #include "proto/status_mapping.h"
 #include "storage/records.pb.h"
+#include "storage/txn_id.h"
 
 namespace settle::sdk {
 namespace {
@@ -20,6 +23,10 @@ using storage::WorkView;
 
 // Index of prepared branches in the meta space, so the in-doubt resolver reads only those.
 constexpr char kPreparedPrefix[] = "p/";
+// The barrier sweep removes at most this many records per write; the next batch follows
+// shortly after, so Prepares and Commits queued on the writer meanwhile are not held up.
+constexpr int kSweepBatch = 1000;
+constexpr absl::Duration kSweepBatchGap = absl::Milliseconds(5);
 
 // Buffers a handler's writes so that a NO vote can drop them while the SDK still records the
 // refusal in the same unit of work. Reads see the buffered writes first.
@@ -68,6 +75,10 @@ absl::StatusOr<std::optional<BarrierRecord>> ReadBarrier(WorkView& view, const s
     return absl::DataLossError(absl::StrCat("barrier record ", key, " is unreadable"));
   }
   return std::optional<BarrierRecord>(std::move(rec));
+}
+
+bool Finished(const BarrierRecord& rec) {
+  return rec.state() == storage::BARRIER_COMMITTED || rec.state() == storage::BARRIER_ABORTED;
 }
 
 void WriteBarrier(WorkView& view, const std::string& key, BarrierRecord rec, absl::Time now) {
@@ -314,26 +325,89 @@ ParticipantServer::~ParticipantServer() {
     absl::MutexLock lock(&mu_);
     stop_ = true;
   }
-  if (resolver_.joinable()) resolver_.join();
+  if (background_.joinable()) background_.join();
 }
 
 grpc::Service* ParticipantServer::participant_service() { return participant_impl_.get(); }
 grpc::Service* ParticipantServer::inspect_service() { return inspect_impl_.get(); }
 
-void ParticipantServer::StartInDoubtResolver() {
-  if (decisions_ == nullptr) return;
-  resolver_ = std::thread([this] { ResolverLoop(); });
+void ParticipantServer::StartBackgroundWork() {
+  background_ = std::thread([this] { BackgroundLoop(); });
 }
 
-void ParticipantServer::ResolverLoop() {
+void ParticipantServer::BackgroundLoop() {
+  absl::Time next_resolve = absl::Now() + options_.in_doubt_check_interval;
+  absl::Time next_sweep = absl::Now() + options_.barrier_sweep_interval;
   for (;;) {
     {
       absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(&stop_), options_.in_doubt_check_interval);
+      const absl::Time wake =
+          decisions_ != nullptr ? std::min(next_resolve, next_sweep) : next_sweep;
+      mu_.AwaitWithDeadline(absl::Condition(&stop_), wake);
       if (stop_) return;
     }
-    ResolveInDoubtOnce();
+    if (decisions_ != nullptr && absl::Now() >= next_resolve) {
+      ResolveInDoubtOnce();
+      next_resolve = absl::Now() + options_.in_doubt_check_interval;
+    }
+    if (absl::Now() >= next_sweep) {
+      auto removed = SweepBarriersOnce(absl::Now(), kSweepBatch);
+      if (!removed.ok()) {
+        Log(LogLevel::kWarning, "barrier sweep failed", {{"error", removed.status().ToString()}});
+      }
+      // A full batch means more are due: the next follows after a short gap.
+      const bool more = removed.ok() && *removed == kSweepBatch;
+      next_sweep = absl::Now() + (more ? kSweepBatchGap : options_.barrier_sweep_interval);
+    }
   }
+}
+
+absl::StatusOr<int> ParticipantServer::SweepBarriersOnce(absl::Time now, int max) {
+  const int64_t cutoff = absl::ToUnixMicros(now - options_.barrier_retention);
+  std::vector<std::string> due;
+  std::string from;
+  for (bool next_shard = true; next_shard && static_cast<int>(due.size()) < max;) {
+    next_shard = false;
+    absl::Status bad;
+    absl::Status s = store_.Scan(
+        Space::kBarrier, "", from, [&](const std::string& key, const std::string& value) {
+          const auto id = storage::ParseTxnId(absl::string_view(key).substr(0, key.rfind('/')));
+          if (id.has_value() && id->counter >= static_cast<uint64_t>(cutoff)) {
+            // Ids grow with begin time, so the rest of this shard began after the cutoff and
+            // none of it can be due: go on past the shard's last possible key ('0' > '/').
+            from = storage::TxnIdFor(id->shard, UINT64_MAX) + "0";
+            next_shard = true;
+            return false;
+          }
+          BarrierRecord rec;
+          if (!rec.ParseFromString(value)) {
+            bad = absl::DataLossError(absl::StrCat("barrier record ", key, " is unreadable"));
+            return false;
+          }
+          if (Finished(rec) && rec.update_micros() < cutoff) due.push_back(key);
+          return static_cast<int>(due.size()) < max;
+        });
+    if (!s.ok()) return s;
+    if (!bad.ok()) return bad;
+  }
+  if (due.empty()) return 0;
+  int removed = 0;
+  absl::Status w = store_.SubmitAndWait([&](WorkView& view) {
+    // Checked again on the writer: only what is still finished and old goes.
+    removed = 0;
+    for (const std::string& key : due) {
+      auto rec = ReadBarrier(view, key);
+      if (!rec.ok() || !rec->has_value() || !Finished(**rec) || (*rec)->update_micros() >= cutoff) {
+        continue;
+      }
+      view.Delete(Space::kBarrier, key);
+      ++removed;
+    }
+    return removed > 0;
+  });
+  if (!w.ok()) return w;
+  if (options_.metrics != nullptr && removed > 0) options_.metrics->BarriersRemoved(removed);
+  return removed;
 }
 
 int ParticipantServer::ResolveInDoubtOnce() {

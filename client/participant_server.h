@@ -8,6 +8,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/participant_metrics.h"
@@ -55,6 +56,11 @@ struct ParticipantOptions {
   std::string coordinator_endpoint;
   absl::Duration in_doubt_after = absl::Seconds(10);
   absl::Duration in_doubt_check_interval = absl::Seconds(2);
+  // Finished (committed or aborted) barrier records are removed this long after their last
+  // change, so the store does not grow forever. It must exceed the longest a duplicate message
+  // can arrive late; a late Prepare is refused by its deadline anyway.
+  absl::Duration barrier_retention = absl::Hours(24 * 7);
+  absl::Duration barrier_sweep_interval = absl::Minutes(1);
   // Where to count what happens; may be null. Must outlive the server.
   ParticipantMetrics* metrics = nullptr;
 };
@@ -62,10 +68,11 @@ struct ParticipantOptions {
 // Serves settle.v1.Participant (and ParticipantInspect) for a BranchHandler over a
 // BranchStore. Prepare/Commit/Abort are idempotent per (txn_id, branch_id); an Abort before any
 // Prepare leaves a tombstone so a late Prepare votes NO; a branch left prepared longer than
-// `in_doubt_after` is resolved by asking the coordinator.
+// `in_doubt_after` is resolved by asking the coordinator; finished barrier records are removed
+// after `barrier_retention`.
 //
 // Thread-safe. `store` and `handler` must outlive it. Register both services with a
-// grpc::ServerBuilder, then call StartInDoubtResolver(); destroy after the server has shut down.
+// grpc::ServerBuilder, then call StartBackgroundWork(); destroy after the server has shut down.
 class ParticipantServer final {
  public:
   ParticipantServer(ParticipantOptions options, storage::BranchStore& store,
@@ -77,16 +84,24 @@ class ParticipantServer final {
   grpc::Service* participant_service();
   grpc::Service* inspect_service();
 
-  void StartInDoubtResolver() ABSL_LOCKS_EXCLUDED(mu_);
+  // Starts the one background thread: in-doubt resolution (when there is a coordinator to
+  // ask) and the barrier sweep.
+  void StartBackgroundWork() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Resolves every branch prepared before `now - in_doubt_after` by asking the coordinator.
-  // Blocks on RPCs: runs on the resolver thread (or a test's). Returns how many were resolved.
+  // Blocks on RPCs: runs on the background thread (or a test's). Returns how many were resolved.
   int ResolveInDoubtOnce() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Removes up to `max` finished barrier records last changed before `now - barrier_retention`
+  // (prepared ones stay whatever their age). Returns how many it removed; `max` means more may
+  // be due. Blocks on the store's writer: runs on the background thread (or a test's, which
+  // passes a future `now`).
+  absl::StatusOr<int> SweepBarriersOnce(absl::Time now, int max) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   class ParticipantImpl;
   class InspectImpl;
-  void ResolverLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  void BackgroundLoop() ABSL_LOCKS_EXCLUDED(mu_);
 
   const ParticipantOptions options_;
   storage::BranchStore& store_;
@@ -97,7 +112,7 @@ class ParticipantServer final {
 
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread resolver_;
+  std::thread background_;
 };
 
 // Key of a branch's barrier record: "<txn_id>/<branch_id, 5 digits>".

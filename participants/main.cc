@@ -25,6 +25,10 @@ ABSL_FLAG(absl::Duration, in_doubt_after, absl::Seconds(10),
           "a branch prepared this long without a decision is resolved with GetDecision");
 ABSL_FLAG(absl::Duration, in_doubt_check_interval, absl::Seconds(2),
           "how often to look for in-doubt branches");
+ABSL_FLAG(absl::Duration, barrier_retention, absl::Hours(24 * 7),
+          "finished barrier records are removed this long after their last change");
+ABSL_FLAG(absl::Duration, barrier_sweep_interval, absl::Minutes(1),
+          "how often to look for barrier records past their retention");
 ABSL_FLAG(std::string, port_file, "",
           "if set, write the bound gRPC port and metrics port here (one per line) once serving");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:0",
@@ -73,6 +77,8 @@ int main(int argc, char** argv) {
   options.coordinator_endpoint = absl::GetFlag(FLAGS_coordinator);
   options.in_doubt_after = absl::GetFlag(FLAGS_in_doubt_after);
   options.in_doubt_check_interval = absl::GetFlag(FLAGS_in_doubt_check_interval);
+  options.barrier_retention = absl::GetFlag(FLAGS_barrier_retention);
+  options.barrier_sweep_interval = absl::GetFlag(FLAGS_barrier_sweep_interval);
   auto server_impl = std::make_unique<settle::sdk::ParticipantServer>(options, **store,
                                                                       *reference->handler);
 
@@ -90,7 +96,7 @@ int main(int argc, char** argv) {
                 {{"listen", absl::GetFlag(FLAGS_listen)}});
     return 1;
   }
-  server_impl->StartInDoubtResolver();
+  server_impl->StartBackgroundWork();
   settle::WritePortFile(absl::GetFlag(FLAGS_port_file), {port, metrics_port});
   settle::Log(settle::LogLevel::kInfo, "serving",
               {{"kind", kind},

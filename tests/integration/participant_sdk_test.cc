@@ -62,6 +62,22 @@ TEST_F(ParticipantSdkTest, AbortBeforePrepareLeavesATombstoneThatRefusesALatePre
   EXPECT_EQ(Available("alice"), 1000);
 }
 
+// What keeps a barrier record's removal after its retention safe: a Prepare that arrives
+// that late is past its transaction's deadline and reserves nothing.
+TEST_F(ParticipantSdkTest, APrepareAfterItsDeadlineVotesNoAndReservesNothing) {
+  v1::PrepareRequest req;
+  req.set_txn_id("s9-expired");
+  req.set_payload(payload_);
+  req.mutable_deadline()->set_seconds(absl::ToUnixSeconds(absl::Now() - absl::Seconds(1)));
+  v1::PrepareResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->Prepare(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.vote(), v1::VOTE_NO);
+  EXPECT_NE(resp.reason().find("deadline"), std::string::npos) << resp.reason();
+  EXPECT_EQ(Held("alice"), 0);
+  EXPECT_EQ(Available("alice"), 1000);
+}
+
 TEST_F(ParticipantSdkTest, DuplicatedPrepareAndCommitHaveOneEffect) {
   EXPECT_EQ(Prepare("s9-dup").vote(), v1::VOTE_YES);
   EXPECT_EQ(Prepare("s9-dup").vote(), v1::VOTE_YES);
