@@ -40,14 +40,18 @@ class BankFaultTest : public ::testing::Test {
 
   void KillAndRestartCoordinator() {
     stack_.coordinator().Signal(SIGKILL);
-    ASSERT_TRUE(stack_.coordinator().Wait(absl::Seconds(10)).has_value());
-    ASSERT_TRUE(stack_.StartCoordinator().ok());
+    ASSERT_TRUE(stack_.coordinator().Wait(absl::Seconds(10)).has_value())
+        << "the coordinator was still running 10 s after SIGKILL";
+    const absl::Status started = stack_.StartCoordinator();
+    ASSERT_TRUE(started.ok()) << started;
   }
 
   void KillAndRestartParticipant(const std::string& kind) {
     stack_.participant(kind).Signal(SIGKILL);
-    ASSERT_TRUE(stack_.participant(kind).Wait(absl::Seconds(10)).has_value());
-    ASSERT_TRUE(stack_.StartParticipant(kind, ParticipantFlags()).ok());
+    ASSERT_TRUE(stack_.participant(kind).Wait(absl::Seconds(10)).has_value())
+        << kind << " was still running 10 s after SIGKILL";
+    const absl::Status started = stack_.StartParticipant(kind, ParticipantFlags());
+    ASSERT_TRUE(started.ok()) << started;
   }
 
   // Stops the load, lets everything finish, and proves the invariants.

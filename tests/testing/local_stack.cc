@@ -1,9 +1,11 @@
 #include "tests/testing/local_stack.h"
 
+#include <deque>
 #include <filesystem>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "proto/status_mapping.h"
@@ -18,6 +20,19 @@ const char* const kKinds[] = {"balance", "ledger", "notification"};
 template <typename Service>
 std::unique_ptr<typename Service::Stub> MakeStub(const std::string& endpoint) {
   return Service::NewStub(grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
+}
+
+// A process that did not start: its last log lines go into the error, since the test's folder
+// (and the log) is gone by the time anyone reads a CI report.
+absl::Status DidNotStart(const std::string& what, const std::string& log_path) {
+  std::ifstream in(log_path);
+  std::deque<std::string> tail;
+  for (std::string line; std::getline(in, line);) {
+    tail.push_back(std::move(line));
+    if (tail.size() > 5) tail.pop_front();
+  }
+  return absl::UnavailableError(absl::StrCat(what, " did not start; the end of ", log_path, ":\n",
+                                             absl::StrJoin(tail, "\n")));
 }
 
 std::unique_ptr<grpc::ClientContext> Context() {
@@ -83,10 +98,7 @@ absl::Status LocalStack::StartCoordinator(const std::vector<std::string>& extra_
   if (!p.ok()) return p.status();
   coordinator_ = std::move(*p);
   const int port = WaitForPortFile(port_file, kStartTimeout);
-  if (port == 0) {
-    return absl::UnavailableError("the coordinator did not start; see " +
-                                  dir_.Sub("coordinator.log"));
-  }
+  if (port == 0) return DidNotStart("the coordinator", dir_.Sub("coordinator.log"));
   coordinator_port_ = port;
   std::ifstream ports(port_file);
   int grpc_port = 0;
@@ -113,7 +125,7 @@ absl::Status LocalStack::StartParticipant(const std::string& kind,
   if (!p.ok()) return p.status();
   participants_[kind] = std::move(*p);
   const int port = WaitForPortFile(port_file, kStartTimeout);
-  if (port == 0) return absl::UnavailableError(kind + " did not start; see " + dir_.Sub(kind + ".log"));
+  if (port == 0) return DidNotStart(kind, dir_.Sub(kind + ".log"));
   participant_ports_[kind] = port;
   std::ifstream ports(port_file);
   int grpc_port = 0;
