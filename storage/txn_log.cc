@@ -3,6 +3,7 @@
 #include <future>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -17,6 +18,8 @@ namespace {
 
 constexpr char kSchemaKey[] = "schema_version";
 constexpr char kSchemaVersion[] = "settle.txnlog.1";
+// In the default column family, beside the schema version: the id counter reserved so far.
+constexpr char kIdCeilingKey[] = "id_ceiling";
 // Column family order in OpenedDb::cfs.
 enum Cf { kActiveCf = 0, kFinishedCf, kKeysCf, kParticipantsCf };
 const std::vector<std::string>& CfNames() {
@@ -61,6 +64,9 @@ void LogBatch::PutParticipant(const ParticipantRecord& rec) {
 }
 void LogBatch::DeleteParticipant(const std::string& name) {
   ops_.push_back({Space::kParticipants, name, std::nullopt});
+}
+void LogBatch::ReserveIds(uint64_t ceiling) {
+  ops_.push_back({Space::kMeta, kIdCeilingKey, absl::StrCat(ceiling)});
 }
 
 struct TxnLog::Pending {
@@ -137,10 +143,13 @@ void TxnLog::FlushGroup(std::vector<Pending>& group) {
       rocksdb::WriteBatch wb;
       for (const Pending& p : group) {
         for (const LogBatch::Op& op : p.batch.ops_) {
+          rocksdb::ColumnFamilyHandle* cf = op.space == LogBatch::Space::kMeta
+                                                ? impl_->store->db()->DefaultColumnFamily()
+                                                : impl_->cf(op.space);
           if (op.value.has_value()) {
-            wb.Put(impl_->cf(op.space), op.key, *op.value);
+            wb.Put(cf, op.key, *op.value);
           } else {
-            wb.Delete(impl_->cf(op.space), op.key);
+            wb.Delete(cf, op.key);
           }
         }
       }
@@ -229,6 +238,21 @@ absl::StatusOr<std::optional<std::string>> TxnLog::FindTxnIdByKey(const std::str
   if (s.IsNotFound()) return std::nullopt;
   if (!s.ok()) return FromRocksDb(s, "cannot read the idempotency index");
   return std::optional<std::string>(std::move(value));
+}
+
+absl::StatusOr<uint64_t> TxnLog::IdCeiling() const {
+  absl::ReaderMutexLock lock(&impl_->store->mu);
+  if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
+  std::string value;
+  rocksdb::Status s = impl_->store->db()->Get(rocksdb::ReadOptions(), kIdCeilingKey, &value);
+  if (s.IsNotFound()) return 0;
+  if (!s.ok()) return FromRocksDb(s, "cannot read the reserved id ceiling");
+  uint64_t ceiling = 0;
+  if (!absl::SimpleAtoi(value, &ceiling)) {
+    return absl::DataLossError(
+        absl::StrCat("the log's reserved id ceiling '", value, "' is unreadable; it is damaged"));
+  }
+  return ceiling;
 }
 
 absl::StatusOr<std::string> TxnLog::MaxTxnId() const {

@@ -31,12 +31,16 @@ class LogBatch final {
   void Forget(const TxnRecord& rec);
   void PutParticipant(const ParticipantRecord& rec);
   void DeleteParticipant(const std::string& name);
+  // Transaction id counters below `ceiling` may be issued. The coordinator reserves ids ahead
+  // of issuing them, so a restart starts past every id a crash may have lost (Prepares go out
+  // before the begin record is written) even if the clock stepped back meanwhile.
+  void ReserveIds(uint64_t ceiling);
 
   bool empty() const { return ops_.empty(); }
 
  private:
   friend class TxnLog;
-  enum class Space { kActive, kFinished, kKeys, kParticipants };
+  enum class Space { kActive, kFinished, kKeys, kParticipants, kMeta };
   struct Op {
     Space space;
     std::string key;
@@ -102,6 +106,8 @@ class TxnLog final {
   absl::StatusOr<std::optional<std::string>> FindTxnIdByKey(const std::string& key) const;
   // The greatest transaction id ever written (ids are fixed-width and grow with time).
   absl::StatusOr<std::string> MaxTxnId() const;
+  // The last ceiling ReserveIds wrote; 0 if none.
+  absl::StatusOr<uint64_t> IdCeiling() const;
 
   // Visits transactions with id >= `from_id` in id order, finished and active merged, until
   // `visit` returns false or `max_examined` records were visited. Returns the id of the last

@@ -13,6 +13,7 @@
 
 namespace settle::engine {
 
+using internal::kIdReservation;
 using storage::TxnIdFor;
 
 Coordinator::Coordinator(CoordinatorOptions options, storage::TxnLog& log, Registry& registry,
@@ -111,12 +112,33 @@ absl::Status Coordinator::Validate(const ExecuteParams& p) const {
   return absl::OkStatus();
 }
 
-std::string Coordinator::NextTxnIdLocked() {
-  // Ids grow with time and never repeat, across restarts too (the counter starts past the
-  // greatest id in the log), so the log's key order is begin order.
+std::optional<std::string> Coordinator::NextTxnIdLocked() {
+  // Ids grow with time and never repeat, across restarts too: the counter starts past the
+  // greatest id in the log and past the reserved ceiling, below which every id ever issued
+  // lies, including any whose begin record a crash lost.
   const uint64_t now = static_cast<uint64_t>(absl::ToUnixMicros(clock_.Now()));
-  last_id_counter_ = std::max(now, last_id_counter_ + 1);
-  return TxnIdFor(options_.shard, last_id_counter_);
+  const uint64_t next = std::max(now, last_id_counter_ + 1);
+  if (next >= id_ceiling_) return std::nullopt;
+  last_id_counter_ = next;
+  return TxnIdFor(options_.shard, next);
+}
+
+void Coordinator::ReserveIds() {
+  uint64_t ceiling = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (reserving_ids_ || stopping_) return;
+    reserving_ids_ = true;
+    const uint64_t now = static_cast<uint64_t>(absl::ToUnixMicros(clock_.Now()));
+    ceiling = std::max(now, last_id_counter_) + absl::ToInt64Microseconds(kIdReservation);
+  }
+  storage::LogBatch batch;
+  batch.ReserveIds(ceiling);
+  log_.Write(std::move(batch), /*sync=*/true, [this, ceiling](absl::Status s) {
+    absl::MutexLock lock(&mu_);
+    reserving_ids_ = false;
+    if (s.ok()) id_ceiling_ = std::max(id_ceiling_, ceiling);
+  });
 }
 
 void Coordinator::Execute(ExecuteParams p, ExecuteDone done) {
@@ -170,6 +192,7 @@ void Coordinator::Execute(ExecuteParams p, ExecuteDone done) {
 
   TxnPtr txn;
   storage::TxnRecord begin;
+  bool out_of_ids = false;
   {
     absl::MutexLock lock(&mu_);
     auto it = by_key_.find(p.idempotency_key);
@@ -179,9 +202,11 @@ void Coordinator::Execute(ExecuteParams p, ExecuteDone done) {
       return reply(absl::ResourceExhaustedError(absl::StrCat(
           "the coordinator has ", active_.size(),
           " transactions in flight (--max_in_flight); retry with backoff")));
+    } else if (std::optional<std::string> id = NextTxnIdLocked(); !id.has_value()) {
+      out_of_ids = true;
     } else {
       begin = std::move(asked);
-      begin.set_txn_id(NextTxnIdLocked());
+      begin.set_txn_id(*std::move(id));
       begin.set_state(storage::TXN_PREPARING);
       begin.set_begin_micros(absl::ToUnixMicros(start));
       begin.set_deadline_micros(absl::ToUnixMicros(start + p.timeout));
@@ -191,6 +216,12 @@ void Coordinator::Execute(ExecuteParams p, ExecuteDone done) {
     }
   }
   if (existing != nullptr) return Join(existing, asked, p.wait_for_acks, true, reply);
+  if (out_of_ids) {
+    ReserveIds();
+    return reply(absl::UnavailableError(
+        "no transaction id is reserved in the decision log yet (it cannot be written, or the "
+        "clock jumped ahead); retry with the same idempotency key"));
+  }
 
   txn->AddWaiter(p.wait_for_acks, false, std::move(reply));
   storage::LogBatch batch;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -132,7 +133,11 @@ class Coordinator final {
   using TxnPtr = std::shared_ptr<Transaction>;
 
   absl::Status Validate(const ExecuteParams& params) const;
-  std::string NextTxnIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // nullopt while the next id is not below the reserved ceiling (the log cannot be written,
+  // or the clock jumped ahead of the last reservation).
+  std::optional<std::string> NextTxnIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes a new id ceiling ahead of the counter (synced), unless one is being written.
+  void ReserveIds() ABSL_LOCKS_EXCLUDED(mu_);
   TxnPtr FindActive(const std::string& txn_id) const ABSL_LOCKS_EXCLUDED(mu_);
   void Join(const TxnPtr& txn, const storage::TxnRecord& asked, bool wait_for_acks,
             bool replayed, const ExecuteDone& done);
@@ -157,6 +162,7 @@ class Coordinator final {
   void ScheduleSweeps();
   void ScheduleGauges();
   void ScheduleRetention(absl::Duration delay);
+  void ScheduleIdReservation();
   void UpdateGauges() ABSL_LOCKS_EXCLUDED(mu_);
   // Removes one batch; true if it was full (more are due).
   bool SweepRetention() ABSL_LOCKS_EXCLUDED(retention_mu_);
@@ -177,6 +183,9 @@ class Coordinator final {
   absl::flat_hash_map<std::string, TxnPtr> active_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, TxnPtr> by_key_ ABSL_GUARDED_BY(mu_);
   uint64_t last_id_counter_ ABSL_GUARDED_BY(mu_) = 0;
+  // Ids are issued only below a ceiling already durable in the log (see ReserveIds).
+  uint64_t id_ceiling_ ABSL_GUARDED_BY(mu_) = 0;
+  bool reserving_ids_ ABSL_GUARDED_BY(mu_) = false;
   int rpcs_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Set once Recover() has loaded and resumed the active transactions; Execute waits for it.

@@ -6,9 +6,15 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/time/time.h"
 #include "storage/records.pb.h"
 
 namespace settle::engine::internal {
+
+// Ids are reserved this far ahead of the counter, renewed every kIdRenewInterval: Execute finds
+// an id reserved unless the log has been unwritable for two seconds.
+constexpr absl::Duration kIdReservation = absl::Seconds(3);
+constexpr absl::Duration kIdRenewInterval = absl::Seconds(1);
 
 inline std::string StateName(storage::TxnStateRecord s) {
   switch (s) {

@@ -12,6 +12,8 @@
 
 namespace settle::engine {
 
+using internal::kIdRenewInterval;
+using internal::kIdReservation;
 using internal::StateName;
 
 namespace {
@@ -39,6 +41,11 @@ absl::Status Coordinator::Recover() {
     }
     counter = parts->counter;
   }
+  // Past the last reserved ceiling too: ids issued before a crash whose begin records were lost
+  // are below it, whatever the clock says now.
+  auto ceiling = log_.IdCeiling();
+  if (!ceiling.ok()) return ceiling.status();
+  counter = std::max(counter, *ceiling);
   auto active = log_.LoadActive();
   if (!active.ok()) return active.status();
   std::vector<TxnPtr> to_resume;
@@ -76,6 +83,19 @@ absl::Status Coordinator::Recover() {
        {"undecided_aborting", absl::StrCat(undecided)},
        {"committing", absl::StrCat(committing)},
        {"aborting", absl::StrCat(aborting)}});
+  // The first reservation before Execute is served; should it fail, Execute answers
+  // UNAVAILABLE until a renewal succeeds.
+  storage::LogBatch reserve;
+  const uint64_t now = static_cast<uint64_t>(absl::ToUnixMicros(clock_.Now()));
+  const uint64_t reserved = std::max(now, counter) + absl::ToInt64Microseconds(kIdReservation);
+  reserve.ReserveIds(reserved);
+  if (absl::Status s = log_.WriteAndWait(std::move(reserve), /*sync=*/true); s.ok()) {
+    absl::MutexLock lock(&mu_);
+    id_ceiling_ = reserved;
+  } else {
+    Log(LogLevel::kWarning, "cannot reserve transaction ids; Execute waits for the log",
+        {{"error", s.ToString()}});
+  }
   ScheduleSweeps();
   recovered_.store(true, std::memory_order_release);
   return absl::OkStatus();
@@ -84,9 +104,18 @@ absl::Status Coordinator::Recover() {
 // ---- Background work ----
 
 void Coordinator::ScheduleSweeps() {
-  // Two self-renewing chains on the scheduler; each ends once the coordinator stops.
+  // Self-renewing chains on the scheduler; each ends once the coordinator stops.
   ScheduleGauges();
   ScheduleRetention(options_.retention_sweep_interval);
+  ScheduleIdReservation();
+}
+
+void Coordinator::ScheduleIdReservation() {
+  scheduler_.RunAfter(kIdRenewInterval, [this] {
+    if (stopping()) return;
+    ReserveIds();
+    ScheduleIdReservation();
+  });
 }
 
 void Coordinator::ScheduleGauges() {

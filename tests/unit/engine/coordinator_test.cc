@@ -1,5 +1,6 @@
 #include "server/engine/coordinator.h"
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -15,6 +16,16 @@ namespace {
 using testing::ScriptedParticipant;
 using testing::WaitFor;
 
+// The real clock, which a test can step back or forward as NTP or a VM resume might.
+class SteppableClock final : public Clock {
+ public:
+  absl::Time Now() const override { return absl::Now() + offset_.load(); }
+  void Step(absl::Duration by) { offset_.store(offset_.load() + by); }
+
+ private:
+  std::atomic<absl::Duration> offset_{absl::ZeroDuration()};
+};
+
 class CoordinatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -27,9 +38,38 @@ class CoordinatorTest : public ::testing::Test {
   }
 
   void Start() {
+    if (log_ == nullptr) {
+      log_ = std::move(*storage::TxnLog::Open(dir_.path()));
+      registry_ = std::make_unique<Registry>(*log_, factory_);
+    }
     coordinator_ = std::make_unique<Coordinator>(options_, *log_, *registry_, *scheduler_,
                                                  clock_, nullptr);
     ASSERT_TRUE(coordinator_->Recover().ok());
+  }
+
+  // Reopens the log so that its writes fail while the returned path exists.
+  std::string OpenLogWithWriteFaults() {
+    registry_.reset();
+    log_.reset();
+    storage::TxnLog::Options log_options;
+    log_options.write_fault_trigger_ForTest = trigger_dir_.Sub("disk-full");
+    log_ = std::move(*storage::TxnLog::Open(dir_.path(), log_options));
+    registry_ = std::make_unique<Registry>(*log_, factory_);
+    return log_options.write_fault_trigger_ForTest;
+  }
+
+  // As if the process died: the coordinator stops (its pending callbacks must still find it
+  // alive, so it is destroyed with the fixture) and the log closes after whatever was queued
+  // on it; Start() opens it again, as a new process would.
+  void Crash() {
+    coordinator_->Stop();
+    stopped_.push_back(std::move(coordinator_));
+    registry_.reset();
+    log_.reset();
+  }
+  void Restart() {
+    Crash();
+    Start();
   }
 
   void TearDown() override {
@@ -70,12 +110,14 @@ class CoordinatorTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  testing::TempDir trigger_dir_;
   CoordinatorOptions options_;
   std::unique_ptr<storage::TxnLog> log_;
   testing::ScriptedChannelFactory factory_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<ThreadScheduler> scheduler_;
-  RealClock clock_;
+  SteppableClock clock_;
+  std::vector<std::unique_ptr<Coordinator>> stopped_;
   std::unique_ptr<Coordinator> coordinator_;
 };
 
@@ -153,14 +195,7 @@ TEST_F(CoordinatorTest, AbortsAllBranchesWhenOneVotesNo) {
 // Prepares unwritten; were an ABORT announced first, a crash could forget the answered key and
 // its retry would run as a new transaction, one that may commit.
 TEST_F(CoordinatorTest, AnAbortIsAnnouncedOnlyOnceItsRecordIsWritten) {
-  testing::TempDir trigger_dir;
-  const std::string disk_full = trigger_dir.Sub("disk-full");
-  registry_.reset();
-  log_.reset();
-  storage::TxnLog::Options log_options;
-  log_options.write_fault_trigger_ForTest = disk_full;
-  log_ = std::move(*storage::TxnLog::Open(dir_.path(), log_options));
-  registry_ = std::make_unique<Registry>(*log_, factory_);
+  const std::string disk_full = OpenLogWithWriteFaults();
   auto balance = Participant("balance");
   balance->SetVote(VoteResult{false, "insufficient funds"});
   Start();
@@ -180,14 +215,52 @@ TEST_F(CoordinatorTest, AnAbortIsAnnouncedOnlyOnceItsRecordIsWritten) {
   };
   ASSERT_TRUE(WaitFor(read));
   // A restart on the same log still knows the key: its retry is the same, aborted transaction.
-  coordinator_->Stop();
-  coordinator_.reset();
-  Start();
+  Restart();
   auto after = Execute(Payment("k1", {"balance"}));
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_FALSE(after->committed);
   EXPECT_TRUE(after->replayed);
   EXPECT_EQ(balance->prepares(after->txn_id), 1);
+}
+
+// Ids never repeat, even when a crash lost the begin records of ids already sent out with
+// their Prepares and the clock then stepped back: every id lies below a ceiling that was
+// durable before it was issued, and a restart starts past it.
+TEST_F(CoordinatorTest, IdsNeverRepeatAfterLostBeginsAndAClockStepBack) {
+  const std::string disk_full = OpenLogWithWriteFaults();
+  auto balance = Participant("balance");
+  Start();
+  std::ofstream(disk_full).put('x');
+  auto lost = Execute(Payment("k-lost", {"balance"}));
+  EXPECT_EQ(lost.status().code(), absl::StatusCode::kUnavailable) << lost.status();
+  auto lost_txn = coordinator_->GetTransactionByKey("k-lost");
+  ASSERT_TRUE(lost_txn.ok()) << lost_txn.status();
+  const std::string lost_id = lost_txn->record.txn_id();
+  EXPECT_EQ(balance->prepares(lost_id), 1);  // Out with its Prepare; nothing in the log.
+
+  // The process dies; the disk is back; the clock is an hour behind.
+  Crash();
+  std::filesystem::remove(disk_full);
+  clock_.Step(-absl::Hours(1));
+  Start();
+  EXPECT_EQ(coordinator_->GetTransaction(lost_id).status().code(), absl::StatusCode::kNotFound);
+  auto next = Execute(Payment("k-next", {"balance"}));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_GT(next->txn_id, lost_id);
+}
+
+// A clock that jumps ahead of the reservation: Execute answers UNAVAILABLE (retry) until a
+// reservation covers the new time, and never issues an id that is not covered.
+TEST_F(CoordinatorTest, AClockJumpAheadWaitsForANewReservation) {
+  Participant("balance");
+  Start();
+  ASSERT_TRUE(Execute(Payment("k-before", {"balance"})).ok());
+  clock_.Step(absl::Hours(1));
+  auto refused = Execute(Payment("k-after", {"balance"}));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  // The refusal asked for a reservation; the same key succeeds once it is written.
+  ASSERT_TRUE(WaitFor([&] { return Execute(Payment("k-after", {"balance"})).ok(); }));
 }
 
 TEST_F(CoordinatorTest, AbortsWhenAPrepareFailsOrTimesOut) {
