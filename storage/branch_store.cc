@@ -101,8 +101,11 @@ absl::StatusOr<std::unique_ptr<BranchStore>> BranchStore::Open(const std::string
   if (!options.write_fault_trigger_ForTest.empty()) {
     impl->env = NewWriteFaultEnvForTest(options.write_fault_trigger_ForTest);
   }
-  auto store = ReopenableDb::Open(dir, {"data", "barrier", "meta"}, kSchemaKey, kSchemaVersion,
-                                  impl->env.get());
+  // Queues: barrier records are swept by age, and the meta space's index of prepared branches
+  // loses an entry with every decision (the in-doubt resolver scans it every few seconds).
+  auto store =
+      ReopenableDb::Open(dir, {{"data"}, {"barrier", /*queue=*/true}, {"meta", /*queue=*/true}},
+                         kSchemaKey, kSchemaVersion, impl->env.get());
   if (!store.ok()) return store.status();
   impl->store = std::move(*store);
   Impl* raw = impl.get();

@@ -20,6 +20,14 @@ namespace settle::storage {
 // UNAVAILABLE (retry), corruption is DATA_LOSS (stop), the rest keep their nearest code.
 absl::Status FromRocksDb(const rocksdb::Status& s, const std::string& what);
 
+// A column family to open. `queue`: rows leave roughly in the order they came (an active set,
+// an index of pending work, records removed by age), so tombstones gather where scans start;
+// files dense with them are compacted early instead of when their level fills.
+struct ColumnFamilySpec {
+  std::string name;
+  bool queue = false;
+};
+
 // An open database with its column families: `cfs[i]` is the i-th name asked for (the default
 // column family, which holds only the schema version, is kept apart).
 struct OpenedDb {
@@ -34,7 +42,7 @@ struct OpenedDb {
 // so that a damaged log never turns into an empty fresh start.
 // `env` (may be null: the default) must outlive the database.
 absl::StatusOr<std::unique_ptr<OpenedDb>> OpenRocksDb(const std::string& dir,
-                                                      const std::vector<std::string>& cf_names,
+                                                      const std::vector<ColumnFamilySpec>& cfs,
                                                       const std::string& schema_key,
                                                       const std::string& schema_version,
                                                       rocksdb::Env* env = nullptr);
@@ -48,7 +56,7 @@ class ReopenableDb final {
  public:
   // Opens it as OpenRocksDb does; `env` (may be null) must outlive this object.
   static absl::StatusOr<std::unique_ptr<ReopenableDb>> Open(std::string dir,
-                                                            std::vector<std::string> cf_names,
+                                                            std::vector<ColumnFamilySpec> cfs,
                                                             std::string schema_key,
                                                             std::string schema_version,
                                                             rocksdb::Env* env);
@@ -69,11 +77,11 @@ class ReopenableDb final {
   mutable absl::Mutex mu;
 
  private:
-  ReopenableDb(std::string dir, std::vector<std::string> cf_names, std::string schema_key,
+  ReopenableDb(std::string dir, std::vector<ColumnFamilySpec> cf_specs, std::string schema_key,
                std::string schema_version, rocksdb::Env* env);
 
   const std::string dir_;
-  const std::vector<std::string> cf_names_;
+  const std::vector<ColumnFamilySpec> cf_specs_;
   const std::string schema_key_;
   const std::string schema_version_;
   rocksdb::Env* const env_;

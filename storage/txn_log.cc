@@ -22,10 +22,14 @@ constexpr char kSchemaVersion[] = "settle.txnlog.1";
 constexpr char kIdCeilingKey[] = "id_ceiling";
 // Column family order in OpenedDb::cfs.
 enum Cf { kActiveCf = 0, kFinishedCf, kKeysCf, kParticipantsCf };
-const std::vector<std::string>& CfNames() {
-  static const auto* names =
-      new std::vector<std::string>{"active", "finished", "idempotency", "participants"};
-  return *names;
+// The active set is a queue: every finished transaction leaves a tombstone there. Retention
+// removes the oldest finished ones too, but its sweep keeps a cursor past their tombstones; as
+// queues, finished and idempotency cost a third of the throughput while the bench removed a
+// backlog of 1,000,000.
+const std::vector<ColumnFamilySpec>& CfSpecs() {
+  static const auto* specs = new std::vector<ColumnFamilySpec>{
+      {"active", /*queue=*/true}, {"finished"}, {"idempotency"}, {"participants"}};
+  return *specs;
 }
 
 template <typename Msg>
@@ -99,7 +103,7 @@ absl::StatusOr<std::unique_ptr<TxnLog>> TxnLog::Open(const std::string& dir,
   if (!options.write_fault_trigger_ForTest.empty()) {
     env = NewWriteFaultEnvForTest(options.write_fault_trigger_ForTest);
   }
-  auto store = ReopenableDb::Open(dir, CfNames(), kSchemaKey, kSchemaVersion, env.get());
+  auto store = ReopenableDb::Open(dir, CfSpecs(), kSchemaKey, kSchemaVersion, env.get());
   if (!store.ok()) return store.status();
   auto impl = std::make_unique<Impl>();
   impl->env = std::move(env);
@@ -337,9 +341,15 @@ absl::StatusOr<int> TxnLog::DeleteFinishedBefore(absl::Time cutoff, int max,
 absl::Status TxnLog::Compact() {
   absl::ReaderMutexLock lock(&impl_->store->mu);
   if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
-  for (const auto& cf : impl_->store->cfs()) {
-    rocksdb::Status s =
-        impl_->store->db()->CompactRange(rocksdb::CompactRangeOptions(), cf.get(), nullptr, nullptr);
+  for (int i = 0; i < static_cast<int>(impl_->store->cfs().size()); ++i) {
+    rocksdb::CompactRangeOptions options;
+    // The active set is a queue: every finished transaction leaves a tombstone there, and a
+    // scan from its start walks every one left. They go only when the bottommost files are
+    // compacted too, which RocksDB skips by default.
+    if (i == kActiveCf) {
+      options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
+    }
+    rocksdb::Status s = impl_->store->db()->CompactRange(options, impl_->cf(i), nullptr, nullptr);
     if (!s.ok()) return FromRocksDb(s, "cannot compact the log");
   }
   return absl::OkStatus();
