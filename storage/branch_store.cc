@@ -103,9 +103,9 @@ absl::StatusOr<std::unique_ptr<BranchStore>> BranchStore::Open(const std::string
   }
   // Queues: barrier records are swept by age, and the meta space's index of prepared branches
   // loses an entry with every decision (the in-doubt resolver scans it every few seconds).
-  auto store =
-      ReopenableDb::Open(dir, {{"data"}, {"barrier", /*queue=*/true}, {"meta", /*queue=*/true}},
-                         kSchemaKey, kSchemaVersion, impl->env.get());
+  auto store = ReopenableDb::Open(
+      dir, {{"data"}, {"barrier", /*queue=*/true}, {"meta", /*queue=*/true}}, kSchemaKey,
+      kSchemaVersion, impl->env.get());
   if (!store.ok()) return store.status();
   impl->store = std::move(*store);
   Impl* raw = impl.get();
@@ -115,7 +115,11 @@ absl::StatusOr<std::unique_ptr<BranchStore>> BranchStore::Open(const std::string
 }
 
 BranchStore::BranchStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-BranchStore::~BranchStore() { impl_->queue.reset(); }
+BranchStore::~BranchStore() {
+  // Close, not reset: the last groups' callbacks may write again, through this queue.
+  impl_->queue->Close();
+  impl_->queue.reset();
+}
 
 void BranchStore::Submit(Work work, Done done) {
   impl_->queue->Push(Unit{std::move(work), std::move(done)});

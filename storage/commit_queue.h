@@ -17,19 +17,23 @@ namespace settle::storage {
 // caller (in particular no gRPC callback thread) ever waits on a sync.
 //
 // Thread-safe. `flush` runs only on the writer thread, one group at a time, in push order.
-// The destructor flushes what was pushed before it and joins the thread.
 template <typename Item>
 class CommitQueue final {
  public:
   using Flush = std::function<void(std::vector<Item>& group)>;
 
   explicit CommitQueue(Flush flush) : flush_(std::move(flush)), thread_([this] { Run(); }) {}
-  ~CommitQueue() {
+  ~CommitQueue() { Close(); }
+
+  // Flushes everything pushed before it, and whatever those flushes' callbacks push in turn,
+  // then joins the writer thread. The owner calls it while the queue is still reachable, since
+  // a callback may push again. Nothing may be pushed once it returned.
+  void Close() ABSL_LOCKS_EXCLUDED(mu_) {
     {
       absl::MutexLock lock(&mu_);
       stop_ = true;
     }
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
   }
   CommitQueue(const CommitQueue&) = delete;
   CommitQueue& operator=(const CommitQueue&) = delete;

@@ -117,7 +117,11 @@ absl::StatusOr<std::unique_ptr<TxnLog>> TxnLog::Open(const std::string& dir,
 
 TxnLog::TxnLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-TxnLog::~TxnLog() { impl_->queue.reset(); }
+TxnLog::~TxnLog() {
+  // Close, not reset: the last groups' callbacks may write again, through this queue.
+  impl_->queue->Close();
+  impl_->queue.reset();
+}
 
 void TxnLog::SetStatsObserver(StatsObserver observer) {
   absl::MutexLock lock(&impl_->observer_mu);
