@@ -14,6 +14,10 @@
 namespace settle::fault {
 namespace {
 
+// A process killed in the middle of an fsync exits only once that I/O completes, which on a
+// busy shared disk can take seconds.
+constexpr absl::Duration kReapTimeout = absl::Seconds(30);
+
 class BankFaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -40,16 +44,16 @@ class BankFaultTest : public ::testing::Test {
 
   void KillAndRestartCoordinator() {
     stack_.coordinator().Signal(SIGKILL);
-    ASSERT_TRUE(stack_.coordinator().Wait(absl::Seconds(10)).has_value())
-        << "the coordinator was still running 10 s after SIGKILL";
+    ASSERT_TRUE(stack_.coordinator().Wait(kReapTimeout).has_value())
+        << "the coordinator was still running 30 s after SIGKILL";
     const absl::Status started = stack_.StartCoordinator();
     ASSERT_TRUE(started.ok()) << started;
   }
 
   void KillAndRestartParticipant(const std::string& kind) {
     stack_.participant(kind).Signal(SIGKILL);
-    ASSERT_TRUE(stack_.participant(kind).Wait(absl::Seconds(10)).has_value())
-        << kind << " was still running 10 s after SIGKILL";
+    ASSERT_TRUE(stack_.participant(kind).Wait(kReapTimeout).has_value())
+        << kind << " was still running 30 s after SIGKILL";
     const absl::Status started = stack_.StartParticipant(kind, ParticipantFlags());
     ASSERT_TRUE(started.ok()) << started;
   }
@@ -120,7 +124,7 @@ TEST_F(BankFaultTest, CoordinatorAndParticipantsKilledTogether) {
     stack_.coordinator().Signal(SIGKILL);
     const char* kind = i % 3 == 0 ? "balance" : i % 3 == 1 ? "ledger" : "notification";
     KillAndRestartParticipant(kind);
-    ASSERT_TRUE(stack_.coordinator().Wait(absl::Seconds(10)).has_value());
+    ASSERT_TRUE(stack_.coordinator().Wait(kReapTimeout).has_value());
     ASSERT_TRUE(stack_.StartCoordinator().ok());
     faults_ += 2;
   }
@@ -147,7 +151,7 @@ TEST_F(BankFaultTest, PreparedParticipantsLearnTheOutcomeWhileTheCoordinatorIsDo
   // Down for longer than the participants' in-doubt threshold (1 s): their resolvers ask
   // GetDecision, fail, and ask again once it is back.
   stack_.coordinator().Signal(SIGKILL);
-  ASSERT_TRUE(stack_.coordinator().Wait(absl::Seconds(10)).has_value());
+  ASSERT_TRUE(stack_.coordinator().Wait(kReapTimeout).has_value());
   absl::SleepFor(absl::Seconds(3));
   ASSERT_TRUE(stack_.StartCoordinator().ok());
   ++faults_;
@@ -159,7 +163,7 @@ TEST_F(BankFaultTest, ParticipantDownLongerThanTheRetryCapIsFinishedOnceBack) {
   bank_.Start();
   PauseRandomly(300, 600);
   stack_.participant("notification").Signal(SIGKILL);
-  ASSERT_TRUE(stack_.participant("notification").Wait(absl::Seconds(10)).has_value());
+  ASSERT_TRUE(stack_.participant("notification").Wait(kReapTimeout).has_value());
   const int64_t before = bank_.payments();
   // Six times the 500 ms retry cap: decided transactions keep retrying at the capped rate...
   absl::SleepFor(absl::Seconds(3));

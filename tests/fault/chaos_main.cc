@@ -46,10 +46,21 @@ void DiskFullFor(const std::string& process, std::mt19937& rng) {
   std::filesystem::remove(DiskFullTrigger(process));
 }
 
-int Fail(const std::string& what) {
-  std::fprintf(stderr, "settle-chaos: %s (logs in %s with SETTLE_KEEP_TEST_DIR=1)\n", what.c_str(),
-               g_dir.c_str());
+int Fail(const std::string& what, const absl::Status& why = absl::OkStatus()) {
+  const std::string detail = why.ok() ? "" : ": " + why.ToString();
+  std::fprintf(stderr, "settle-chaos: %s%s (logs in %s with SETTLE_KEEP_TEST_DIR=1)\n",
+               what.c_str(), detail.c_str(), g_dir.c_str());
   return 1;
+}
+
+// Kills `p` and waits until it is gone: a process killed in the middle of an fsync exits only
+// once that I/O completes.
+absl::Status Kill(settle::testing::Process& p) {
+  p.Signal(SIGKILL);
+  if (!p.Wait(absl::Seconds(30)).has_value()) {
+    return absl::DeadlineExceededError("still running 30 s after SIGKILL");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -102,16 +113,16 @@ int main(int argc, char** argv) {
     const char* kind = kKinds[rng() % 3];
     switch (rng() % 6) {
       case 0:
-        stack.coordinator().Signal(SIGKILL);
-        stack.coordinator().Wait(absl::Seconds(10));
-        if (!stack.StartCoordinator(coordinator_flags).ok()) return Fail("coordinator restart");
+        if (absl::Status s = Kill(stack.coordinator()); !s.ok()) return Fail("coordinator", s);
+        if (absl::Status s = stack.StartCoordinator(coordinator_flags); !s.ok()) {
+          return Fail("coordinator restart", s);
+        }
         ++faults["coordinator kill -9"];
         break;
       case 1:
-        stack.participant(kind).Signal(SIGKILL);
-        stack.participant(kind).Wait(absl::Seconds(10));
-        if (!stack.StartParticipant(kind, ParticipantFlags(kind)).ok()) {
-          return Fail("participant restart");
+        if (absl::Status s = Kill(stack.participant(kind)); !s.ok()) return Fail(kind, s);
+        if (absl::Status s = stack.StartParticipant(kind, ParticipantFlags(kind)); !s.ok()) {
+          return Fail("participant restart", s);
         }
         ++faults["participant kill -9"];
         break;
