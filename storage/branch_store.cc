@@ -8,7 +8,6 @@
 #include "rocksdb/utilities/write_batch_with_index.h"
 #include "storage/commit_queue.h"
 #include "storage/rocks_util.h"
-#include "storage/write_fault_env.h"
 
 namespace settle::storage {
 namespace {
@@ -50,7 +49,6 @@ class BatchView final : public WorkView {
 }  // namespace
 
 struct BranchStore::Impl {
-  std::unique_ptr<rocksdb::Env> env;  // Null: the default. Outlives every open of the db.
   std::unique_ptr<ReopenableDb> store;
   bool needs_recovery = false;  // Writer thread only; see TxnLog.
   std::unique_ptr<CommitQueue<Unit>> queue;  // Last: its thread uses the fields above.
@@ -98,14 +96,11 @@ struct BranchStore::Impl {
 absl::StatusOr<std::unique_ptr<BranchStore>> BranchStore::Open(const std::string& dir,
                                                                const Options& options) {
   auto impl = std::make_unique<Impl>();
-  if (!options.write_fault_trigger_ForTest.empty()) {
-    impl->env = NewWriteFaultEnvForTest(options.write_fault_trigger_ForTest);
-  }
   // Queues: barrier records are swept by age, and the meta space's index of prepared branches
   // loses an entry with every decision (the in-doubt resolver scans it every few seconds).
-  auto store = ReopenableDb::Open(
-      dir, {{"data"}, {"barrier", /*queue=*/true}, {"meta", /*queue=*/true}}, kSchemaKey,
-      kSchemaVersion, impl->env.get());
+  auto store =
+      ReopenableDb::Open(dir, {{"data"}, {"barrier", /*queue=*/true}, {"meta", /*queue=*/true}},
+                         kSchemaKey, kSchemaVersion, options);
   if (!store.ok()) return store.status();
   impl->store = std::move(*store);
   Impl* raw = impl.get();

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "storage/store_options.h"
 
 namespace settle::storage {
 
@@ -48,11 +49,7 @@ class BranchStore final {
   using Done = std::function<void(absl::Status)>;
 
   // DATA_LOSS for a damaged or foreign database; UNAVAILABLE when the disk cannot be used.
-  // TEST ONLY, off when empty: while a file exists at this path every write of the store fails
-  // as on a full disk (fault tests create and remove it from outside).
-  struct Options {
-    std::string write_fault_trigger_ForTest;
-  };
+  using Options = StoreOptions;
   static absl::StatusOr<std::unique_ptr<BranchStore>> Open(const std::string& dir,
                                                            const Options& options);
   static absl::StatusOr<std::unique_ptr<BranchStore>> Open(const std::string& dir) {

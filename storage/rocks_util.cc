@@ -9,6 +9,7 @@
 #include "rocksdb/table.h"
 #include "rocksdb/utilities/table_properties_collectors.h"
 #include "rocksdb/write_buffer_manager.h"
+#include "storage/write_fault_env.h"
 
 namespace settle::storage {
 namespace {
@@ -140,21 +141,28 @@ absl::StatusOr<std::unique_ptr<OpenedDb>> OpenRocksDb(const std::string& dir,
 }
 
 ReopenableDb::ReopenableDb(std::string dir, std::vector<ColumnFamilySpec> cf_specs,
-                           std::string schema_key, std::string schema_version, rocksdb::Env* env)
+                           std::string schema_key, std::string schema_version,
+                           std::unique_ptr<rocksdb::Env> env)
     : dir_(std::move(dir)),
       cf_specs_(std::move(cf_specs)),
       schema_key_(std::move(schema_key)),
       schema_version_(std::move(schema_version)),
-      env_(env) {}
+      env_(std::move(env)) {}
 
 absl::StatusOr<std::unique_ptr<ReopenableDb>> ReopenableDb::Open(std::string dir,
                                                                  std::vector<ColumnFamilySpec> cfs,
                                                                  std::string schema_key,
                                                                  std::string schema_version,
-                                                                 rocksdb::Env* env) {
-  std::unique_ptr<ReopenableDb> db(new ReopenableDb(
-      std::move(dir), std::move(cfs), std::move(schema_key), std::move(schema_version), env));
-  auto opened = OpenRocksDb(db->dir_, db->cf_specs_, db->schema_key_, db->schema_version_, env);
+                                                                 const StoreOptions& options) {
+  std::unique_ptr<rocksdb::Env> env;
+  if (!options.write_fault_trigger_ForTest.empty()) {
+    env = NewWriteFaultEnvForTest(options.write_fault_trigger_ForTest);
+  }
+  std::unique_ptr<ReopenableDb> db(new ReopenableDb(std::move(dir), std::move(cfs),
+                                                    std::move(schema_key),
+                                                    std::move(schema_version), std::move(env)));
+  auto opened =
+      OpenRocksDb(db->dir_, db->cf_specs_, db->schema_key_, db->schema_version_, db->env_.get());
   if (!opened.ok()) return opened.status();
   absl::MutexLock lock(&db->mu);
   db->opened_ = std::move(*opened);
@@ -168,7 +176,7 @@ absl::Status ReopenableDb::Reopen() {
   }
   absl::MutexLock lock(&mu);
   opened_.reset();
-  auto reopened = OpenRocksDb(dir_, cf_specs_, schema_key_, schema_version_, env_);
+  auto reopened = OpenRocksDb(dir_, cf_specs_, schema_key_, schema_version_, env_.get());
   if (!reopened.ok()) return reopened.status();
   opened_ = std::move(*reopened);
   return absl::OkStatus();

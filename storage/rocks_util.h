@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/db.h"
+#include "storage/store_options.h"
 
 namespace settle::storage {
 
@@ -54,12 +55,12 @@ absl::StatusOr<std::unique_ptr<OpenedDb>> OpenRocksDb(const std::string& dir,
 // exclusively. Thread-safe.
 class ReopenableDb final {
  public:
-  // Opens it as OpenRocksDb does; `env` (may be null) must outlive this object.
+  // Opens it as OpenRocksDb does, through the test-only failing Env when `options` asks.
   static absl::StatusOr<std::unique_ptr<ReopenableDb>> Open(std::string dir,
                                                             std::vector<ColumnFamilySpec> cfs,
                                                             std::string schema_key,
                                                             std::string schema_version,
-                                                            rocksdb::Env* env);
+                                                            const StoreOptions& options);
 
   // After a failed write, before the next: Resume() if RocksDB allows it, else close and open.
   absl::Status Reopen() ABSL_LOCKS_EXCLUDED(mu);
@@ -78,13 +79,13 @@ class ReopenableDb final {
 
  private:
   ReopenableDb(std::string dir, std::vector<ColumnFamilySpec> cf_specs, std::string schema_key,
-               std::string schema_version, rocksdb::Env* env);
+               std::string schema_version, std::unique_ptr<rocksdb::Env> env);
 
   const std::string dir_;
   const std::vector<ColumnFamilySpec> cf_specs_;
   const std::string schema_key_;
   const std::string schema_version_;
-  rocksdb::Env* const env_;
+  const std::unique_ptr<rocksdb::Env> env_;  // Null: the default. Outlives every open below.
   std::unique_ptr<OpenedDb> opened_ ABSL_GUARDED_BY(mu);  // Null while it cannot be reopened.
 };
 

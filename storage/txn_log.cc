@@ -11,7 +11,6 @@
 #include "rocksdb/write_batch.h"
 #include "storage/commit_queue.h"
 #include "storage/rocks_util.h"
-#include "storage/write_fault_env.h"
 
 namespace settle::storage {
 namespace {
@@ -80,7 +79,6 @@ struct TxnLog::Pending {
 };
 
 struct TxnLog::Impl {
-  std::unique_ptr<rocksdb::Env> env;  // Null: the default. Outlives every open of the db.
   std::unique_ptr<ReopenableDb> store;
   // Touched only by the writer thread: set after a failed write, so the next group first
   // brings the database back (writes work again once the disk does).
@@ -92,21 +90,18 @@ struct TxnLog::Impl {
   rocksdb::ColumnFamilyHandle* cf(int i) const ABSL_SHARED_LOCKS_REQUIRED(store->mu) {
     return store->cf(i);
   }
+  // kMeta lives in the default column family, beside the schema version.
   rocksdb::ColumnFamilyHandle* cf(LogBatch::Space s) const ABSL_SHARED_LOCKS_REQUIRED(store->mu) {
-    return store->cf(static_cast<int>(s));
+    return s == LogBatch::Space::kMeta ? store->db()->DefaultColumnFamily()
+                                       : store->cf(static_cast<int>(s));
   }
 };
 
 absl::StatusOr<std::unique_ptr<TxnLog>> TxnLog::Open(const std::string& dir,
                                                      const Options& options) {
-  std::unique_ptr<rocksdb::Env> env;
-  if (!options.write_fault_trigger_ForTest.empty()) {
-    env = NewWriteFaultEnvForTest(options.write_fault_trigger_ForTest);
-  }
-  auto store = ReopenableDb::Open(dir, CfSpecs(), kSchemaKey, kSchemaVersion, env.get());
+  auto store = ReopenableDb::Open(dir, CfSpecs(), kSchemaKey, kSchemaVersion, options);
   if (!store.ok()) return store.status();
   auto impl = std::make_unique<Impl>();
-  impl->env = std::move(env);
   impl->store = std::move(*store);
   std::unique_ptr<TxnLog> log(new TxnLog(std::move(impl)));
   TxnLog* raw = log.get();
@@ -151,13 +146,10 @@ void TxnLog::FlushGroup(std::vector<Pending>& group) {
       rocksdb::WriteBatch wb;
       for (const Pending& p : group) {
         for (const LogBatch::Op& op : p.batch.ops_) {
-          rocksdb::ColumnFamilyHandle* cf = op.space == LogBatch::Space::kMeta
-                                                ? impl_->store->db()->DefaultColumnFamily()
-                                                : impl_->cf(op.space);
           if (op.value.has_value()) {
-            wb.Put(cf, op.key, *op.value);
+            wb.Put(impl_->cf(op.space), op.key, *op.value);
           } else {
-            wb.Delete(cf, op.key);
+            wb.Delete(impl_->cf(op.space), op.key);
           }
         }
       }
@@ -252,7 +244,8 @@ absl::StatusOr<uint64_t> TxnLog::IdCeiling() const {
   absl::ReaderMutexLock lock(&impl_->store->mu);
   if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
   std::string value;
-  rocksdb::Status s = impl_->store->db()->Get(rocksdb::ReadOptions(), kIdCeilingKey, &value);
+  rocksdb::Status s = impl_->store->db()->Get(
+      rocksdb::ReadOptions(), impl_->cf(LogBatch::Space::kMeta), kIdCeilingKey, &value);
   if (s.IsNotFound()) return 0;
   if (!s.ok()) return FromRocksDb(s, "cannot read the reserved id ceiling");
   uint64_t ceiling = 0;

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "storage/records.pb.h"
+#include "storage/store_options.h"
 
 namespace settle::storage {
 
@@ -71,11 +72,7 @@ class TxnLog final {
   // Opens or creates the log in `dir`. DATA_LOSS when the folder holds a damaged or foreign
   // database (the process must not serve); FAILED_PRECONDITION on a schema version mismatch;
   // UNAVAILABLE when the disk cannot be used.
-  // TEST ONLY, off when empty: while a file exists at this path every write of the log fails
-  // as on a full disk (fault tests create and remove it from outside).
-  struct Options {
-    std::string write_fault_trigger_ForTest;
-  };
+  using Options = StoreOptions;
   static absl::StatusOr<std::unique_ptr<TxnLog>> Open(const std::string& dir,
                                                      const Options& options);
   static absl::StatusOr<std::unique_ptr<TxnLog>> Open(const std::string& dir) {
