@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs Settle's build and test dependencies from Debian bookworm's archive.
+# Installs every package that building Settle and running its tests use, from Debian bookworm's
+# archive (the container test prepares podman itself, through ../shared/tools/container-base.sh).
 set -euo pipefail
 PKGS=(g++ cmake pkg-config ccache make
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
       librocksdb-dev libabsl-dev prometheus-cpp-dev libgoogle-perftools-dev
-      libgtest-dev libgmock-dev libbenchmark-dev curl clang prometheus)
+      libgtest-dev libgmock-dev libbenchmark-dev curl clang prometheus python3)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
