@@ -1,6 +1,7 @@
 // settle: the command-line tool for payments, transactions, participants and the reference
 // services' data. Run `settle --help` for the commands.
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "client/settle_client.h"
 #include "common/env_flags.h"
@@ -27,8 +29,8 @@ ABSL_FLAG(absl::Duration, timeout, absl::Seconds(5), "prepare-phase timeout of a
 ABSL_FLAG(bool, wait_for_acks, false, "return only once every participant acknowledged");
 ABSL_FLAG(std::vector<std::string>, branch, {},
           "execute: a branch as NAME=@FILE (payload bytes read from FILE)");
-ABSL_FLAG(std::string, state, "", "list: only this state (preparing, committing, aborting, "
-                                   "committed, aborted)");
+ABSL_FLAG(std::string, state, "", "list: only these states, comma-separated (preparing, "
+                                   "committing, aborting, committed, aborted; active = the first three)");
 ABSL_FLAG(std::string, participant, "", "list: only transactions with a branch there");
 ABSL_FLAG(int32_t, limit, 20, "list, journal, outbox: page size");
 ABSL_FLAG(std::string, page_token, "", "list, journal, outbox: continue from this token");
@@ -43,7 +45,7 @@ Payments and transactions (--coordinator, default 127.0.0.1:7070):
   settle transfer FROM TO AMOUNT_MINOR [--key K]   run the reference 3-branch payment
   settle execute --branch NAME=@FILE ... [--key K] run a transaction with raw payloads
   settle get TXN_ID | settle get --key K            show one transaction
-  settle list [--state S] [--participant P] [--limit N] [--page_token T]
+  settle list [--state S[,S]|active] [--participant P] [--limit N] [--page_token T]
   settle abort TXN_ID [--reason R]                  abort an undecided transaction
 Participants:
   settle register NAME HOST:PORT | settle deregister NAME | settle participants
@@ -272,7 +274,16 @@ int main(int argc, char** argv) {
   }
   if (cmd == "list") {
     settle::v1::ListTransactionsRequest req;
-    if (const std::string s = absl::GetFlag(FLAGS_state); !s.empty()) {
+    const std::vector<std::string> states =
+        absl::StrSplit(absl::GetFlag(FLAGS_state), ',', absl::SkipEmpty());
+    for (const std::string& s : states) {
+      if (s == "active") {  // Every state that is not terminal.
+        for (auto st : {settle::v1::TXN_STATE_PREPARING, settle::v1::TXN_STATE_COMMITTING,
+                        settle::v1::TXN_STATE_ABORTING}) {
+          req.add_states(st);
+        }
+        continue;
+      }
       settle::v1::TxnState state;
       std::string upper = "TXN_STATE_";
       for (char c : s) upper.push_back(static_cast<char>(std::toupper(c)));
@@ -280,14 +291,23 @@ int main(int argc, char** argv) {
       req.add_states(state);
     }
     req.set_participant(absl::GetFlag(FLAGS_participant));
-    req.set_page_size(absl::GetFlag(FLAGS_limit));
     req.set_page_token(absl::GetFlag(FLAGS_page_token));
-    auto r = client->ListTransactions(req);
-    if (!r.ok()) return Fail(r.status());
-    if (json) return PrintJson(*r), 0;
-    for (const auto& t : r->transactions()) PrintTxn(t);
-    if (!r->next_page_token().empty()) {
-      std::printf("more: --page_token %s\n", r->next_page_token().c_str());
+    const int limit = absl::GetFlag(FLAGS_limit);
+    if (limit <= 0) return Usage("--limit must be positive");
+    // Pages are followed until --limit transactions are shown or none are left.
+    settle::v1::ListTransactionsResponse all;
+    do {
+      req.set_page_size(std::min(limit - all.transactions_size(), 1000));
+      auto r = client->ListTransactions(req);
+      if (!r.ok()) return Fail(r.status());
+      for (auto& t : *r->mutable_transactions()) *all.add_transactions() = std::move(t);
+      all.set_next_page_token(r->next_page_token());
+      req.set_page_token(r->next_page_token());
+    } while (all.transactions_size() < limit && !all.next_page_token().empty());
+    if (json) return PrintJson(all), 0;
+    for (const auto& t : all.transactions()) PrintTxn(t);
+    if (!all.next_page_token().empty()) {
+      std::printf("more: --page_token %s\n", all.next_page_token().c_str());
     }
     return 0;
   }
@@ -318,9 +338,10 @@ int main(int argc, char** argv) {
         PrintJson(p);
         continue;
       }
-      std::printf("%-14s %-22s last_success=%s failures=%u %s\n", p.name().c_str(),
+      std::printf("%-14s %-22s last_success=%s failures=%u%s %s\n", p.name().c_str(),
                   p.endpoint().c_str(), Time(p.health().last_success()).c_str(),
-                  p.health().consecutive_failures(), p.health().last_error().c_str());
+                  p.health().consecutive_failures(),
+                  p.health().circuit_open() ? " CIRCUIT-OPEN" : "", p.health().last_error().c_str());
     }
     return 0;
   }

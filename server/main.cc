@@ -1,5 +1,6 @@
 // settle-coordinator: the transaction coordinator process.
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <memory>
@@ -40,7 +41,13 @@ ABSL_FLAG(absl::Duration, retention, absl::Hours(24 * 7),
           "how long finished transactions (and their idempotency keys) are kept");
 ABSL_FLAG(absl::Duration, retention_sweep_interval, absl::Minutes(1),
           "how often finished transactions past --retention are looked for and removed");
-ABSL_FLAG(int32_t, max_in_flight, 10000, "active transactions beyond which Execute is refused");
+ABSL_FLAG(int32_t, max_in_flight, 10000,
+          "transactions being decided beyond which Execute is refused (RESOURCE_EXHAUSTED); "
+          "decided ones waiting for a participant do not count");
+ABSL_FLAG(int32_t, circuit_failure_threshold, 5,
+          "consecutive unreachable answers after which a participant is taken for down: new "
+          "payments that need it are refused and it is probed at the retry backoff until it "
+          "answers");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 ABSL_FLAG(std::string, test_write_fault_trigger, "",
           "TEST ONLY: while a file exists at this path, every write of the log fails as on a "
@@ -124,7 +131,11 @@ int main(int argc, char** argv) {
   const int metrics_port = metrics_endpoint.port;
 
   settle::GrpcParticipantChannelFactory channels;
-  settle::engine::Registry registry(**log, channels);
+  settle::engine::CircuitBreakerOptions breaker;
+  breaker.failure_threshold = std::max(1, absl::GetFlag(FLAGS_circuit_failure_threshold));
+  breaker.probe_initial = options.retry.initial;
+  breaker.probe_max = options.retry.max;
+  settle::engine::Registry registry(**log, channels, breaker);
   auto scheduler = std::make_unique<settle::engine::ThreadScheduler>();
   settle::engine::RealClock clock;
   settle::engine::Coordinator coordinator(options, **log, registry, *scheduler, clock, &metrics);

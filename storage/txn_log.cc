@@ -271,7 +271,7 @@ absl::StatusOr<std::string> TxnLog::MaxTxnId() const {
 }
 
 absl::StatusOr<std::string> TxnLog::Scan(
-    const std::string& from_id, int max_examined,
+    const std::string& from_id, ScanSet set, int max_examined,
     const std::function<bool(const TxnRecord&)>& visit) const {
   absl::ReaderMutexLock lock(&impl_->store->mu);
   if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
@@ -280,7 +280,13 @@ absl::StatusOr<std::string> TxnLog::Scan(
   std::unique_ptr<rocksdb::Iterator> f(
       impl_->store->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(kFinishedCf)));
   a->Seek(from_id);
-  f->Seek(from_id);
+  // The active set alone never reads the finished history, however long it is.
+  if (set == ScanSet::kActive) {
+    f->SeekToLast();
+    if (f->Valid()) f->Next();
+  } else {
+    f->Seek(from_id);
+  }
   int examined = 0;
   while (a->Valid() || f->Valid()) {
     rocksdb::Iterator* next = !a->Valid()   ? f.get()

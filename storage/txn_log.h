@@ -106,10 +106,13 @@ class TxnLog final {
   // The last ceiling ReserveIds wrote; 0 if none.
   absl::StatusOr<uint64_t> IdCeiling() const;
 
-  // Visits transactions with id >= `from_id` in id order, finished and active merged, until
-  // `visit` returns false or `max_examined` records were visited. Returns the id of the last
-  // record visited when it stopped early, or "" when the end was reached.
-  absl::StatusOr<std::string> Scan(const std::string& from_id, int max_examined,
+  // Which transactions a Scan visits: all of them, or only the active (not yet terminal) set,
+  // which it reads without touching the finished history.
+  enum class ScanSet { kAll, kActive };
+  // Visits transactions with id >= `from_id` in id order (with kAll, finished and active
+  // merged), until `visit` returns false or `max_examined` records were visited (0: no limit).
+  // Returns the id of the last record visited when it stopped early, or "" at the end.
+  absl::StatusOr<std::string> Scan(const std::string& from_id, ScanSet set, int max_examined,
                                    const std::function<bool(const TxnRecord&)>& visit) const;
 
   // Removes up to `max` finished transactions (and their keys) that finished before `cutoff`,

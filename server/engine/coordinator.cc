@@ -190,6 +190,13 @@ void Coordinator::Execute(ExecuteParams p, ExecuteDone done) {
     if (rec->has_value()) return ReplayFinished(**rec, asked, reply);
   }
 
+  // A new payment: each participant it needs must be reachable, or it is refused at once
+  // (UNAVAILABLE, naming the participant) instead of joining a backlog of aborts. Replays of a
+  // known key above are answered whatever the participants' state.
+  for (const auto& b : asked.branches()) {
+    if (absl::Status s = registry_.Admit(b.participant(), start); !s.ok()) return reply(s);
+  }
+
   TxnPtr txn;
   storage::TxnRecord begin;
   bool out_of_ids = false;
@@ -198,10 +205,13 @@ void Coordinator::Execute(ExecuteParams p, ExecuteDone done) {
     auto it = by_key_.find(p.idempotency_key);
     if (it != by_key_.end()) {
       existing = it->second;
-    } else if (static_cast<int>(active_.size()) >= options_.max_in_flight) {
+    } else if (deciding_ >= options_.max_in_flight) {
+      // Only transactions still deciding count: they hold a caller and participants'
+      // reservations. Decided ones waiting for a participant that is down do not, so they
+      // never make the coordinator refuse payments that do not need it.
       return reply(absl::ResourceExhaustedError(absl::StrCat(
-          "the coordinator has ", active_.size(),
-          " transactions in flight (--max_in_flight); retry with backoff")));
+          "the coordinator has ", deciding_,
+          " transactions being decided (--max_in_flight); retry with backoff")));
     } else if (std::optional<std::string> id = NextTxnIdLocked(); !id.has_value()) {
       out_of_ids = true;
     } else {
@@ -213,6 +223,7 @@ void Coordinator::Execute(ExecuteParams p, ExecuteDone done) {
       txn = std::make_shared<Transaction>(begin);
       active_[txn->id()] = txn;
       by_key_[txn->key()] = txn;
+      ++deciding_;
     }
   }
   if (existing != nullptr) return Join(existing, asked, p.wait_for_acks, true, reply);
@@ -236,7 +247,14 @@ void Coordinator::Execute(ExecuteParams p, ExecuteDone done) {
 
 void Coordinator::Join(const TxnPtr& txn, const storage::TxnRecord& asked, bool wait_for_acks,
                        bool replayed, const ExecuteDone& done) {
-  if (!txn->SameBody(asked)) {
+  std::optional<bool> same = txn->SameBody(asked);
+  if (!same.has_value()) {
+    // It shed its payloads while waiting for a participant; the logged decision has them.
+    auto logged = log_.Find(txn->id());
+    if (!logged.ok()) return done(logged.status());
+    same = logged->has_value() && SameBody(**logged, asked);
+  }
+  if (!*same) {
     return done(absl::AlreadyExistsError(absl::StrCat(
         "idempotency key '", txn->key(), "' was used by transaction ", txn->id(),
         " with a different body; use a new key for a new payment")));
@@ -292,7 +310,7 @@ void Coordinator::OnVote(const TxnPtr& txn, uint32_t branch, absl::Time sent,
   if (vote.ok()) {
     registry_.RecordSuccess(participant, now);
   } else {
-    registry_.RecordFailure(participant, vote.status());
+    registry_.RecordFailure(participant, vote.status(), now);
   }
   if (stopping()) return;
   const Transaction::VoteAction action = txn->RecordVote(branch, vote);
@@ -349,6 +367,10 @@ void Coordinator::LogForcedAbort(const TxnPtr& txn) {
 }
 
 void Coordinator::DecisionApplied(const TxnPtr& txn) {
+  {
+    absl::MutexLock lock(&mu_);
+    --deciding_;
+  }
   std::vector<ExecuteDone> waiters = txn->ApplyDecision(clock_.Now());
   const ExecuteResult result = txn->Result();
   if (metrics_ != nullptr) metrics_->Decided(txn->mode(), result.committed);
@@ -365,7 +387,15 @@ void Coordinator::DecisionApplied(const TxnPtr& txn) {
 void Coordinator::Deliver(const TxnPtr& txn, uint32_t branch) {
   if (stopping()) return;
   const absl::Time sent = clock_.Now();
-  auto channel = registry_.Channel(txn->participant(branch));
+  const std::string& participant = txn->participant(branch);
+  if (!registry_.Allow(participant, sent)) {
+    // Its circuit is open: wait for a probe to get through instead of adding a call.
+    return RetryDelivery(txn, branch,
+                         absl::UnavailableError(absl::StrCat("participant '", participant,
+                                                             "' is unreachable (circuit open)")),
+                         sent);
+  }
+  auto channel = registry_.Channel(participant);
   if (!channel.ok()) return OnDelivered(txn, branch, sent, channel.status());
   const BranchRef ref{txn->id(), branch};
   const absl::Time deadline = sent + options_.delivery_rpc_timeout;
@@ -390,19 +420,27 @@ void Coordinator::OnDelivered(const TxnPtr& txn, uint32_t branch, absl::Time sen
   if (status.ok()) {
     registry_.RecordSuccess(participant, now);
   } else {
-    registry_.RecordFailure(participant, status);
+    registry_.RecordFailure(participant, status, now);
   }
   if (stopping()) return;
   if (status.ok()) {
     if (txn->RecordAck(branch)) FinishTxn(txn);
     return;
   }
+  RetryDelivery(txn, branch, status, now);
+}
+
+void Coordinator::RetryDelivery(const TxnPtr& txn, uint32_t branch, const absl::Status& status,
+                                absl::Time now) {
   // Never given up: a decided outcome must reach every participant. The capped, jittered delay
   // keeps a participant that stays down from being flooded; the scheduler holds no thread.
-  const TxnSnapshot snap = txn->Snapshot(now, options_.stuck_after);
-  const int attempt = static_cast<int>(snap.delivery[branch].attempts) + 1;
+  // While it waits, the transaction keeps only what delivery needs (no payloads).
+  const std::string& participant = txn->participant(branch);
+  const std::string method = txn->committing() ? "Commit" : "Abort";
+  const int attempt = static_cast<int>(txn->DeliveryAttempts(branch)) + 1;
   const absl::Duration delay = retry_.Delay(attempt);
   txn->RecordDeliveryFailure(branch, status, now + delay);
+  txn->ShedPayloads();
   if (metrics_ != nullptr) metrics_->DecisionRetry(participant, method);
   if (attempt == 1 || attempt % 20 == 0) {
     Log(LogLevel::kWarning, "decision not delivered; retrying",
@@ -419,6 +457,20 @@ void Coordinator::FinishTxn(const TxnPtr& txn) {
   if (stopping()) return;
   const absl::Time now = clock_.Now();
   storage::TxnRecord rec = txn->FinishRecord(now);
+  if (txn->payloads_shed()) {
+    // The finished record keeps the payloads (a replayed key is compared against them); a
+    // transaction that waited for a participant takes them back from its logged decision.
+    auto logged = log_.Find(txn->id());
+    if (!logged.ok()) {
+      scheduler_.RunAfter(retry_.options().max, [this, txn] { FinishTxn(txn); });
+      return;
+    }
+    if (logged->has_value() && (*logged)->branches_size() == rec.branches_size()) {
+      for (int i = 0; i < rec.branches_size(); ++i) {
+        rec.mutable_branches(i)->set_payload((*logged)->branches(i).payload());
+      }
+    }
+  }
   if (metrics_ != nullptr && rec.finish_micros() == absl::ToUnixMicros(now)) {
     metrics_->Phase(rec.state() == storage::TXN_COMMITTED ? "commit" : "abort",
                     now - absl::FromUnixMicros(rec.decision_micros()));

@@ -34,6 +34,8 @@ struct CoordinatorOptions {
   // How often finished transactions past `retention` are looked for. A sweep removes them in
   // small batches, one write each, so Execute's log writes interleave with it.
   absl::Duration retention_sweep_interval = absl::Minutes(1);
+  // Transactions still being decided (PREPARING) beyond which Execute answers
+  // RESOURCE_EXHAUSTED. Decided transactions waiting to reach a participant do not count.
   int max_in_flight = 10000;
   int max_branches = 16;
   size_t max_payload_bytes = 64 * 1024;
@@ -154,6 +156,9 @@ class Coordinator final {
   void DecisionApplied(const TxnPtr& txn);
   void Deliver(const TxnPtr& txn, uint32_t branch);
   void OnDelivered(const TxnPtr& txn, uint32_t branch, absl::Time sent, absl::Status status);
+  // Schedules the next attempt of an undelivered decision, at the capped backoff.
+  void RetryDelivery(const TxnPtr& txn, uint32_t branch, const absl::Status& status,
+                     absl::Time now);
   void FinishTxn(const TxnPtr& txn);
   void Forget(const TxnPtr& txn) ABSL_LOCKS_EXCLUDED(mu_);
   void Complete(std::vector<ExecuteDone> waiters, const ExecuteResult& result);
@@ -187,6 +192,8 @@ class Coordinator final {
   uint64_t id_ceiling_ ABSL_GUARDED_BY(mu_) = 0;
   bool reserving_ids_ ABSL_GUARDED_BY(mu_) = false;
   int rpcs_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  // Active transactions whose decision is not yet applied: what --max_in_flight bounds.
+  int deciding_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Set once Recover() has loaded and resumed the active transactions; Execute waits for it.
   // Release/acquire: an Execute that sees it also sees the loaded active set.

@@ -20,6 +20,19 @@ namespace {
 
 constexpr int kListMaxExamined = 10000;
 
+bool Matches(const ListParams& params, int64_t begin_after, const storage::TxnRecord& rec) {
+  if (rec.begin_micros() < begin_after) return false;
+  if (!params.states.empty() &&
+      std::find(params.states.begin(), params.states.end(), rec.state()) == params.states.end()) {
+    return false;
+  }
+  return params.participant.empty() ||
+         std::any_of(rec.branches().begin(), rec.branches().end(),
+                     [&](const storage::BranchRecord& b) {
+                       return b.participant() == params.participant;
+                     });
+}
+
 }  // namespace
 
 // ---- Queries and operator actions ----
@@ -83,36 +96,38 @@ absl::StatusOr<ListResult> Coordinator::List(const ListParams& params) const {
                              ? INT64_MAX
                              : absl::ToUnixMicros(params.begin_before);
   const absl::Time now = clock_.Now();
+  // Only non-terminal states asked for: the active set holds every match, and reading it alone
+  // costs the same whatever the size of the finished history.
+  const bool active_only =
+      !params.states.empty() &&
+      std::all_of(params.states.begin(), params.states.end(), [](storage::TxnStateRecord s) {
+        return s != storage::TXN_COMMITTED && s != storage::TXN_ABORTED;
+      });
   ListResult result;
   bool past_end = false;
-  auto last = log_.Scan(from, kListMaxExamined, [&](const storage::TxnRecord& logged) {
-    if (logged.begin_micros() >= before) {
-      past_end = true;
-      return false;
-    }
-    TxnSnapshot snap;
-    if (TxnPtr txn = FindActive(logged.txn_id()); txn != nullptr) {
-      snap = txn->Snapshot(now, options_.stuck_after);  // Fresher than the logged copy.
-    } else {
-      snap.record = logged;
-    }
-    const storage::TxnRecord& rec = snap.record;
-    if (rec.begin_micros() < after) return true;
-    if (!params.states.empty() &&
-        std::find(params.states.begin(), params.states.end(), rec.state()) ==
-            params.states.end()) {
-      return true;
-    }
-    if (!params.participant.empty() &&
-        std::none_of(rec.branches().begin(), rec.branches().end(),
-                     [&](const storage::BranchRecord& b) {
-                       return b.participant() == params.participant;
-                     })) {
-      return true;
-    }
-    result.transactions.push_back(std::move(snap));
-    return static_cast<int>(result.transactions.size()) < page_size;
-  });
+  int examined = 0;
+  auto last = log_.Scan(
+      from, active_only ? storage::TxnLog::ScanSet::kActive : storage::TxnLog::ScanSet::kAll,
+      /*max_examined=*/0, [&](const storage::TxnRecord& logged) {
+        if (logged.begin_micros() >= before) {
+          past_end = true;
+          return false;
+        }
+        ++examined;
+        TxnSnapshot snap;
+        if (TxnPtr txn = FindActive(logged.txn_id()); txn != nullptr) {
+          snap = txn->Snapshot(now, options_.stuck_after);  // Fresher than the logged copy.
+        } else {
+          snap.record = logged;
+        }
+        if (Matches(params, after, snap.record)) {
+          result.transactions.push_back(std::move(snap));
+        }
+        const int found = static_cast<int>(result.transactions.size());
+        // A page ends full, or past the examination bound once it holds a match; it is never
+        // empty while a later page would hold one.
+        return found < page_size && (found == 0 || examined < kListMaxExamined);
+      });
   if (!last.ok()) return last.status();
   if (!past_end) result.next_page_token = *last;
   return result;

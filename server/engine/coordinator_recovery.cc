@@ -56,6 +56,7 @@ absl::Status Coordinator::Recover() {
       auto txn = std::make_shared<Transaction>(std::move(rec));
       active_[txn->id()] = txn;
       by_key_[txn->key()] = txn;
+      ++deciding_;  // Until DecisionApplied, which every resumed transaction reaches.
       to_resume.push_back(std::move(txn));
     }
   }
@@ -148,7 +149,8 @@ void Coordinator::UpdateGauges() {
   if (metrics_ == nullptr) return;
   metrics_->SetGauges(txns.size(), in_doubt, stuck);
   for (const ParticipantEntry& p : registry_.List()) {
-    metrics_->SetParticipantFailures(p.record.name(), p.health.consecutive_failures);
+    metrics_->SetParticipantHealth(p.record.name(), p.health.consecutive_failures,
+                                   p.health.circuit_open);
   }
 }
 

@@ -91,7 +91,13 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
       participant_failures_(prometheus::BuildGauge()
                                 .Name("settle_participant_consecutive_failures")
                                 .Help("RPCs to a participant failed in a row (0: healthy).")
-                                .Register(*registry_)) {}
+                                .Register(*registry_)),
+      participant_circuit_open_(
+          prometheus::BuildGauge()
+              .Name("settle_participant_circuit_open")
+              .Help("1 while a participant is taken for down: new payments that need it are "
+                    "refused and it is only probed.")
+              .Register(*registry_)) {}
 
 void Metrics::Decided(int mode, bool committed) {
   const char* outcome = committed ? "committed" : "aborted";
@@ -147,9 +153,10 @@ void Metrics::Recovered(const std::string& state) {
 
 void Metrics::RetentionRemoved(int n) { retention_removed_.Increment(n); }
 
-void Metrics::SetParticipantFailures(const std::string& participant,
-                                     double consecutive_failures) {
+void Metrics::SetParticipantHealth(const std::string& participant, double consecutive_failures,
+                                   bool circuit_open) {
   participant_failures_.Add({{"participant", participant}}).Set(consecutive_failures);
+  participant_circuit_open_.Add({{"participant", participant}}).Set(circuit_open ? 1 : 0);
 }
 
 void Metrics::SetGauges(double in_flight, double in_doubt, double stuck) {

@@ -63,7 +63,8 @@ class Metrics final {
   void Recovered(const std::string& state);
   void RetentionRemoved(int n);
   void SetGauges(double in_flight, double in_doubt, double stuck);
-  void SetParticipantFailures(const std::string& participant, double consecutive_failures);
+  void SetParticipantHealth(const std::string& participant, double consecutive_failures,
+                            bool circuit_open);
 
   const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
 
@@ -83,6 +84,7 @@ class Metrics final {
   prometheus::Gauge& in_doubt_;
   prometheus::Gauge& stuck_;
   prometheus::Family<prometheus::Gauge>& participant_failures_;
+  prometheus::Family<prometheus::Gauge>& participant_circuit_open_;
 };
 
 // The name of a status code as Prometheus labels and logs show it ("UNAVAILABLE").

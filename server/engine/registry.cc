@@ -7,8 +7,9 @@
 
 namespace settle::engine {
 
-Registry::Registry(storage::TxnLog& log, ParticipantChannelFactory& factory)
-    : log_(log), factory_(factory) {}
+Registry::Registry(storage::TxnLog& log, ParticipantChannelFactory& factory,
+                   CircuitBreakerOptions breaker)
+    : log_(log), factory_(factory), breaker_options_(breaker) {}
 
 absl::Status Registry::ValidateName(const std::string& name) {
   if (name.empty() || name.size() > 64) {
@@ -32,7 +33,8 @@ absl::Status Registry::Load() {
     auto channel = factory_.Create(rec.endpoint());
     if (!channel.ok()) return channel.status();
     const std::string name = rec.name();
-    slots_[name] = Slot{ParticipantEntry{std::move(rec), {}}, std::move(*channel)};
+    slots_[name] = Slot{ParticipantEntry{std::move(rec), {}}, std::move(*channel),
+                        std::make_unique<CircuitBreaker>(breaker_options_)};
   }
   return absl::OkStatus();
 }
@@ -62,6 +64,9 @@ void Registry::Register(const std::string& name, const std::string& endpoint, ab
                  Slot& slot = slots_[rec.name()];
                  slot.entry.record = std::move(rec);
                  slot.channel = std::move(channel);
+                 // A new endpoint starts with a clean slate.
+                 slot.entry.health = ParticipantHealth();
+                 slot.breaker = std::make_unique<CircuitBreaker>(breaker_options_);
                  entry = slot.entry;
                }
                done(std::move(entry));
@@ -113,20 +118,50 @@ std::vector<ParticipantEntry> Registry::List() const {
   return out;
 }
 
+absl::Status Registry::Admit(const std::string& name, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  auto it = slots_.find(name);
+  if (it == slots_.end()) {
+    return absl::NotFoundError(absl::StrCat("participant '", name, "' is not registered"));
+  }
+  Slot& slot = it->second;
+  if (slot.breaker->Allow(now)) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat(
+      "participant '", name, "' is unreachable (", slot.breaker->consecutive_failures(),
+      " calls in a row failed, last: ", slot.entry.health.last_error,
+      "); payments that need it are refused until it answers a probe (next in ",
+      absl::FormatDuration(absl::Ceil(slot.breaker->next_probe() - now, absl::Milliseconds(1))),
+      "). Retry later with the same idempotency key"));
+}
+
+bool Registry::Allow(const std::string& name, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  auto it = slots_.find(name);
+  return it == slots_.end() || it->second.breaker->Allow(now);
+}
+
 void Registry::RecordSuccess(const std::string& name, absl::Time now) {
   absl::MutexLock lock(&mu_);
   auto it = slots_.find(name);
   if (it == slots_.end()) return;
-  it->second.entry.health.last_success = now;
-  it->second.entry.health.consecutive_failures = 0;
+  Slot& slot = it->second;
+  slot.entry.health.last_success = now;
+  slot.entry.health.consecutive_failures = 0;
+  slot.breaker->RecordAnswer();
+  slot.entry.health.circuit_open = false;
 }
 
-void Registry::RecordFailure(const std::string& name, const absl::Status& error) {
+void Registry::RecordFailure(const std::string& name, const absl::Status& error,
+                             absl::Time now) {
   absl::MutexLock lock(&mu_);
   auto it = slots_.find(name);
   if (it == slots_.end()) return;
-  ++it->second.entry.health.consecutive_failures;
-  it->second.entry.health.last_error = std::string(error.message());
+  Slot& slot = it->second;
+  ++slot.entry.health.consecutive_failures;
+  // Bounded: it is echoed in messages and listings.
+  slot.entry.health.last_error = std::string(error.message().substr(0, 200));
+  slot.breaker->RecordFailure(error, now);
+  slot.entry.health.circuit_open = slot.breaker->open();
 }
 
 }  // namespace settle::engine

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/engine/circuit_breaker.h"
 #include "server/engine/participant_channel.h"
 #include "storage/txn_log.h"
 
@@ -21,6 +22,9 @@ struct ParticipantHealth {
   absl::Time last_success = absl::InfinitePast();
   uint32_t consecutive_failures = 0;
   std::string last_error;
+  // Open: the participant is taken for down; new payments that need it are refused and only
+  // a probe now and then is sent (see CircuitBreaker).
+  bool circuit_open = false;
 };
 
 struct ParticipantEntry {
@@ -28,11 +32,12 @@ struct ParticipantEntry {
   ParticipantHealth health;
 };
 
-// The participants the coordinator can reach, persisted in the log, with each one's health.
-// Thread-safe. `log` and `factory` must outlive the registry.
+// The participants the coordinator can reach, persisted in the log, with each one's health and
+// circuit breaker. Thread-safe. `log` and `factory` must outlive the registry.
 class Registry final {
  public:
-  Registry(storage::TxnLog& log, ParticipantChannelFactory& factory);
+  Registry(storage::TxnLog& log, ParticipantChannelFactory& factory,
+           CircuitBreakerOptions breaker = CircuitBreakerOptions());
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 
@@ -56,8 +61,17 @@ class Registry final {
   bool Contains(const std::string& name) const ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<ParticipantEntry> List() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Whether a new payment may use `name` now: OK, or UNAVAILABLE naming the participant while
+  // its circuit is open (the caller retries later with the same idempotency key). While open,
+  // one caller per probe interval is let through as the probe. NOT_FOUND if unknown.
+  absl::Status Admit(const std::string& name, absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether a call (a delivery retry) to `name` should be made now; false while its circuit
+  // is open and this is not the probe. True for an unknown name (the call reports NOT_FOUND).
+  bool Allow(const std::string& name, absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The outcome of every call to a participant, for its health and its circuit breaker.
   void RecordSuccess(const std::string& name, absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
-  void RecordFailure(const std::string& name, const absl::Status& error)
+  void RecordFailure(const std::string& name, const absl::Status& error, absl::Time now)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // Validates a participant name: 1..64 of [a-z0-9_-]. INVALID_ARGUMENT otherwise.
@@ -67,10 +81,12 @@ class Registry final {
   struct Slot {
     ParticipantEntry entry;
     std::shared_ptr<ParticipantChannel> channel;
+    std::unique_ptr<CircuitBreaker> breaker;
   };
 
   storage::TxnLog& log_;
   ParticipantChannelFactory& factory_;
+  const CircuitBreakerOptions breaker_options_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Slot> slots_ ABSL_GUARDED_BY(mu_);
 };

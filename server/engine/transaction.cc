@@ -58,9 +58,16 @@ Transaction::Transaction(storage::TxnRecord record)
   }
 }
 
-bool Transaction::SameBody(const storage::TxnRecord& other) const {
+std::optional<bool> Transaction::SameBody(const storage::TxnRecord& other) const {
   absl::MutexLock lock(&mu_);
-  return settle::engine::SameBody(record_, other);
+  if (!payloads_shed_) return settle::engine::SameBody(record_, other);
+  if (record_.mode() != other.mode() || record_.branches_size() != other.branches_size()) {
+    return false;
+  }
+  for (int i = 0; i < record_.branches_size(); ++i) {
+    if (record_.branches(i).participant() != other.branches(i).participant()) return false;
+  }
+  return std::nullopt;
 }
 
 std::optional<ExecuteResult> Transaction::AddWaiter(bool wait_for_acks, bool replayed,
@@ -223,6 +230,27 @@ void Transaction::RecordDeliveryFailure(uint32_t branch, const absl::Status& err
   ++delivery_[branch].attempts;
   delivery_[branch].last_error = error.ToString();
   delivery_[branch].next_retry = next_retry;
+}
+
+uint32_t Transaction::DeliveryAttempts(uint32_t branch) const {
+  absl::MutexLock lock(&mu_);
+  return delivery_[branch].attempts;
+}
+
+void Transaction::ShedPayloads() {
+  absl::MutexLock lock(&mu_);
+  SETTLE_CHECK(DecidedLocked()) << "payloads of undecided txn " << id_ << " are still needed";
+  if (payloads_shed_) return;
+  payloads_shed_ = true;
+  for (auto& b : *record_.mutable_branches()) {
+    b.clear_payload();
+    b.mutable_payload()->shrink_to_fit();
+  }
+}
+
+bool Transaction::payloads_shed() const {
+  absl::MutexLock lock(&mu_);
+  return payloads_shed_;
 }
 
 bool Transaction::AllAckedLocked() const {

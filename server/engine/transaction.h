@@ -84,8 +84,9 @@ class Transaction final {
   const std::string& participant(uint32_t branch) const { return participants_[branch]; }
   const absl::Time begin_time() const { return begin_; }
 
-  // True if `other` asks for the same work (mode, participants and payloads).
-  bool SameBody(const storage::TxnRecord& other) const ABSL_LOCKS_EXCLUDED(mu_);
+  // True if `other` asks for the same work (mode, participants and payloads); nullopt once the
+  // payloads were shed and only participants and mode could be compared (read the log).
+  std::optional<bool> SameBody(const storage::TxnRecord& other) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Queues `done` for the outcome (or for every acknowledgement with `wait_for_acks`), or
   // returns the result now if it is already known. `replayed` marks a repeated key.
@@ -125,6 +126,12 @@ class Transaction final {
   bool RecordAck(uint32_t branch) ABSL_LOCKS_EXCLUDED(mu_);
   void RecordDeliveryFailure(uint32_t branch, const absl::Status& error, absl::Time next_retry)
       ABSL_LOCKS_EXCLUDED(mu_);
+  uint32_t DeliveryAttempts(uint32_t branch) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Drops the branch payloads from memory once decided: Commit and Abort do not carry them, and
+  // a transaction waiting for a participant that is down should cost little. The logged
+  // decision keeps them. Idempotent.
+  void ShedPayloads() ABSL_LOCKS_EXCLUDED(mu_);
+  bool payloads_shed() const ABSL_LOCKS_EXCLUDED(mu_);
   // The terminal record (COMMITTED / ABORTED), to move to the finished set.
   storage::TxnRecord FinishRecord(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
   // Every waiter left; the transaction is terminal.
@@ -161,6 +168,7 @@ class Transaction final {
   storage::TxnRecord record_ ABSL_GUARDED_BY(mu_);
   bool decision_started_ ABSL_GUARDED_BY(mu_) = false;
   bool decide_commit_ ABSL_GUARDED_BY(mu_) = false;
+  bool payloads_shed_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<BranchDelivery> delivery_ ABSL_GUARDED_BY(mu_);
   std::vector<Waiter> waiters_ ABSL_GUARDED_BY(mu_);
 };

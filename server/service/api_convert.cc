@@ -99,6 +99,7 @@ void ToParticipantInfo(const engine::ParticipantEntry& e, v1::ParticipantInfo* o
   }
   h->set_consecutive_failures(e.health.consecutive_failures);
   h->set_last_error(e.health.last_error);
+  h->set_circuit_open(e.health.circuit_open);
 }
 
 }  // namespace settle

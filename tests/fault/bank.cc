@@ -39,7 +39,18 @@ void Bank::Stop() {
 
 int64_t Bank::payments() const {
   absl::MutexLock lock(&mu_);
-  return static_cast<int64_t>(outcomes_.size());
+  return static_cast<int64_t>(payments_.size());
+}
+
+std::map<std::string, Payment> Bank::Payments() const {
+  absl::MutexLock lock(&mu_);
+  return payments_;
+}
+
+std::vector<std::string> Bank::Participants() const {
+  std::vector<std::string> out = {"balance", "ledger"};
+  out.insert(out.end(), options_.notifiers.begin(), options_.notifiers.end());
+  return out;
 }
 
 void Bank::Client(int id) {
@@ -55,32 +66,39 @@ void Bank::Client(int id) {
         (from + 1 + static_cast<int>(rng() % (options_.accounts - 1))) % options_.accounts;
     const int64_t amount = 1 + static_cast<int64_t>(rng() % 3000);
     const std::string key = absl::StrCat("bank-", id, "-", i);
-    const v1::ExecuteRequest req =
+    v1::ExecuteRequest req =
         client::MakeTransfer(key, Account(from), Account(to), amount, options_.txn_timeout);
+    // The transfer's third branch is its receipt: sent to one notifier, or dropped.
+    const size_t choices =
+        options_.notifiers.size() + (options_.some_without_notification ? 1 : 0);
+    const size_t pick = static_cast<size_t>(rng() % choices);
+    Payment payment;
+    if (pick < options_.notifiers.size()) {
+      payment.notifier = options_.notifiers[pick];
+      req.mutable_branches(2)->set_participant(payment.notifier);
+    } else {
+      req.mutable_branches()->RemoveLast();
+    }
     const absl::Time give_up = absl::Now() + options_.give_up_after;
-    std::string outcome = "UNKNOWN";
-    std::string txn_id;
+    payment.outcome = "UNKNOWN";
     for (;;) {
+      ++payment.attempts;
       auto r = client->Execute(req, once);
       if (r.ok()) {
-        outcome = r->outcome() == v1::OUTCOME_COMMITTED ? "COMMITTED" : "ABORTED";
-        txn_id = r->txn_id();
+        payment.outcome = r->outcome() == v1::OUTCOME_COMMITTED ? "COMMITTED" : "ABORTED";
+        payment.txn_id = r->txn_id();
         break;
       }
       const auto code = r.status().code();
-      if ((code != absl::StatusCode::kUnavailable && code != absl::StatusCode::kDeadlineExceeded) ||
-          absl::Now() > give_up) {
-        outcome =
-            code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded
-                ? "UNKNOWN"
-                : absl::StrCat("ERROR ", r.status().ToString());
-        break;
-      }
+      payment.last_error = code;
+      const bool retry =
+          code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded;
+      if (!retry) payment.outcome = absl::StrCat("ERROR ", r.status().ToString());
+      if (!retry || absl::Now() > give_up) break;
       absl::SleepFor(absl::Milliseconds(50));  // A payment API's retry backoff.
     }
     absl::MutexLock lock(&mu_);
-    outcomes_[key] = outcome;
-    if (!txn_id.empty()) ids_[key] = txn_id;
+    payments_[key] = std::move(payment);
   }
 }
 
@@ -88,15 +106,11 @@ absl::StatusOr<absl::Duration> Bank::AwaitQuiescence(absl::Duration timeout) {
   const absl::Time start = absl::Now();
   const bool quiet = testing::WaitFor(
       [&] {
-        v1::ListTransactionsRequest req;
-        req.add_states(v1::TXN_STATE_PREPARING);
-        req.add_states(v1::TXN_STATE_COMMITTING);
-        req.add_states(v1::TXN_STATE_ABORTING);
-        req.set_page_size(1);
-        auto active = stack_.client().ListTransactions(req);
-        if (!active.ok() || active->transactions_size() > 0) return false;
-        for (const char* kind : {"balance", "ledger", "notification"}) {
-          auto branches = stack_.Branches(kind);
+        // Every page: the whole active set, not a first-page guess.
+        auto active = stack_.ActiveTransactions();
+        if (!active.ok() || !active->empty()) return false;
+        for (const std::string& name : Participants()) {
+          auto branches = stack_.Branches(name);
           if (!branches.ok()) return false;
           for (const auto& b : *branches) {
             if (b.state() == v1::BARRIER_STATE_PREPARED) return false;
@@ -132,17 +146,12 @@ absl::StatusOr<std::string> Bank::Check() {
   // Every transaction the coordinator knows, and its state.
   std::map<std::string, v1::Transaction> txns;
   std::map<std::string, std::vector<std::string>> ids_by_key;
-  v1::ListTransactionsRequest list;
-  list.set_page_size(1000);
-  do {
-    auto page = stack_.client().ListTransactions(list);
-    if (!page.ok()) return page.status();
-    for (const auto& t : page->transactions()) {
-      txns[t.txn_id()] = t;
-      ids_by_key[t.idempotency_key()].push_back(t.txn_id());
-    }
-    list.set_page_token(page->next_page_token());
-  } while (!list.page_token().empty());
+  auto listed = stack_.Transactions(v1::ListTransactionsRequest());
+  if (!listed.ok()) return listed.status();
+  for (const auto& t : *listed) {
+    txns[t.txn_id()] = t;
+    ids_by_key[t.idempotency_key()].push_back(t.txn_id());
+  }
 
   std::set<std::string> committed, aborted;
   for (const auto& [id, t] : txns) {
@@ -159,14 +168,10 @@ absl::StatusOr<std::string> Bank::Check() {
   }
 
   // What the clients were told agrees with the coordinator.
-  std::map<std::string, std::string> outcomes, ids;
-  {
-    absl::MutexLock lock(&mu_);
-    outcomes = outcomes_;
-    ids = ids_;
-  }
+  const std::map<std::string, Payment> payments = Payments();
   int told_committed = 0, told_aborted = 0, unknown = 0;
-  for (const auto& [key, outcome] : outcomes) {
+  for (const auto& [key, payment] : payments) {
+    const std::string& outcome = payment.outcome;
     auto it = ids_by_key.find(key);
     if (outcome == "UNKNOWN") {
       ++unknown;
@@ -180,7 +185,9 @@ absl::StatusOr<std::string> Bank::Check() {
       violate(absl::StrCat("key ", key, " was answered ", outcome, " but is unknown"));
       continue;
     }
-    if (ids[key] != it->second[0]) violate(absl::StrCat("key ", key, " answered with another id"));
+    if (payment.txn_id != it->second[0]) {
+      violate(absl::StrCat("key ", key, " answered with another id"));
+    }
     const bool is_committed = committed.count(it->second[0]) > 0;
     if (outcome == "COMMITTED") {
       ++told_committed;
@@ -191,10 +198,17 @@ absl::StatusOr<std::string> Bank::Check() {
     }
   }
 
+  // Which committed transactions have a branch at each participant.
+  std::map<std::string, std::set<std::string>> committed_at;
+  for (const auto& id : committed) {
+    for (const auto& b : txns[id].branches()) committed_at[b.participant()].insert(id);
+  }
+
   // Each participant's barriers agree with the coordinator, and every commit landed everywhere.
   int barriers = 0;
-  for (const char* kind : {"balance", "ledger", "notification"}) {
-    auto branches = stack_.Branches(kind);
+  for (const std::string& name : Participants()) {
+    const char* kind = name.c_str();
+    auto branches = stack_.Branches(name);
     if (!branches.ok()) return branches.status();
     std::set<std::string> committed_here;
     for (const auto& b : *branches) {
@@ -209,7 +223,7 @@ absl::StatusOr<std::string> Bank::Check() {
                              known_commit ? "COMMITTED" : "not committed"));
       }
     }
-    for (const auto& id : committed) {
+    for (const auto& id : committed_at[name]) {
       if (!committed_here.count(id)) violate(absl::StrCat(kind, ": committed ", id, " missing"));
     }
   }
@@ -243,20 +257,27 @@ absl::StatusOr<std::string> Bank::Check() {
                          " committed transactions"));
   }
 
-  // A ready notification for each committed transaction, none for an aborted one.
-  auto outbox = stack_.Outbox();
-  if (!outbox.ok()) return outbox.status();
-  std::set<std::string> ready;
-  for (const auto& m : *outbox) {
-    if (m.state() != v1::MESSAGE_STATE_READY || !committed.count(m.txn_id())) {
-      violate(absl::StrCat("outbox: ", m.txn_id(), " ", v1::MessageState_Name(m.state()),
-                           " for a transaction that did not commit"));
+  // At each notifier, a ready notification for each committed transaction sent there, none for
+  // an aborted one.
+  size_t ready_total = 0;
+  for (const std::string& notifier : options_.notifiers) {
+    auto outbox = stack_.Outbox(notifier);
+    if (!outbox.ok()) return outbox.status();
+    const std::set<std::string>& expected = committed_at[notifier];
+    std::set<std::string> ready;
+    for (const auto& m : *outbox) {
+      if (m.state() != v1::MESSAGE_STATE_READY || !expected.count(m.txn_id())) {
+        violate(absl::StrCat(notifier, " outbox: ", m.txn_id(), " ",
+                             v1::MessageState_Name(m.state()),
+                             " for a transaction that did not commit there"));
+      }
+      ready.insert(m.txn_id());
     }
-    ready.insert(m.txn_id());
-  }
-  if (ready.size() != committed.size() || outbox->size() != committed.size()) {
-    violate(absl::StrCat("outbox has ", outbox->size(), " messages for ", committed.size(),
-                         " committed transactions"));
+    if (ready.size() != expected.size() || outbox->size() != expected.size()) {
+      violate(absl::StrCat(notifier, " outbox has ", outbox->size(), " messages for ",
+                           expected.size(), " transactions committed there"));
+    }
+    ready_total += ready.size();
   }
 
   if (!violations.empty()) {
@@ -267,10 +288,11 @@ absl::StatusOr<std::string> Bank::Check() {
       "bank check: %d payments issued (%d told COMMITTED, %d told ABORTED, %d unknown to the "
       "client); coordinator: %d transactions, %d committed, %d aborted, 0 active; %d branch "
       "records agree; total %d conserved over %d accounts, none held or negative; %d journal "
-      "entries and %d ready notifications, one per commit; every key one transaction; "
+      "entries and %d ready notifications, one per commit sent to a notifier; every key one "
+      "transaction; "
       "0 violations",
-      outcomes.size(), told_committed, told_aborted, unknown, txns.size(), committed.size(),
-      aborted.size(), barriers, total, options_.accounts, journaled.size(), ready.size());
+      payments.size(), told_committed, told_aborted, unknown, txns.size(), committed.size(),
+      aborted.size(), barriers, total, options_.accounts, journaled.size(), ready_total);
 }
 
 }  // namespace settle::fault

@@ -24,6 +24,22 @@ struct BankOptions {
   int clients = 6;
   absl::Duration txn_timeout = absl::Seconds(2);
   absl::Duration give_up_after = absl::Seconds(60);  // Per payment, across retries.
+  // Notification participants (of the notification kind). Each payment's receipt goes to one of
+  // them, chosen at random, or with `some_without_notification` possibly to none: a mix of
+  // payments that do and do not need a given participant.
+  std::vector<std::string> notifiers = {"notification"};
+  bool some_without_notification = false;
+};
+
+// One payment as its client saw it.
+struct Payment {
+  std::string notifier;  // Empty: the payment has no notification branch.
+  // What Execute finally returned: "COMMITTED", "ABORTED", "UNKNOWN" (gave up on UNAVAILABLE or
+  // DEADLINE_EXCEEDED) or "ERROR <status>".
+  std::string outcome;
+  std::string txn_id;  // When Execute answered.
+  absl::StatusCode last_error = absl::StatusCode::kOk;  // The last failed attempt's code.
+  int attempts = 0;
 };
 
 // What the clients saw. Thread-safe.
@@ -39,6 +55,8 @@ class Bank final {
   // Stops the clients once each finishes the payment it is on.
   void Stop();
   int64_t payments() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Every payment so far, by idempotency key.
+  std::map<std::string, Payment> Payments() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // After the faults stop and everything runs again: waits (up to `timeout`) until nothing is
   // active at the coordinator or prepared at a participant; returns how long that took.
@@ -59,11 +77,11 @@ class Bank final {
   std::atomic<bool> stop_{false};
   std::vector<std::thread> clients_;
 
+  // The participants a payment may touch: balance, ledger and the notifiers.
+  std::vector<std::string> Participants() const;
+
   mutable absl::Mutex mu_;
-  // Key -> what Execute finally returned: "COMMITTED", "ABORTED" or "UNKNOWN" (gave up).
-  std::map<std::string, std::string> outcomes_ ABSL_GUARDED_BY(mu_);
-  // Key -> transaction id, when Execute answered.
-  std::map<std::string, std::string> ids_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Payment> payments_ ABSL_GUARDED_BY(mu_);  // By idempotency key.
 };
 
 }  // namespace settle::fault

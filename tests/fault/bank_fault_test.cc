@@ -159,22 +159,6 @@ TEST_F(BankFaultTest, PreparedParticipantsLearnTheOutcomeWhileTheCoordinatorIsDo
   HealAndCheck();
 }
 
-TEST_F(BankFaultTest, ParticipantDownLongerThanTheRetryCapIsFinishedOnceBack) {
-  bank_.Start();
-  PauseRandomly(300, 600);
-  stack_.participant("notification").Signal(SIGKILL);
-  ASSERT_TRUE(stack_.participant("notification").Wait(kReapTimeout).has_value());
-  const int64_t before = bank_.payments();
-  // Six times the 500 ms retry cap: decided transactions keep retrying at the capped rate...
-  absl::SleepFor(absl::Seconds(3));
-  // ... without stalling the others: new payments were still answered (they abort fast).
-  EXPECT_GT(bank_.payments(), before);
-  ASSERT_TRUE(stack_.StartParticipant("notification", ParticipantFlags()).ok());
-  ++faults_;
-  PauseRandomly(300, 500);
-  HealAndCheck();
-}
-
 TEST_F(BankFaultTest, LinksDropDelayAndDuplicateRequestsAndReplies) {
   // A fault proxy in front of each participant; the coordinator is pointed at the proxies.
   std::vector<std::unique_ptr<testing::Process>> proxies;

@@ -107,29 +107,36 @@ absl::Status LocalStack::StartCoordinator(const std::vector<std::string>& extra_
   return absl::OkStatus();
 }
 
-absl::Status LocalStack::StartParticipant(const std::string& kind,
+absl::Status LocalStack::StartParticipantAs(const std::string& name, const std::string& kind,
+                                            const std::vector<std::string>& extra_flags) {
+  kinds_[name] = kind;
+  return StartParticipant(name, extra_flags);
+}
+
+absl::Status LocalStack::StartParticipant(const std::string& name,
                                           const std::vector<std::string>& extra_flags) {
-  participants_.erase(kind);
-  if (participant_ports_[kind] == 0) participant_ports_[kind] = FreeListenPort();
-  const std::string port_file = dir_.Sub(kind + ".port");
+  const std::string kind = kinds_.emplace(name, name).first->second;
+  participants_.erase(name);
+  if (participant_ports_[name] == 0) participant_ports_[name] = FreeListenPort();
+  const std::string port_file = dir_.Sub(name + ".port");
   std::filesystem::remove(port_file);
   std::vector<std::string> args = {
       "--kind=" + kind,
-      absl::StrCat("--listen=127.0.0.1:", participant_ports_[kind]),
-      "--data_dir=" + dir_.Sub(kind),
+      absl::StrCat("--listen=127.0.0.1:", participant_ports_[name]),
+      "--data_dir=" + dir_.Sub(name),
       "--port_file=" + port_file,
       "--coordinator=" + coordinator_endpoint(),
   };
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
-  auto p = Process::Start(BinaryPath("settle-participant"), args, dir_.Sub(kind + ".log"));
+  auto p = Process::Start(BinaryPath("settle-participant"), args, dir_.Sub(name + ".log"));
   if (!p.ok()) return p.status();
-  participants_[kind] = std::move(*p);
+  participants_[name] = std::move(*p);
   const int port = WaitForPortFile(port_file, kStartTimeout);
-  if (port == 0) return DidNotStart(kind, dir_.Sub(kind + ".log"));
-  participant_ports_[kind] = port;
+  if (port == 0) return DidNotStart(name, dir_.Sub(name + ".log"));
+  participant_ports_[name] = port;
   std::ifstream ports(port_file);
   int grpc_port = 0;
-  ports >> grpc_port >> participant_metrics_ports_[kind];
+  ports >> grpc_port >> participant_metrics_ports_[name];
   return absl::OkStatus();
 }
 
@@ -142,8 +149,8 @@ absl::Status LocalStack::StartAll() {
 }
 
 absl::Status LocalStack::RegisterAll() {
-  for (const char* kind : kKinds) {
-    auto r = client_->RegisterParticipant(kind, participant_endpoint(kind));
+  for (const auto& [name, kind] : kinds_) {
+    auto r = client_->RegisterParticipant(name, participant_endpoint(name));
     if (!r.ok()) return r.status();
   }
   return absl::OkStatus();
@@ -183,8 +190,8 @@ absl::StatusOr<std::vector<v1::JournalEntry>> LocalStack::Journal() {
       [](const auto& resp) -> const auto& { return resp.entries(); });
 }
 
-absl::StatusOr<std::vector<v1::OutboxMessage>> LocalStack::Outbox() {
-  auto stub = MakeStub<v1::NotificationAdmin>(participant_endpoint("notification"));
+absl::StatusOr<std::vector<v1::OutboxMessage>> LocalStack::Outbox(const std::string& name) {
+  auto stub = MakeStub<v1::NotificationAdmin>(participant_endpoint(name));
   return ReadAllPages<v1::OutboxMessage, v1::ListMessagesResponse>(
       v1::ListMessagesRequest(),
       [&](auto* ctx, const auto& req, auto* resp) { return stub->ListMessages(ctx, req, resp); },
@@ -199,6 +206,27 @@ absl::StatusOr<std::vector<v1::BranchRecordInfo>> LocalStack::Branches(const std
       req,
       [&](auto* ctx, const auto& r, auto* resp) { return stub->ListBranches(ctx, r, resp); },
       [](const auto& resp) -> const auto& { return resp.branches(); });
+}
+
+absl::StatusOr<std::vector<v1::Transaction>> LocalStack::Transactions(
+    v1::ListTransactionsRequest request) const {
+  std::vector<v1::Transaction> out;
+  request.set_page_size(1000);
+  do {
+    auto page = client_->ListTransactions(request);
+    if (!page.ok()) return page.status();
+    out.insert(out.end(), page->transactions().begin(), page->transactions().end());
+    request.set_page_token(page->next_page_token());
+  } while (!request.page_token().empty());
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::Transaction>> LocalStack::ActiveTransactions() const {
+  v1::ListTransactionsRequest req;
+  for (auto s : {v1::TXN_STATE_PREPARING, v1::TXN_STATE_COMMITTING, v1::TXN_STATE_ABORTING}) {
+    req.add_states(s);
+  }
+  return Transactions(std::move(req));
 }
 
 std::unique_ptr<v1::Participant::Stub> LocalStack::ParticipantStub(const std::string& kind) {

@@ -25,10 +25,17 @@ class LocalStack final {
 
   // Starts (or restarts on the same data and port) the coordinator; extra flags appended.
   absl::Status StartCoordinator(const std::vector<std::string>& extra_flags = {});
-  absl::Status StartParticipant(const std::string& kind,
+  // Starts (or restarts) the participant `name`; its kind is `name` unless StartParticipantAs
+  // gave it another.
+  absl::Status StartParticipant(const std::string& name,
                                 const std::vector<std::string>& extra_flags = {});
+  // Another instance of a reference kind under its own name, data dir and port (for example a
+  // second notification service).
+  absl::Status StartParticipantAs(const std::string& name, const std::string& kind,
+                                  const std::vector<std::string>& extra_flags = {});
   // Starts all four and registers the participants under their kind's name.
   absl::Status StartAll();
+  // Registers every participant started so far under its name.
   absl::Status RegisterAll();
 
   Process& coordinator() { return *coordinator_; }
@@ -46,11 +53,17 @@ class LocalStack final {
   // The coordinator's grpc.health.v1 answer is SERVING.
   bool CoordinatorServing() const;
 
+  // Every transaction the coordinator lists for `request`, all pages followed.
+  absl::StatusOr<std::vector<v1::Transaction>> Transactions(
+      v1::ListTransactionsRequest request) const;
+  // The transactions not yet terminal (preparing, committing, aborting), all pages followed.
+  absl::StatusOr<std::vector<v1::Transaction>> ActiveTransactions() const;
+
   // Reference data, read through the participants' admin APIs.
   absl::Status OpenAccount(const std::string& account, int64_t amount_minor);
   absl::StatusOr<v1::Account> Account(const std::string& account);
   absl::StatusOr<std::vector<v1::JournalEntry>> Journal();
-  absl::StatusOr<std::vector<v1::OutboxMessage>> Outbox();
+  absl::StatusOr<std::vector<v1::OutboxMessage>> Outbox(const std::string& name = "notification");
   absl::StatusOr<std::vector<v1::BranchRecordInfo>> Branches(const std::string& kind);
   std::unique_ptr<v1::Participant::Stub> ParticipantStub(const std::string& kind);
 
@@ -58,6 +71,7 @@ class LocalStack final {
   TempDir dir_;
   int coordinator_port_ = 0;
   int coordinator_metrics_port_ = 0;
+  std::map<std::string, std::string> kinds_;  // Participant name -> reference kind.
   std::map<std::string, int> participant_ports_;
   std::map<std::string, int> participant_metrics_ports_;
   std::unique_ptr<Process> coordinator_;

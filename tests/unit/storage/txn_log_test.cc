@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "tests/testing/wait.h"
 
@@ -196,13 +197,34 @@ TEST(TxnLogTest, ScanMergesActiveAndFinishedInIdOrder) {
     ASSERT_TRUE(log->WriteAndWait(std::move(b), false).ok());
   }
   std::vector<std::string> seen;
-  auto last = log->Scan("s0-2", 2, [&](const TxnRecord& r) {
+  auto last = log->Scan("s0-2", TxnLog::ScanSet::kAll, 2, [&](const TxnRecord& r) {
     seen.push_back(r.txn_id());
     return true;
   });
   ASSERT_TRUE(last.ok());
   EXPECT_EQ(seen, (std::vector<std::string>{"s0-2", "s0-3"}));
   EXPECT_EQ(*last, "s0-3");
+}
+
+TEST(TxnLogTest, ScanOfTheActiveSetSkipsEveryFinishedTransaction) {
+  testing::TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  // Ten thousand finished transactions before and around the one active one.
+  LogBatch b;
+  for (int i = 0; i < 10000; ++i) {
+    TxnRecord rec = Record(absl::StrFormat("s0-%05d", i), TXN_COMMITTED);
+    b.Begin(rec);
+    if (i != 9000) b.Finish(rec);
+  }
+  ASSERT_TRUE(log->WriteAndWait(std::move(b), false).ok());
+  std::vector<std::string> seen;
+  auto last = log->Scan("", TxnLog::ScanSet::kActive, 0, [&](const TxnRecord& r) {
+    seen.push_back(r.txn_id());
+    return true;
+  });
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"s0-09000"}));
+  EXPECT_EQ(*last, "");
 }
 
 TEST(TxnLogTest, RetentionRemovesOldFinishedTransactionsAndTheirKeys) {
