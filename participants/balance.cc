@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/echo.h"
 #include "participants/reference.h"
 #include "proto/status_mapping.h"
 #include "settle/v1/reference.grpc.pb.h"
@@ -40,14 +41,22 @@ class BalanceHandler final : public sdk::BranchHandler {
     if (p.postings_size() < 1 || p.postings_size() > 64) {
       return sdk::Vote::No("a balance payload needs 1 to 64 postings");
     }
-    for (const auto& posting : p.postings()) {
-      if (posting.amount_minor() == 0) {
-        return sdk::Vote::No(absl::StrCat("posting to ", posting.account(), " has amount 0"));
+    for (int i = 0; i < p.postings_size(); ++i) {
+      const v1::BalancePosting& posting = p.postings(i);
+      // Bounded before any arithmetic: negating INT64_MIN overflows into a "debit" that passes
+      // every funds check.
+      if (posting.amount_minor() == 0 || posting.amount_minor() < -kMaxAmountMinor ||
+          posting.amount_minor() > kMaxAmountMinor) {
+        return sdk::Vote::No(absl::StrCat("postings[", i, "].amount_minor ",
+                                          posting.amount_minor(),
+                                          " is out of range: it must be non-zero and at most ",
+                                          kMaxAmountMinor, " either way"));
       }
       auto acct = ReadAccount(view, posting.account());
       if (!acct.ok()) return sdk::Vote::No(std::string(acct.status().message()));
       if (!acct->has_value()) {
-        return sdk::Vote::No(absl::StrCat("unknown account ", posting.account()));
+        return sdk::Vote::No(absl::StrCat("postings[", i, "].account: unknown account ",
+                                          Echo(posting.account())));
       }
       v1::Account& a = **acct;
       if (posting.amount_minor() < 0) {

@@ -12,7 +12,6 @@ namespace {
 using storage::Space;
 
 constexpr char kEntryPrefix[] = "entry/";
-constexpr int64_t kMaxLineMinor = int64_t{1} << 52;  // Keeps sums far from overflow.
 
 // Empty when the entry is valid; otherwise why not.
 std::string CheckEntry(const v1::LedgerPayload& p) {
@@ -20,8 +19,8 @@ std::string CheckEntry(const v1::LedgerPayload& p) {
   int64_t debits = 0, credits = 0;
   for (const auto& line : p.lines()) {
     if (line.account().empty()) return "a journal line has no account";
-    if (line.debit_minor() < 0 || line.credit_minor() < 0 || line.debit_minor() > kMaxLineMinor ||
-        line.credit_minor() > kMaxLineMinor) {
+    if (line.debit_minor() < 0 || line.credit_minor() < 0 || line.debit_minor() > kMaxAmountMinor ||
+        line.credit_minor() > kMaxAmountMinor) {
       return absl::StrCat("line for ", line.account(), " has an amount out of range");
     }
     if ((line.debit_minor() > 0) == (line.credit_minor() > 0)) {

@@ -4,6 +4,7 @@
 // The reference participants: balance, ledger and notification. Each is a BranchHandler (its
 // domain logic, run by the SDK) plus an admin gRPC service for its own data.
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,6 +15,11 @@
 #include "storage/branch_store.h"
 
 namespace settle::participants {
+
+// The largest amount one balance posting or journal line may carry, in minor units (2^52, about
+// 45 trillion in a two-decimal currency). Far inside int64, so that negating, adding or summing
+// up to 64 of them can never overflow.
+constexpr int64_t kMaxAmountMinor = int64_t{1} << 52;
 
 struct ReferenceParticipant {
   std::unique_ptr<sdk::BranchHandler> handler;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/echo.h"
 #include "common/json_log.h"
 #include "server/engine/coordinator_internal.h"
 #include "storage/txn_id.h"
@@ -256,7 +257,7 @@ void Coordinator::Join(const TxnPtr& txn, const storage::TxnRecord& asked, bool 
   }
   if (!*same) {
     return done(absl::AlreadyExistsError(absl::StrCat(
-        "idempotency key '", txn->key(), "' was used by transaction ", txn->id(),
+        "idempotency key ", Echo(txn->key()), " was used by transaction ", txn->id(),
         " with a different body; use a new key for a new payment")));
   }
   if (auto r = txn->AddWaiter(wait_for_acks, replayed, done); r.has_value()) done(*r);
@@ -266,7 +267,7 @@ void Coordinator::ReplayFinished(const storage::TxnRecord& rec, const storage::T
                                  const ExecuteDone& done) {
   if (!SameBody(rec, asked)) {
     return done(absl::AlreadyExistsError(absl::StrCat(
-        "idempotency key '", rec.idempotency_key(), "' was used by transaction ", rec.txn_id(),
+        "idempotency key ", Echo(rec.idempotency_key()), " was used by transaction ", rec.txn_id(),
         " with a different body; use a new key for a new payment")));
   }
   ExecuteResult r = ResultFromRecord(rec);

@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/echo.h"
 #include "common/json_log.h"
 #include "server/engine/coordinator_internal.h"
 #include "storage/txn_id.h"
@@ -51,7 +52,7 @@ absl::StatusOr<TxnSnapshot> Coordinator::GetTransaction(const std::string& txn_i
   if (!rec.ok()) return rec.status();
   if (!rec->has_value()) {
     return absl::NotFoundError(absl::StrCat(
-        "transaction ", txn_id, " is not known here: it never began at this coordinator, or it "
+        "transaction ", Echo(txn_id), " is not known here: it never began at this coordinator, or it "
         "finished longer ago than the retention period"));
   }
   return TxnSnapshot{std::move(**rec), {}, false};
@@ -66,8 +67,8 @@ absl::StatusOr<TxnSnapshot> Coordinator::GetTransactionByKey(const std::string& 
   auto id = log_.FindTxnIdByKey(key);
   if (!id.ok()) return id.status();
   if (!id->has_value()) {
-    return absl::NotFoundError(absl::StrCat("no transaction has idempotency key '", key,
-                                            "' (or it is past the retention period)"));
+    return absl::NotFoundError(absl::StrCat("no transaction has idempotency key ", Echo(key),
+                                            " (or it is past the retention period)"));
   }
   return GetTransaction(**id);
 }
@@ -144,10 +145,10 @@ absl::StatusOr<TxnSnapshot> Coordinator::Abort(const std::string& txn_id,
     if (!rec.ok()) return rec.status();
     if (rec->has_value()) {
       return absl::FailedPreconditionError(
-          absl::StrCat("transaction ", txn_id, " already finished as ",
+          absl::StrCat("transaction ", Echo(txn_id), " already finished as ",
                        StateName((*rec)->state()), "; it cannot be aborted"));
     }
-    return absl::NotFoundError(absl::StrCat("transaction ", txn_id, " is not known here"));
+    return absl::NotFoundError(absl::StrCat("transaction ", Echo(txn_id), " is not known here"));
   }
   if (!txn->StartAbort(-1, absl::StrCat("aborted by an operator: ",
                                         reason.empty() ? "no reason given" : reason))) {
@@ -204,7 +205,7 @@ void Coordinator::Deregister(const std::string& name, std::function<void(absl::S
   }
   if (users > 0) {
     return done(absl::FailedPreconditionError(
-        absl::StrCat("participant '", name, "' still has ", users,
+        absl::StrCat("participant ", Echo(name), " still has ", users,
                      " active transactions; deregister it once they have finished")));
   }
   registry_.Deregister(name, std::move(done));

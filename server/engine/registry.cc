@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/echo.h"
 
 namespace settle::engine {
 
@@ -14,13 +17,50 @@ Registry::Registry(storage::TxnLog& log, ParticipantChannelFactory& factory,
 absl::Status Registry::ValidateName(const std::string& name) {
   if (name.empty() || name.size() > 64) {
     return absl::InvalidArgumentError(
-        absl::StrCat("participant name '", name, "' must be 1 to 64 characters"));
+        absl::StrCat("participant name ", Echo(name), " must be 1 to 64 characters"));
   }
   for (char c : name) {
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "participant name '", name, "' may hold only lowercase letters, digits, '_' and '-'"));
+          "participant name ", Echo(name), " may hold only lowercase letters, digits, '_' and '-'"));
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Registry::ValidateEndpoint(const std::string& endpoint) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "endpoint ", Echo(endpoint), " is not host:port (", why,
+        "), e.g. 10.0.0.7:7101, balance.payments.svc:7101 or [::1]:7101"));
+  };
+  if (endpoint.empty() || endpoint.size() > 256) return bad("it must be 1 to 256 bytes");
+  const size_t colon = endpoint.rfind(':');
+  if (colon == std::string::npos) return bad("no port");
+  const absl::string_view host = absl::string_view(endpoint).substr(0, colon);
+  const absl::string_view port = absl::string_view(endpoint).substr(colon + 1);
+  if (host.empty()) return bad("no host");
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return bad("an IPv6 host is written [addr]");
+    for (char c : host.substr(1, host.size() - 2)) {
+      if (!absl::ascii_isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') {
+        return bad("an IPv6 address holds hex digits, ':' and '.'");
+      }
+    }
+  } else {
+    for (char c : host) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' &&
+          c != '_') {
+        return bad("a host name holds letters, digits, '.', '-' and '_' (no scheme or path)");
+      }
+    }
+  }
+  int port_number = 0;
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(),
+                   [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); }) ||
+      !absl::SimpleAtoi(port, &port_number) || port_number < 1 || port_number > 65535) {
+    return bad("the port must be a number from 1 to 65535");
   }
   return absl::OkStatus();
 }
@@ -42,9 +82,9 @@ absl::Status Registry::Load() {
 void Registry::Register(const std::string& name, const std::string& endpoint, absl::Time now,
                         std::function<void(absl::StatusOr<ParticipantEntry>)> done) {
   if (absl::Status s = ValidateName(name); !s.ok()) return done(s);
-  if (endpoint.empty() || endpoint.size() > 256 || endpoint.find(':') == std::string::npos) {
-    return done(absl::InvalidArgumentError(absl::StrCat(
-        "endpoint '", endpoint, "' of participant '", name, "' must be host:port")));
+  if (absl::Status s = ValidateEndpoint(endpoint); !s.ok()) {
+    return done(absl::InvalidArgumentError(
+        absl::StrCat("participant '", name, "': ", s.message())));
   }
   auto channel = factory_.Create(endpoint);
   if (!channel.ok()) return done(channel.status());
@@ -75,7 +115,7 @@ void Registry::Register(const std::string& name, const std::string& endpoint, ab
 
 void Registry::Deregister(const std::string& name, std::function<void(absl::Status)> done) {
   if (!Contains(name)) {
-    return done(absl::NotFoundError(absl::StrCat("participant '", name, "' is not registered")));
+    return done(absl::NotFoundError(absl::StrCat("participant ", Echo(name), " is not registered")));
   }
   storage::LogBatch batch;
   batch.DeleteParticipant(name);
@@ -95,7 +135,7 @@ absl::StatusOr<std::shared_ptr<ParticipantChannel>> Registry::Channel(
   auto it = slots_.find(name);
   if (it == slots_.end()) {
     return absl::NotFoundError(absl::StrCat(
-        "participant '", name, "' is not registered; register it with `settle register ", name,
+        "participant ", Echo(name), " is not registered; register it with `settle register ", name,
         " HOST:PORT` or fix the branch's participant name"));
   }
   return it->second.channel;
@@ -122,7 +162,7 @@ absl::Status Registry::Admit(const std::string& name, absl::Time now) {
   absl::MutexLock lock(&mu_);
   auto it = slots_.find(name);
   if (it == slots_.end()) {
-    return absl::NotFoundError(absl::StrCat("participant '", name, "' is not registered"));
+    return absl::NotFoundError(absl::StrCat("participant ", Echo(name), " is not registered"));
   }
   Slot& slot = it->second;
   if (slot.breaker->Allow(now)) return absl::OkStatus();
