@@ -8,6 +8,7 @@
 #include "client/settle_client.h"
 #include "grpcpp/create_channel.h"
 #include "proto/unary_call.h"
+#include "storage/txn_id.h"
 #include "settle/v1/reference.pb.h"
 
 namespace settle::bench {
@@ -76,9 +77,9 @@ struct FanOut {
 
 class BaselineDriver final : public Driver {
  public:
-  BaselineDriver(const std::map<std::string, std::string>& participants, const Workload& workload,
-                 std::string run_id)
-      : workload_(workload), run_id_(std::move(run_id)) {
+  BaselineDriver(const std::map<std::string, std::string>& participants, const Workload& workload)
+      : workload_(workload),
+        first_id_(static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()))) {
     for (const auto& [name, endpoint] : participants) {
       stubs_[name] = v1::Participant::NewStub(Channel(endpoint));
     }
@@ -86,7 +87,9 @@ class BaselineDriver final : public Driver {
 
   void Run(uint64_t seq, std::function<void(std::string)> done) override {
     auto t = std::make_shared<FanOut>();
-    t->txn_id = absl::StrCat(run_id_, "-b-", seq);
+    // Ids in the coordinator's format (participants refuse others), apart from its shard's and
+    // from every earlier run's.
+    t->txn_id = storage::TxnIdFor("bench", first_id_ + seq);
     t->branches = workload_.Branches(seq);
     for (const auto& b : t->branches) t->stubs.push_back(stubs_.at(b.participant).get());
     t->done = std::move(done);
@@ -101,9 +104,13 @@ class BaselineDriver final : public Driver {
     call->request.set_branch_id(static_cast<uint32_t>(i));
     call->request.set_participant(t->branches[i].participant);
     call->request.set_payload(t->branches[i].payload);
+    const absl::Time deadline = Deadline();
+    const int64_t micros = absl::ToUnixMicros(deadline);
+    call->request.mutable_deadline()->set_seconds(micros / 1000000);
+    call->request.mutable_deadline()->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
     auto* async = t->stubs[i]->async();
     StartUnaryCall<v1::PrepareRequest, v1::PrepareResponse>(
-        [async](auto... args) { async->Prepare(args...); }, Deadline(), std::move(call),
+        [async](auto... args) { async->Prepare(args...); }, deadline, std::move(call),
         [t](const grpc::Status& s, const v1::PrepareResponse& resp) {
           if (!s.ok() || resp.vote() != v1::VOTE_YES) t->all_yes = false;
           if (t->pending.fetch_sub(1) == 1) Decide(t);
@@ -143,7 +150,7 @@ class BaselineDriver final : public Driver {
 
   std::map<std::string, std::unique_ptr<v1::Participant::Stub>> stubs_;
   const Workload& workload_;
-  const std::string run_id_;
+  const uint64_t first_id_;  // The id counter of this driver's first transaction.
 };
 
 }  // namespace
@@ -186,8 +193,8 @@ std::unique_ptr<Driver> MakeSettleDriver(const std::string& coordinator, const W
 }
 
 std::unique_ptr<Driver> MakeBaselineDriver(const std::map<std::string, std::string>& participants,
-                                           const Workload& workload, const std::string& run_id) {
-  return std::make_unique<BaselineDriver>(participants, workload, run_id);
+                                           const Workload& workload) {
+  return std::make_unique<BaselineDriver>(participants, workload);
 }
 
 }  // namespace settle::bench

@@ -50,7 +50,7 @@ std::unique_ptr<Driver> MakeSettleDriver(const std::string& coordinator, const W
 // The bare fan-out of the same work, with no coordinator and no coordinator log: Prepare to
 // every branch in parallel, then Commit to all (or Abort to all after a NO).
 std::unique_ptr<Driver> MakeBaselineDriver(const std::map<std::string, std::string>& participants,
-                                           const Workload& workload, const std::string& run_id);
+                                           const Workload& workload);
 
 }  // namespace settle::bench
 

@@ -174,7 +174,7 @@ int main(int argc, char** argv) {
   const std::string run_id = absl::StrCat("bench-", absl::ToUnixMicros(absl::Now()));
   auto settle_driver = settle::bench::MakeSettleDriver(coordinator, workload, run_id);
   std::unique_ptr<settle::bench::Driver> baseline_driver;
-  if (baseline) baseline_driver = settle::bench::MakeBaselineDriver(participants, workload, run_id);
+  if (baseline) baseline_driver = settle::bench::MakeBaselineDriver(participants, workload);
   std::atomic<uint64_t> seq{0};
 
   if (absl::GetFlag(FLAGS_growth)) {

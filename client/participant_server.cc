@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/echo.h"
 #include "common/json_log.h"
 #include "grpcpp/create_channel.h"
 #include "proto/status_mapping.h"
@@ -84,6 +85,39 @@ bool Finished(const BarrierRecord& rec) {
 void WriteBarrier(WorkView& view, const std::string& key, BarrierRecord rec, absl::Time now) {
   rec.set_update_micros(absl::ToUnixMicros(now));
   view.Put(Space::kBarrier, key, rec.SerializeAsString());
+}
+
+// The edge: a request's ids are checked before any work. A branch id past this is no branch of
+// any transaction (the coordinator allows at most a few dozen).
+constexpr uint32_t kMaxBranchId = 1023;
+
+absl::Status CheckBranch(const std::string& txn_id, uint32_t branch_id) {
+  if (txn_id.empty()) return absl::InvalidArgumentError("txn_id is required and was empty");
+  const auto parts = storage::ParseTxnId(txn_id);
+  if (txn_id.size() > 64 || !parts.has_value() || !storage::ValidShardName(parts->shard)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "txn_id ", Echo(txn_id), " is not a Settle transaction id (<shard>-<16 hex digits>)"));
+  }
+  if (branch_id > kMaxBranchId) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("branch_id ", branch_id, " is out of range: at most ", kMaxBranchId));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPrepare(const v1::PrepareRequest& req) {
+  if (absl::Status s = CheckBranch(req.txn_id(), req.branch_id()); !s.ok()) return s;
+  // Without a deadline a YES would hold the reservation for ever if the coordinator never
+  // decided; a Prepare always carries its transaction's.
+  if (!req.has_deadline()) return absl::InvalidArgumentError("deadline is required");
+  const auto& d = req.deadline();
+  if (d.nanos() < 0 || d.nanos() > 999999999 || d.seconds() < 0 ||
+      d.seconds() > 253402300799LL) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("deadline is not a valid Timestamp (seconds ", d.seconds(), ", nanos ",
+                     d.nanos(), ")"));
+  }
+  return absl::OkStatus();
 }
 
 // The units of work. Each runs on the store's writer thread; returns true to keep its writes.
@@ -217,6 +251,10 @@ class ParticipantServer::ParticipantImpl final : public v1::Participant::Callbac
                                     const v1::PrepareRequest* request,
                                     v1::PrepareResponse* response) override {
     auto* reactor = context->DefaultReactor();
+    if (absl::Status s = CheckPrepare(*request); !s.ok()) {
+      reactor->Finish(ToGrpcStatus(s));
+      return reactor;
+    }
     RunUnit(
         store_, metrics_, reactor,
         [this, request](WorkView& v, UnitResult& r) {
@@ -244,6 +282,10 @@ class ParticipantServer::ParticipantImpl final : public v1::Participant::Callbac
   grpc::ServerUnaryReactor* Decide(grpc::CallbackServerContext* context, std::string txn_id,
                                    uint32_t branch_id, bool commit) {
     auto* reactor = context->DefaultReactor();
+    if (absl::Status s = CheckBranch(txn_id, branch_id); !s.ok()) {
+      reactor->Finish(ToGrpcStatus(s));
+      return reactor;
+    }
     RunUnit(
         store_, metrics_, reactor,
         [this, txn_id = std::move(txn_id), branch_id, commit](WorkView& v, UnitResult& r) {

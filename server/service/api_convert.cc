@@ -1,10 +1,19 @@
 #include "server/service/api_convert.h"
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
 
 namespace settle {
 
-absl::Time FromProtoTime(const google::protobuf::Timestamp& t) {
+absl::StatusOr<absl::Time> FromProtoTime(const google::protobuf::Timestamp& t,
+                                         absl::string_view field) {
+  using google::protobuf::util::TimeUtil;
+  if (t.nanos() < 0 || t.nanos() > 999999999 || t.seconds() < TimeUtil::kTimestampMinSeconds ||
+      t.seconds() > TimeUtil::kTimestampMaxSeconds) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " is not a valid Timestamp (seconds ", t.seconds(), ", nanos ", t.nanos(),
+        "): nanos must be 0 to 999999999 and the time between years 1 and 9999"));
+  }
   return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
 }
 
@@ -18,15 +27,31 @@ void MicrosToProtoTime(int64_t micros, google::protobuf::Timestamp* out) {
   if (micros != 0) ToProtoTime(absl::FromUnixMicros(micros), out);
 }
 
-absl::Duration FromProtoDuration(const google::protobuf::Duration& d) {
+absl::StatusOr<absl::Duration> FromProtoDuration(const google::protobuf::Duration& d,
+                                                 absl::string_view field) {
+  using google::protobuf::util::TimeUtil;
+  const bool mixed_signs = (d.seconds() > 0 && d.nanos() < 0) || (d.seconds() < 0 && d.nanos() > 0);
+  if (d.nanos() < -999999999 || d.nanos() > 999999999 || mixed_signs ||
+      d.seconds() < TimeUtil::kDurationMinSeconds || d.seconds() > TimeUtil::kDurationMaxSeconds) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " is not a valid Duration (seconds ", d.seconds(), ", nanos ", d.nanos(),
+        "): nanos must be within +-999999999 with the sign of seconds, e.g. 5s is {seconds: 5}"));
+  }
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
 
-engine::ExecuteParams ToExecuteParams(const v1::ExecuteRequest& req) {
+absl::Status RequireField(absl::string_view value, absl::string_view field) {
+  if (!value.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(field, " is required and was empty"));
+}
+
+absl::StatusOr<engine::ExecuteParams> ToExecuteParams(const v1::ExecuteRequest& req) {
   engine::ExecuteParams p;
+  auto timeout = FromProtoDuration(req.timeout(), "timeout");
+  if (!timeout.ok()) return timeout.status();
+  p.timeout = *timeout;
   p.idempotency_key = req.idempotency_key();
   for (const auto& b : req.branches()) p.branches.push_back({b.participant(), b.payload()});
-  p.timeout = FromProtoDuration(req.timeout());
   p.mode = req.mode();
   p.wait_for_acks = req.wait_for_acks();
   return p;
@@ -81,8 +106,16 @@ absl::StatusOr<engine::ListParams> ToListParams(const v1::ListTransactionsReques
     }
     p.states.push_back(static_cast<storage::TxnStateRecord>(s));
   }
-  if (req.has_begin_after()) p.begin_after = FromProtoTime(req.begin_after());
-  if (req.has_begin_before()) p.begin_before = FromProtoTime(req.begin_before());
+  if (req.has_begin_after()) {
+    auto t = FromProtoTime(req.begin_after(), "begin_after");
+    if (!t.ok()) return t.status();
+    p.begin_after = *t;
+  }
+  if (req.has_begin_before()) {
+    auto t = FromProtoTime(req.begin_before(), "begin_before");
+    if (!t.ok()) return t.status();
+    p.begin_before = *t;
+  }
   p.participant = req.participant();
   p.page_size = req.page_size();
   p.page_token = req.page_token();

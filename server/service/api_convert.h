@@ -4,6 +4,7 @@
 // Translation between the settle.v1 wire messages and the engine's types. Pure functions.
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
@@ -13,15 +14,24 @@
 
 namespace settle {
 
-absl::Time FromProtoTime(const google::protobuf::Timestamp& t);
+// INVALID_ARGUMENT naming `field` when `t` is not a valid Timestamp (nanos outside [0, 1e9),
+// seconds outside years 1 to 9999).
+absl::StatusOr<absl::Time> FromProtoTime(const google::protobuf::Timestamp& t,
+                                         absl::string_view field);
 void ToProtoTime(absl::Time t, google::protobuf::Timestamp* out);
 void MicrosToProtoTime(int64_t micros, google::protobuf::Timestamp* out);  // 0 leaves it unset.
-absl::Duration FromProtoDuration(const google::protobuf::Duration& d);
+// INVALID_ARGUMENT naming `field` when `d` is not a valid Duration (|nanos| >= 1e9, seconds and
+// nanos of opposite signs, or beyond +-10,000 years).
+absl::StatusOr<absl::Duration> FromProtoDuration(const google::protobuf::Duration& d,
+                                                 absl::string_view field);
+// INVALID_ARGUMENT naming `field` when `value` is empty.
+absl::Status RequireField(absl::string_view value, absl::string_view field);
 
-engine::ExecuteParams ToExecuteParams(const v1::ExecuteRequest& req);
+// INVALID_ARGUMENT for an invalid timeout; the engine checks the rest.
+absl::StatusOr<engine::ExecuteParams> ToExecuteParams(const v1::ExecuteRequest& req);
 void ToExecuteResponse(const engine::ExecuteResult& r, v1::ExecuteResponse* out);
 void ToTransaction(const engine::TxnSnapshot& snap, v1::Transaction* out);
-// INVALID_ARGUMENT for an unknown state value.
+// INVALID_ARGUMENT for an unknown state value or an invalid time.
 absl::StatusOr<engine::ListParams> ToListParams(const v1::ListTransactionsRequest& req);
 void ToParticipantInfo(const engine::ParticipantEntry& e, v1::ParticipantInfo* out);
 

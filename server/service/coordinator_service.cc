@@ -28,7 +28,12 @@ grpc::ServerUnaryReactor* CoordinatorService::Execute(grpc::CallbackServerContex
                                                       const v1::ExecuteRequest* request,
                                                       v1::ExecuteResponse* response) {
   auto* reactor = context->DefaultReactor();
-  coordinator_.Execute(ToExecuteParams(*request),
+  auto params = ToExecuteParams(*request);
+  if (!params.ok()) {
+    reactor->Finish(ToGrpcStatus(params.status()));
+    return reactor;
+  }
+  coordinator_.Execute(*std::move(params),
                        [reactor, response](absl::StatusOr<engine::ExecuteResult> r) {
                          if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
                          ToExecuteResponse(*r, response);
@@ -43,10 +48,18 @@ grpc::ServerUnaryReactor* CoordinatorService::GetTransaction(
   absl::StatusOr<engine::TxnSnapshot> snap;
   switch (request->lookup_case()) {
     case v1::GetTransactionRequest::kTxnId:
-      snap = coordinator_.GetTransaction(request->txn_id());
+      if (absl::Status s = RequireField(request->txn_id(), "txn_id"); !s.ok()) {
+        snap = s;
+      } else {
+        snap = coordinator_.GetTransaction(request->txn_id());
+      }
       break;
     case v1::GetTransactionRequest::kIdempotencyKey:
-      snap = coordinator_.GetTransactionByKey(request->idempotency_key());
+      if (absl::Status s = RequireField(request->idempotency_key(), "idempotency_key"); !s.ok()) {
+        snap = s;
+      } else {
+        snap = coordinator_.GetTransactionByKey(request->idempotency_key());
+      }
       break;
     default:
       snap = absl::InvalidArgumentError("give txn_id or idempotency_key");
@@ -70,6 +83,9 @@ grpc::ServerUnaryReactor* CoordinatorService::ListTransactions(
 grpc::ServerUnaryReactor* CoordinatorService::AbortTransaction(
     grpc::CallbackServerContext* context, const v1::AbortTransactionRequest* request,
     v1::AbortTransactionResponse* response) {
+  if (absl::Status s = RequireField(request->txn_id(), "txn_id"); !s.ok()) {
+    return FinishWith(context, absl::StatusOr<engine::TxnSnapshot>(s), [](const auto&) {});
+  }
   return FinishWith(context, coordinator_.Abort(request->txn_id(), request->reason()),
                     [response](const engine::TxnSnapshot& s) {
                       ToTransaction(s, response->mutable_transaction());
@@ -93,6 +109,10 @@ grpc::ServerUnaryReactor* RegistryService::DeregisterParticipant(
     grpc::CallbackServerContext* context, const v1::DeregisterParticipantRequest* request,
     v1::DeregisterParticipantResponse*) {
   auto* reactor = context->DefaultReactor();
+  if (absl::Status s = RequireField(request->name(), "name"); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   coordinator_.Deregister(request->name(), [reactor](absl::Status s) {
     reactor->Finish(ToGrpcStatus(s));
   });
@@ -111,6 +131,9 @@ grpc::ServerUnaryReactor* RegistryService::ListParticipants(
 grpc::ServerUnaryReactor* DecisionService::GetDecision(grpc::CallbackServerContext* context,
                                                        const v1::GetDecisionRequest* request,
                                                        v1::GetDecisionResponse* response) {
+  if (absl::Status s = RequireField(request->txn_id(), "txn_id"); !s.ok()) {
+    return FinishWith(context, absl::StatusOr<engine::Decision>(s), [](engine::Decision) {});
+  }
   return FinishWith(context, coordinator_.GetDecision(request->txn_id()),
                     [response](engine::Decision d) {
                       response->set_decision(d == engine::Decision::kCommit ? v1::DECISION_COMMIT

@@ -74,8 +74,9 @@ TEST(CrashRecoveryTest, PreparedBranchSurvivesParticipantKill) {
   const v1::ExecuteRequest transfer = client::MakeTransfer("direct", "alice", "bob", 400);
   {
     v1::PrepareRequest prep;
-    prep.set_txn_id("s9-direct");
+    prep.set_txn_id("s9-000000000000001f");
     prep.set_payload(transfer.branches(0).payload());
+    prep.mutable_deadline()->set_seconds(absl::ToUnixSeconds(absl::Now() + absl::Minutes(1)));
     v1::PrepareResponse resp;
     grpc::ClientContext ctx;
     ASSERT_TRUE(stack.ParticipantStub("balance")->Prepare(&ctx, prep, &resp).ok());
@@ -86,7 +87,7 @@ TEST(CrashRecoveryTest, PreparedBranchSurvivesParticipantKill) {
   ASSERT_TRUE(stack.StartParticipant("balance", {"--in_doubt_after=1h"}).ok());
   EXPECT_EQ(stack.Account("alice")->held_minor(), 400);
   v1::CommitRequest commit;
-  commit.set_txn_id("s9-direct");
+  commit.set_txn_id("s9-000000000000001f");
   v1::CommitResponse resp;
   grpc::ClientContext ctx;
   ASSERT_TRUE(stack.ParticipantStub("balance")->Commit(&ctx, commit, &resp).ok());

@@ -1,6 +1,7 @@
 // Input a hostile or careless client sends, from defects an outside probe found: each is refused
 // with a precise status, moves no money, and is echoed only as a short, escaped prefix.
 
+#include <fstream>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -103,6 +104,74 @@ TEST_F(HostileInputTest, ErrorsEchoAShortEscapedPrefixOfAHugeValue) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->outcome(), v1::OUTCOME_ABORTED);
   EXPECT_EQ(r->reason().find('\x01'), std::string::npos) << r->reason();
+}
+
+// Mixed signs, nanos out of range and seconds past the Duration and Timestamp ranges were taken
+// as some other duration or time.
+TEST_F(HostileInputTest, InvalidDurationsAndTimestampsAreRefusedNamingTheField) {
+  client::RetryOptions once;
+  once.max_attempts = 1;
+  struct Dur {
+    int64_t seconds;
+    int32_t nanos;
+  };
+  for (const Dur d : {Dur{5, -1}, Dur{-5, 1}, Dur{0, 2000000000}, Dur{int64_t{1} << 40, 0}}) {
+    SCOPED_TRACE(absl::StrCat(d.seconds, "s ", d.nanos, "ns"));
+    v1::ExecuteRequest req = client::MakeTransfer(absl::StrCat("dur-", d.seconds, "-", d.nanos),
+                                                  "alice", "bob", 1);
+    req.mutable_timeout()->set_seconds(d.seconds);
+    req.mutable_timeout()->set_nanos(d.nanos);
+    auto r = stack_.client().Execute(req, once);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("timeout"), std::string::npos) << r.status();
+  }
+  for (const Dur t : {Dur{1, -5}, Dur{1, 1000000000}, Dur{int64_t{1} << 40, 0}}) {
+    SCOPED_TRACE(absl::StrCat(t.seconds, "s ", t.nanos, "ns"));
+    v1::ListTransactionsRequest after;
+    after.mutable_begin_after()->set_seconds(t.seconds);
+    after.mutable_begin_after()->set_nanos(t.nanos);
+    auto a = stack_.client().ListTransactions(after);
+    EXPECT_EQ(a.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(a.status().message().find("begin_after"), std::string::npos) << a.status();
+    v1::ListTransactionsRequest before;
+    *before.mutable_begin_before() = after.begin_after();
+    EXPECT_EQ(stack_.client().ListTransactions(before).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  auto all = stack_.client().ListTransactions({});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->transactions_size(), 0);  // Nothing began.
+}
+
+// An empty required id was answered NOT_FOUND, with a message that did not name the field.
+TEST_F(HostileInputTest, EmptyRequiredIdsAreInvalidArgumentNamingTheField) {
+  auto by_id = stack_.client().GetTransaction("");
+  EXPECT_EQ(by_id.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(by_id.status().message().find("txn_id"), std::string::npos) << by_id.status();
+  auto by_key = stack_.client().GetTransactionByKey("");
+  EXPECT_EQ(by_key.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(by_key.status().message().find("idempotency_key"), std::string::npos);
+  auto abort = stack_.client().AbortTransaction("", "why");
+  EXPECT_EQ(abort.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(abort.status().message().find("txn_id"), std::string::npos) << abort.status();
+  const absl::Status deregister = stack_.client().DeregisterParticipant("");
+  EXPECT_EQ(deregister.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(deregister.message().find("name"), std::string::npos) << deregister;
+}
+
+// gRPC 1.51's callback handlers answer a request that does not parse (here: invalid UTF-8 in a
+// string field) with UNIMPLEMENTED before our code runs; the proto's error contract says so.
+// Protobuf's own complaint goes through the JSON logger: every line of the log stays JSON.
+TEST_F(HostileInputTest, AnUnparsableRequestGetsAStatusAndTheLogStaysJson) {
+  auto r = stack_.client().GetTransactionByKey("bad-\xff\xfe-utf8");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnimplemented);
+  ASSERT_TRUE(stack_.CoordinatorServing());
+  std::ifstream log(stack_.dir() + "/coordinator.log");
+  int lines = 0;
+  for (std::string line; std::getline(log, line); ++lines) {
+    EXPECT_TRUE(!line.empty() && line.front() == '{' && line.back() == '}') << line;
+  }
+  EXPECT_GT(lines, 0);
 }
 
 }  // namespace

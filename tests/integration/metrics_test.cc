@@ -58,6 +58,7 @@ class MetricsTest : public ::testing::Test {
       v1::PrepareRequest prep;
       prep.set_txn_id("s0-00000000000000ff");
       prep.set_payload(client::MakeTransfer("x", "alice", "bob", 1).branches(0).payload());
+      prep.mutable_deadline()->set_seconds(absl::ToUnixSeconds(absl::Now() + absl::Minutes(1)));
       v1::PrepareResponse resp;
       grpc::ClientContext ctx;
       ASSERT_TRUE(stack_.ParticipantStub("balance")->Prepare(&ctx, prep, &resp).ok());

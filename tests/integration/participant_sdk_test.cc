@@ -1,5 +1,7 @@
 // The participant SDK's contract, against a real reference participant process.
 
+#include <functional>
+
 #include "gtest/gtest.h"
 #include "tests/testing/local_stack.h"
 
@@ -26,6 +28,7 @@ class ParticipantSdkTest : public ::testing::Test {
     v1::PrepareRequest req;
     req.set_txn_id(txn);
     req.set_payload(payload_);
+    req.mutable_deadline()->set_seconds(absl::ToUnixSeconds(absl::Now() + absl::Minutes(1)));
     v1::PrepareResponse resp;
     grpc::ClientContext ctx;
     EXPECT_TRUE(stub_->Prepare(&ctx, req, &resp).ok());
@@ -54,8 +57,8 @@ class ParticipantSdkTest : public ::testing::Test {
 };
 
 TEST_F(ParticipantSdkTest, AbortBeforePrepareLeavesATombstoneThatRefusesALatePrepare) {
-  EXPECT_EQ(Abort("s9-late"), grpc::StatusCode::OK);
-  const v1::PrepareResponse late = Prepare("s9-late");
+  EXPECT_EQ(Abort("s9-000000000000001a"), grpc::StatusCode::OK);
+  const v1::PrepareResponse late = Prepare("s9-000000000000001a");
   EXPECT_EQ(late.vote(), v1::VOTE_NO);
   EXPECT_FALSE(late.reason().empty());
   EXPECT_EQ(Held("alice"), 0);
@@ -66,7 +69,7 @@ TEST_F(ParticipantSdkTest, AbortBeforePrepareLeavesATombstoneThatRefusesALatePre
 // that late is past its transaction's deadline and reserves nothing.
 TEST_F(ParticipantSdkTest, APrepareAfterItsDeadlineVotesNoAndReservesNothing) {
   v1::PrepareRequest req;
-  req.set_txn_id("s9-expired");
+  req.set_txn_id("s9-000000000000001b");
   req.set_payload(payload_);
   req.mutable_deadline()->set_seconds(absl::ToUnixSeconds(absl::Now() - absl::Seconds(1)));
   v1::PrepareResponse resp;
@@ -79,26 +82,26 @@ TEST_F(ParticipantSdkTest, APrepareAfterItsDeadlineVotesNoAndReservesNothing) {
 }
 
 TEST_F(ParticipantSdkTest, DuplicatedPrepareAndCommitHaveOneEffect) {
-  EXPECT_EQ(Prepare("s9-dup").vote(), v1::VOTE_YES);
-  EXPECT_EQ(Prepare("s9-dup").vote(), v1::VOTE_YES);
+  EXPECT_EQ(Prepare("s9-000000000000001c").vote(), v1::VOTE_YES);
+  EXPECT_EQ(Prepare("s9-000000000000001c").vote(), v1::VOTE_YES);
   EXPECT_EQ(Held("alice"), 100);
-  EXPECT_EQ(Commit("s9-dup"), grpc::StatusCode::OK);
-  EXPECT_EQ(Commit("s9-dup"), grpc::StatusCode::OK);
+  EXPECT_EQ(Commit("s9-000000000000001c"), grpc::StatusCode::OK);
+  EXPECT_EQ(Commit("s9-000000000000001c"), grpc::StatusCode::OK);
   EXPECT_EQ(Available("alice"), 900);
   EXPECT_EQ(Held("alice"), 0);
   EXPECT_EQ(Available("bob"), 100);
   // A Commit or Abort that contradicts what happened is a protocol violation, not a no-op.
-  EXPECT_EQ(Abort("s9-dup"), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(Commit("s9-never-prepared"), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Abort("s9-000000000000001c"), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Commit("s9-000000000000001d"), grpc::StatusCode::FAILED_PRECONDITION);
 }
 
 TEST_F(ParticipantSdkTest, DuplicatedAbortReleasesOnce) {
-  EXPECT_EQ(Prepare("s9-ab").vote(), v1::VOTE_YES);
-  EXPECT_EQ(Abort("s9-ab"), grpc::StatusCode::OK);
-  EXPECT_EQ(Abort("s9-ab"), grpc::StatusCode::OK);
+  EXPECT_EQ(Prepare("s9-000000000000001e").vote(), v1::VOTE_YES);
+  EXPECT_EQ(Abort("s9-000000000000001e"), grpc::StatusCode::OK);
+  EXPECT_EQ(Abort("s9-000000000000001e"), grpc::StatusCode::OK);
   EXPECT_EQ(Available("alice"), 1000);
   EXPECT_EQ(Held("alice"), 0);
-  EXPECT_EQ(Commit("s9-ab"), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Commit("s9-000000000000001e"), grpc::StatusCode::FAILED_PRECONDITION);
 }
 
 TEST_F(ParticipantSdkTest, InDoubtBranchLearnsThePresumedAbortFromTheCoordinator) {
@@ -107,6 +110,47 @@ TEST_F(ParticipantSdkTest, InDoubtBranchLearnsThePresumedAbortFromTheCoordinator
   EXPECT_EQ(Held("alice"), 100);
   ASSERT_TRUE(WaitFor([&] { return Held("alice") == 0; }));
   EXPECT_EQ(Available("alice"), 1000);
+}
+
+// The Participant service took an empty or megabyte-long txn_id and a Prepare with no deadline
+// (whose YES would hold the reservation for ever). Each is refused before anything is written.
+TEST_F(ParticipantSdkTest, MalformedIdsAndAMissingDeadlineAreRefusedNamingTheField) {
+  auto prepare = [&](const std::function<void(v1::PrepareRequest&)>& mutate) {
+    v1::PrepareRequest req;
+    req.set_txn_id("s9-0000000000000020");
+    req.set_payload(payload_);
+    req.mutable_deadline()->set_seconds(absl::ToUnixSeconds(absl::Now() + absl::Minutes(1)));
+    mutate(req);
+    v1::PrepareResponse resp;
+    grpc::ClientContext ctx;
+    return stub_->Prepare(&ctx, req, &resp);
+  };
+  struct Case {
+    const char* name;
+    std::function<void(v1::PrepareRequest&)> mutate;
+    const char* field;
+  };
+  const Case cases[] = {
+      {"empty txn_id", [](v1::PrepareRequest& r) { r.clear_txn_id(); }, "txn_id"},
+      {"megabyte txn_id", [](v1::PrepareRequest& r) { r.set_txn_id(std::string(1 << 20, 'x')); },
+       "txn_id"},
+      {"not an id", [](v1::PrepareRequest& r) { r.set_txn_id("s9-late"); }, "txn_id"},
+      {"branch past the bound", [](v1::PrepareRequest& r) { r.set_branch_id(5000); }, "branch_id"},
+      {"no deadline", [](v1::PrepareRequest& r) { r.clear_deadline(); }, "deadline"},
+      {"invalid deadline", [](v1::PrepareRequest& r) { r.mutable_deadline()->set_nanos(-1); },
+       "deadline"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const grpc::Status s = prepare(c.mutate);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(s.error_message().find(c.field), std::string::npos) << s.error_message();
+    EXPECT_LT(s.error_message().size(), 300u);
+  }
+  EXPECT_EQ(Commit(""), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Abort(std::string(1 << 20, 'x')), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Held("alice"), 0);
+  EXPECT_TRUE(stack_.Branches("balance")->empty());
 }
 
 }  // namespace
