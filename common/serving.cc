@@ -3,7 +3,24 @@
 #include <cstdio>
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
+#include "common/echo.h"
+#include "common/json_log.h"
+#include "google/protobuf/stubs/logging.h"
+
 namespace settle {
+
+void RouteProtobufLogs() {
+  google::protobuf::SetLogHandler(+[](google::protobuf::LogLevel level, const char* filename,
+                                      int line, const std::string& message) {
+    const LogLevel ours = level >= google::protobuf::LOGLEVEL_ERROR     ? LogLevel::kError
+                          : level == google::protobuf::LOGLEVEL_WARNING ? LogLevel::kWarning
+                                                                        : LogLevel::kInfo;
+    // The message may quote the bad input; Echo bounds and escapes it.
+    Log(ours, "protobuf", {{"detail", Echo(message, 200)},
+                           {"source", absl::StrCat(filename == nullptr ? "" : filename, ":", line)}});
+  });
+}
 
 MetricsEndpoint StartMetrics(const std::string& listen,
                              const std::shared_ptr<prometheus::Registry>& registry) {

@@ -21,6 +21,10 @@ struct MetricsEndpoint {
 MetricsEndpoint StartMetrics(const std::string& listen,
                              const std::shared_ptr<prometheus::Registry>& registry);
 
+// Sends protobuf's own log lines (for example a request that does not parse) through the JSON
+// logger, as one escaped line each, instead of raw text on stderr. Call once at start-up.
+void RouteProtobufLogs();
+
 // Writes `ports`, one per line, to `path` atomically (write then rename), so a reader never
 // sees a half-written file. Does nothing for an empty path.
 void WritePortFile(const std::string& path, const std::vector<int>& ports);

@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   settle::ParseFlagsWithEnv(argc, argv,
                             "settle-participant --kind=balance|ledger|notification: a reference "
                             "participant. Every flag can be set as SETTLE_<FLAG>.");
+  settle::RouteProtobufLogs();
   if (!settle::SetLogLevel(absl::GetFlag(FLAGS_log_level))) {
     std::fprintf(stderr, "--log_level must be debug, info, warning or error\n");
     return 2;

@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
   settle::ParseFlagsWithEnv(argc, argv,
                             "settle-coordinator: two-phase commit coordinator. Every flag can be "
                             "set as SETTLE_<FLAG> in the environment.");
+  settle::RouteProtobufLogs();
   if (!settle::SetLogLevel(absl::GetFlag(FLAGS_log_level))) {
     std::fprintf(stderr, "--log_level must be debug, info, warning or error\n");
     return 2;

@@ -78,7 +78,15 @@ std::optional<ExecuteResult> Transaction::AddWaiter(bool wait_for_acks, bool rep
     r.replayed = replayed;
     return r;
   }
-  waiters_.push_back({wait_for_acks, replayed, std::move(done)});
+  if (replayed) {
+    // Whoever answers it later hands over the transaction's result; this caller did not begin
+    // the transaction, so its answer says so.
+    done = [done = std::move(done)](absl::StatusOr<ExecuteResult> r) {
+      if (r.ok()) r->replayed = true;
+      done(std::move(r));
+    };
+  }
+  waiters_.push_back({wait_for_acks, std::move(done)});
   return std::nullopt;
 }
 

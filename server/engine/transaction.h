@@ -147,7 +147,6 @@ class Transaction final {
  private:
   struct Waiter {
     bool wait_for_acks;
-    bool replayed;
     ExecuteDone done;
   };
   bool AllAckedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
