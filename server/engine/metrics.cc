@@ -14,6 +14,8 @@ const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
   return *b;
 }
 
+constexpr int kModeTwoPhase = 1;  // The record's mode number; the only one run so far.
+
 std::string ModeName(int mode) {
   switch (mode) {
     case 2: return "saga";
@@ -97,25 +99,52 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
               .Name("settle_participant_circuit_open")
               .Help("1 while a participant is taken for down: new payments that need it are "
                     "refused and it is only probed.")
-              .Register(*registry_)) {}
+              .Register(*registry_)) {
+  // The series dashboards and alerts read exist from the start, at zero, so that rate() and
+  // ratios see 0 rather than nothing before the first event.
+  for (const char* outcome : {"committed", "aborted"}) {
+    TransactionsCounter(kModeTwoPhase, outcome);
+    ExecuteHistogram(outcome);
+  }
+  for (const char* phase : {"prepare", "commit", "abort"}) PhaseHistogram(phase);
+  for (const char* state : {"preparing", "committing", "aborting"}) {
+    recovered_.Add({{"state", state}});
+  }
+  for (bool synced : {true, false}) LogWriteHistogram(synced);
+}
+
+prometheus::Counter& Metrics::TransactionsCounter(int mode, const std::string& outcome) {
+  return transactions_.Get(absl::StrCat(mode, "/", outcome), [&] {
+    return prometheus::Labels{{"mode", ModeName(mode)}, {"outcome", outcome}};
+  });
+}
+
+prometheus::Histogram& Metrics::ExecuteHistogram(const std::string& result) {
+  return execute_seconds_.Get(
+      result, [&] { return prometheus::Labels{{"result", result}}; }, LatencyBuckets());
+}
+
+prometheus::Histogram& Metrics::PhaseHistogram(const std::string& phase) {
+  return phase_seconds_.Get(
+      phase, [&] { return prometheus::Labels{{"phase", phase}}; }, LatencyBuckets());
+}
+
+prometheus::Histogram& Metrics::LogWriteHistogram(bool synced) {
+  const char* label = synced ? "true" : "false";
+  return log_write_seconds_.Get(
+      label, [&] { return prometheus::Labels{{"synced", label}}; }, LatencyBuckets());
+}
 
 void Metrics::Decided(int mode, bool committed) {
-  const char* outcome = committed ? "committed" : "aborted";
-  transactions_
-      .Get(absl::StrCat(mode, "/", outcome),
-           [&] { return prometheus::Labels{{"mode", ModeName(mode)}, {"outcome", outcome}}; })
-      .Increment();
+  TransactionsCounter(mode, committed ? "committed" : "aborted").Increment();
 }
 
 void Metrics::ExecuteDone(const std::string& result, absl::Duration d) {
-  execute_seconds_
-      .Get(result, [&] { return prometheus::Labels{{"result", result}}; }, LatencyBuckets())
-      .Observe(absl::ToDoubleSeconds(d));
+  ExecuteHistogram(result).Observe(absl::ToDoubleSeconds(d));
 }
 
 void Metrics::Phase(const std::string& phase, absl::Duration d) {
-  phase_seconds_.Get(phase, [&] { return prometheus::Labels{{"phase", phase}}; }, LatencyBuckets())
-      .Observe(absl::ToDoubleSeconds(d));
+  PhaseHistogram(phase).Observe(absl::ToDoubleSeconds(d));
 }
 
 void Metrics::ParticipantRpc(const std::string& participant, const std::string& method,
@@ -140,10 +169,7 @@ void Metrics::DecisionRetry(const std::string& participant, const std::string& m
 }
 
 void Metrics::LogGroupWrite(const storage::GroupWriteStats& stats) {
-  const char* synced = stats.synced ? "true" : "false";
-  log_write_seconds_
-      .Get(synced, [&] { return prometheus::Labels{{"synced", synced}}; }, LatencyBuckets())
-      .Observe(absl::ToDoubleSeconds(stats.latency));
+  LogWriteHistogram(stats.synced).Observe(absl::ToDoubleSeconds(stats.latency));
   if (stats.synced) log_group_size_.Observe(static_cast<double>(stats.batches));
 }
 

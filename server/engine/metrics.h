@@ -69,6 +69,11 @@ class Metrics final {
   const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
 
  private:
+  prometheus::Counter& TransactionsCounter(int mode, const std::string& outcome);
+  prometheus::Histogram& ExecuteHistogram(const std::string& result);
+  prometheus::Histogram& PhaseHistogram(const std::string& phase);
+  prometheus::Histogram& LogWriteHistogram(bool synced);
+
   const std::shared_ptr<prometheus::Registry> registry_;
   ChildCache<prometheus::Counter> transactions_;
   ChildCache<prometheus::Histogram> execute_seconds_;

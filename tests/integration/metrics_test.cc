@@ -90,6 +90,30 @@ class MetricsTest : public ::testing::Test {
   testing::LocalStack stack_;
 };
 
+// Before any payment: every series that takes no participant label is there at zero, so that
+// rate() and the abort ratio read 0 instead of nothing on a fresh coordinator.
+TEST(MetricsBeforeAnyEventTest, EveryUnlabelledOrBoundedSeriesExistsAtZero) {
+  testing::LocalStack fresh;
+  ASSERT_TRUE(fresh.StartCoordinator().ok());
+  std::string text;
+  ASSERT_TRUE(WaitFor([&] {  // The gauges are first set a second after start-up.
+    text = testing::HttpGet(fresh.coordinator_metrics_endpoint(), "/metrics");
+    return text.find("\nsettle_transactions_in_flight ") != std::string::npos;
+  }));
+  for (const char* series :
+       {"settle_transactions_total{mode=\"two_phase\",outcome=\"committed\"} 0",
+        "settle_transactions_total{mode=\"two_phase\",outcome=\"aborted\"} 0",
+        "settle_execute_duration_seconds_count{result=\"aborted\"} 0",
+        "settle_phase_duration_seconds_count{phase=\"prepare\"} 0",
+        "settle_phase_duration_seconds_count{phase=\"abort\"} 0",
+        "settle_recovered_transactions_total{state=\"committing\"} 0",
+        "settle_retention_removed_total 0", "settle_transactions_in_doubt 0",
+        "settle_transactions_stuck 0", "settle_log_write_duration_seconds_count{synced=\"false\"}",
+        "settle_log_sync_group_size_count"}) {
+    EXPECT_NE(text.find(std::string("\n") + series), std::string::npos) << series;
+  }
+}
+
 TEST_F(MetricsTest, DashboardAndAlertsQueryOnlyMetricsThatExist) {
   std::set<std::string> exposed;
   for (const auto& target : Targets()) {
