@@ -65,10 +65,9 @@ TEST_F(HostileInputTest, ABalancePostingOfInt64MinIsRefusedAndMovesNothing) {
 }
 
 TEST_F(HostileInputTest, RegisterRefusesEndpointsThatAreNotHostAndPort) {
-  for (const char* endpoint :
-       {"127.0.0.1:99999", "127.0.0.1:-1", "127.0.0.1:0", ":7101", "127.0.0.1:", "127.0.0.1",
-        "bal ance:7101", "127.0.0.1:7101/path", "http://127.0.0.1:7101", "[::1:7101",
-        "127.0.0.1:7x01", ""}) {
+  for (const char* endpoint : {"127.0.0.1:99999", "127.0.0.1:-1", "127.0.0.1:0", ":7101",
+                               "127.0.0.1:", "127.0.0.1", "bal ance:7101", "127.0.0.1:7101/path",
+                               "http://127.0.0.1:7101", "[::1:7101", "127.0.0.1:7x01", ""}) {
     SCOPED_TRACE(endpoint);
     EXPECT_EQ(stack_.client().RegisterParticipant("card", endpoint).status().code(),
               absl::StatusCode::kInvalidArgument);
@@ -117,8 +116,8 @@ TEST_F(HostileInputTest, InvalidDurationsAndTimestampsAreRefusedNamingTheField) 
   };
   for (const Dur d : {Dur{5, -1}, Dur{-5, 1}, Dur{0, 2000000000}, Dur{int64_t{1} << 40, 0}}) {
     SCOPED_TRACE(absl::StrCat(d.seconds, "s ", d.nanos, "ns"));
-    v1::ExecuteRequest req = client::MakeTransfer(absl::StrCat("dur-", d.seconds, "-", d.nanos),
-                                                  "alice", "bob", 1);
+    v1::ExecuteRequest req =
+        client::MakeTransfer(absl::StrCat("dur-", d.seconds, "-", d.nanos), "alice", "bob", 1);
     req.mutable_timeout()->set_seconds(d.seconds);
     req.mutable_timeout()->set_nanos(d.nanos);
     auto r = stack_.client().Execute(req, once);

@@ -9,7 +9,8 @@ const absl::Time kT0 = absl::FromUnixSeconds(1000);
 const absl::Status kDown = absl::UnavailableError("connection refused");
 
 CircuitBreaker Breaker() {
-  return CircuitBreaker({/*failure_threshold=*/3, absl::Milliseconds(100), absl::Milliseconds(400)});
+  return CircuitBreaker(
+      {/*failure_threshold=*/3, absl::Milliseconds(100), absl::Milliseconds(400)});
 }
 
 TEST(CircuitBreakerTest, OpensOnlyAfterTheThresholdOfConsecutiveUnreachableAnswers) {

@@ -21,6 +21,15 @@ class ParticipantDownTest : public CoordinatorTest {
     p.FailAborts(-1, absl::UnavailableError("connection refused"));
     p.FailCommits(-1, absl::UnavailableError("connection refused"));
   }
+  // balance and ledger up, notification down, the coordinator started; returns notification.
+  std::shared_ptr<ScriptedParticipant> StartWithNotificationDown() {
+    Participant("balance");
+    Participant("ledger");
+    auto notification = Participant("notification");
+    TakeDown(*notification);
+    Start();
+    return notification;
+  }
   void BringBack(ScriptedParticipant& p) {
     p.SetVote(VoteResult{true, ""});
     p.FailAborts(0, absl::OkStatus());
@@ -61,10 +70,7 @@ class ParticipantDownTest : public CoordinatorTest {
 TEST_F(ParticipantDownTest, WaitingDecidedTransactionsDoNotCountAgainstMaxInFlight) {
   KeepCircuitsClosed();  // Only admission control is under test here.
   options_.max_in_flight = 3;
-  Participant("balance");
-  Participant("ledger");
-  TakeDown(*Participant("notification"));
-  Start();
+  StartWithNotificationDown();
   for (int i = 0; i < 10; ++i) {
     auto r = Execute(Payment(absl::StrCat("needs-notification-", i)));
     ASSERT_TRUE(r.ok()) << r.status();
@@ -99,11 +105,7 @@ TEST_F(ParticipantDownTest, APaymentThatNeedsADownParticipantIsRefusedAtOnceNami
 }
 
 TEST_F(ParticipantDownTest, RetriesToADownParticipantAreProbesNotOneCallPerTransaction) {
-  Participant("balance");
-  Participant("ledger");
-  auto notification = Participant("notification");
-  TakeDown(*notification);
-  Start();
+  auto notification = StartWithNotificationDown();
   absl::Status refused;
   const std::vector<std::string> waiting = PayUntilRefused(&refused);
   ASSERT_FALSE(waiting.empty());
@@ -117,7 +119,8 @@ TEST_F(ParticipantDownTest, RetriesToADownParticipantAreProbesNotOneCallPerTrans
   };
   const int calls_before = notification->total_calls();
   const int attempts_before = attempts();
-  ASSERT_TRUE(WaitFor([&] { return attempts() >= attempts_before + 10 * static_cast<int>(waiting.size()); }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return attempts() >= attempts_before + 10 * static_cast<int>(waiting.size()); }));
   const int calls = notification->total_calls() - calls_before;
   const int retries = attempts() - attempts_before;
   // Each retry of each transaction would be a call without the breaker; with it, only probes.
@@ -125,11 +128,7 @@ TEST_F(ParticipantDownTest, RetriesToADownParticipantAreProbesNotOneCallPerTrans
 }
 
 TEST_F(ParticipantDownTest, TheBacklogDrainsOnceTheParticipantAnswersAgain) {
-  Participant("balance");
-  Participant("ledger");
-  auto notification = Participant("notification");
-  TakeDown(*notification);
-  Start();
+  auto notification = StartWithNotificationDown();
   absl::Status refused;
   const std::vector<std::string> waiting = PayUntilRefused(&refused);
   ASSERT_FALSE(refused.ok());
@@ -150,14 +149,11 @@ TEST_F(ParticipantDownTest, TheBacklogDrainsOnceTheParticipantAnswersAgain) {
 // against them (from the logged decision), and its finished record keeps them.
 TEST_F(ParticipantDownTest, AWaitingTransactionShedsPayloadsButKeepsThemInTheLog) {
   KeepCircuitsClosed();
-  Participant("balance");
-  Participant("ledger");
-  auto notification = Participant("notification");
-  TakeDown(*notification);
-  Start();
+  auto notification = StartWithNotificationDown();
   auto first = Execute(Payment("k"));
   ASSERT_TRUE(first.ok());
-  ASSERT_TRUE(WaitFor([&] { return coordinator_->GetTransaction(first->txn_id)->delivery[2].attempts > 0; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return coordinator_->GetTransaction(first->txn_id)->delivery[2].attempts > 0; }));
   auto replay = Execute(Payment("k"));
   ASSERT_TRUE(replay.ok()) << replay.status();
   EXPECT_TRUE(replay->replayed);
@@ -178,11 +174,8 @@ TEST_F(ParticipantDownTest, AWaitingTransactionShedsPayloadsButKeepsThemInTheLog
 // changes neither the answer nor makes the first page empty.
 TEST_F(ParticipantDownTest, ActiveTransactionsAreListedPastAnyNumberOfFinishedOnes) {
   KeepCircuitsClosed();
-  Participant("balance");
-  Participant("ledger");
-  TakeDown(*Participant("notification"));
   LogFinished(25000, storage::TXN_COMMITTED);
-  Start();
+  StartWithNotificationDown();
   auto waiting = Execute(Payment("waits"));
   ASSERT_TRUE(waiting.ok());
   ListParams params;
