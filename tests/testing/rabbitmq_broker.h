@@ -1,0 +1,47 @@
+#ifndef SETTLE_TESTS_TESTING_RABBITMQ_BROKER_H_
+#define SETTLE_TESTS_TESTING_RABBITMQ_BROKER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "tests/testing/process.h"
+
+namespace settle::testing {
+
+// A real RabbitMQ broker (Debian's rabbitmq-server) started by a test as an ordinary process on
+// loopback, with its own node name, ports, epmd and data under `dir`. Stop it gracefully, kill
+// it -9, and start it again on the same data. Not thread-safe.
+class RabbitMqBroker final {
+ public:
+  // UNAVAILABLE (with the reason) when rabbitmq-server is not installed or does not start within
+  // a minute: the caller skips loudly.
+  static absl::StatusOr<std::unique_ptr<RabbitMqBroker>> Start(const std::string& dir);
+  ~RabbitMqBroker();
+  RabbitMqBroker(const RabbitMqBroker&) = delete;
+  RabbitMqBroker& operator=(const RabbitMqBroker&) = delete;
+
+  int port() const { return port_; }
+  // Graceful stop (SIGTERM), waiting until it has exited.
+  absl::Status Stop();
+  // kill -9 of the Erlang VM: whatever it had not written is gone.
+  absl::Status Kill();
+  // Starts it again on the same data and ports; returns once it accepts connections.
+  absl::Status Restart();
+
+ private:
+  RabbitMqBroker(std::string dir, int port, int dist_port, int epmd_port);
+  absl::Status Launch();
+  absl::StatusOr<int> VmPid() const;
+  absl::Status Signal(int sig);
+
+  const std::string dir_;
+  const int port_, dist_port_, epmd_port_;
+  std::unique_ptr<Process> process_;
+};
+
+}  // namespace settle::testing
+
+#endif  // SETTLE_TESTS_TESTING_RABBITMQ_BROKER_H_
