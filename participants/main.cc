@@ -1,5 +1,6 @@
 // settle-participant: runs one reference participant (balance, ledger or notification).
 
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -13,6 +14,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server_builder.h"
+#include "participants/outbox_relay.h"
 #include "participants/reference.h"
 #include "prometheus/registry.h"
 
@@ -34,6 +36,17 @@ ABSL_FLAG(std::string, port_file, "",
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:0",
           "Prometheus /metrics listen address; empty disables it");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
+ABSL_FLAG(std::string, amqp_host, "",
+          "notification: RabbitMQ host the outbox relay publishes committed messages to; empty "
+          "keeps them in the outbox");
+ABSL_FLAG(int32_t, amqp_port, 5672, "notification: RabbitMQ port");
+ABSL_FLAG(std::string, amqp_user, "guest", "notification: RabbitMQ user");
+ABSL_FLAG(std::string, amqp_password_file, "",
+          "notification: file holding the RabbitMQ password (empty: 'guest')");
+ABSL_FLAG(std::string, amqp_exchange, "settle.payments", "notification: durable exchange");
+ABSL_FLAG(std::string, amqp_queue, "settle.payment-results",
+          "notification: durable quorum queue bound to the exchange");
+ABSL_FLAG(std::string, amqp_routing_key, "payment.result", "notification: routing key");
 ABSL_FLAG(std::string, test_write_fault_trigger, "",
           "TEST ONLY: while a file exists at this path, every write of the store fails as on a "
           "full disk");
@@ -98,6 +111,26 @@ int main(int argc, char** argv) {
     return 1;
   }
   server_impl->StartBackgroundWork();
+  std::unique_ptr<settle::participants::OutboxRelay> relay;
+  if (kind == "notification" && !absl::GetFlag(FLAGS_amqp_host).empty()) {
+    settle::messaging::AmqpOptions amqp;
+    amqp.host = absl::GetFlag(FLAGS_amqp_host);
+    amqp.port = absl::GetFlag(FLAGS_amqp_port);
+    amqp.user = absl::GetFlag(FLAGS_amqp_user);
+    if (const std::string file = absl::GetFlag(FLAGS_amqp_password_file); !file.empty()) {
+      std::ifstream in(file);
+      if (!std::getline(in, amqp.password)) {
+        settle::Log(settle::LogLevel::kError, "cannot read --amqp_password_file", {{"file", file}});
+        return 2;
+      }
+    }
+    amqp.exchange = absl::GetFlag(FLAGS_amqp_exchange);
+    amqp.queue = absl::GetFlag(FLAGS_amqp_queue);
+    amqp.routing_key = absl::GetFlag(FLAGS_amqp_routing_key);
+    relay = std::make_unique<settle::participants::OutboxRelay>(
+        **store, std::move(amqp), settle::participants::OutboxRelayOptions());
+    relay->Start();
+  }
   settle::WritePortFile(absl::GetFlag(FLAGS_port_file), {port, metrics_port});
   settle::Log(settle::LogLevel::kInfo, "serving",
               {{"kind", kind},
@@ -109,6 +142,7 @@ int main(int argc, char** argv) {
   settle::Log(settle::LogLevel::kInfo, "shutting down", {{"signal", absl::StrCat(sig)}});
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server.reset();
+  if (relay != nullptr) relay->Stop();
   server_impl.reset();
   store->reset();  // Flushes queued units; their reactors are gone, nothing answers them.
   return 0;

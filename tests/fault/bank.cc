@@ -266,7 +266,9 @@ absl::StatusOr<std::string> Bank::Check() {
     const std::set<std::string>& expected = committed_at[notifier];
     std::set<std::string> ready;
     for (const auto& m : *outbox) {
-      if (m.state() != v1::MESSAGE_STATE_READY || !expected.count(m.txn_id())) {
+      const bool committed_state =
+          m.state() == v1::MESSAGE_STATE_READY || m.state() == v1::MESSAGE_STATE_PUBLISHED;
+      if (!committed_state || !expected.count(m.txn_id())) {
         violate(absl::StrCat(notifier, " outbox: ", m.txn_id(), " ",
                              v1::MessageState_Name(m.state()),
                              " for a transaction that did not commit there"));

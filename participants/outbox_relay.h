@@ -1,0 +1,62 @@
+#ifndef SETTLE_PARTICIPANTS_OUTBOX_RELAY_H_
+#define SETTLE_PARTICIPANTS_OUTBOX_RELAY_H_
+
+#include <cstdint>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "messaging/amqp_channel.h"
+#include "storage/branch_store.h"
+
+namespace settle::participants {
+
+struct OutboxRelayOptions {
+  int window = 256;  // Messages published per round, then confirmed together.
+  absl::Duration confirm_timeout = absl::Seconds(10);
+  absl::Duration poll_interval = absl::Milliseconds(50);  // While the outbox is empty.
+  // Reconnection after a failure: capped exponential backoff with full jitter.
+  absl::Duration backoff_initial = absl::Milliseconds(100);
+  absl::Duration backoff_max = absl::Seconds(10);
+};
+
+// Moves the notification participant's committed messages from its outbox to RabbitMQ. Only
+// READY messages (committed) are in the outbox index, so nothing of an aborted transaction is
+// ever published. A message is marked PUBLISHED, and leaves the index, only after the broker
+// confirmed it; one the broker did not confirm, or a broker that is away, leaves it READY to be
+// published again, with its stable id (txn id/branch) so that consumers drop the duplicate.
+//
+// Thread-safe: one background thread owns the AMQP channel; Start() and Stop() from anywhere.
+// `store` must outlive it.
+class OutboxRelay final {
+ public:
+  OutboxRelay(storage::BranchStore& store, messaging::AmqpOptions amqp, OutboxRelayOptions options);
+  ~OutboxRelay();
+  OutboxRelay(const OutboxRelay&) = delete;
+  OutboxRelay& operator=(const OutboxRelay&) = delete;
+
+  void Start() ABSL_LOCKS_EXCLUDED(mu_);
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  void Run() ABSL_LOCKS_EXCLUDED(mu_);
+  // One round: publishes up to `window` ready messages and marks the confirmed ones. Returns
+  // how many were published; UNAVAILABLE (and friends) when the channel failed.
+  absl::StatusOr<int> PublishRound(messaging::AmqpChannel& channel);
+  // Waits `d` or until Stop(); false once stopping.
+  bool Pause(absl::Duration d) ABSL_LOCKS_EXCLUDED(mu_);
+
+  storage::BranchStore& store_;
+  const messaging::AmqpOptions amqp_;
+  const OutboxRelayOptions options_;
+
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace settle::participants
+
+#endif  // SETTLE_PARTICIPANTS_OUTBOX_RELAY_H_

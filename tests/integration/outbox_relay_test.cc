@@ -1,0 +1,122 @@
+// The notification participant's outbox relay against a real RabbitMQ broker on loopback: every
+// committed payment's message reaches the queue, none of an aborted one, and a broker outage
+// delays messages without losing any.
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "messaging/amqp_channel.h"
+#include "tests/testing/local_stack.h"
+#include "tests/testing/rabbitmq_broker.h"
+
+namespace settle {
+namespace {
+
+using testing::WaitFor;
+
+class OutboxRelayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto broker = testing::RabbitMqBroker::Start(stack_.dir() + "/broker");
+    if (!broker.ok()) {
+      GTEST_SKIP() << "SKIPPED LOUDLY: no RabbitMQ broker could start here: " << broker.status();
+    }
+    broker_ = std::move(*broker);
+    amqp_.port = broker_->port();
+    ASSERT_TRUE(stack_.StartCoordinator().ok());
+    ASSERT_TRUE(stack_.StartParticipant("balance").ok());
+    ASSERT_TRUE(stack_.StartParticipant("ledger").ok());
+    ASSERT_TRUE(stack_
+                    .StartParticipant("notification",
+                                      {"--amqp_host=127.0.0.1",
+                                       absl::StrCat("--amqp_port=", broker_->port())})
+                    .ok());
+    ASSERT_TRUE(stack_.RegisterAll().ok());
+    ASSERT_TRUE(stack_.OpenAccount("alice", 100000).ok());
+    ASSERT_TRUE(stack_.OpenAccount("bob", 0).ok());
+  }
+
+  // Pays `n` transfers; `refused` of them overdraw and abort. Returns the committed ids.
+  std::set<std::string> Pay(const std::string& prefix, int n, int refused) {
+    std::set<std::string> committed;
+    for (int i = 0; i < n; ++i) {
+      const bool overdraw = i < refused;
+      v1::ExecuteRequest req = client::MakeTransfer(absl::StrCat(prefix, i), "alice", "bob",
+                                                    overdraw ? 10000000 : 10);
+      req.set_wait_for_acks(true);
+      auto r = stack_.client().Execute(req);
+      EXPECT_TRUE(r.ok()) << r.status();
+      if (!r.ok()) continue;
+      EXPECT_EQ(r->outcome(), overdraw ? v1::OUTCOME_ABORTED : v1::OUTCOME_COMMITTED);
+      if (r->outcome() == v1::OUTCOME_COMMITTED) committed.insert(r->txn_id());
+    }
+    return committed;
+  }
+
+  bool AllPublished() {
+    auto outbox = stack_.Outbox();
+    if (!outbox.ok()) return false;
+    for (const auto& m : *outbox) {
+      if (m.state() != v1::MESSAGE_STATE_PUBLISHED) return false;
+    }
+    return true;
+  }
+
+  // The transaction ids of every message in the queue (acked), with duplicates counted.
+  std::multiset<std::string> Drain() {
+    std::multiset<std::string> ids;
+    auto channel = messaging::AmqpChannel::Connect(amqp_);
+    EXPECT_TRUE(channel.ok()) << channel.status();
+    if (!channel.ok()) return ids;
+    for (;;) {
+      auto d = (*channel)->Get(amqp_.queue);
+      EXPECT_TRUE(d.ok()) << d.status();
+      if (!d.ok() || !d->has_value()) return ids;
+      EXPECT_TRUE((*channel)->Ack((*d)->delivery_tag).ok());
+      const std::string& id = (*d)->message_id;
+      ids.insert(id.substr(0, id.find('/')));
+    }
+  }
+
+  testing::LocalStack stack_;
+  std::unique_ptr<testing::RabbitMqBroker> broker_;
+  messaging::AmqpOptions amqp_;
+};
+
+TEST_F(OutboxRelayTest, CommittedPaymentsReachTheBrokerAndAbortedOnesNever) {
+  const std::set<std::string> committed = Pay("p-", 12, /*refused=*/4);
+  ASSERT_EQ(committed.size(), 8u);
+  ASSERT_TRUE(WaitFor([&] { return AllPublished(); }, absl::Seconds(30)));
+  const std::multiset<std::string> got = Drain();
+  EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), committed);
+  EXPECT_EQ(got.size(), committed.size());
+}
+
+// The broker stopped, then killed -9, while payments go on: their messages wait in the outbox
+// and all arrive once it is back. (The stop comes first for another reason too: RabbitMQ 3.10
+// can lose a quorum queue killed -9 seconds after it was declared; see AmqpChannelTest.)
+TEST_F(OutboxRelayTest, ABrokerStoppedOrKilledDelaysMessagesAndLosesNone) {
+  std::set<std::string> committed = Pay("before-", 5, 0);
+  ASSERT_TRUE(WaitFor([&] { return AllPublished(); }, absl::Seconds(30)));
+  for (const bool kill : {false, true}) {
+    SCOPED_TRACE(kill ? "killed -9" : "stopped");
+    ASSERT_TRUE((kill ? broker_->Kill() : broker_->Stop()).ok());
+    const std::set<std::string> during = Pay(kill ? "killed-" : "stopped-", 8, /*refused=*/2);
+    committed.insert(during.begin(), during.end());
+    EXPECT_FALSE(AllPublished());
+    ASSERT_TRUE(broker_->Restart().ok());
+    ASSERT_TRUE(WaitFor([&] { return AllPublished(); }, absl::Seconds(90)));
+  }
+  const std::multiset<std::string> got = Drain();
+  // Every committed payment's message arrived, and nothing else did.
+  EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), committed);
+  std::printf("broker stop and kill -9: %zu committed payments, %zu messages in the queue (%zu "
+              "duplicates), 0 lost, none for the 4 aborted\n",
+              committed.size(), got.size(), got.size() - committed.size());
+}
+
+}  // namespace
+}  // namespace settle
