@@ -111,6 +111,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   server_impl->StartBackgroundWork();
+  // The notification participant exposes its relay's metrics whether or not it has a broker.
+  std::unique_ptr<settle::participants::RelayMetrics> relay_metrics;
+  if (kind == "notification") {
+    relay_metrics = std::make_unique<settle::participants::RelayMetrics>(*prom);
+  }
   std::unique_ptr<settle::participants::OutboxRelay> relay;
   if (kind == "notification" && !absl::GetFlag(FLAGS_amqp_host).empty()) {
     settle::messaging::AmqpOptions amqp;
@@ -128,7 +133,8 @@ int main(int argc, char** argv) {
     amqp.queue = absl::GetFlag(FLAGS_amqp_queue);
     amqp.routing_key = absl::GetFlag(FLAGS_amqp_routing_key);
     relay = std::make_unique<settle::participants::OutboxRelay>(
-        **store, std::move(amqp), settle::participants::OutboxRelayOptions());
+        **store, std::move(amqp), settle::participants::OutboxRelayOptions(),
+        relay_metrics.get());
     relay->Start();
   }
   settle::WritePortFile(absl::GetFlag(FLAGS_port_file), {port, metrics_port});

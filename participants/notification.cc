@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "participants/reference.h"
 #include "proto/status_mapping.h"
 #include "settle/v1/reference.grpc.pb.h"
@@ -56,6 +57,7 @@ class NotificationHandler final : public sdk::BranchHandler {
     if (!seq.ok()) return seq.status();
     m.set_state(v1::MESSAGE_STATE_READY);
     m.set_outbox_sequence(*seq);
+    m.set_ready_micros(absl::ToUnixMicros(absl::Now()));
     view.Put(Space::kData, MessageKey(ctx), m.SerializeAsString());
     view.Put(Space::kData, absl::StrFormat("%s%020u", kOutboxPrefix, *seq), MessageKey(ctx));
     return absl::OkStatus();

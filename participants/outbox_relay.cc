@@ -21,15 +21,15 @@ absl::Duration Backoff(const OutboxRelayOptions& o, int failures, absl::BitGen& 
   absl::Duration step = o.backoff_initial;
   for (int i = 1; i < failures && step < o.backoff_max; ++i) step *= 2;
   step = std::min(step, o.backoff_max);
-  return absl::Microseconds(absl::Uniform(gen, absl::ToInt64Microseconds(step) / 2,
-                                          absl::ToInt64Microseconds(step) + 1));
+  return absl::Microseconds(
+      absl::Uniform(gen, absl::ToInt64Microseconds(step) / 2, absl::ToInt64Microseconds(step) + 1));
 }
 
 }  // namespace
 
 OutboxRelay::OutboxRelay(storage::BranchStore& store, messaging::AmqpOptions amqp,
-                         OutboxRelayOptions options)
-    : store_(store), amqp_(std::move(amqp)), options_(options) {}
+                         OutboxRelayOptions options, RelayMetrics* metrics)
+    : store_(store), amqp_(std::move(amqp)), options_(options), metrics_(metrics) {}
 
 OutboxRelay::~OutboxRelay() { Stop(); }
 
@@ -69,6 +69,7 @@ void OutboxRelay::Run() {
       auto c = messaging::AmqpChannel::Connect(amqp_);
       if (c.ok()) {
         channel = std::move(*c);
+        if (metrics_ != nullptr) metrics_->SetConnected(true);
         Log(LogLevel::kInfo, "outbox relay connected", {{"broker", broker}});
         failures = 0;
       } else {
@@ -83,6 +84,7 @@ void OutboxRelay::Run() {
       }
       failed = published.status();
       channel.reset();
+      if (metrics_ != nullptr) metrics_->SetConnected(false);
     }
     // The broker is away or refused: what was not confirmed stays READY and goes again after a
     // capped, jittered pause, so a broker that comes back is not stormed.
@@ -91,8 +93,28 @@ void OutboxRelay::Run() {
       Log(LogLevel::kWarning, "outbox relay cannot publish; retrying",
           {{"broker", broker}, {"attempt", absl::StrCat(failures)}, {"error", failed.ToString()}});
     }
+    MeasureOutbox();  // What waits, while nothing is being published.
     if (!Pause(Backoff(options_, failures, gen))) return;
   }
+}
+
+void OutboxRelay::MeasureOutbox() {
+  if (metrics_ == nullptr) return;
+  int depth = 0;
+  std::string oldest_key;
+  absl::Status s = store_.Scan(Space::kData, kOutboxPrefix, "",
+                               [&](const std::string&, const std::string& value) {
+                                 if (depth++ == 0) oldest_key = value;
+                                 return true;
+                               });
+  if (!s.ok()) return;
+  absl::Duration age = absl::ZeroDuration();
+  v1::OutboxMessage oldest;
+  if (auto raw = store_.Get(Space::kData, oldest_key);
+      depth > 0 && raw.ok() && raw->has_value() && oldest.ParseFromString(**raw)) {
+    age = absl::Now() - absl::FromUnixMicros(oldest.ready_micros());
+  }
+  metrics_->SetOutbox(depth, age);
 }
 
 absl::StatusOr<int> OutboxRelay::PublishRound(messaging::AmqpChannel& channel) {
@@ -102,13 +124,18 @@ absl::StatusOr<int> OutboxRelay::PublishRound(messaging::AmqpChannel& channel) {
     v1::OutboxMessage message;
   };
   std::vector<Entry> entries;
+  int depth = 0;  // Every entry is counted; the first `window` are published.
   absl::Status s = store_.Scan(Space::kData, kOutboxPrefix, "",
                                [&](const std::string& key, const std::string& value) {
-                                 entries.push_back({key, value, {}});
-                                 return static_cast<int>(entries.size()) < options_.window;
+                                 if (++depth <= options_.window)
+                                   entries.push_back({key, value, {}});
+                                 return true;
                                });
   if (!s.ok()) return s;
-  if (entries.empty()) return 0;
+  if (entries.empty()) {
+    if (metrics_ != nullptr) metrics_->SetOutbox(0, absl::ZeroDuration());
+    return 0;
+  }
   std::vector<messaging::AmqpMessage> batch;
   for (Entry& e : entries) {
     auto raw = store_.Get(Space::kData, e.message_key);
@@ -127,8 +154,16 @@ absl::StatusOr<int> OutboxRelay::PublishRound(messaging::AmqpChannel& channel) {
     }
     batch.push_back(std::move(m));
   }
-  auto confirmed = channel.PublishConfirmed(batch, absl::Now() + options_.confirm_timeout);
-  if (!confirmed.ok()) return confirmed.status();
+  const absl::Time start = absl::Now();
+  if (metrics_ != nullptr) {
+    metrics_->SetOutbox(depth, start - absl::FromUnixMicros(entries[0].message.ready_micros()));
+  }
+  auto confirmed = channel.PublishConfirmed(batch, start + options_.confirm_timeout);
+  if (!confirmed.ok()) {
+    if (metrics_ != nullptr) metrics_->Failed(static_cast<int>(batch.size()));
+    return confirmed.status();
+  }
+  const absl::Duration latency = absl::Now() - start;
   int published = 0;
   s = store_.SubmitAndWait([&](storage::WorkView& view) {
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -142,6 +177,10 @@ absl::StatusOr<int> OutboxRelay::PublishRound(messaging::AmqpChannel& channel) {
     return true;
   });
   if (!s.ok()) return s;  // Not marked: published again later, dropped as a duplicate.
+  if (metrics_ != nullptr) {
+    metrics_->Round(published, static_cast<int>(entries.size()) - published, latency);
+    if (published == depth) metrics_->SetOutbox(0, absl::ZeroDuration());
+  }
   if (published < static_cast<int>(entries.size())) {
     Log(LogLevel::kWarning, "broker did not confirm some messages (unroutable or refused)",
         {{"unconfirmed", absl::StrCat(entries.size() - published)}});

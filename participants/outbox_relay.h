@@ -9,6 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "messaging/amqp_channel.h"
+#include "participants/relay_metrics.h"
 #include "storage/branch_store.h"
 
 namespace settle::participants {
@@ -29,10 +30,11 @@ struct OutboxRelayOptions {
 // published again, with its stable id (txn id/branch) so that consumers drop the duplicate.
 //
 // Thread-safe: one background thread owns the AMQP channel; Start() and Stop() from anywhere.
-// `store` must outlive it.
+// `store` and `metrics` (may be null) must outlive it.
 class OutboxRelay final {
  public:
-  OutboxRelay(storage::BranchStore& store, messaging::AmqpOptions amqp, OutboxRelayOptions options);
+  OutboxRelay(storage::BranchStore& store, messaging::AmqpOptions amqp, OutboxRelayOptions options,
+              RelayMetrics* metrics);
   ~OutboxRelay();
   OutboxRelay(const OutboxRelay&) = delete;
   OutboxRelay& operator=(const OutboxRelay&) = delete;
@@ -45,12 +47,15 @@ class OutboxRelay final {
   // One round: publishes up to `window` ready messages and marks the confirmed ones. Returns
   // how many were published; UNAVAILABLE (and friends) when the channel failed.
   absl::StatusOr<int> PublishRound(messaging::AmqpChannel& channel);
+  // Sets the outbox gauges (depth, oldest age) from the store.
+  void MeasureOutbox();
   // Waits `d` or until Stop(); false once stopping.
   bool Pause(absl::Duration d) ABSL_LOCKS_EXCLUDED(mu_);
 
   storage::BranchStore& store_;
   const messaging::AmqpOptions amqp_;
   const OutboxRelayOptions options_;
+  RelayMetrics* const metrics_;
 
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "messaging/amqp_channel.h"
+#include "tests/testing/http_get.h"
 #include "tests/testing/local_stack.h"
 #include "tests/testing/rabbitmq_broker.h"
 
@@ -30,9 +31,9 @@ class OutboxRelayTest : public ::testing::Test {
     ASSERT_TRUE(stack_.StartParticipant("balance").ok());
     ASSERT_TRUE(stack_.StartParticipant("ledger").ok());
     ASSERT_TRUE(stack_
-                    .StartParticipant("notification",
-                                      {"--amqp_host=127.0.0.1",
-                                       absl::StrCat("--amqp_port=", broker_->port())})
+                    .StartParticipant(
+                        "notification",
+                        {"--amqp_host=127.0.0.1", absl::StrCat("--amqp_port=", broker_->port())})
                     .ok());
     ASSERT_TRUE(stack_.RegisterAll().ok());
     ASSERT_TRUE(stack_.OpenAccount("alice", 100000).ok());
@@ -44,8 +45,8 @@ class OutboxRelayTest : public ::testing::Test {
     std::set<std::string> committed;
     for (int i = 0; i < n; ++i) {
       const bool overdraw = i < refused;
-      v1::ExecuteRequest req = client::MakeTransfer(absl::StrCat(prefix, i), "alice", "bob",
-                                                    overdraw ? 10000000 : 10);
+      v1::ExecuteRequest req =
+          client::MakeTransfer(absl::StrCat(prefix, i), "alice", "bob", overdraw ? 10000000 : 10);
       req.set_wait_for_acks(true);
       auto r = stack_.client().Execute(req);
       EXPECT_TRUE(r.ok()) << r.status();
@@ -81,6 +82,16 @@ class OutboxRelayTest : public ::testing::Test {
     }
   }
 
+  // A sample of the notification participant's metrics, e.g. "settle_outbox_depth" or
+  // "settle_outbox_publishes_total{result=\"confirmed\"}"; -1 if absent.
+  double Metric(const std::string& series) {
+    const std::string text =
+        testing::HttpGet(stack_.participant_metrics_endpoint("notification"), "/metrics");
+    const size_t at = text.find("\n" + series + " ");
+    if (at == std::string::npos) return -1;
+    return std::stod(text.substr(at + series.size() + 2));
+  }
+
   testing::LocalStack stack_;
   std::unique_ptr<testing::RabbitMqBroker> broker_;
   messaging::AmqpOptions amqp_;
@@ -93,6 +104,9 @@ TEST_F(OutboxRelayTest, CommittedPaymentsReachTheBrokerAndAbortedOnesNever) {
   const std::multiset<std::string> got = Drain();
   EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), committed);
   EXPECT_EQ(got.size(), committed.size());
+  EXPECT_EQ(Metric("settle_outbox_publishes_total{result=\"confirmed\"}"), 8);
+  EXPECT_EQ(Metric("settle_outbox_depth"), 0);
+  EXPECT_EQ(Metric("settle_outbox_broker_connected"), 1);
 }
 
 // The broker stopped, then killed -9, while payments go on: their messages wait in the outbox
@@ -107,15 +121,24 @@ TEST_F(OutboxRelayTest, ABrokerStoppedOrKilledDelaysMessagesAndLosesNone) {
     const std::set<std::string> during = Pay(kill ? "killed-" : "stopped-", 8, /*refused=*/2);
     committed.insert(during.begin(), during.end());
     EXPECT_FALSE(AllPublished());
+    // The relay has noticed: it is disconnected and counts what waits, and for how long.
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          return Metric("settle_outbox_broker_connected") == 0 &&
+                 Metric("settle_outbox_depth") == 6 &&
+                 Metric("settle_outbox_oldest_age_seconds") > 0;
+        },
+        absl::Seconds(30)));
     ASSERT_TRUE(broker_->Restart().ok());
     ASSERT_TRUE(WaitFor([&] { return AllPublished(); }, absl::Seconds(90)));
   }
   const std::multiset<std::string> got = Drain();
   // Every committed payment's message arrived, and nothing else did.
   EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), committed);
-  std::printf("broker stop and kill -9: %zu committed payments, %zu messages in the queue (%zu "
-              "duplicates), 0 lost, none for the 4 aborted\n",
-              committed.size(), got.size(), got.size() - committed.size());
+  std::printf(
+      "broker stop and kill -9: %zu committed payments, %zu messages in the queue (%zu "
+      "duplicates), 0 lost, none for the 4 aborted\n",
+      committed.size(), got.size(), got.size() - committed.size());
 }
 
 }  // namespace
