@@ -72,6 +72,26 @@ TEST_F(AmqpChannelTest, ConfirmedMessagesArriveOnceInTheQuorumQueue) {
   EXPECT_EQ(got[7].body, sent[7].body);
 }
 
+// Not a timed test (it asserts only that every message was confirmed): it prints the publish
+// rate with confirms, in batches as the relay sends them, for the record.
+TEST_F(AmqpChannelTest, PublishesWithConfirmsInBatches) {
+  auto channel = Connect();
+  ASSERT_NE(channel, nullptr);
+  constexpr int kBatches = 20, kBatch = 256;
+  const absl::Time start = absl::Now();
+  int confirmed = 0;
+  for (int b = 0; b < kBatches; ++b) {
+    auto published = channel->PublishConfirmed(Messages(kBatch), absl::Now() + absl::Seconds(30));
+    ASSERT_TRUE(published.ok()) << published.status();
+    confirmed += static_cast<int>(std::count(published->begin(), published->end(), true));
+  }
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(confirmed, kBatches * kBatch);
+  std::printf("published and confirmed %d persistent messages (quorum queue) in %s: %.0f/s\n",
+              confirmed, absl::FormatDuration(took).c_str(),
+              confirmed / absl::ToDoubleSeconds(took));
+}
+
 TEST_F(AmqpChannelTest, AnUnroutableMessageIsReturnedAndNotCountedAsPublished) {
   auto channel = Connect();
   ASSERT_NE(channel, nullptr);
