@@ -47,6 +47,8 @@ ABSL_FLAG(std::string, amqp_exchange, "settle.payments", "notification: durable 
 ABSL_FLAG(std::string, amqp_queue, "settle.payment-results",
           "notification: durable quorum queue bound to the exchange");
 ABSL_FLAG(std::string, amqp_routing_key, "payment.result", "notification: routing key");
+ABSL_FLAG(absl::Duration, outbox_retention, absl::Hours(24 * 7),
+          "notification: messages the broker confirmed are removed this long after");
 ABSL_FLAG(std::string, test_write_fault_trigger, "",
           "TEST ONLY: while a file exists at this path, every write of the store fails as on a "
           "full disk");
@@ -132,9 +134,10 @@ int main(int argc, char** argv) {
     amqp.exchange = absl::GetFlag(FLAGS_amqp_exchange);
     amqp.queue = absl::GetFlag(FLAGS_amqp_queue);
     amqp.routing_key = absl::GetFlag(FLAGS_amqp_routing_key);
-    relay = std::make_unique<settle::participants::OutboxRelay>(
-        **store, std::move(amqp), settle::participants::OutboxRelayOptions(),
-        relay_metrics.get());
+    settle::participants::OutboxRelayOptions relay_options;
+    relay_options.published_retention = absl::GetFlag(FLAGS_outbox_retention);
+    relay = std::make_unique<settle::participants::OutboxRelay>(**store, std::move(amqp),
+                                                                relay_options, relay_metrics.get());
     relay->Start();
   }
   settle::WritePortFile(absl::GetFlag(FLAGS_port_file), {port, metrics_port});

@@ -16,6 +16,8 @@ namespace {
 using storage::Space;
 
 constexpr char kOutboxPrefix[] = "outbox/";
+constexpr char kMessagePrefix[] = "msg/";
+constexpr int kSweepBatch = 1000;
 
 absl::Duration Backoff(const OutboxRelayOptions& o, int failures, absl::BitGen& gen) {
   absl::Duration step = o.backoff_initial;
@@ -58,11 +60,19 @@ void OutboxRelay::Run() {
   absl::BitGen gen;
   std::unique_ptr<messaging::AmqpChannel> channel;
   int failures = 0;
+  absl::Time next_sweep = absl::Now();
   const std::string broker = absl::StrCat(amqp_.host, ":", amqp_.port);
   for (;;) {
     {
       absl::MutexLock lock(&mu_);
       if (stop_) return;
+    }
+    if (absl::Now() >= next_sweep) {
+      // Whatever the broker's state: confirmed messages age out even while it is away.
+      auto removed = SweepPublishedOnce(absl::Now(), kSweepBatch);
+      next_sweep =
+          absl::Now() + (removed.ok() && *removed == kSweepBatch ? absl::ZeroDuration()
+                                                                 : options_.sweep_interval);
     }
     absl::Status failed;
     if (channel == nullptr) {
@@ -96,6 +106,30 @@ void OutboxRelay::Run() {
     MeasureOutbox();  // What waits, while nothing is being published.
     if (!Pause(Backoff(options_, failures, gen))) return;
   }
+}
+
+absl::StatusOr<int> OutboxRelay::SweepPublishedOnce(absl::Time now, int max) {
+  const int64_t cutoff = absl::ToUnixMicros(now - options_.published_retention);
+  std::vector<std::string> expired;
+  // Every message is read: the store keys them by transaction, not by age. At one sweep a
+  // minute that is cheap next to the writes that made them.
+  absl::Status s = store_.Scan(
+      Space::kData, kMessagePrefix, "", [&](const std::string& key, const std::string& value) {
+        v1::OutboxMessage m;
+        if (m.ParseFromString(value) && m.state() == v1::MESSAGE_STATE_PUBLISHED &&
+            m.published_micros() < cutoff) {
+          expired.push_back(key);
+        }
+        return static_cast<int>(expired.size()) < max;
+      });
+  if (!s.ok()) return s;
+  if (expired.empty()) return 0;
+  s = store_.SubmitAndWait([&](storage::WorkView& view) {
+    for (const std::string& key : expired) view.Delete(Space::kData, key);
+    return true;
+  });
+  if (!s.ok()) return s;
+  return static_cast<int>(expired.size());
 }
 
 void OutboxRelay::MeasureOutbox() {
@@ -170,6 +204,7 @@ absl::StatusOr<int> OutboxRelay::PublishRound(messaging::AmqpChannel& channel) {
       if (!(*confirmed)[i]) continue;
       v1::OutboxMessage m = entries[i].message;
       m.set_state(v1::MESSAGE_STATE_PUBLISHED);
+      m.set_published_micros(absl::ToUnixMicros(start + latency));
       view.Put(Space::kData, entries[i].message_key, m.SerializeAsString());
       view.Delete(Space::kData, entries[i].index_key);
       ++published;

@@ -21,6 +21,10 @@ struct OutboxRelayOptions {
   // Reconnection after a failure: capped exponential backoff with full jitter.
   absl::Duration backoff_initial = absl::Milliseconds(100);
   absl::Duration backoff_max = absl::Seconds(10);
+  // PUBLISHED messages are removed this long after the broker confirmed them (the admin list
+  // shows them meanwhile), looked for every `sweep_interval`, at most 1,000 per write.
+  absl::Duration published_retention = absl::Hours(24 * 7);
+  absl::Duration sweep_interval = absl::Minutes(1);
 };
 
 // Moves the notification participant's committed messages from its outbox to RabbitMQ. Only
@@ -41,6 +45,11 @@ class OutboxRelay final {
 
   void Start() ABSL_LOCKS_EXCLUDED(mu_);
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Removes up to `max` PUBLISHED messages confirmed before `now - published_retention`; READY
+  // ones stay whatever their age. Returns how many went. Blocks on the store's writer: runs on
+  // the relay's thread (or a test's, which passes a future `now`).
+  absl::StatusOr<int> SweepPublishedOnce(absl::Time now, int max);
 
  private:
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
