@@ -303,4 +303,12 @@ absl::Status AmqpChannel::Ack(uint64_t delivery_tag) {
   return s;
 }
 
+absl::Status AmqpChannel::Requeue(uint64_t delivery_tag) {
+  if (!conn_->healthy) return absl::UnavailableError("the AMQP channel failed; connect again");
+  absl::Status s = FromCode(amqp_basic_reject(conn_->state, kChannel, delivery_tag, /*requeue=*/1),
+                            "cannot requeue");
+  if (!s.ok()) conn_->healthy = false;
+  return s;
+}
+
 }  // namespace settle::messaging

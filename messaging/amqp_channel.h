@@ -73,6 +73,9 @@ class AmqpChannel final {
   // Takes one message from `queue` (basic.get, manual ack); nullopt when it is empty.
   absl::StatusOr<std::optional<AmqpDelivery>> Get(const std::string& queue);
   absl::Status Ack(uint64_t delivery_tag);
+  // Hands a message back to the queue for redelivery (a quorum queue counts it against its
+  // delivery limit, then dead-letters it).
+  absl::Status Requeue(uint64_t delivery_tag);
 
  private:
   struct Conn;
