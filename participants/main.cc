@@ -1,5 +1,6 @@
 // settle-participant: runs one reference participant (balance, ledger or notification).
 
+#include <csignal>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -47,6 +48,9 @@ ABSL_FLAG(std::string, amqp_exchange, "settle.payments", "notification: durable 
 ABSL_FLAG(std::string, amqp_queue, "settle.payment-results",
           "notification: durable quorum queue bound to the exchange");
 ABSL_FLAG(std::string, amqp_routing_key, "payment.result", "notification: routing key");
+ABSL_FLAG(std::string, test_crash_point, "",
+          "TEST ONLY: 'after_publish_confirmed' kills the notification participant (SIGKILL) once "
+          "the broker confirmed a batch and before it is marked published");
 ABSL_FLAG(absl::Duration, outbox_retention, absl::Hours(24 * 7),
           "notification: messages the broker confirmed are removed this long after");
 ABSL_FLAG(std::string, test_write_fault_trigger, "",
@@ -136,6 +140,16 @@ int main(int argc, char** argv) {
     amqp.routing_key = absl::GetFlag(FLAGS_amqp_routing_key);
     settle::participants::OutboxRelayOptions relay_options;
     relay_options.published_retention = absl::GetFlag(FLAGS_outbox_retention);
+    if (const std::string point = absl::GetFlag(FLAGS_test_crash_point);
+        point == "after_publish_confirmed") {
+      relay_options.on_confirmed_ForTest = [] {
+        settle::Log(settle::LogLevel::kWarning, "test crash point reached", {});
+        std::raise(SIGKILL);
+      };
+    } else if (!point.empty()) {
+      std::fprintf(stderr, "unknown --test_crash_point '%s'\n", point.c_str());
+      return 2;
+    }
     relay = std::make_unique<settle::participants::OutboxRelay>(**store, std::move(amqp),
                                                                 relay_options, relay_metrics.get());
     relay->Start();

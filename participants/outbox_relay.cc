@@ -198,6 +198,7 @@ absl::StatusOr<int> OutboxRelay::PublishRound(messaging::AmqpChannel& channel) {
     return confirmed.status();
   }
   const absl::Duration latency = absl::Now() - start;
+  if (options_.on_confirmed_ForTest) options_.on_confirmed_ForTest();
   int published = 0;
   s = store_.SubmitAndWait([&](storage::WorkView& view) {
     for (size_t i = 0; i < entries.size(); ++i) {

@@ -2,6 +2,7 @@
 #define SETTLE_PARTICIPANTS_OUTBOX_RELAY_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -25,6 +26,9 @@ struct OutboxRelayOptions {
   // shows them meanwhile), looked for every `sweep_interval`, at most 1,000 per write.
   absl::Duration published_retention = absl::Hours(24 * 7);
   absl::Duration sweep_interval = absl::Minutes(1);
+  // Test-only crash point: runs after the broker confirmed a batch and before it is marked
+  // PUBLISHED. Fault tests make it kill the process there. Unset in every normal configuration.
+  std::function<void()> on_confirmed_ForTest;
 };
 
 // Moves the notification participant's committed messages from its outbox to RabbitMQ. Only

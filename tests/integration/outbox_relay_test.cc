@@ -141,5 +141,37 @@ TEST_F(OutboxRelayTest, ABrokerStoppedOrKilledDelaysMessagesAndLosesNone) {
       committed.size(), got.size(), got.size() - committed.size());
 }
 
+// The notification participant killed -9 after the broker confirmed a batch and before it
+// marked it published: once back, it publishes the batch again. Nothing is lost; the copies
+// carry the same message ids, which the idempotent consumer drops (IdempotentConsumerTest).
+TEST_F(OutboxRelayTest, ACrashBetweenConfirmAndMarkRepublishesUnderTheSameIds) {
+  const std::vector<std::string> relay = {"--amqp_host=127.0.0.1",
+                                          absl::StrCat("--amqp_port=", broker_->port())};
+  std::vector<std::string> crashing = relay;
+  crashing.push_back("--test_crash_point=after_publish_confirmed");
+  ASSERT_TRUE(stack_.StartParticipant("notification", crashing).ok());
+  std::set<std::string> committed;
+  for (int i = 0; i < 4; ++i) {
+    // Not waiting for acknowledgements: notification dies under these payments.
+    auto r = stack_.client().Execute(
+        client::MakeTransfer(absl::StrCat("crash-", i), "alice", "bob", 10));
+    // Once notification has died, the next ones abort (or are refused): that is fine here.
+    if (r.ok() && r->outcome() == v1::OUTCOME_COMMITTED) committed.insert(r->txn_id());
+  }
+  ASSERT_FALSE(committed.empty());
+  ASSERT_TRUE(stack_.participant("notification").Wait(absl::Seconds(60)).has_value())
+      << "the crash point was never reached";
+  ASSERT_TRUE(stack_.StartParticipant("notification", relay).ok());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto outbox = stack_.Outbox();
+        return outbox.ok() && outbox->size() == committed.size() && AllPublished();
+      },
+      absl::Seconds(90)));
+  const std::multiset<std::string> got = Drain();
+  EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), committed);
+  EXPECT_GT(got.size(), committed.size()) << "the confirmed, unmarked batch was not republished";
+}
+
 }  // namespace
 }  // namespace settle
