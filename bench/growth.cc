@@ -31,7 +31,7 @@ storage::TxnRecord SeedRecord(const Workload& workload, uint64_t counter, int64_
   storage::TxnRecord rec;
   rec.set_txn_id(storage::TxnIdFor(kShard, counter));
   rec.set_idempotency_key(absl::StrCat("growth-seed-", counter));
-  rec.set_mode(1);
+  rec.set_mode(storage::MODE_RECORD_TWO_PHASE);
   rec.set_state(state);
   rec.set_refused_branch(-1);
   const int64_t begin = static_cast<int64_t>(counter);

@@ -21,6 +21,7 @@
 #include "server/service/coordinator_service.h"
 #include "server/service/grpc_participant_channel.h"
 #include "storage/txn_id.h"
+#include "storage/txn_log.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "gRPC listen address (host:port; port 0 picks one)");
 ABSL_FLAG(std::string, data_dir, "settle-data/coordinator", "folder of the decision log (RocksDB)");

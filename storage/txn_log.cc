@@ -17,8 +17,6 @@ namespace {
 
 constexpr char kSchemaKey[] = "schema_version";
 constexpr char kSchemaVersion[] = "settle.txnlog.1";
-// In the default column family, beside the schema version: the id counter reserved so far.
-constexpr char kIdCeilingKey[] = "id_ceiling";
 // Column family order in OpenedDb::cfs.
 enum Cf { kActiveCf = 0, kFinishedCf, kKeysCf, kParticipantsCf };
 // The active set is a queue: every finished transaction leaves a tombstone there. Retention
@@ -42,35 +40,6 @@ absl::StatusOr<Msg> ParseRecord(const rocksdb::Slice& value, const std::string& 
 }
 
 }  // namespace
-
-void LogBatch::Begin(const TxnRecord& rec) {
-  ops_.push_back({Space::kActive, rec.txn_id(), rec.SerializeAsString()});
-  ops_.push_back({Space::kKeys, rec.idempotency_key(), rec.txn_id()});
-}
-void LogBatch::UpdateActive(const TxnRecord& rec) {
-  ops_.push_back({Space::kActive, rec.txn_id(), rec.SerializeAsString()});
-}
-void LogBatch::Decide(const TxnRecord& rec) {
-  UpdateActive(rec);
-  ops_.push_back({Space::kKeys, rec.idempotency_key(), rec.txn_id()});
-}
-void LogBatch::Finish(const TxnRecord& rec) {
-  ops_.push_back({Space::kActive, rec.txn_id(), std::nullopt});
-  ops_.push_back({Space::kFinished, rec.txn_id(), rec.SerializeAsString()});
-}
-void LogBatch::Forget(const TxnRecord& rec) {
-  ops_.push_back({Space::kActive, rec.txn_id(), std::nullopt});
-  ops_.push_back({Space::kKeys, rec.idempotency_key(), std::nullopt});
-}
-void LogBatch::PutParticipant(const ParticipantRecord& rec) {
-  ops_.push_back({Space::kParticipants, rec.name(), rec.SerializeAsString()});
-}
-void LogBatch::DeleteParticipant(const std::string& name) {
-  ops_.push_back({Space::kParticipants, name, std::nullopt});
-}
-void LogBatch::ReserveIds(uint64_t ceiling) {
-  ops_.push_back({Space::kMeta, kIdCeilingKey, absl::StrCat(ceiling)});
-}
 
 struct TxnLog::Pending {
   LogBatch batch;
@@ -145,7 +114,7 @@ void TxnLog::FlushGroup(std::vector<Pending>& group) {
     if (status.ok()) {
       rocksdb::WriteBatch wb;
       for (const Pending& p : group) {
-        for (const LogBatch::Op& op : p.batch.ops_) {
+        for (const LogBatch::Op& op : p.batch.ops()) {
           if (op.value.has_value()) {
             wb.Put(impl_->cf(op.space), op.key, *op.value);
           } else {
@@ -245,7 +214,7 @@ absl::StatusOr<uint64_t> TxnLog::IdCeiling() const {
   if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
   std::string value;
   rocksdb::Status s = impl_->store->db()->Get(
-      rocksdb::ReadOptions(), impl_->cf(LogBatch::Space::kMeta), kIdCeilingKey, &value);
+      rocksdb::ReadOptions(), impl_->cf(LogBatch::Space::kMeta), LogBatch::kIdCeilingKey, &value);
   if (s.IsNotFound()) return 0;
   if (!s.ok()) return FromRocksDb(s, "cannot read the reserved id ceiling");
   uint64_t ceiling = 0;
@@ -327,8 +296,7 @@ absl::StatusOr<int> TxnLog::DeleteFinishedBefore(absl::Time cutoff, int max,
         if (!first_kept) first_kept = stop;
         continue;
       }
-      batch.ops_.push_back({LogBatch::Space::kFinished, rec->txn_id(), std::nullopt});
-      batch.ops_.push_back({LogBatch::Space::kKeys, rec->idempotency_key(), std::nullopt});
+      batch.RemoveFinished(*rec);
       ++removed;
     }
     if (!it->status().ok()) return FromRocksDb(it->status(), "cannot scan finished transactions");

@@ -11,52 +11,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "storage/decision_log.h"
 #include "storage/records.pb.h"
 #include "storage/store_options.h"
 
 namespace settle::storage {
-
-// A set of log changes applied atomically: all of them reach the disk, or none.
-class LogBatch final {
- public:
-  // A transaction that began: its active record and its idempotency-key entry.
-  void Begin(const TxnRecord& rec);
-  // Replaces the active record (per-branch state).
-  void UpdateActive(const TxnRecord& rec);
-  // The decision: the whole active record and the key entry again, so that it stands alone
-  // when the begin record it follows was lost (Prepares do not wait for the begin record).
-  void Decide(const TxnRecord& rec);
-  // A terminal transaction leaves the active set for the finished set.
-  void Finish(const TxnRecord& rec);
-  // A begin that must not stay: removes the active record and its key entry.
-  void Forget(const TxnRecord& rec);
-  void PutParticipant(const ParticipantRecord& rec);
-  void DeleteParticipant(const std::string& name);
-  // Transaction id counters below `ceiling` may be issued. The coordinator reserves ids ahead
-  // of issuing them, so a restart starts past every id a crash may have lost (Prepares go out
-  // before the begin record is written) even if the clock stepped back meanwhile.
-  void ReserveIds(uint64_t ceiling);
-
-  bool empty() const { return ops_.empty(); }
-
- private:
-  friend class TxnLog;
-  enum class Space { kActive, kFinished, kKeys, kParticipants, kMeta };
-  struct Op {
-    Space space;
-    std::string key;
-    std::optional<std::string> value;  // nullopt: delete.
-  };
-  std::vector<Op> ops_;
-};
-
-// Figures about one group write, for metrics.
-struct GroupWriteStats {
-  size_t batches;  // LogBatches in the group (about one per transaction step).
-  bool synced;
-  absl::Duration latency;
-  bool ok;  // False: the write failed and nothing of the group was persisted.
-};
 
 // The coordinator's transaction log on RocksDB. Keeps active and finished transactions in
 // separate column families (start-up reads only the active ones), an index from idempotency key
@@ -64,7 +23,7 @@ struct GroupWriteStats {
 //
 // Writes go through one group-commit writer thread: concurrent writers share one write and, if
 // any of them asked for it, one sync. Thread-safe; reads may run concurrently with writes.
-class TxnLog final {
+class TxnLog final : public DecisionLog {
  public:
   using Done = std::function<void(absl::Status)>;
   using StatsObserver = std::function<void(const GroupWriteStats&)>;
@@ -78,48 +37,47 @@ class TxnLog final {
   static absl::StatusOr<std::unique_ptr<TxnLog>> Open(const std::string& dir) {
     return Open(dir, Options());
   }
-  ~TxnLog();
+  ~TxnLog() override;
   TxnLog(const TxnLog&) = delete;
   TxnLog& operator=(const TxnLog&) = delete;
 
   // Queues `batch` and returns at once. `done` runs on the writer thread once the batch is
   // applied, and on stable storage when `sync`; it must not block. UNAVAILABLE: nothing of the
   // batch was persisted (the whole group it shared a write with failed).
-  void Write(LogBatch batch, bool sync, Done done);
+  void Write(LogBatch batch, bool sync, Done done) override;
   // The same, waiting for the result. For start-up and tools, never on a gRPC thread.
-  absl::Status WriteAndWait(LogBatch batch, bool sync);
+  absl::Status WriteAndWait(LogBatch batch, bool sync) override;
 
   // Called on the writer thread after every group write. Set before the first write.
   void SetStatsObserver(StatsObserver observer);
 
   // Every active (undecided or undelivered) transaction, oldest first. DATA_LOSS if a record
   // does not parse.
-  absl::StatusOr<std::vector<TxnRecord>> LoadActive() const;
-  absl::StatusOr<std::vector<ParticipantRecord>> LoadParticipants() const;
+  absl::StatusOr<std::vector<TxnRecord>> LoadActive() const override;
+  absl::StatusOr<std::vector<ParticipantRecord>> LoadParticipants() const override;
   // An active or finished transaction; nullopt if the log has none by that id.
-  absl::StatusOr<std::optional<TxnRecord>> Find(const std::string& txn_id) const;
-  absl::StatusOr<std::optional<TxnRecord>> FindFinished(const std::string& txn_id) const;
+  absl::StatusOr<std::optional<TxnRecord>> Find(const std::string& txn_id) const override;
+  absl::StatusOr<std::optional<TxnRecord>> FindFinished(const std::string& txn_id) const override;
   // The transaction id recorded for an idempotency key, if any.
-  absl::StatusOr<std::optional<std::string>> FindTxnIdByKey(const std::string& key) const;
+  absl::StatusOr<std::optional<std::string>> FindTxnIdByKey(const std::string& key) const override;
   // The greatest transaction id ever written (ids are fixed-width and grow with time).
-  absl::StatusOr<std::string> MaxTxnId() const;
+  absl::StatusOr<std::string> MaxTxnId() const override;
   // The last ceiling ReserveIds wrote; 0 if none.
-  absl::StatusOr<uint64_t> IdCeiling() const;
+  absl::StatusOr<uint64_t> IdCeiling() const override;
 
-  // Which transactions a Scan visits: all of them, or only the active (not yet terminal) set,
-  // which it reads without touching the finished history.
-  enum class ScanSet { kAll, kActive };
+  using ScanSet = storage::ScanSet;
   // Visits transactions with id >= `from_id` in id order (with kAll, finished and active
   // merged), until `visit` returns false or `max_examined` records were visited (0: no limit).
   // Returns the id of the last record visited when it stopped early, or "" at the end.
   absl::StatusOr<std::string> Scan(const std::string& from_id, ScanSet set, int max_examined,
-                                   const std::function<bool(const TxnRecord&)>& visit) const;
+                                   const std::function<bool(const TxnRecord&)>& visit) const override;
 
   // Removes up to `max` finished transactions (and their keys) that finished before `cutoff`,
   // through the writer, starting at `*cursor` ("" for the oldest) and leaving it where the
   // next call should start: every finished transaction before it is gone, so repeated calls
   // never walk the same deletions again. Returns how many were removed.
-  absl::StatusOr<int> DeleteFinishedBefore(absl::Time cutoff, int max, std::string* cursor);
+  absl::StatusOr<int> DeleteFinishedBefore(absl::Time cutoff, int max,
+                                           std::string* cursor) override;
 
   // Compacts every column family fully and waits for it. For tools that wrote a lot at once
   // (settle-bench seeds a log so that later measurements do not pay for its compaction).

@@ -1,4 +1,4 @@
-// The protocol: Execute, votes, the decision, and its delivery.
+// Execute, and the executor of the protocols' actions.
 
 #include "server/engine/coordinator.h"
 
@@ -9,27 +9,28 @@
 #include "absl/strings/str_cat.h"
 #include "common/echo.h"
 #include "common/json_log.h"
-#include "server/engine/coordinator_internal.h"
-#include "storage/txn_id.h"
 
 namespace settle::engine {
 
-using internal::kIdReservation;
-using storage::TxnIdFor;
-
-Coordinator::Coordinator(CoordinatorOptions options, storage::TxnLog& log, Registry& registry,
-                         Scheduler& scheduler, const Clock& clock, Metrics* metrics)
+Coordinator::Coordinator(CoordinatorOptions options, storage::DecisionLog& log,
+                         Registry& registry, Scheduler& scheduler, const Clock& clock,
+                         Metrics* metrics)
     : options_(std::move(options)),
       log_(log),
       registry_(registry),
       scheduler_(scheduler),
       clock_(clock),
       metrics_(metrics),
-      retry_(options_.retry) {}
+      retry_(options_.retry),
+      ids_(options_.shard, log, clock),
+      queries_(options_.shard, options_.stuck_after, log, active_, clock),
+      housekeeping_({options_.retention, options_.retention_sweep_interval, options_.stuck_after},
+                    log, active_, registry, ids_, scheduler, clock, metrics) {}
 
 Coordinator::~Coordinator() { Stop(); }
 
 void Coordinator::Stop() {
+  housekeeping_.Stop();
   absl::MutexLock lock(&mu_);
   stopping_ = true;
   mu_.Await(absl::Condition(
@@ -51,10 +52,7 @@ void Coordinator::RpcEnded() {
   --rpcs_in_flight_;
 }
 
-size_t Coordinator::ActiveCount() const {
-  absl::MutexLock lock(&mu_);
-  return active_.size();
-}
+size_t Coordinator::ActiveCount() const { return active_.size(); }
 
 // ---- Execute ----
 
@@ -85,13 +83,10 @@ absl::Status Coordinator::Validate(const ExecuteParams& p) const {
         "timeout ", absl::FormatDuration(p.timeout), " is out of range: it must be between 1ms and ",
         absl::FormatDuration(options_.max_txn_timeout), " (--max_txn_timeout)"));
   }
-  if (p.mode == 2 || p.mode == 3) {
+  if (p.mode != Mode::kTwoPhase) {
     return absl::UnimplementedError(absl::StrCat(
-        "mode ", p.mode == 2 ? "SAGA" : "THREE_PHASE",
-        " is not supported by this coordinator yet; use MODE_TWO_PHASE (or TCC over it)"));
-  }
-  if (p.mode < 0 || p.mode > 3) {
-    return absl::InvalidArgumentError(absl::StrCat("mode ", p.mode, " is not a known mode"));
+        "mode ", ModeName(p.mode),
+        " is not run by this coordinator yet; use MODE_TWO_PHASE (or TCC over it)"));
   }
   for (size_t i = 0; i < p.branches.size(); ++i) {
     const BranchSpec& b = p.branches[i];
@@ -111,35 +106,6 @@ absl::Status Coordinator::Validate(const ExecuteParams& p) const {
     }
   }
   return absl::OkStatus();
-}
-
-std::optional<std::string> Coordinator::NextTxnIdLocked() {
-  // Ids grow with time and never repeat, across restarts too: the counter starts past the
-  // greatest id in the log and past the reserved ceiling, below which every id ever issued
-  // lies, including any whose begin record a crash lost.
-  const uint64_t now = static_cast<uint64_t>(absl::ToUnixMicros(clock_.Now()));
-  const uint64_t next = std::max(now, last_id_counter_ + 1);
-  if (next >= id_ceiling_) return std::nullopt;
-  last_id_counter_ = next;
-  return TxnIdFor(options_.shard, next);
-}
-
-void Coordinator::ReserveIds() {
-  uint64_t ceiling = 0;
-  {
-    absl::MutexLock lock(&mu_);
-    if (reserving_ids_ || stopping_) return;
-    reserving_ids_ = true;
-    const uint64_t now = static_cast<uint64_t>(absl::ToUnixMicros(clock_.Now()));
-    ceiling = std::max(now, last_id_counter_) + absl::ToInt64Microseconds(kIdReservation);
-  }
-  storage::LogBatch batch;
-  batch.ReserveIds(ceiling);
-  log_.Write(std::move(batch), /*sync=*/true, [this, ceiling](absl::Status s) {
-    absl::MutexLock lock(&mu_);
-    reserving_ids_ = false;
-    if (s.ok()) id_ceiling_ = std::max(id_ceiling_, ceiling);
-  });
 }
 
 void Coordinator::Execute(ExecuteParams p, ExecuteDone done) {
@@ -163,7 +129,7 @@ void Coordinator::Execute(ExecuteParams p, ExecuteDone done) {
 
   storage::TxnRecord asked;
   asked.set_idempotency_key(p.idempotency_key);
-  asked.set_mode(p.mode == 0 ? 1 : p.mode);
+  asked.set_mode(ModeToRecord(p.mode));
   asked.set_wait_for_acks(p.wait_for_acks);
   asked.set_refused_branch(-1);
   for (auto& b : p.branches) {
@@ -176,12 +142,7 @@ void Coordinator::Execute(ExecuteParams p, ExecuteDone done) {
   // The same key: in memory while active; in the log once finished. Memory is checked on both
   // sides of the log lookup because a transaction leaves memory only after its finish record is
   // written: whichever way a concurrent one moves, one of the three looks sees it.
-  TxnPtr existing;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = by_key_.find(p.idempotency_key);
-    if (it != by_key_.end()) existing = it->second;
-  }
+  TxnPtr existing = active_.FindByKey(p.idempotency_key);
   if (existing != nullptr) return Join(existing, asked, p.wait_for_acks, true, reply);
   auto logged_id = log_.FindTxnIdByKey(p.idempotency_key);
   if (!logged_id.ok()) return reply(logged_id.status());
@@ -198,52 +159,33 @@ void Coordinator::Execute(ExecuteParams p, ExecuteDone done) {
     if (absl::Status s = registry_.Admit(b.participant(), start); !s.ok()) return reply(s);
   }
 
-  TxnPtr txn;
-  storage::TxnRecord begin;
-  bool out_of_ids = false;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = by_key_.find(p.idempotency_key);
-    if (it != by_key_.end()) {
-      existing = it->second;
-    } else if (deciding_ >= options_.max_in_flight) {
-      // Only transactions still deciding count: they hold a caller and participants'
-      // reservations. Decided ones waiting for a participant that is down do not, so they
-      // never make the coordinator refuse payments that do not need it.
-      return reply(absl::ResourceExhaustedError(absl::StrCat(
-          "the coordinator has ", deciding_,
-          " transactions being decided (--max_in_flight); retry with backoff")));
-    } else if (std::optional<std::string> id = NextTxnIdLocked(); !id.has_value()) {
-      out_of_ids = true;
-    } else {
-      begin = std::move(asked);
-      begin.set_txn_id(*std::move(id));
-      begin.set_state(storage::TXN_PREPARING);
-      begin.set_begin_micros(absl::ToUnixMicros(start));
-      begin.set_deadline_micros(absl::ToUnixMicros(start + p.timeout));
-      txn = std::make_shared<Transaction>(begin);
-      active_[txn->id()] = txn;
-      by_key_[txn->key()] = txn;
-      ++deciding_;
-    }
-  }
-  if (existing != nullptr) return Join(existing, asked, p.wait_for_acks, true, reply);
-  if (out_of_ids) {
-    ReserveIds();
+  std::optional<std::string> id = ids_.Next();
+  if (!id.has_value()) {
+    ids_.Reserve();
     return reply(absl::UnavailableError(
         "no transaction id is reserved in the decision log yet (it cannot be written, or the "
         "clock jumped ahead); retry with the same idempotency key"));
   }
-
+  storage::TxnRecord begin = std::move(asked);
+  begin.set_txn_id(*std::move(id));
+  begin.set_state(storage::TXN_PREPARING);
+  begin.set_begin_micros(absl::ToUnixMicros(start));
+  begin.set_deadline_micros(absl::ToUnixMicros(start + p.timeout));
+  auto protocol = Protocol::For(begin);
+  if (!protocol.ok()) return reply(protocol.status());
+  auto txn = std::make_shared<Transaction>(*std::move(protocol));
+  switch (active_.Add(txn, options_.max_in_flight, &existing)) {
+    case ActiveSet::AddResult::kKeyInUse:
+      return Join(existing, begin, p.wait_for_acks, true, reply);
+    case ActiveSet::AddResult::kFull:
+      return reply(absl::ResourceExhaustedError(absl::StrCat(
+          "the coordinator has ", active_.deciding(),
+          " transactions being decided (--max_in_flight); retry with backoff")));
+    case ActiveSet::AddResult::kAdded:
+      break;
+  }
   txn->AddWaiter(p.wait_for_acks, false, std::move(reply));
-  storage::LogBatch batch;
-  batch.Begin(begin);
-  // Not forced, and the Prepares do not wait for it: the log writes in queue order, so it lands
-  // before the decision, and under presumed abort a begin lost in a crash only means the
-  // participants learn ABORT by GetDecision instead of from recovery.
-  log_.Write(std::move(batch), /*sync=*/false,
-             [txn](absl::Status s) { OnBeginLogged(txn, std::move(s)); });
-  SendPrepares(txn);
+  Drive(txn, [&](Protocol& pr) { return pr.Start(start); });
 }
 
 void Coordinator::Join(const TxnPtr& txn, const storage::TxnRecord& asked, bool wait_for_acks,
@@ -275,235 +217,182 @@ void Coordinator::ReplayFinished(const storage::TxnRecord& rec, const storage::T
   done(r);
 }
 
-void Coordinator::OnBeginLogged(const TxnPtr& txn, absl::Status status) {
-  // The decision record stands alone (LogBatch::Decide), so a lost begin changes nothing
-  // while this process lives; the decision's own write reports whether the log works.
-  if (!status.ok()) {
-    Log(LogLevel::kWarning, "begin record not written; the decision record will carry it",
-        {{"txn", txn->id()}, {"error", status.ToString()}});
-  }
-}
+// ---- The executor ----
 
-void Coordinator::SendPrepares(const TxnPtr& txn) {
-  for (PrepareCall& call : txn->PrepareCalls()) {
-    const uint32_t branch = call.ref.branch_id;
-    const absl::Time sent = clock_.Now();
-    auto channel = registry_.Channel(call.participant);
-    if (!channel.ok()) {
-      OnVote(txn, branch, sent, channel.status());
-      continue;
-    }
-    RpcStarted();
-    (*channel)->Prepare(call, [this, txn, branch, sent](absl::StatusOr<VoteResult> vote) {
-      OnVote(txn, branch, sent, vote);
-      RpcEnded();
-    });
-  }
-}
-
-void Coordinator::OnVote(const TxnPtr& txn, uint32_t branch, absl::Time sent,
-                         const absl::StatusOr<VoteResult>& vote) {
-  const absl::Time now = clock_.Now();
-  const std::string& participant = txn->participant(branch);
-  if (metrics_ != nullptr) {
-    metrics_->ParticipantRpc(participant, "Prepare", vote.status().code(), now - sent);
-  }
-  if (vote.ok()) {
-    registry_.RecordSuccess(participant, now);
-  } else {
-    registry_.RecordFailure(participant, vote.status(), now);
-  }
+void Coordinator::Drive(const TxnPtr& txn, const std::function<Actions(Protocol&)>& event) {
   if (stopping()) return;
-  const Transaction::VoteAction action = txn->RecordVote(branch, vote);
-  if (action == Transaction::VoteAction::kCommit || action == Transaction::VoteAction::kAbort) {
-    LogDecision(txn);
+  Run(txn, txn->Apply(event));
+}
+
+void Coordinator::Run(const TxnPtr& txn, Step step) {
+  Actions& a = step.actions;
+  if (a.fail_callers.has_value()) {
+    Log(LogLevel::kError, "decision record not written; aborting",
+        {{"txn", txn->id()}, {"error", a.fail_callers->ToString()}});
+    for (auto& w : step.to_fail) w(*a.fail_callers);
   }
-}
-
-void Coordinator::LogDecision(const TxnPtr& txn) {
-  const absl::Time now = clock_.Now();
-  if (metrics_ != nullptr) metrics_->Phase("prepare", now - txn->begin_time());
-  storage::TxnRecord rec = txn->DecisionRecord(now);
-  const bool commit = rec.state() == storage::TXN_COMMITTING;
-  storage::LogBatch batch;
-  batch.Decide(rec);
-  // Forced only for COMMIT: a COMMIT must survive any crash before anyone hears of it, and
-  // under presumed abort a lost ABORT is aborted again. But no outcome is announced before its
-  // record is written: the begin went out with the Prepares unwritten, and a key whose records
-  // a crash lost would run again as a new transaction on retry, one that may commit.
-  log_.Write(std::move(batch), /*sync=*/commit,
-             [this, txn, commit](absl::Status s) { OnDecisionLogged(txn, commit, std::move(s)); });
-}
-
-void Coordinator::OnDecisionLogged(const TxnPtr& txn, bool commit, absl::Status status) {
-  if (stopping()) return;
-  if (status.ok()) {
-    if (commit && options_.on_commit_logged_ForTest) options_.on_commit_logged_ForTest(txn->id());
-    return DecisionApplied(txn);
+  if (a.decided) {
+    active_.Decided();
+    if (metrics_ != nullptr) metrics_->Decided(txn->mode(), step.result.committed);
+    Log(LogLevel::kDebug, "decided",
+        {{"txn", txn->id()}, {"decision", step.result.committed ? "commit" : "abort"}});
   }
-  // No Commit was sent and nobody was told. Whether the record reached the disk is unknown, so
-  // an ABORT is forced after it; it supersedes a COMMIT in the log either way.
-  Log(LogLevel::kError, "decision record not written; aborting",
-      {{"txn", txn->id()},
-       {"decision", commit ? "commit" : "abort"},
-       {"error", status.ToString()}});
-  Fail(txn->DecisionNotLogged(absl::StrCat("the decision could not be logged: ", status.message())),
-       absl::UnavailableError(absl::StrCat(
-           "transaction ", txn->id(), ": the decision log cannot be written (", status.message(),
-           "); the transaction is being aborted. Retry with the same idempotency key to read "
-           "its outcome")));
-  LogForcedAbort(txn);
+  if (a.finished) active_.Remove(txn);
+  if (a.decided || a.finished) {
+    for (auto& w : step.to_answer) w(step.result);
+  }
+  if (a.write.has_value()) Write(txn, *std::move(a.write));
+  for (const SendAction& send : a.sends) Send(txn, send);
 }
 
-void Coordinator::LogForcedAbort(const TxnPtr& txn) {
-  storage::LogBatch batch;
-  batch.Decide(txn->DecisionRecord(clock_.Now()));
-  log_.Write(std::move(batch), /*sync=*/true, [this, txn](absl::Status s) {
-    if (stopping()) return;
-    if (s.ok()) return DecisionApplied(txn);
-    scheduler_.RunAfter(retry_.options().max, [this, txn] {
-      if (!stopping()) LogForcedAbort(txn);
+void Coordinator::Write(const TxnPtr& txn, WriteAction w) {
+  if (w.after_pause) {
+    w.after_pause = false;
+    scheduler_.RunAfter(retry_.options().max, [this, txn, w = std::move(w)]() mutable {
+      if (!stopping()) Write(txn, std::move(w));
     });
+    return;
+  }
+  const absl::Time now = clock_.Now();
+  storage::LogBatch batch;
+  switch (w.kind) {
+    case RecordKind::kBegin:
+      batch.Begin(w.record);
+      break;
+    case RecordKind::kDecision:
+      if (metrics_ != nullptr) metrics_->Phase("prepare", now - txn->begin_time());
+      batch.Decide(w.record);
+      break;
+    case RecordKind::kUpdate:
+      batch.UpdateActive(w.record);
+      break;
+    case RecordKind::kFinish:
+      if (txn->payloads_shed()) {
+        // The finished record keeps the payloads (a replayed key is compared against them); a
+        // transaction that waited for a participant takes them back from its logged decision.
+        auto logged = log_.Find(txn->id());
+        if (!logged.ok()) {
+          w.after_pause = true;
+          return Write(txn, std::move(w));
+        }
+        if (logged->has_value() && (*logged)->branches_size() == w.record.branches_size()) {
+          for (int i = 0; i < w.record.branches_size(); ++i) {
+            w.record.mutable_branches(i)->set_payload((*logged)->branches(i).payload());
+          }
+        }
+      }
+      if (metrics_ != nullptr && w.record.finish_micros() == absl::ToUnixMicros(now)) {
+        metrics_->Phase(w.record.state() == storage::TXN_COMMITTED ? "commit" : "abort",
+                        now - absl::FromUnixMicros(w.record.decision_micros()));
+      }
+      batch.Finish(w.record);
+      break;
+  }
+  const RecordKind kind = w.kind;
+  const bool commit = w.record.state() == storage::TXN_COMMITTING;
+  log_.Write(std::move(batch), w.forced, [this, txn, kind, commit](absl::Status s) {
+    OnWritten(txn, kind, commit, std::move(s));
   });
 }
 
-void Coordinator::DecisionApplied(const TxnPtr& txn) {
-  {
-    absl::MutexLock lock(&mu_);
-    --deciding_;
+void Coordinator::OnWritten(const TxnPtr& txn, RecordKind kind, bool commit,
+                            absl::Status status) {
+  if (stopping()) return;
+  if (kind == RecordKind::kDecision && commit && status.ok() &&
+      options_.on_commit_logged_ForTest) {
+    options_.on_commit_logged_ForTest(txn->id());
   }
-  std::vector<ExecuteDone> waiters = txn->ApplyDecision(clock_.Now());
-  const ExecuteResult result = txn->Result();
-  if (metrics_ != nullptr) metrics_->Decided(txn->mode(), result.committed);
-  Log(LogLevel::kDebug, "decided",
-      {{"txn", txn->id()}, {"decision", result.committed ? "commit" : "abort"}});
-  Complete(std::move(waiters), result);
-  const std::vector<uint32_t> branches = txn->BranchesToDeliver();
-  if (branches.empty()) return FinishTxn(txn);
-  for (uint32_t b : branches) Deliver(txn, b);
+  if (kind == RecordKind::kBegin && !status.ok()) {
+    Log(LogLevel::kWarning, "begin record not written; the decision record will carry it",
+        {{"txn", txn->id()}, {"error", status.ToString()}});
+  }
+  Drive(txn, [&](Protocol& p) { return p.OnWritten(kind, status, clock_.Now()); });
 }
 
-// ---- Delivery of the decision ----
+void Coordinator::Send(const TxnPtr& txn, SendAction send) {
+  if (!send.retry) return Call(txn, send.branch, send.phase);
+  // A decided outcome is never given up. The capped, jittered delay keeps a participant that
+  // stays down from being flooded; the scheduler holds no thread. While it waits, the
+  // transaction keeps only what its calls need.
+  const absl::Duration delay =
+      retry_.Delay(std::max<int>(1, static_cast<int>(txn->DeliveryAttempts(send.branch))));
+  txn->SetNextRetry(send.branch, clock_.Now() + delay);
+  txn->ShedPayloadsIfUnneeded();
+  scheduler_.RunAfter(delay, [this, txn, send] { Call(txn, send.branch, send.phase); });
+}
 
-void Coordinator::Deliver(const TxnPtr& txn, uint32_t branch) {
+void Coordinator::Call(const TxnPtr& txn, uint32_t branch, Phase phase) {
   if (stopping()) return;
   const absl::Time sent = clock_.Now();
   const std::string& participant = txn->participant(branch);
-  if (!registry_.Allow(participant, sent)) {
+  if (phase != Phase::kPrepare && !registry_.Allow(participant, sent)) {
     // Its circuit is open: wait for a probe to get through instead of adding a call.
-    return RetryDelivery(txn, branch,
-                         absl::UnavailableError(absl::StrCat("participant '", participant,
-                                                             "' is unreachable (circuit open)")),
-                         sent);
+    return OnAnswer(txn, branch, phase, sent,
+                    {absl::UnavailableError(absl::StrCat("participant '", participant,
+                                                         "' is unreachable (circuit open)"))});
   }
   auto channel = registry_.Channel(participant);
-  if (!channel.ok()) return OnDelivered(txn, branch, sent, channel.status());
+  if (!channel.ok()) return OnAnswer(txn, branch, phase, sent, {channel.status()});
+  RpcStarted();
+  if (phase == Phase::kPrepare) {
+    (*channel)->Prepare(txn->PrepareCallFor(branch),
+                        [this, txn, branch, sent](absl::StatusOr<VoteResult> vote) {
+                          Answer a;
+                          if (vote.ok()) {
+                            a.yes = vote->yes;
+                            a.reason = std::move(vote->reason);
+                          } else {
+                            a.status = vote.status();
+                          }
+                          OnAnswer(txn, branch, Phase::kPrepare, sent, std::move(a));
+                          RpcEnded();
+                        });
+    return;
+  }
   const BranchRef ref{txn->id(), branch};
   const absl::Time deadline = sent + options_.delivery_rpc_timeout;
-  auto done = [this, txn, branch, sent](absl::Status s) {
-    OnDelivered(txn, branch, sent, std::move(s));
+  auto done = [this, txn, branch, phase, sent](absl::Status s) {
+    OnAnswer(txn, branch, phase, sent, {std::move(s)});
     RpcEnded();
   };
-  RpcStarted();
-  if (txn->committing()) {
+  if (phase == Phase::kCommit) {
     (*channel)->Commit(ref, deadline, std::move(done));
   } else {
     (*channel)->Abort(ref, deadline, std::move(done));
   }
 }
 
-void Coordinator::OnDelivered(const TxnPtr& txn, uint32_t branch, absl::Time sent,
-                              absl::Status status) {
+void Coordinator::OnAnswer(const TxnPtr& txn, uint32_t branch, Phase phase, absl::Time sent,
+                           Answer answer) {
   const absl::Time now = clock_.Now();
   const std::string& participant = txn->participant(branch);
-  const std::string method = txn->committing() ? "Commit" : "Abort";
-  if (metrics_ != nullptr) metrics_->ParticipantRpc(participant, method, status.code(), now - sent);
-  if (status.ok()) {
+  const std::string method = PhaseName(phase);
+  if (metrics_ != nullptr) {
+    metrics_->ParticipantRpc(participant, method, answer.status.code(), now - sent);
+  }
+  if (answer.status.ok()) {
     registry_.RecordSuccess(participant, now);
   } else {
-    registry_.RecordFailure(participant, status, now);
+    registry_.RecordFailure(participant, answer.status, now);
   }
   if (stopping()) return;
-  if (status.ok()) {
-    if (txn->RecordAck(branch)) FinishTxn(txn);
-    return;
-  }
-  RetryDelivery(txn, branch, status, now);
-}
-
-void Coordinator::RetryDelivery(const TxnPtr& txn, uint32_t branch, const absl::Status& status,
-                                absl::Time now) {
-  // Never given up: a decided outcome must reach every participant. The capped, jittered delay
-  // keeps a participant that stays down from being flooded; the scheduler holds no thread.
-  // While it waits, the transaction keeps only what delivery needs (no payloads).
-  const std::string& participant = txn->participant(branch);
-  const std::string method = txn->committing() ? "Commit" : "Abort";
-  const int attempt = static_cast<int>(txn->DeliveryAttempts(branch)) + 1;
-  const absl::Duration delay = retry_.Delay(attempt);
-  txn->RecordDeliveryFailure(branch, status, now + delay);
-  txn->ShedPayloads();
-  if (metrics_ != nullptr) metrics_->DecisionRetry(participant, method);
-  if (attempt == 1 || attempt % 20 == 0) {
-    Log(LogLevel::kWarning, "decision not delivered; retrying",
-        {{"txn", txn->id()},
-         {"participant", participant},
-         {"method", method},
-         {"attempt", absl::StrCat(attempt)},
-         {"error", status.ToString()}});
-  }
-  scheduler_.RunAfter(delay, [this, txn, branch] { Deliver(txn, branch); });
-}
-
-void Coordinator::FinishTxn(const TxnPtr& txn) {
-  if (stopping()) return;
-  const absl::Time now = clock_.Now();
-  storage::TxnRecord rec = txn->FinishRecord(now);
-  if (txn->payloads_shed()) {
-    // The finished record keeps the payloads (a replayed key is compared against them); a
-    // transaction that waited for a participant takes them back from its logged decision.
-    auto logged = log_.Find(txn->id());
-    if (!logged.ok()) {
-      scheduler_.RunAfter(retry_.options().max, [this, txn] { FinishTxn(txn); });
-      return;
-    }
-    if (logged->has_value() && (*logged)->branches_size() == rec.branches_size()) {
-      for (int i = 0; i < rec.branches_size(); ++i) {
-        rec.mutable_branches(i)->set_payload((*logged)->branches(i).payload());
+  if (phase != Phase::kPrepare) {
+    if (answer.status.ok()) {
+      txn->RecordAnswered(branch);
+    } else {
+      const int attempt = txn->RecordDeliveryFailure(branch, answer.status);
+      if (metrics_ != nullptr) metrics_->DecisionRetry(participant, method);
+      if (attempt == 1 || attempt % 20 == 0) {
+        Log(LogLevel::kWarning, "decision not delivered; retrying",
+            {{"txn", txn->id()},
+             {"participant", participant},
+             {"method", method},
+             {"attempt", absl::StrCat(attempt)},
+             {"error", answer.status.ToString()}});
       }
     }
   }
-  if (metrics_ != nullptr && rec.finish_micros() == absl::ToUnixMicros(now)) {
-    metrics_->Phase(rec.state() == storage::TXN_COMMITTED ? "commit" : "abort",
-                    now - absl::FromUnixMicros(rec.decision_micros()));
-  }
-  storage::LogBatch batch;
-  batch.Finish(rec);
-  // Not forced: a lost finish record only makes recovery deliver the decision once more, and
-  // delivery is idempotent.
-  log_.Write(std::move(batch), /*sync=*/false, [this, txn](absl::Status s) {
-    if (stopping()) return;
-    if (!s.ok()) {
-      scheduler_.RunAfter(retry_.options().max, [this, txn] { FinishTxn(txn); });
-      return;
-    }
-    Forget(txn);
-    Complete(txn->TakeWaiters(), txn->Result());
-  });
-}
-
-void Coordinator::Forget(const TxnPtr& txn) {
-  absl::MutexLock lock(&mu_);
-  active_.erase(txn->id());
-  auto it = by_key_.find(txn->key());
-  if (it != by_key_.end() && it->second == txn) by_key_.erase(it);
-}
-
-void Coordinator::Complete(std::vector<ExecuteDone> waiters, const ExecuteResult& result) {
-  for (auto& w : waiters) w(result);
-}
-
-void Coordinator::Fail(std::vector<ExecuteDone> waiters, const absl::Status& status) {
-  for (auto& w : waiters) w(status);
+  Drive(txn, [&](Protocol& p) { return p.OnAnswer(branch, phase, answer, now); });
 }
 
 }  // namespace settle::engine

@@ -14,16 +14,6 @@ const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
   return *b;
 }
 
-constexpr int kModeTwoPhase = 1;  // The record's mode number; the only one run so far.
-
-std::string ModeName(int mode) {
-  switch (mode) {
-    case 2: return "saga";
-    case 3: return "three_phase";
-    default: return "two_phase";
-  }
-}
-
 }  // namespace
 
 std::string StatusCodeName(absl::StatusCode code) {
@@ -103,7 +93,7 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
   // The series dashboards and alerts read exist from the start, at zero, so that rate() and
   // ratios see 0 rather than nothing before the first event.
   for (const char* outcome : {"committed", "aborted"}) {
-    TransactionsCounter(kModeTwoPhase, outcome);
+    TransactionsCounter(Mode::kTwoPhase, outcome);
     ExecuteHistogram(outcome);
   }
   for (const char* phase : {"prepare", "commit", "abort"}) PhaseHistogram(phase);
@@ -113,9 +103,9 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
   for (bool synced : {true, false}) LogWriteHistogram(synced);
 }
 
-prometheus::Counter& Metrics::TransactionsCounter(int mode, const std::string& outcome) {
-  return transactions_.Get(absl::StrCat(mode, "/", outcome), [&] {
-    return prometheus::Labels{{"mode", ModeName(mode)}, {"outcome", outcome}};
+prometheus::Counter& Metrics::TransactionsCounter(Mode mode, const std::string& outcome) {
+  return transactions_.Get(absl::StrCat(ModeName(mode), "/", outcome), [&] {
+    return prometheus::Labels{{"mode", std::string(ModeName(mode))}, {"outcome", outcome}};
   });
 }
 
@@ -135,7 +125,7 @@ prometheus::Histogram& Metrics::LogWriteHistogram(bool synced) {
       label, [&] { return prometheus::Labels{{"synced", label}}; }, LatencyBuckets());
 }
 
-void Metrics::Decided(int mode, bool committed) {
+void Metrics::Decided(Mode mode, bool committed) {
   TransactionsCounter(mode, committed ? "committed" : "aborted").Increment();
 }
 

@@ -14,7 +14,8 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
-#include "storage/txn_log.h"
+#include "server/engine/protocol.h"
+#include "storage/decision_log.h"
 
 namespace settle::engine {
 
@@ -51,7 +52,7 @@ class Metrics final {
   Metrics& operator=(const Metrics&) = delete;
 
   // A transaction reached its outcome (counted once, when decided).
-  void Decided(int mode, bool committed);
+  void Decided(Mode mode, bool committed);
   // Execute from request to reply, by result ("committed", "aborted" or a status code name).
   void ExecuteDone(const std::string& result, absl::Duration d);
   // "prepare" (begin to decision), "commit" / "abort" (decision to last acknowledgement).
@@ -69,7 +70,7 @@ class Metrics final {
   const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
 
  private:
-  prometheus::Counter& TransactionsCounter(int mode, const std::string& outcome);
+  prometheus::Counter& TransactionsCounter(Mode mode, const std::string& outcome);
   prometheus::Histogram& ExecuteHistogram(const std::string& result);
   prometheus::Histogram& PhaseHistogram(const std::string& phase);
   prometheus::Histogram& LogWriteHistogram(bool synced);

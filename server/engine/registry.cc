@@ -10,7 +10,7 @@
 
 namespace settle::engine {
 
-Registry::Registry(storage::TxnLog& log, ParticipantChannelFactory& factory,
+Registry::Registry(storage::DecisionLog& log, ParticipantChannelFactory& factory,
                    CircuitBreakerOptions breaker)
     : log_(log), factory_(factory), breaker_options_(breaker) {}
 

@@ -14,7 +14,7 @@
 #include "absl/time/time.h"
 #include "server/engine/circuit_breaker.h"
 #include "server/engine/participant_channel.h"
-#include "storage/txn_log.h"
+#include "storage/decision_log.h"
 
 namespace settle::engine {
 
@@ -36,7 +36,7 @@ struct ParticipantEntry {
 // circuit breaker. Thread-safe. `log` and `factory` must outlive the registry.
 class Registry final {
  public:
-  Registry(storage::TxnLog& log, ParticipantChannelFactory& factory,
+  Registry(storage::DecisionLog& log, ParticipantChannelFactory& factory,
            CircuitBreakerOptions breaker = CircuitBreakerOptions());
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
@@ -87,7 +87,7 @@ class Registry final {
     std::unique_ptr<CircuitBreaker> breaker;
   };
 
-  storage::TxnLog& log_;
+  storage::DecisionLog& log_;
   ParticipantChannelFactory& factory_;
   const CircuitBreakerOptions breaker_options_;
   mutable absl::Mutex mu_;

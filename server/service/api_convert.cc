@@ -45,6 +45,66 @@ absl::Status RequireField(absl::string_view value, absl::string_view field) {
   return absl::InvalidArgumentError(absl::StrCat(field, " is required and was empty"));
 }
 
+namespace {
+
+// The wire and record enums are converted name by name: their numbers are each one's own.
+absl::StatusOr<engine::Mode> FromApiMode(int mode) {
+  switch (mode) {
+    case v1::MODE_UNSPECIFIED:
+    case v1::MODE_TWO_PHASE: return engine::Mode::kTwoPhase;
+    case v1::MODE_SAGA: return engine::Mode::kSaga;
+    case v1::MODE_THREE_PHASE: return engine::Mode::kThreePhase;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "mode ", mode, " is not a known mode: use MODE_TWO_PHASE, MODE_SAGA or MODE_THREE_PHASE"));
+  }
+}
+
+v1::Mode ToApiMode(storage::ModeRecord mode) {
+  switch (mode) {
+    case storage::MODE_RECORD_TWO_PHASE: return v1::MODE_TWO_PHASE;
+    case storage::MODE_RECORD_SAGA: return v1::MODE_SAGA;
+    case storage::MODE_RECORD_THREE_PHASE: return v1::MODE_THREE_PHASE;
+    default: return v1::MODE_UNSPECIFIED;
+  }
+}
+
+v1::TxnState ToApiState(storage::TxnStateRecord state) {
+  switch (state) {
+    case storage::TXN_PREPARING: return v1::TXN_STATE_PREPARING;
+    case storage::TXN_COMMITTING: return v1::TXN_STATE_COMMITTING;
+    case storage::TXN_ABORTING: return v1::TXN_STATE_ABORTING;
+    case storage::TXN_COMMITTED: return v1::TXN_STATE_COMMITTED;
+    case storage::TXN_ABORTED: return v1::TXN_STATE_ABORTED;
+    default: return v1::TXN_STATE_UNSPECIFIED;
+  }
+}
+
+absl::StatusOr<storage::TxnStateRecord> FromApiState(int state) {
+  switch (state) {
+    case v1::TXN_STATE_PREPARING: return storage::TXN_PREPARING;
+    case v1::TXN_STATE_COMMITTING: return storage::TXN_COMMITTING;
+    case v1::TXN_STATE_ABORTING: return storage::TXN_ABORTING;
+    case v1::TXN_STATE_COMMITTED: return storage::TXN_COMMITTED;
+    case v1::TXN_STATE_ABORTED: return storage::TXN_ABORTED;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("states holds unknown state ", state));
+  }
+}
+
+v1::BranchState ToApiBranchState(storage::BranchStateRecord state) {
+  switch (state) {
+    case storage::BRANCH_PENDING: return v1::BRANCH_STATE_PENDING;
+    case storage::BRANCH_PREPARED: return v1::BRANCH_STATE_PREPARED;
+    case storage::BRANCH_REFUSED: return v1::BRANCH_STATE_REFUSED;
+    case storage::BRANCH_COMMITTED: return v1::BRANCH_STATE_COMMITTED;
+    case storage::BRANCH_ABORTED: return v1::BRANCH_STATE_ABORTED;
+    default: return v1::BRANCH_STATE_UNSPECIFIED;
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<engine::ExecuteParams> ToExecuteParams(const v1::ExecuteRequest& req) {
   engine::ExecuteParams p;
   auto timeout = FromProtoDuration(req.timeout(), "timeout");
@@ -52,7 +112,9 @@ absl::StatusOr<engine::ExecuteParams> ToExecuteParams(const v1::ExecuteRequest& 
   p.timeout = *timeout;
   p.idempotency_key = req.idempotency_key();
   for (const auto& b : req.branches()) p.branches.push_back({b.participant(), b.payload()});
-  p.mode = req.mode();
+  auto mode = FromApiMode(req.mode());
+  if (!mode.ok()) return mode.status();
+  p.mode = *mode;
   p.wait_for_acks = req.wait_for_acks();
   return p;
 }
@@ -70,15 +132,14 @@ void ToTransaction(const engine::TxnSnapshot& snap, v1::Transaction* out) {
   const storage::TxnRecord& rec = snap.record;
   out->set_txn_id(rec.txn_id());
   out->set_idempotency_key(rec.idempotency_key());
-  out->set_mode(static_cast<v1::Mode>(rec.mode()));
-  // Record and API enums share their numbers (1..5).
-  out->set_state(static_cast<v1::TxnState>(rec.state()));
+  out->set_mode(ToApiMode(rec.mode()));
+  out->set_state(ToApiState(rec.state()));
   for (int i = 0; i < rec.branches_size(); ++i) {
     const auto& b = rec.branches(i);
     auto* s = out->add_branches();
     s->set_branch_id(static_cast<uint32_t>(i));
     s->set_participant(b.participant());
-    s->set_state(static_cast<v1::BranchState>(b.state()));
+    s->set_state(ToApiBranchState(b.state()));
     s->set_reason(b.reason());
     if (i < static_cast<int>(snap.delivery.size())) {
       const auto& d = snap.delivery[i];
@@ -101,10 +162,9 @@ void ToTransaction(const engine::TxnSnapshot& snap, v1::Transaction* out) {
 absl::StatusOr<engine::ListParams> ToListParams(const v1::ListTransactionsRequest& req) {
   engine::ListParams p;
   for (int s : req.states()) {
-    if (s < v1::TXN_STATE_PREPARING || s > v1::TXN_STATE_ABORTED) {
-      return absl::InvalidArgumentError(absl::StrCat("states holds unknown state ", s));
-    }
-    p.states.push_back(static_cast<storage::TxnStateRecord>(s));
+    auto state = FromApiState(s);
+    if (!state.ok()) return state.status();
+    p.states.push_back(*state);
   }
   if (req.has_begin_after()) {
     auto t = FromProtoTime(req.begin_after(), "begin_after");

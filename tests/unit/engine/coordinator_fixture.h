@@ -14,6 +14,7 @@
 
 #include "gtest/gtest.h"
 #include "server/engine/coordinator.h"
+#include "storage/txn_log.h"
 #include "tests/testing/scripted_participant.h"
 #include "tests/testing/wait.h"
 

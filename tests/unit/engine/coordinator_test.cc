@@ -217,8 +217,7 @@ TEST_F(CoordinatorTest, RejectsBadInputWithPreciseCodes) {
        absl::StatusCode::kInvalidArgument},
       {"absurd timeout", [](ExecuteParams& p) { p.timeout = absl::Hours(24 * 365); },
        absl::StatusCode::kInvalidArgument},
-      {"saga not yet", [](ExecuteParams& p) { p.mode = 2; }, absl::StatusCode::kUnimplemented},
-      {"unknown mode", [](ExecuteParams& p) { p.mode = 9; }, absl::StatusCode::kInvalidArgument},
+      {"saga not yet", [](ExecuteParams& p) { p.mode = Mode::kSaga; }, absl::StatusCode::kUnimplemented},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -277,7 +276,7 @@ TEST_F(CoordinatorTest, RecoveryCommitsALoggedCommitAndAbortsAnUndecidedOne) {
   auto balance = Participant("balance");
   storage::TxnRecord committing, preparing;
   for (auto* rec : {&committing, &preparing}) {
-    rec->set_mode(1);
+    rec->set_mode(storage::MODE_RECORD_TWO_PHASE);
     rec->set_begin_micros(absl::ToUnixMicros(absl::Now()));
     auto* b = rec->add_branches();
     b->set_participant("balance");

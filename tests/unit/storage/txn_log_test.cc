@@ -18,7 +18,7 @@ TxnRecord Record(const std::string& id, TxnStateRecord state) {
   TxnRecord rec;
   rec.set_txn_id(id);
   rec.set_idempotency_key("key-" + id);
-  rec.set_mode(1);
+  rec.set_mode(storage::MODE_RECORD_TWO_PHASE);
   rec.set_state(state);
   rec.set_begin_micros(1000);
   auto* b = rec.add_branches();

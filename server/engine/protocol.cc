@@ -1,0 +1,111 @@
+#include "server/engine/protocol.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/engine/two_phase.h"
+
+namespace settle::engine {
+
+const char* ModeName(Mode mode) {
+  switch (mode) {
+    case Mode::kTwoPhase: return "two_phase";
+    case Mode::kSaga: return "saga";
+    case Mode::kThreePhase: return "three_phase";
+  }
+  return "unknown";
+}
+
+std::optional<Mode> ModeFromRecord(storage::ModeRecord mode) {
+  switch (mode) {
+    case storage::MODE_RECORD_TWO_PHASE: return Mode::kTwoPhase;
+    case storage::MODE_RECORD_SAGA: return Mode::kSaga;
+    case storage::MODE_RECORD_THREE_PHASE: return Mode::kThreePhase;
+    default: return std::nullopt;
+  }
+}
+
+storage::ModeRecord ModeToRecord(Mode mode) {
+  switch (mode) {
+    case Mode::kTwoPhase: return storage::MODE_RECORD_TWO_PHASE;
+    case Mode::kSaga: return storage::MODE_RECORD_SAGA;
+    case Mode::kThreePhase: return storage::MODE_RECORD_THREE_PHASE;
+  }
+  return storage::MODE_RECORD_UNKNOWN;
+}
+
+const char* TxnStateName(storage::TxnStateRecord state) {
+  switch (state) {
+    case storage::TXN_PREPARING: return "preparing";
+    case storage::TXN_COMMITTING: return "committing";
+    case storage::TXN_ABORTING: return "aborting";
+    case storage::TXN_COMMITTED: return "committed";
+    case storage::TXN_ABORTED: return "aborted";
+    default: return "unknown";
+  }
+}
+
+const char* PhaseName(Phase phase) {
+  switch (phase) {
+    case Phase::kPrepare: return "Prepare";
+    case Phase::kCommit: return "Commit";
+    case Phase::kAbort: return "Abort";
+  }
+  return "unknown";
+}
+
+ExecuteResult ResultFromRecord(const storage::TxnRecord& rec) {
+  ExecuteResult r;
+  r.txn_id = rec.txn_id();
+  r.committed = rec.state() == storage::TXN_COMMITTING || rec.state() == storage::TXN_COMMITTED;
+  if (!r.committed) {
+    r.refused_branch = rec.refused_branch();
+    if (r.refused_branch >= 0 && r.refused_branch < rec.branches_size()) {
+      r.refused_participant = rec.branches(r.refused_branch).participant();
+    }
+    r.reason = rec.reason();
+  }
+  return r;
+}
+
+bool SameBody(const storage::TxnRecord& a, const storage::TxnRecord& b) {
+  if (a.mode() != b.mode() || a.branches_size() != b.branches_size()) return false;
+  for (int i = 0; i < a.branches_size(); ++i) {
+    if (a.branches(i).participant() != b.branches(i).participant() ||
+        a.branches(i).payload() != b.branches(i).payload()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::StatusOr<std::unique_ptr<Protocol>> Protocol::For(storage::TxnRecord record) {
+  const std::optional<Mode> mode = ModeFromRecord(record.mode());
+  if (mode == Mode::kTwoPhase) return std::make_unique<TwoPhase>(std::move(record));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "transaction ", record.txn_id(), " has mode ",
+      mode.has_value() ? std::string(ModeName(*mode)) : absl::StrCat(record.mode()),
+      ", which this coordinator does not run"));
+}
+
+Protocol::Protocol(storage::TxnRecord record, Mode mode)
+    : record_(std::move(record)), mode_(mode) {}
+
+bool Protocol::decided() const {
+  return record_.state() != storage::TXN_PREPARING && record_.state() != storage::TXN_UNKNOWN;
+}
+
+bool Protocol::terminal() const {
+  return record_.state() == storage::TXN_COMMITTED || record_.state() == storage::TXN_ABORTED;
+}
+
+void Protocol::ShedPayloads() {
+  if (payloads_shed_) return;
+  payloads_shed_ = true;
+  for (auto& b : *record_.mutable_branches()) {
+    b.clear_payload();
+    b.mutable_payload()->shrink_to_fit();
+  }
+}
+
+}  // namespace settle::engine

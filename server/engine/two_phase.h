@@ -1,0 +1,69 @@
+#ifndef SETTLE_SERVER_ENGINE_TWO_PHASE_H_
+#define SETTLE_SERVER_ENGINE_TWO_PHASE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "server/engine/protocol.h"
+
+namespace settle::engine {
+
+// Two-phase commit with presumed abort; TCC runs as this protocol (Try = Prepare,
+// Confirm = Commit, Cancel = Abort).
+//
+//        Start: begin record queued (not forced), Prepare sent to every branch
+//                 |
+//                 v
+//   +------- PREPARING ---------------------------------------------+
+//   |  every branch votes YES                                        | a NO, a failed Prepare, an
+//   |     -> COMMIT record, forced                                   | operator abort, or Resume
+//   |        (written: decided, Commit sent;                         | -> ABORT record (not forced)
+//   |         failed: callers told UNAVAILABLE, ABORT forced)        |
+//   v                                                                v
+// COMMITTING --every branch acked--> COMMITTED          ABORTING --acked--> ABORTED
+//   (unanswered calls repeated with     (finish record,    (same repeats;     (finish record,
+//    backoff, never given up)            not forced)        a NO needs none)   not forced)
+//
+// While the COMMIT record is being forced the state stays PREPARING and GetDecision answers
+// UNDECIDED: never a COMMIT a crash could still undo. Once a decision is started no vote, timeout
+// or operator can start another.
+//
+// Recovery (Resume): PREPARING -> ABORT (no decision reached the log, so none was announced);
+// COMMITTING / ABORTING -> deliver again; a lost finish record only repeats a delivery, which
+// participants answer idempotently.
+class TwoPhase final : public Protocol {
+ public:
+  explicit TwoPhase(storage::TxnRecord record);
+
+  Actions Start(absl::Time now) override;
+  Actions Resume(absl::Time now) override;
+  Actions OnAnswer(uint32_t branch, Phase phase, const Answer& answer, absl::Time now) override;
+  Actions OnWritten(RecordKind kind, const absl::Status& status, absl::Time now) override;
+  absl::StatusOr<Actions> OnOperatorAbort(const std::string& reason, absl::Time now) override;
+  Decision decision() const override;
+  bool needs_payloads() const override { return !decided(); }
+
+ private:
+  Actions OnVote(uint32_t branch, const Answer& answer, absl::Time now);
+  Actions OnAck(uint32_t branch, Phase phase, const Answer& answer, absl::Time now);
+  // Starts an ABORT; false if a decision was already started.
+  bool StartAbort(int refused_branch, const std::string& reason);
+  // The write of the started decision: forced for COMMIT (and for an ABORT after a failure).
+  WriteAction DecisionWrite(absl::Time now, bool forced) const;
+  // The decision is durable: answer the callers and deliver it, or finish.
+  Actions Apply(absl::Time now);
+  std::vector<SendAction> Deliveries() const;
+  bool AllAcked() const;
+  WriteAction FinishWrite(absl::Time now);
+
+  bool decision_started_ = false;
+  bool decide_commit_ = false;
+  // The decision record failed once: the callers were told, and ABORT is forced until written.
+  bool forcing_abort_ = false;
+  std::vector<bool> acked_;
+};
+
+}  // namespace settle::engine
+
+#endif  // SETTLE_SERVER_ENGINE_TWO_PHASE_H_

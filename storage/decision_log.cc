@@ -1,0 +1,42 @@
+#include "storage/decision_log.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace settle::storage {
+
+void LogBatch::Begin(const TxnRecord& rec) {
+  ops_.push_back({Space::kActive, rec.txn_id(), rec.SerializeAsString()});
+  ops_.push_back({Space::kKeys, rec.idempotency_key(), rec.txn_id()});
+}
+void LogBatch::UpdateActive(const TxnRecord& rec) {
+  ops_.push_back({Space::kActive, rec.txn_id(), rec.SerializeAsString()});
+}
+void LogBatch::Decide(const TxnRecord& rec) {
+  UpdateActive(rec);
+  ops_.push_back({Space::kKeys, rec.idempotency_key(), rec.txn_id()});
+}
+void LogBatch::Finish(const TxnRecord& rec) {
+  ops_.push_back({Space::kActive, rec.txn_id(), std::nullopt});
+  ops_.push_back({Space::kFinished, rec.txn_id(), rec.SerializeAsString()});
+}
+void LogBatch::Forget(const TxnRecord& rec) {
+  ops_.push_back({Space::kActive, rec.txn_id(), std::nullopt});
+  ops_.push_back({Space::kKeys, rec.idempotency_key(), std::nullopt});
+}
+void LogBatch::PutParticipant(const ParticipantRecord& rec) {
+  ops_.push_back({Space::kParticipants, rec.name(), rec.SerializeAsString()});
+}
+void LogBatch::DeleteParticipant(const std::string& name) {
+  ops_.push_back({Space::kParticipants, name, std::nullopt});
+}
+void LogBatch::ReserveIds(uint64_t ceiling) {
+  ops_.push_back({Space::kMeta, kIdCeilingKey, absl::StrCat(ceiling)});
+}
+void LogBatch::RemoveFinished(const TxnRecord& rec) {
+  ops_.push_back({Space::kFinished, rec.txn_id(), std::nullopt});
+  ops_.push_back({Space::kKeys, rec.idempotency_key(), std::nullopt});
+}
+// In the default column family, beside the schema version: the id counter reserved so far.
+const char LogBatch::kIdCeilingKey[] = "id_ceiling";
+
+}  // namespace settle::storage
