@@ -14,7 +14,7 @@ TEST_F(CoordinatorTest, CommitsWhenEveryBranchVotesYes) {
   auto r = Execute(Payment("k1"));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->committed);
-  ASSERT_TRUE(WaitFor([&] { return Finished(r->txn_id); }));
+  ASSERT_TRUE(Eventually([&] { return Finished(r->txn_id); }));
   for (const auto& p : {balance, ledger, notification}) {
     EXPECT_EQ(p->prepares(r->txn_id), 1);
     EXPECT_EQ(p->commits(r->txn_id), 1);
@@ -31,20 +31,18 @@ TEST_F(CoordinatorTest, RetentionRemovesFinishedTransactionsInBatches) {
   options_.retention_sweep_interval = absl::Seconds(2);
   Start();
   constexpr int kPayments = 2500;
-  std::vector<std::promise<absl::StatusOr<ExecuteResult>>> results(kPayments);
+  std::vector<Slot> results;
   for (int i = 0; i < kPayments; ++i) {
-    coordinator_->Execute(Payment(absl::StrCat("r", i), {"balance"}),
-                          [&results, i](absl::StatusOr<ExecuteResult> r) {
-                            results[i].set_value(std::move(r));
-                          });
+    results.push_back(Begin(Payment(absl::StrCat("r", i), {"balance"})));
   }
+  Drain();
   std::vector<std::string> ids;
   for (auto& r : results) {
-    auto result = r.get_future().get();
-    ASSERT_TRUE(result.ok()) << result.status();
-    ids.push_back(result->txn_id);
+    ASSERT_TRUE(r->has_value());
+    ASSERT_TRUE((*r)->ok()) << (*r)->status();
+    ids.push_back((**r)->txn_id);
   }
-  ASSERT_TRUE(WaitFor([&] {
+  ASSERT_TRUE(Eventually([&] {
     for (const auto& id : ids) {
       if (coordinator_->GetTransaction(id).status().code() != absl::StatusCode::kNotFound) {
         return false;
@@ -52,8 +50,8 @@ TEST_F(CoordinatorTest, RetentionRemovesFinishedTransactionsInBatches) {
     }
     return true;
   }, absl::Milliseconds(3500)));  // One interval: a second one would come too late.
-  EXPECT_FALSE(log_->FindTxnIdByKey("r0")->has_value());
-  EXPECT_FALSE(log_->FindTxnIdByKey(absl::StrCat("r", kPayments - 1))->has_value());
+  EXPECT_FALSE(log_.FindTxnIdByKey("r0")->has_value());
+  EXPECT_FALSE(log_.FindTxnIdByKey(absl::StrCat("r", kPayments - 1))->has_value());
 }
 
 TEST_F(CoordinatorTest, AbortsAllBranchesWhenOneVotesNo) {
@@ -67,7 +65,7 @@ TEST_F(CoordinatorTest, AbortsAllBranchesWhenOneVotesNo) {
   EXPECT_EQ(r->refused_branch, 0);
   EXPECT_EQ(r->refused_participant, "balance");
   EXPECT_EQ(r->reason, "insufficient funds");
-  ASSERT_TRUE(WaitFor([&] { return Finished(r->txn_id); }));
+  ASSERT_TRUE(Eventually([&] { return Finished(r->txn_id); }));
   // The branch that said NO recorded its own abort; the others are told, even before their
   // Prepare was answered (a tombstone then refuses it).
   EXPECT_EQ(balance->aborts(r->txn_id), 0);
@@ -81,25 +79,24 @@ TEST_F(CoordinatorTest, AbortsAllBranchesWhenOneVotesNo) {
 // Prepares unwritten; were an ABORT announced first, a crash could forget the answered key and
 // its retry would run as a new transaction, one that may commit.
 TEST_F(CoordinatorTest, AnAbortIsAnnouncedOnlyOnceItsRecordIsWritten) {
-  const std::string disk_full = OpenLogWithWriteFaults();
   auto balance = Participant("balance");
   balance->SetVote(VoteResult{false, "insufficient funds"});
   Start();
 
-  std::ofstream(disk_full).put('x');
+  log_.SetWritesFail(true);
   auto r = Execute(Payment("k1", {"balance"}));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
   EXPECT_NE(r.status().message().find("Retry with the same idempotency key"), std::string::npos)
       << r.status();
 
-  std::filesystem::remove(disk_full);
+  log_.SetWritesFail(false);
   auto read = [&] {
     auto again = Execute(Payment("k1", {"balance"}));
     EXPECT_TRUE(again.ok()) << again.status();
     return again.ok() && !again->committed && again->replayed;
   };
-  ASSERT_TRUE(WaitFor(read));
+  ASSERT_TRUE(Eventually(read));
   // A restart on the same log still knows the key: its retry is the same, aborted transaction.
   Restart();
   auto after = Execute(Payment("k1", {"balance"}));
@@ -113,10 +110,9 @@ TEST_F(CoordinatorTest, AnAbortIsAnnouncedOnlyOnceItsRecordIsWritten) {
 // their Prepares and the clock then stepped back: every id lies below a ceiling that was
 // durable before it was issued, and a restart starts past it.
 TEST_F(CoordinatorTest, IdsNeverRepeatAfterLostBeginsAndAClockStepBack) {
-  const std::string disk_full = OpenLogWithWriteFaults();
   auto balance = Participant("balance");
   Start();
-  std::ofstream(disk_full).put('x');
+  log_.SetWritesFail(true);
   auto lost = Execute(Payment("k-lost", {"balance"}));
   EXPECT_EQ(lost.status().code(), absl::StatusCode::kUnavailable) << lost.status();
   auto lost_txn = coordinator_->GetTransactionByKey("k-lost");
@@ -126,8 +122,8 @@ TEST_F(CoordinatorTest, IdsNeverRepeatAfterLostBeginsAndAClockStepBack) {
 
   // The process dies; the disk is back; the clock is an hour behind.
   Crash();
-  std::filesystem::remove(disk_full);
-  clock_.Step(-absl::Hours(1));
+  log_.SetWritesFail(false);
+  clock_.Advance(-absl::Hours(1));
   Start();
   EXPECT_EQ(coordinator_->GetTransaction(lost_id).status().code(), absl::StatusCode::kNotFound);
   auto next = Execute(Payment("k-next", {"balance"}));
@@ -141,12 +137,12 @@ TEST_F(CoordinatorTest, AClockJumpAheadWaitsForANewReservation) {
   Participant("balance");
   Start();
   ASSERT_TRUE(Execute(Payment("k-before", {"balance"})).ok());
-  clock_.Step(absl::Hours(1));
+  clock_.Advance(absl::Hours(1));
   auto refused = Execute(Payment("k-after", {"balance"}));
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
   // The refusal asked for a reservation; the same key succeeds once it is written.
-  ASSERT_TRUE(WaitFor([&] { return Execute(Payment("k-after", {"balance"})).ok(); }));
+  ASSERT_TRUE(Eventually([&] { return Execute(Payment("k-after", {"balance"})).ok(); }));
 }
 
 TEST_F(CoordinatorTest, AbortsWhenAPrepareFailsOrTimesOut) {
@@ -162,7 +158,7 @@ TEST_F(CoordinatorTest, AbortsWhenAPrepareFailsOrTimesOut) {
     ASSERT_TRUE(r.ok());
     EXPECT_FALSE(r->committed);
     EXPECT_EQ(r->refused_participant, "ledger");
-    ASSERT_TRUE(WaitFor([&] { return Finished(r->txn_id); }));
+    ASSERT_TRUE(Eventually([&] { return Finished(r->txn_id); }));
     // The failed branch may have prepared without our hearing it: it must be told.
     EXPECT_EQ(ledger->aborts(r->txn_id), 1);
   }
@@ -173,7 +169,7 @@ TEST_F(CoordinatorTest, SameKeySameBodyReturnsTheFirstOutcome) {
   Start();
   auto first = Execute(Payment("k1", {"balance"}));
   ASSERT_TRUE(first.ok());
-  ASSERT_TRUE(WaitFor([&] { return Finished(first->txn_id); }));
+  ASSERT_TRUE(Eventually([&] { return Finished(first->txn_id); }));
   auto again = Execute(Payment("k1", {"balance"}));
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->txn_id, first->txn_id);
@@ -239,7 +235,7 @@ TEST_F(CoordinatorTest, RetriesCommitUntilAcknowledged) {
   auto r = Execute(Payment("k1", {"balance"}));
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->committed);  // Returned once durable, before the acknowledgement.
-  ASSERT_TRUE(WaitFor([&] { return Finished(r->txn_id); }));
+  ASSERT_TRUE(Eventually([&] { return Finished(r->txn_id); }));
   EXPECT_EQ(balance->commits(r->txn_id), 6);
 }
 
@@ -261,7 +257,7 @@ TEST_F(CoordinatorTest, UndeliverableDecisionIsReportedStuckAndStillRetried) {
   Start();
   auto r = Execute(Payment("k1", {"balance"}));
   ASSERT_TRUE(r.ok());
-  ASSERT_TRUE(WaitFor([&] {
+  ASSERT_TRUE(Eventually([&] {
     auto snap = coordinator_->GetTransaction(r->txn_id);
     return snap.ok() && snap->stuck && snap->delivery[0].attempts >= 5;
   }));
@@ -269,7 +265,7 @@ TEST_F(CoordinatorTest, UndeliverableDecisionIsReportedStuckAndStillRetried) {
   EXPECT_EQ(snap->record.state(), storage::TXN_COMMITTING);
   EXPECT_FALSE(snap->delivery[0].last_error.empty());
   balance->FailCommits(0, absl::OkStatus());  // The participant heals.
-  ASSERT_TRUE(WaitFor([&] { return Finished(r->txn_id); }));
+  ASSERT_TRUE(Eventually([&] { return Finished(r->txn_id); }));
 }
 
 TEST_F(CoordinatorTest, RecoveryCommitsALoggedCommitAndAbortsAnUndecidedOne) {
@@ -277,7 +273,7 @@ TEST_F(CoordinatorTest, RecoveryCommitsALoggedCommitAndAbortsAnUndecidedOne) {
   storage::TxnRecord committing, preparing;
   for (auto* rec : {&committing, &preparing}) {
     rec->set_mode(storage::MODE_RECORD_TWO_PHASE);
-    rec->set_begin_micros(absl::ToUnixMicros(absl::Now()));
+    rec->set_begin_micros(absl::ToUnixMicros(clock_.Now()));
     auto* b = rec->add_branches();
     b->set_participant("balance");
     b->set_state(storage::BRANCH_PREPARED);
@@ -291,10 +287,10 @@ TEST_F(CoordinatorTest, RecoveryCommitsALoggedCommitAndAbortsAnUndecidedOne) {
   storage::LogBatch batch;
   batch.Begin(committing);
   batch.Begin(preparing);
-  ASSERT_TRUE(log_->WriteAndWait(std::move(batch), true).ok());
+  ASSERT_TRUE(log_.WriteAndWait(std::move(batch), true).ok());
 
   Start();
-  ASSERT_TRUE(WaitFor([&] { return Finished(committing.txn_id()) && Finished(preparing.txn_id()); }));
+  ASSERT_TRUE(Eventually([&] { return Finished(committing.txn_id()) && Finished(preparing.txn_id()); }));
   EXPECT_EQ(balance->commits(committing.txn_id()), 1);
   EXPECT_EQ(balance->aborts(committing.txn_id()), 0);
   EXPECT_EQ(balance->aborts(preparing.txn_id()), 1);
@@ -317,7 +313,7 @@ TEST_F(CoordinatorTest, OperatorAbortsOnlyUndecidedTransactions) {
   Start();
   auto r = Execute(Payment("k1", {"balance"}));
   ASSERT_TRUE(r.ok());
-  ASSERT_TRUE(WaitFor([&] { return Finished(r->txn_id); }));
+  ASSERT_TRUE(Eventually([&] { return Finished(r->txn_id); }));
   EXPECT_EQ(coordinator_->Abort(r->txn_id, "late").status().code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(coordinator_->Abort("s0-never", "").status().code(), absl::StatusCode::kNotFound);
@@ -333,7 +329,7 @@ TEST_F(CoordinatorTest, ListFiltersByStateAndParticipantAndPages) {
     ASSERT_TRUE(r.ok());
     ids.push_back(r->txn_id);
   }
-  ASSERT_TRUE(WaitFor([&] { return coordinator_->ActiveCount() == 0; }));
+  ASSERT_TRUE(Eventually([&] { return coordinator_->ActiveCount() == 0; }));
   ListParams p;
   p.states = {storage::TXN_COMMITTED};
   auto committed = coordinator_->List(p);

@@ -1,7 +1,6 @@
 // One idempotency key, several callers: one transaction, and `replayed` tells exactly one caller
 // (the one that began it) apart from all the others, concurrent ones included.
 
-#include <future>
 #include <memory>
 
 #include "gtest/gtest.h"
@@ -19,20 +18,21 @@ TEST_F(IdempotencyTest, OnlyTheCallThatBeganATransactionIsNotReplayed) {
   notification->FailCommits(-1, absl::UnavailableError("busy"));
   Start();
   // Both wait for every acknowledgement, so both are still waiting when the second joins.
-  std::vector<std::promise<absl::StatusOr<ExecuteResult>>> answers(3);
-  for (auto& answer : answers) {
+  std::vector<Slot> answers;
+  for (int i = 0; i < 3; ++i) {
     ExecuteParams p = Payment("one-key");
     p.wait_for_acks = true;
-    coordinator_->Execute(std::move(p), [&answer](absl::StatusOr<ExecuteResult> r) {
-      answer.set_value(std::move(r));
-    });
+    answers.push_back(Begin(std::move(p)));
   }
+  Drain();
+  for (auto& answer : answers) EXPECT_FALSE(answer->has_value());
   notification->FailCommits(0, absl::OkStatus());
+  ASSERT_TRUE(Eventually([&] { return answers.back()->has_value(); }));
   std::vector<ExecuteResult> results;
   for (auto& answer : answers) {
-    auto r = answer.get_future().get();
-    ASSERT_TRUE(r.ok()) << r.status();
-    results.push_back(*r);
+    ASSERT_TRUE(answer->has_value());
+    ASSERT_TRUE((*answer)->ok()) << (*answer)->status();
+    results.push_back(***answer);
   }
   EXPECT_FALSE(results[0].replayed);
   for (size_t i = 1; i < results.size(); ++i) {

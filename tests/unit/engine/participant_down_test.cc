@@ -13,7 +13,7 @@ class ParticipantDownTest : public CoordinatorTest {
  protected:
   void KeepCircuitsClosed() {
     breaker_.failure_threshold = 1000000;
-    registry_ = std::make_unique<Registry>(*log_, factory_, breaker_);
+    registry_ = std::make_unique<Registry>(log_, factory_, breaker_);
   }
   // notification refuses every connection: Prepares fail, Aborts cannot be delivered.
   void TakeDown(ScriptedParticipant& p) {
@@ -63,7 +63,7 @@ class ParticipantDownTest : public CoordinatorTest {
       batch.Begin(rec);
       batch.Finish(rec);
     }
-    ASSERT_TRUE(log_->WriteAndWait(std::move(batch), false).ok());
+    ASSERT_TRUE(log_.WriteAndWait(std::move(batch), false).ok());
   }
 };
 
@@ -119,7 +119,7 @@ TEST_F(ParticipantDownTest, RetriesToADownParticipantAreProbesNotOneCallPerTrans
   };
   const int calls_before = notification->total_calls();
   const int attempts_before = attempts();
-  ASSERT_TRUE(WaitFor(
+  ASSERT_TRUE(Eventually(
       [&] { return attempts() >= attempts_before + 10 * static_cast<int>(waiting.size()); }));
   const int calls = notification->total_calls() - calls_before;
   const int retries = attempts() - attempts_before;
@@ -133,13 +133,13 @@ TEST_F(ParticipantDownTest, TheBacklogDrainsOnceTheParticipantAnswersAgain) {
   const std::vector<std::string> waiting = PayUntilRefused(&refused);
   ASSERT_FALSE(refused.ok());
   BringBack(*notification);
-  ASSERT_TRUE(WaitFor([&] { return coordinator_->ActiveCount() == 0; }));
+  ASSERT_TRUE(Eventually([&] { return coordinator_->ActiveCount() == 0; }));
   for (const auto& id : waiting) {
     EXPECT_TRUE(Finished(id));
     EXPECT_GE(notification->aborts(id), 1);
   }
   // The circuit closed by itself: payments that need notification commit again.
-  ASSERT_TRUE(WaitFor([&] {
+  ASSERT_TRUE(Eventually([&] {
     auto r = Execute(Payment("after-return"));
     return r.ok() && r->committed;
   }));
@@ -152,7 +152,7 @@ TEST_F(ParticipantDownTest, AWaitingTransactionShedsPayloadsButKeepsThemInTheLog
   auto notification = StartWithNotificationDown();
   auto first = Execute(Payment("k"));
   ASSERT_TRUE(first.ok());
-  ASSERT_TRUE(WaitFor(
+  ASSERT_TRUE(Eventually(
       [&] { return coordinator_->GetTransaction(first->txn_id)->delivery[2].attempts > 0; }));
   auto replay = Execute(Payment("k"));
   ASSERT_TRUE(replay.ok()) << replay.status();
@@ -163,8 +163,8 @@ TEST_F(ParticipantDownTest, AWaitingTransactionShedsPayloadsButKeepsThemInTheLog
   EXPECT_EQ(Execute(other).status().code(), absl::StatusCode::kAlreadyExists);
 
   BringBack(*notification);
-  ASSERT_TRUE(WaitFor([&] { return Finished(first->txn_id); }));
-  auto finished = log_->FindFinished(first->txn_id);
+  ASSERT_TRUE(Eventually([&] { return Finished(first->txn_id); }));
+  auto finished = log_.FindFinished(first->txn_id);
   ASSERT_TRUE(finished.ok() && finished->has_value());
   EXPECT_EQ((*finished)->branches(0).payload(), "payload-balance");
   EXPECT_EQ((*finished)->branches(2).payload(), "payload-notification");
@@ -194,7 +194,7 @@ TEST_F(ParticipantDownTest, AFilteredPageIsNeverEmptyWhileALaterOneHoldsAMatch) 
   balance->SetVote(VoteResult{false, "insufficient funds"});
   auto refused = Execute(Payment("refused", {"balance"}));
   ASSERT_TRUE(refused.ok());
-  ASSERT_TRUE(WaitFor([&] { return Finished(refused->txn_id); }));
+  ASSERT_TRUE(Eventually([&] { return Finished(refused->txn_id); }));
   ListParams params;
   params.states = {storage::TXN_ABORTED};
   params.page_size = 10;
