@@ -83,11 +83,12 @@ absl::Status Coordinator::Validate(const ExecuteParams& p) const {
         "timeout ", absl::FormatDuration(p.timeout), " is out of range: it must be between 1ms and ",
         absl::FormatDuration(options_.max_txn_timeout), " (--max_txn_timeout)"));
   }
-  if (p.mode != Mode::kTwoPhase) {
+  if (p.mode == Mode::kThreePhase) {
     return absl::UnimplementedError(absl::StrCat(
         "mode ", ModeName(p.mode),
-        " is not run by this coordinator yet; use MODE_TWO_PHASE (or TCC over it)"));
+        " is not run by this coordinator yet; use MODE_TWO_PHASE (or TCC over it) or MODE_SAGA"));
   }
+  if (absl::Status s = ValidateSteps(p); !s.ok()) return s;
   for (size_t i = 0; i < p.branches.size(); ++i) {
     const BranchSpec& b = p.branches[i];
     if (b.payload.size() > options_.max_payload_bytes) {
@@ -103,6 +104,28 @@ absl::Status Coordinator::Validate(const ExecuteParams& p) const {
           "branch ", i, ": participant '", b.participant,
           "' is not registered; register it with `settle register ", b.participant,
           " HOST:PORT` or fix the name"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Coordinator::ValidateSteps(const ExecuteParams& p) {
+  uint32_t last = 0;
+  for (const BranchSpec& b : p.branches) last = std::max(last, b.step);
+  if (p.mode != Mode::kSaga) {
+    if (last == 0) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "branches carry steps (up to ", last, "), which only MODE_SAGA orders; leave step 0 for ",
+        ModeName(p.mode)));
+  }
+  // Steps run in order 0, 1, 2...: a gap would be a step with nothing to do.
+  std::vector<bool> used(last + 1, false);
+  for (const BranchSpec& b : p.branches) used[b.step] = true;
+  for (uint32_t s = 0; s <= last; ++s) {
+    if (!used[s]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "saga steps must run 0, 1, 2... without gaps; no branch has step ", s,
+          " but one has step ", last));
     }
   }
   return absl::OkStatus();
@@ -137,6 +160,7 @@ void Coordinator::Execute(ExecuteParams p, ExecuteDone done) {
     rec->set_participant(std::move(b.participant));
     rec->set_payload(std::move(b.payload));
     rec->set_state(storage::BRANCH_PENDING);
+    rec->set_step(b.step);
   }
 
   // The same key: in memory while active; in the log once finished. Memory is checked on both
@@ -171,7 +195,7 @@ void Coordinator::Execute(ExecuteParams p, ExecuteDone done) {
   begin.set_state(storage::TXN_PREPARING);
   begin.set_begin_micros(absl::ToUnixMicros(start));
   begin.set_deadline_micros(absl::ToUnixMicros(start + p.timeout));
-  auto protocol = Protocol::For(begin);
+  auto protocol = Protocol::For(begin, options_.protocol);
   if (!protocol.ok()) return reply(protocol.status());
   auto txn = std::make_shared<Transaction>(*std::move(protocol));
   switch (active_.Add(txn, options_.max_in_flight, &existing)) {
@@ -232,11 +256,13 @@ void Coordinator::Run(const TxnPtr& txn, Step step) {
     for (auto& w : step.to_fail) w(*a.fail_callers);
   }
   if (a.decided) {
-    active_.Decided();
     if (metrics_ != nullptr) metrics_->Decided(txn->mode(), step.result.committed);
     Log(LogLevel::kDebug, "decided",
         {{"txn", txn->id()}, {"decision", step.result.committed ? "commit" : "abort"}});
   }
+  // No longer counted against --max_in_flight once decided, or gone undecided (a saga whose
+  // begin record could not be written).
+  if ((a.decided || a.finished) && txn->MarkNoLongerDeciding()) active_.Decided();
   if (a.finished) active_.Remove(txn);
   if (a.decided || a.finished) {
     for (auto& w : step.to_answer) w(step.result);
@@ -349,6 +375,28 @@ void Coordinator::Call(const TxnPtr& txn, uint32_t branch, Phase phase) {
                         });
     return;
   }
+  if (phase == Phase::kAct || phase == Phase::kCompensate) {
+    auto done = [this, txn, branch, phase, sent](absl::StatusOr<StepResult> r) {
+      Answer a;
+      if (r.ok()) {
+        a.yes = r->kind != StepResult::Kind::kRefused;
+        a.in_progress = r->kind == StepResult::Kind::kInProgress;
+        a.reason = std::move(r->reason);
+      } else {
+        a.status = r.status();
+      }
+      OnAnswer(txn, branch, phase, sent, std::move(a));
+      RpcEnded();
+    };
+    PrepareCall call = txn->PrepareCallFor(branch);
+    call.deadline = sent + options_.delivery_rpc_timeout;
+    if (phase == Phase::kAct) {
+      (*channel)->Act(call, std::move(done));
+    } else {
+      (*channel)->Compensate(call, std::move(done));
+    }
+    return;
+  }
   const BranchRef ref{txn->id(), branch};
   const absl::Time deadline = sent + options_.delivery_rpc_timeout;
   auto done = [this, txn, branch, phase, sent](absl::Status s) {
@@ -377,13 +425,14 @@ void Coordinator::OnAnswer(const TxnPtr& txn, uint32_t branch, Phase phase, absl
   }
   if (stopping()) return;
   if (phase != Phase::kPrepare) {
-    if (answer.status.ok()) {
+    if (answer.status.ok() && !answer.in_progress) {
       txn->RecordAnswered(branch);
     } else {
-      const int attempt = txn->RecordDeliveryFailure(branch, answer.status);
+      const int attempt = txn->RecordDeliveryFailure(
+          branch, answer.status.ok() ? absl::UnavailableError("in progress") : answer.status);
       if (metrics_ != nullptr) metrics_->DecisionRetry(participant, method);
       if (attempt == 1 || attempt % 20 == 0) {
-        Log(LogLevel::kWarning, "decision not delivered; retrying",
+        Log(LogLevel::kWarning, "call not answered; asking again",
             {{"txn", txn->id()},
              {"participant", participant},
              {"method", method},

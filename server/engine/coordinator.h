@@ -46,6 +46,7 @@ struct CoordinatorOptions {
   size_t max_payload_bytes = 64 * 1024;
   size_t max_key_bytes = 256;
   RetryOptions retry;
+  ProtocolOptions protocol;
   // Test-only crash point: runs after a COMMIT record is durable and before any Commit is sent.
   // Fault tests make it kill the process there. Unset in every normal configuration.
   std::function<void(const std::string& txn_id)> on_commit_logged_ForTest;
@@ -54,6 +55,7 @@ struct CoordinatorOptions {
 struct BranchSpec {
   std::string participant;
   std::string payload;
+  uint32_t step = 0;  // MODE_SAGA: the step it runs in (0, 1, 2...); 0 for other modes.
 };
 
 struct ExecuteParams {
@@ -111,6 +113,14 @@ class Coordinator final {
   absl::StatusOr<TxnSnapshot> Abort(const std::string& txn_id, const std::string& reason)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // A parked saga (it needs attention): try its failed compensations again, or mark it resolved
+  // by hand with a reason. Both are logged with `who` and the time. NOT_FOUND if unknown,
+  // FAILED_PRECONDITION if it is not parked, INVALID_ARGUMENT without a reason to resolve.
+  absl::StatusOr<TxnSnapshot> RetryParked(const std::string& txn_id, const std::string& who,
+                                          const std::string& reason) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<TxnSnapshot> Resolve(const std::string& txn_id, const std::string& who,
+                                      const std::string& reason) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Presumed abort: an unknown transaction is kAbort. UNAVAILABLE if the log cannot be read.
   absl::StatusOr<Decision> GetDecision(const std::string& txn_id) const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -127,11 +137,17 @@ class Coordinator final {
 
  private:
   absl::Status Validate(const ExecuteParams& params) const;
+  static absl::Status ValidateSteps(const ExecuteParams& params);
   void Join(const TxnPtr& txn, const storage::TxnRecord& asked, bool wait_for_acks,
             bool replayed, const ExecuteDone& done);
   void ReplayFinished(const storage::TxnRecord& rec, const storage::TxnRecord& asked,
                       const ExecuteDone& done);
 
+  // An operator's command on an active transaction, logged with who and why.
+  absl::StatusOr<TxnSnapshot> Operate(
+      const std::string& txn_id, const char* action, const std::string& who,
+      const std::string& reason,
+      const std::function<absl::StatusOr<Actions>(Protocol&, absl::Time)>& command);
   // Runs one event on `txn`'s protocol and carries out what it returns.
   void Drive(const TxnPtr& txn, const std::function<Actions(Protocol&)>& event);
   void Run(const TxnPtr& txn, Step step);

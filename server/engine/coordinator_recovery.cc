@@ -18,7 +18,7 @@ absl::Status Coordinator::Recover() {
   if (!active.ok()) return active.status();
   std::vector<TxnPtr> to_resume;
   for (auto& rec : *active) {
-    auto protocol = Protocol::For(std::move(rec));
+    auto protocol = Protocol::For(std::move(rec), options_.protocol);
     if (!protocol.ok()) {
       return absl::DataLossError(absl::StrCat("the log holds an active transaction this "
                                               "coordinator cannot resume: ",
@@ -45,7 +45,9 @@ absl::Status Coordinator::Recover() {
       {{"active_transactions", absl::StrCat(to_resume.size())},
        {"preparing", absl::StrCat(by_state["preparing"])},
        {"committing", absl::StrCat(by_state["committing"])},
-       {"aborting", absl::StrCat(by_state["aborting"])}});
+       {"aborting", absl::StrCat(by_state["aborting"])},
+       {"compensating", absl::StrCat(by_state["compensating"])},
+       {"needs_attention", absl::StrCat(by_state["needs_attention"])}});
   // Ids after the transactions: the first reservation before Execute is served; should it
   // fail, Execute answers UNAVAILABLE until a renewal succeeds.
   if (absl::Status s = ids_.Load(); !s.ok()) return s;
@@ -72,11 +74,49 @@ absl::StatusOr<TxnSnapshot> Coordinator::Abort(const std::string& txn_id,
     }
     return absl::NotFoundError(absl::StrCat("transaction ", Echo(txn_id), " is not known here"));
   }
-  absl::StatusOr<Step> step = txn->ApplyOperatorAbort(reason, clock_.Now());
+  const absl::Time now = clock_.Now();
+  absl::StatusOr<Step> step =
+      txn->ApplyOperator([&](Protocol& p) { return p.OnOperatorAbort(reason, now); });
   if (!step.ok()) return step.status();
   Log(LogLevel::kInfo, "operator abort", {{"txn", txn_id}, {"reason", reason}});
   Run(txn, *std::move(step));
   return txn->Snapshot(clock_.Now(), options_.stuck_after);
+}
+
+absl::StatusOr<TxnSnapshot> Coordinator::Operate(
+    const std::string& txn_id, const char* action, const std::string& who,
+    const std::string& reason,
+    const std::function<absl::StatusOr<Actions>(Protocol&, absl::Time)>& command) {
+  if (reason.size() > 256) return absl::InvalidArgumentError("reason is longer than 256 bytes");
+  if (who.size() > 256) return absl::InvalidArgumentError("who is longer than 256 bytes");
+  TxnPtr txn = active_.Find(txn_id);
+  if (txn == nullptr) {
+    return absl::NotFoundError(absl::StrCat(
+        "transaction ", Echo(txn_id), " is not active here; only a parked saga can be ", action));
+  }
+  const absl::Time now = clock_.Now();
+  absl::StatusOr<Step> step = txn->ApplyOperator([&](Protocol& p) { return command(p, now); });
+  if (!step.ok()) return step.status();
+  Log(LogLevel::kInfo, "operator action",
+      {{"txn", txn_id}, {"action", action}, {"who", who}, {"reason", reason}});
+  Run(txn, *std::move(step));
+  return txn->Snapshot(clock_.Now(), options_.stuck_after);
+}
+
+absl::StatusOr<TxnSnapshot> Coordinator::RetryParked(const std::string& txn_id,
+                                                     const std::string& who,
+                                                     const std::string& reason) {
+  return Operate(txn_id, "retried", who, reason, [&](Protocol& p, absl::Time now) {
+    return p.OnOperatorRetry(who, reason, now);
+  });
+}
+
+absl::StatusOr<TxnSnapshot> Coordinator::Resolve(const std::string& txn_id,
+                                                 const std::string& who,
+                                                 const std::string& reason) {
+  return Operate(txn_id, "resolved", who, reason, [&](Protocol& p, absl::Time now) {
+    return p.OnOperatorResolve(who, reason, now);
+  });
 }
 
 void Coordinator::Deregister(const std::string& name, std::function<void(absl::Status)> done) {

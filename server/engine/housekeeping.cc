@@ -62,12 +62,13 @@ void Housekeeping::UpdateGauges() {
   if (metrics_ == nullptr) return;
   const std::vector<TxnPtr> txns = active_.All();
   const absl::Time now = clock_.Now();
-  int in_doubt = 0, stuck = 0;
+  int in_doubt = 0, stuck = 0, parked = 0;
   for (const TxnPtr& t : txns) {
     in_doubt += t->InDoubt() ? 1 : 0;
     stuck += t->Stuck(now, options_.stuck_after) ? 1 : 0;
+    parked += t->NeedsAttention() ? 1 : 0;
   }
-  metrics_->SetGauges(txns.size(), in_doubt, stuck);
+  metrics_->SetGauges(txns.size(), in_doubt, stuck, parked);
   for (const ParticipantEntry& p : registry_.List()) {
     metrics_->SetParticipantHealth(p.record.name(), p.health.consecutive_failures,
                                    p.health.circuit_open);

@@ -80,6 +80,12 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                  .Help("In-doubt transactions undelivered for longer than --stuck_after.")
                  .Register(*registry_)
                  .Add({})),
+      needs_attention_(prometheus::BuildGauge()
+                           .Name("settle_transactions_needing_attention")
+                           .Help("Sagas parked because a compensation failed for good; an "
+                                 "operator must retry or resolve each.")
+                           .Register(*registry_)
+                           .Add({})),
       participant_failures_(prometheus::BuildGauge()
                                 .Name("settle_participant_consecutive_failures")
                                 .Help("RPCs to a participant failed in a row (0: healthy).")
@@ -97,7 +103,7 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
     ExecuteHistogram(outcome);
   }
   for (const char* phase : {"prepare", "commit", "abort"}) PhaseHistogram(phase);
-  for (const char* state : {"preparing", "committing", "aborting"}) {
+  for (const char* state : {"preparing", "committing", "aborting", "compensating", "needs_attention"}) {
     recovered_.Add({{"state", state}});
   }
   for (bool synced : {true, false}) LogWriteHistogram(synced);
@@ -175,10 +181,12 @@ void Metrics::SetParticipantHealth(const std::string& participant, double consec
   participant_circuit_open_.Add({{"participant", participant}}).Set(circuit_open ? 1 : 0);
 }
 
-void Metrics::SetGauges(double in_flight, double in_doubt, double stuck) {
+void Metrics::SetGauges(double in_flight, double in_doubt, double stuck,
+                        double needs_attention) {
   in_flight_.Set(in_flight);
   in_doubt_.Set(in_doubt);
   stuck_.Set(stuck);
+  needs_attention_.Set(needs_attention);
 }
 
 }  // namespace settle::engine

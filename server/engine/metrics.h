@@ -63,7 +63,7 @@ class Metrics final {
   void LogGroupWrite(const storage::GroupWriteStats& stats);
   void Recovered(const std::string& state);
   void RetentionRemoved(int n);
-  void SetGauges(double in_flight, double in_doubt, double stuck);
+  void SetGauges(double in_flight, double in_doubt, double stuck, double needs_attention);
   void SetParticipantHealth(const std::string& participant, double consecutive_failures,
                             bool circuit_open);
 
@@ -89,6 +89,7 @@ class Metrics final {
   prometheus::Gauge& in_flight_;
   prometheus::Gauge& in_doubt_;
   prometheus::Gauge& stuck_;
+  prometheus::Gauge& needs_attention_;
   prometheus::Family<prometheus::Gauge>& participant_failures_;
   prometheus::Family<prometheus::Gauge>& participant_circuit_open_;
 };

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -30,6 +31,17 @@ struct VoteResult {
   std::string reason;  // With a NO.
 };
 
+// A participant's answer to a saga action or compensation.
+struct StepResult {
+  enum class Kind {
+    kDone,        // Took effect (an action) or was undone (a compensation).
+    kRefused,     // An action refused (nothing happened); a compensation that cannot be done.
+    kInProgress,  // Accepted; the outcome is reported later: ask again.
+  };
+  Kind kind = Kind::kDone;
+  std::string reason;  // With kRefused.
+};
+
 // The engine's only way to reach a participant. The production implementation speaks gRPC
 // (server/service/); tests script it. Calls return at once and run `done` exactly once, on any
 // thread, when the participant answers or `deadline` passes (DEADLINE_EXCEEDED).
@@ -43,6 +55,16 @@ class ParticipantChannel {
                       std::function<void(absl::Status)> done) = 0;
   virtual void Abort(const BranchRef& ref, absl::Time deadline,
                      std::function<void(absl::Status)> done) = 0;
+  // Saga steps: the branch's action, and its compensation (both carry the payload). Each is
+  // applied once per transaction and branch however often it is asked. A channel whose
+  // participant runs no saga steps answers UNIMPLEMENTED.
+  virtual void Act(const PrepareCall& call, std::function<void(absl::StatusOr<StepResult>)> done) {
+    done(absl::UnimplementedError("this participant does not run saga steps"));
+  }
+  virtual void Compensate(const PrepareCall& call,
+                          std::function<void(absl::StatusOr<StepResult>)> done) {
+    done(absl::UnimplementedError("this participant does not run saga steps"));
+  }
 };
 
 // Makes channels for registered endpoints. Thread-safe.

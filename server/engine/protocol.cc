@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/engine/saga.h"
 #include "server/engine/two_phase.h"
 
 namespace settle::engine {
@@ -41,6 +42,8 @@ const char* TxnStateName(storage::TxnStateRecord state) {
     case storage::TXN_ABORTING: return "aborting";
     case storage::TXN_COMMITTED: return "committed";
     case storage::TXN_ABORTED: return "aborted";
+    case storage::TXN_COMPENSATING: return "compensating";
+    case storage::TXN_NEEDS_ATTENTION: return "needs_attention";
     default: return "unknown";
   }
 }
@@ -50,6 +53,8 @@ const char* PhaseName(Phase phase) {
     case Phase::kPrepare: return "Prepare";
     case Phase::kCommit: return "Commit";
     case Phase::kAbort: return "Abort";
+    case Phase::kAct: return "Act";
+    case Phase::kCompensate: return "Compensate";
   }
   return "unknown";
 }
@@ -79,9 +84,26 @@ bool SameBody(const storage::TxnRecord& a, const storage::TxnRecord& b) {
   return true;
 }
 
-absl::StatusOr<std::unique_ptr<Protocol>> Protocol::For(storage::TxnRecord record) {
+bool Retryable(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kInternal:
+      return true;
+    default:
+      return false;
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Protocol>> Protocol::For(storage::TxnRecord record,
+                                                        const ProtocolOptions& options) {
   const std::optional<Mode> mode = ModeFromRecord(record.mode());
   if (mode == Mode::kTwoPhase) return std::make_unique<TwoPhase>(std::move(record));
+  if (mode == Mode::kSaga) return std::make_unique<Saga>(std::move(record), options);
   return absl::InvalidArgumentError(absl::StrCat(
       "transaction ", record.txn_id(), " has mode ",
       mode.has_value() ? std::string(ModeName(*mode)) : absl::StrCat(record.mode()),
@@ -90,6 +112,18 @@ absl::StatusOr<std::unique_ptr<Protocol>> Protocol::For(storage::TxnRecord recor
 
 Protocol::Protocol(storage::TxnRecord record, Mode mode)
     : record_(std::move(record)), mode_(mode) {}
+
+absl::StatusOr<Actions> Protocol::OnOperatorRetry(const std::string&, const std::string&,
+                                                  absl::Time) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "transaction ", record_.txn_id(), " is ", TxnStateName(record_.state()),
+      ", not waiting for attention; only a parked saga can be retried or resolved"));
+}
+
+absl::StatusOr<Actions> Protocol::OnOperatorResolve(const std::string& who,
+                                                    const std::string& reason, absl::Time now) {
+  return OnOperatorRetry(who, reason, now);
+}
 
 bool Protocol::decided() const {
   return record_.state() != storage::TXN_PREPARING && record_.state() != storage::TXN_UNKNOWN;

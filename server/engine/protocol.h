@@ -40,17 +40,31 @@ const char* TxnStateName(storage::TxnStateRecord state);
 // What GetDecision answers for a transaction.
 enum class Decision { kCommit, kAbort, kUndecided };
 
-// What the coordinator asks of one branch.
-enum class Phase { kPrepare, kCommit, kAbort };
-// The participant method a phase is, for metrics and logs: "Prepare", "Commit", "Abort".
+// What the coordinator asks of one branch: the two-phase calls, or a saga step's action and
+// its compensation.
+enum class Phase { kPrepare, kCommit, kAbort, kAct, kCompensate };
+// The participant method a phase is, for metrics and logs: "Prepare", "Commit", "Act", ...
 const char* PhaseName(Phase phase);
 
 // A participant's answer to one call. A status that is not OK means no answer (unreachable,
-// deadline passed, circuit open); for a Prepare, `yes` and `reason` are its vote.
+// deadline passed, circuit open) or an error; for a Prepare, `yes` and `reason` are its vote; for
+// a saga action, `yes = false` is a refusal (a declined card), for a compensation one that
+// retrying cannot fix; `in_progress`: accepted, the outcome comes later (ask again).
 struct Answer {
   absl::Status status;
   bool yes = true;
   std::string reason;
+  bool in_progress = false;
+};
+
+// True for errors a later attempt may not see (unreachable, overloaded, timed out); false for
+// answers that say the call itself is wrong (unknown method, bad payload).
+bool Retryable(const absl::Status& status);
+
+// Settings every protocol of this coordinator shares.
+struct ProtocolOptions {
+  // Attempts of a saga action that gets no answer before the saga compensates.
+  int saga_action_attempts = 5;
 };
 
 // Which record a write carries: the coordinator maps it onto a log batch.
@@ -111,7 +125,8 @@ class Protocol {
  public:
   // The protocol of `record`'s mode, in the state the record holds. INVALID_ARGUMENT for a
   // mode this coordinator does not run (DATA_LOSS-worthy when the record came from the log).
-  static absl::StatusOr<std::unique_ptr<Protocol>> For(storage::TxnRecord record);
+  static absl::StatusOr<std::unique_ptr<Protocol>> For(storage::TxnRecord record,
+                                                       const ProtocolOptions& options = {});
 
   virtual ~Protocol() = default;
   Protocol(const Protocol&) = delete;
@@ -127,6 +142,14 @@ class Protocol {
   // An operator's abort. FAILED_PRECONDITION (naming the decision) when it is too late.
   virtual absl::StatusOr<Actions> OnOperatorAbort(const std::string& reason,
                                                   absl::Time now) = 0;
+  // A parked transaction (one that needs attention): try its failed calls again, or mark it
+  // resolved by hand. FAILED_PRECONDITION for a transaction that is not parked.
+  virtual absl::StatusOr<Actions> OnOperatorRetry(const std::string& who,
+                                                  const std::string& reason, absl::Time now);
+  virtual absl::StatusOr<Actions> OnOperatorResolve(const std::string& who,
+                                                    const std::string& reason, absl::Time now);
+  // Parked: nothing happens until an operator acts.
+  virtual bool needs_attention() const { return false; }
 
   // GetDecision's answer for this transaction. Never kCommit before that commit is durable.
   virtual Decision decision() const = 0;
@@ -136,7 +159,8 @@ class Protocol {
   // The lifecycle every mode shares.
   const storage::TxnRecord& record() const { return record_; }
   Mode mode() const { return mode_; }
-  // The outcome is durable (callers may hear it); terminal: every branch has it too.
+  // The outcome is durable (callers may hear it); terminal: every branch has it too. Every mode
+  // keeps these meanings of the record's state.
   bool decided() const;
   bool terminal() const;
   ExecuteResult Result() const { return ResultFromRecord(record_); }

@@ -37,9 +37,10 @@ Step Transaction::Apply(const std::function<Actions(Protocol&)>& event) {
   return TakeCallers(event(*protocol_));
 }
 
-absl::StatusOr<Step> Transaction::ApplyOperatorAbort(const std::string& reason, absl::Time now) {
+absl::StatusOr<Step> Transaction::ApplyOperator(
+    const std::function<absl::StatusOr<Actions>(Protocol&)>& command) {
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<Actions> actions = protocol_->OnOperatorAbort(reason, now);
+  absl::StatusOr<Actions> actions = command(*protocol_);
   if (!actions.ok()) return actions.status();
   return TakeCallers(*std::move(actions));
 }
@@ -67,6 +68,18 @@ Step Transaction::TakeCallers(Actions actions) {
   }
   step.actions = std::move(actions);
   return step;
+}
+
+bool Transaction::MarkNoLongerDeciding() {
+  absl::MutexLock lock(&mu_);
+  const bool was = deciding_;
+  deciding_ = false;
+  return was;
+}
+
+bool Transaction::NeedsAttention() const {
+  absl::MutexLock lock(&mu_);
+  return protocol_->needs_attention();
 }
 
 std::optional<bool> Transaction::SameBody(const storage::TxnRecord& other) const {

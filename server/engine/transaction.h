@@ -68,9 +68,12 @@ class Transaction final {
   // Runs one event. The callers its actions answer are taken out of the waiting list in the
   // same critical section, so a caller that joins concurrently is answered exactly once.
   Step Apply(const std::function<Actions(Protocol&)>& event) ABSL_LOCKS_EXCLUDED(mu_);
-  // The operator's abort, which the protocol may refuse.
-  absl::StatusOr<Step> ApplyOperatorAbort(const std::string& reason, absl::Time now)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // An operator's command, which the protocol may refuse.
+  absl::StatusOr<Step> ApplyOperator(
+      const std::function<absl::StatusOr<Actions>(Protocol&)>& command) ABSL_LOCKS_EXCLUDED(mu_);
+  // True the first time only: the transaction stops counting as being decided.
+  bool MarkNoLongerDeciding() ABSL_LOCKS_EXCLUDED(mu_);
+  bool NeedsAttention() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // True if `other` asks for the same work (mode, participants and payloads); nullopt once the
   // payloads were shed and only participants and mode could be compared (read the log).
@@ -125,6 +128,7 @@ class Transaction final {
   std::unique_ptr<Protocol> protocol_ ABSL_GUARDED_BY(mu_);
   std::vector<BranchDelivery> delivery_ ABSL_GUARDED_BY(mu_);
   std::vector<Waiter> waiters_ ABSL_GUARDED_BY(mu_);
+  bool deciding_ ABSL_GUARDED_BY(mu_) = true;
 };
 
 }  // namespace settle::engine

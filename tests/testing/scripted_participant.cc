@@ -58,6 +58,84 @@ void ScriptedParticipant::Abort(const engine::BranchRef& ref, absl::Time,
   done(s);
 }
 
+void ScriptedParticipant::ScriptActs(std::vector<absl::StatusOr<engine::StepResult>> answers) {
+  absl::MutexLock lock(&mu_);
+  act_script_.assign(answers.begin(), answers.end());
+}
+
+void ScriptedParticipant::ScriptCompensations(
+    std::vector<absl::StatusOr<engine::StepResult>> answers) {
+  absl::MutexLock lock(&mu_);
+  compensation_script_.assign(answers.begin(), answers.end());
+}
+
+void ScriptedParticipant::Act(const engine::PrepareCall& call,
+                              std::function<void(absl::StatusOr<engine::StepResult>)> done) {
+  absl::StatusOr<engine::StepResult> r = engine::StepResult{};
+  {
+    absl::MutexLock lock(&mu_);
+    Counts& c = counts_[call.ref.txn_id];
+    ++c.acts;
+    if (!act_script_.empty()) {
+      r = act_script_.front();
+      act_script_.pop_front();
+    }
+    if (r.ok() && r->kind == engine::StepResult::Kind::kDone) {
+      if (c.compensated) {
+        r = engine::StepResult{engine::StepResult::Kind::kRefused, "compensated before it came"};
+      } else {
+        c.acted = true;
+      }
+    }
+  }
+  done(std::move(r));
+}
+
+void ScriptedParticipant::Compensate(const engine::PrepareCall& call,
+                                     std::function<void(absl::StatusOr<engine::StepResult>)> done) {
+  absl::StatusOr<engine::StepResult> r = engine::StepResult{};
+  {
+    absl::MutexLock lock(&mu_);
+    Counts& c = counts_[call.ref.txn_id];
+    ++c.compensations;
+    if (!compensation_script_.empty()) {
+      r = compensation_script_.front();
+      compensation_script_.pop_front();
+    }
+    if (r.ok() && r->kind == engine::StepResult::Kind::kDone) c.compensated = true;
+  }
+  done(std::move(r));
+}
+
+const ScriptedParticipant::Counts* ScriptedParticipant::Find(const std::string& txn_id) const {
+  auto it = counts_.find(txn_id);
+  return it == counts_.end() ? nullptr : &it->second;
+}
+
+int ScriptedParticipant::acts(const std::string& txn_id) const {
+  absl::MutexLock lock(&mu_);
+  const Counts* c = Find(txn_id);
+  return c == nullptr ? 0 : c->acts;
+}
+
+int ScriptedParticipant::compensations(const std::string& txn_id) const {
+  absl::MutexLock lock(&mu_);
+  const Counts* c = Find(txn_id);
+  return c == nullptr ? 0 : c->compensations;
+}
+
+int ScriptedParticipant::net_effect(const std::string& txn_id) const {
+  absl::MutexLock lock(&mu_);
+  const Counts* c = Find(txn_id);
+  return c != nullptr && c->acted && !c->compensated ? 1 : 0;
+}
+
+bool ScriptedParticipant::acted(const std::string& txn_id) const {
+  absl::MutexLock lock(&mu_);
+  const Counts* c = Find(txn_id);
+  return c != nullptr && c->acted;
+}
+
 int ScriptedParticipant::prepares(const std::string& txn_id) const {
   absl::MutexLock lock(&mu_);
   auto it = counts_.find(txn_id);
@@ -79,7 +157,9 @@ int ScriptedParticipant::aborts(const std::string& txn_id) const {
 int ScriptedParticipant::total_calls() const {
   absl::MutexLock lock(&mu_);
   int n = 0;
-  for (const auto& [id, c] : counts_) n += c.prepares + c.commits + c.aborts;
+  for (const auto& [id, c] : counts_) {
+    n += c.prepares + c.commits + c.aborts + c.acts + c.compensations;
+  }
   return n;
 }
 

@@ -1,7 +1,9 @@
 #ifndef SETTLE_TESTS_TESTING_SCRIPTED_PARTICIPANT_H_
 #define SETTLE_TESTS_TESTING_SCRIPTED_PARTICIPANT_H_
 
+#include <deque>
 #include <map>
+#include <vector>
 #include <memory>
 #include <string>
 #include <utility>
@@ -13,7 +15,9 @@
 namespace settle::testing {
 
 // A participant whose answers a test scripts. Answers inline, on the calling thread. Counts
-// every call per (txn, branch). Thread-safe.
+// every call per transaction. As a saga participant it keeps a barrier per transaction, as the
+// SDK does: an action takes effect once, a compensation undoes it once, a compensation before
+// the action leaves a tombstone that refuses the action. Thread-safe.
 class ScriptedParticipant final : public engine::ParticipantChannel {
  public:
   // The answer to every Prepare (default: YES).
@@ -21,6 +25,22 @@ class ScriptedParticipant final : public engine::ParticipantChannel {
   // The next `n` Commits (or Aborts) fail with `error`; later ones succeed. n < 0: forever.
   void FailCommits(int n, absl::Status error) ABSL_LOCKS_EXCLUDED(mu_);
   void FailAborts(int n, absl::Status error) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Saga answers: the next ones, in order (then kDone). A kDone answer is what the barrier
+  // makes of it (a hanging action is refused).
+  void ScriptActs(std::vector<absl::StatusOr<engine::StepResult>> answers)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void ScriptCompensations(std::vector<absl::StatusOr<engine::StepResult>> answers)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void Act(const engine::PrepareCall& call,
+           std::function<void(absl::StatusOr<engine::StepResult>)> done) override;
+  void Compensate(const engine::PrepareCall& call,
+                  std::function<void(absl::StatusOr<engine::StepResult>)> done) override;
+  int acts(const std::string& txn_id) const ABSL_LOCKS_EXCLUDED(mu_);           // Calls.
+  int compensations(const std::string& txn_id) const ABSL_LOCKS_EXCLUDED(mu_);  // Calls.
+  // The net effect of a saga branch here: 1 if its action took effect and was not undone.
+  int net_effect(const std::string& txn_id) const ABSL_LOCKS_EXCLUDED(mu_);
+  bool acted(const std::string& txn_id) const ABSL_LOCKS_EXCLUDED(mu_);
 
   void Prepare(const engine::PrepareCall& call,
                std::function<void(absl::StatusOr<engine::VoteResult>)> done) override;
@@ -37,8 +57,10 @@ class ScriptedParticipant final : public engine::ParticipantChannel {
 
  private:
   struct Counts {
-    int prepares = 0, commits = 0, aborts = 0;
+    int prepares = 0, commits = 0, aborts = 0, acts = 0, compensations = 0;
+    bool acted = false, compensated = false;
   };
+  const Counts* Find(const std::string& txn_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status NextFailure(int& remaining, const absl::Status& error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -49,6 +71,8 @@ class ScriptedParticipant final : public engine::ParticipantChannel {
   int abort_failures_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status abort_error_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Counts> counts_ ABSL_GUARDED_BY(mu_);
+  std::deque<absl::StatusOr<engine::StepResult>> act_script_ ABSL_GUARDED_BY(mu_);
+  std::deque<absl::StatusOr<engine::StepResult>> compensation_script_ ABSL_GUARDED_BY(mu_);
 };
 
 // Hands out one ScriptedParticipant per endpoint. Thread-safe.

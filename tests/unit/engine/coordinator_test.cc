@@ -213,7 +213,16 @@ TEST_F(CoordinatorTest, RejectsBadInputWithPreciseCodes) {
        absl::StatusCode::kInvalidArgument},
       {"absurd timeout", [](ExecuteParams& p) { p.timeout = absl::Hours(24 * 365); },
        absl::StatusCode::kInvalidArgument},
-      {"saga not yet", [](ExecuteParams& p) { p.mode = Mode::kSaga; }, absl::StatusCode::kUnimplemented},
+      {"three-phase not yet", [](ExecuteParams& p) { p.mode = Mode::kThreePhase; },
+       absl::StatusCode::kUnimplemented},
+      {"steps outside a saga", [](ExecuteParams& p) { p.branches[0].step = 1; },
+       absl::StatusCode::kInvalidArgument},
+      {"a saga with a gap in its steps",
+       [](ExecuteParams& p) {
+         p.mode = Mode::kSaga;
+         p.branches[0].step = 1;
+       },
+       absl::StatusCode::kInvalidArgument},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);

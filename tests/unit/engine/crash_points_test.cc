@@ -1,7 +1,8 @@
 // A coordinator killed before and after every record a transaction writes, by kill -9 (queued
 // writes lost) and by a power cut (unsynced writes lost too), then restarted on the same log:
-// every participant ends with the same outcome, and a COMMITTED told to the caller stands.
-// Fakes only (engine_harness.h): the test places each crash exactly.
+// every participant ends with the same outcome, and a COMMITTED told to the caller stands. For
+// sagas: every action ends applied everywhere or undone everywhere, none before the log knew of
+// the saga. Fakes only (engine_harness.h): the test places each crash exactly.
 
 #include <string>
 #include <vector>
@@ -19,7 +20,34 @@ struct Scenario {
   const char* name;
   // Scripts the participants before the payment.
   std::function<void(EngineHarness&)> script;
+  Mode mode = Mode::kTwoPhase;
 };
+
+using engine::StepResult;
+// A card payment as a saga: the charge, then the ledger, then the receipt.
+const std::vector<uint32_t> kSagaSteps = {0, 1, 2};
+
+const std::vector<Scenario>& SagaScenarios() {
+  static const auto* s = new std::vector<Scenario>{
+      {"the saga completes", [](EngineHarness&) {}, Mode::kSaga},
+      {"the last step is refused",
+       [](EngineHarness& h) {
+         h.Participant("notification")->ScriptActs({StepResult{StepResult::Kind::kRefused, "no"}});
+       },
+       Mode::kSaga},
+      {"a refund in progress twice, an action unanswered twice",
+       [](EngineHarness& h) {
+         h.Participant("ledger")->ScriptActs(
+             {absl::UnavailableError("down"), absl::UnavailableError("down")});
+         h.Participant("notification")->ScriptActs({StepResult{StepResult::Kind::kRefused, "no"}});
+         h.Participant("balance")->ScriptCompensations(
+             {StepResult{StepResult::Kind::kInProgress, ""},
+              StepResult{StepResult::Kind::kInProgress, ""}});
+       },
+       Mode::kSaga},
+  };
+  return *s;
+}
 
 const std::vector<Scenario>& Scenarios() {
   static const auto* s = new std::vector<Scenario>{
@@ -50,7 +78,12 @@ Outcome RunPayment(EngineHarness& h, const Scenario& scenario, int crash_at, At 
   for (const std::string& name : kParticipants) h.Participant(name);
   h.Start();
   scenario.script(h);
-  auto slot = h.Begin(h.Payment("pay-1"));
+  ExecuteParams payment = h.Payment("pay-1");
+  payment.mode = scenario.mode;
+  if (scenario.mode == Mode::kSaga) {
+    for (size_t i = 0; i < payment.branches.size(); ++i) payment.branches[i].step = kSagaSteps[i];
+  }
+  auto slot = h.Begin(std::move(payment));
   Outcome out;
   bool crashed = false;
   for (int steps = 0; steps < 10000 && !crashed; ++steps) {
@@ -77,6 +110,30 @@ Outcome RunPayment(EngineHarness& h, const Scenario& scenario, int crash_at, At 
   if (crashed) h.Start();
   h.Settle();
   return out;
+}
+
+// Every action applied everywhere, or undone everywhere; none without a record of the saga.
+void ExpectSagaConsistent(EngineHarness& h, const Outcome& out) {
+  ASSERT_FALSE(out.txn_id.empty());
+  EXPECT_EQ(h.coordinator_->ActiveCount(), 0u) << "the saga did not finish";
+  auto logged = h.log_.Find(out.txn_id);
+  ASSERT_TRUE(logged.ok());
+  if (!logged->has_value()) {
+    for (const std::string& name : kParticipants) {
+      EXPECT_EQ(h.Participant(name)->acts(out.txn_id), 0) << name << " acted for an unlogged saga";
+    }
+    return;
+  }
+  const auto state = (*logged)->state();
+  ASSERT_TRUE(state == storage::TXN_COMMITTED || state == storage::TXN_ABORTED)
+      << TxnStateName(state);
+  const bool committed = state == storage::TXN_COMMITTED;
+  if (out.told.has_value() && out.told->ok()) {
+    EXPECT_EQ((*out.told)->committed, committed) << "the caller was told otherwise";
+  }
+  for (const std::string& name : kParticipants) {
+    EXPECT_EQ(h.Participant(name)->net_effect(out.txn_id), committed ? 1 : 0) << name;
+  }
 }
 
 // Atomicity across both processes' calls, and the caller's COMMITTED stands.
@@ -141,6 +198,33 @@ TEST(CrashPointsTest, EveryTwoPhaseCrashPointEndsTheSameEverywhere) {
     }
   }
   EXPECT_EQ(rows, 36);
+}
+
+TEST(CrashPointsTest, EverySagaCrashPointEndsAppliedEverywhereOrUndoneEverywhere) {
+  int rows = 0;
+  for (const Scenario& scenario : SagaScenarios()) {
+    int records = 0;
+    {
+      EngineHarness dry;
+      const Outcome out = RunPayment(dry, scenario, /*crash_at=*/0, At::kBefore, false);
+      records = out.txn_writes;
+      ExpectSagaConsistent(dry, out);
+    }
+    for (int k = 1; k <= records; ++k) {
+      for (At at : {At::kBefore, At::kAfter}) {
+        for (bool power_cut : {false, true}) {
+          SCOPED_TRACE(absl::StrCat(scenario.name, ": crash ", at == At::kBefore ? "before" : "after",
+                                    " record ", k, " of ", records,
+                                    power_cut ? " (power cut)" : " (kill -9)"));
+          EngineHarness h;
+          ExpectSagaConsistent(h, RunPayment(h, scenario, k, at, power_cut));
+          ++rows;
+        }
+      }
+    }
+  }
+  std::printf("saga crash points: %d rows\n", rows);
+  EXPECT_GE(rows, 3 * 4 * 4);
 }
 
 TEST(CrashPointsTest, ACommitTheCallerHeardOfSurvivesAPowerCut) {
