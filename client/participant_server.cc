@@ -1,5 +1,8 @@
 #include "client/participant_server.h"
 
+#include "client/barrier.h"
+#include "client/saga_steps.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -21,6 +24,11 @@ namespace {
 using storage::BarrierRecord;
 using storage::Space;
 using storage::WorkView;
+using internal::CheckBranch;
+using internal::ReadBarrier;
+using internal::StagingView;
+using internal::UnitResult;
+using internal::WriteBarrier;
 
 // Index of prepared branches in the meta space, so the in-doubt resolver reads only those.
 constexpr char kPreparedPrefix[] = "p/";
@@ -29,80 +37,8 @@ constexpr char kPreparedPrefix[] = "p/";
 constexpr int kSweepBatch = 1000;
 constexpr absl::Duration kSweepBatchGap = absl::Milliseconds(5);
 
-// Buffers a handler's writes so that a NO vote can drop them while the SDK still records the
-// refusal in the same unit of work. Reads see the buffered writes first.
-class StagingView final : public WorkView {
- public:
-  explicit StagingView(WorkView& base) : base_(base) {}
-
-  absl::StatusOr<std::optional<std::string>> Get(Space space, const std::string& key) override {
-    auto it = writes_.find({space, key});
-    if (it != writes_.end()) return it->second;
-    return base_.Get(space, key);
-  }
-  void Put(Space space, const std::string& key, const std::string& value) override {
-    writes_[{space, key}] = value;
-  }
-  void Delete(Space space, const std::string& key) override {
-    writes_[{space, key}] = std::nullopt;
-  }
-  void Apply() {
-    for (const auto& [where, value] : writes_) {
-      if (value.has_value()) {
-        base_.Put(where.first, where.second, *value);
-      } else {
-        base_.Delete(where.first, where.second);
-      }
-    }
-  }
-
- private:
-  WorkView& base_;
-  std::map<std::pair<Space, std::string>, std::optional<std::string>> writes_;
-};
-
-struct UnitResult {
-  absl::Status error;  // A protocol answer other than OK (e.g. FAILED_PRECONDITION).
-  Vote vote;
-  const char* effect = "duplicate";  // For metrics; see ParticipantMetrics::Branch.
-};
-
-absl::StatusOr<std::optional<BarrierRecord>> ReadBarrier(WorkView& view, const std::string& key) {
-  auto raw = view.Get(Space::kBarrier, key);
-  if (!raw.ok()) return raw.status();
-  if (!raw->has_value()) return std::nullopt;
-  BarrierRecord rec;
-  if (!rec.ParseFromString(**raw)) {
-    return absl::DataLossError(absl::StrCat("barrier record ", key, " is unreadable"));
-  }
-  return std::optional<BarrierRecord>(std::move(rec));
-}
-
 bool Finished(const BarrierRecord& rec) {
   return rec.state() == storage::BARRIER_COMMITTED || rec.state() == storage::BARRIER_ABORTED;
-}
-
-void WriteBarrier(WorkView& view, const std::string& key, BarrierRecord rec, absl::Time now) {
-  rec.set_update_micros(absl::ToUnixMicros(now));
-  view.Put(Space::kBarrier, key, rec.SerializeAsString());
-}
-
-// The edge: a request's ids are checked before any work. A branch id past this is no branch of
-// any transaction (the coordinator allows at most a few dozen).
-constexpr uint32_t kMaxBranchId = 1023;
-
-absl::Status CheckBranch(const std::string& txn_id, uint32_t branch_id) {
-  if (txn_id.empty()) return absl::InvalidArgumentError("txn_id is required and was empty");
-  const auto parts = storage::ParseTxnId(txn_id);
-  if (txn_id.size() > 64 || !parts.has_value() || !storage::ValidShardName(parts->shard)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "txn_id ", Echo(txn_id), " is not a Settle transaction id (<shard>-<16 hex digits>)"));
-  }
-  if (branch_id > kMaxBranchId) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("branch_id ", branch_id, " is out of range: at most ", kMaxBranchId));
-  }
-  return absl::OkStatus();
 }
 
 absl::Status CheckPrepare(const v1::PrepareRequest& req) {
@@ -244,8 +180,8 @@ std::string BarrierKey(const std::string& txn_id, uint32_t branch_id) {
 class ParticipantServer::ParticipantImpl final : public v1::Participant::CallbackService {
  public:
   ParticipantImpl(storage::BranchStore& store, BranchHandler& handler,
-                  ParticipantMetrics* metrics)
-      : store_(store), handler_(handler), metrics_(metrics) {}
+                  ParticipantMetrics* metrics, SagaHandler* saga)
+      : store_(store), handler_(handler), metrics_(metrics), saga_(saga) {}
 
   grpc::ServerUnaryReactor* Prepare(grpc::CallbackServerContext* context,
                                     const v1::PrepareRequest* request,
@@ -278,7 +214,52 @@ class ParticipantServer::ParticipantImpl final : public v1::Participant::Callbac
     return Decide(context, request->txn_id(), request->branch_id(), /*commit=*/false);
   }
 
+  grpc::ServerUnaryReactor* Act(grpc::CallbackServerContext* context,
+                                const v1::StepRequest* request,
+                                v1::StepResponse* response) override {
+    return Step(context, request, response, internal::ActWork);
+  }
+
+  grpc::ServerUnaryReactor* Compensate(grpc::CallbackServerContext* context,
+                                       const v1::StepRequest* request,
+                                       v1::StepResponse* response) override {
+    return Step(context, request, response, internal::CompensateWork);
+  }
+
  private:
+  using StepWork = bool (*)(SagaHandler&, const std::string&, uint32_t, const std::string&,
+                            WorkView&, UnitResult&);
+  grpc::ServerUnaryReactor* Step(grpc::CallbackServerContext* context,
+                                 const v1::StepRequest* request, v1::StepResponse* response,
+                                 StepWork work) {
+    auto* reactor = context->DefaultReactor();
+    absl::Status s = saga_ == nullptr ? absl::UnimplementedError(
+                                            "this participant runs no saga steps (MODE_SAGA)")
+                                      : CheckBranch(request->txn_id(), request->branch_id());
+    if (!s.ok()) {
+      reactor->Finish(ToGrpcStatus(s));
+      return reactor;
+    }
+    RunUnit(
+        store_, metrics_, reactor,
+        [this, request, work](WorkView& v, UnitResult& r) {
+          return work(*saga_, request->txn_id(), request->branch_id(), request->payload(), v, r);
+        },
+        [response](const UnitResult& r) {
+          switch (r.step.kind) {
+            case StepOutcome::Kind::kDone: response->set_outcome(v1::STEP_DONE); break;
+            case StepOutcome::Kind::kInProgress:
+              response->set_outcome(v1::STEP_IN_PROGRESS);
+              break;
+            case StepOutcome::Kind::kRefused:
+              response->set_outcome(v1::STEP_REFUSED);
+              response->set_reason(r.step.reason);
+              break;
+          }
+        });
+    return reactor;
+  }
+
   grpc::ServerUnaryReactor* Decide(grpc::CallbackServerContext* context, std::string txn_id,
                                    uint32_t branch_id, bool commit) {
     auto* reactor = context->DefaultReactor();
@@ -298,6 +279,7 @@ class ParticipantServer::ParticipantImpl final : public v1::Participant::Callbac
   storage::BranchStore& store_;
   BranchHandler& handler_;
   ParticipantMetrics* const metrics_;
+  SagaHandler* const saga_;  // May be null.
 };
 
 class ParticipantServer::InspectImpl final : public v1::ParticipantInspect::CallbackService {
@@ -354,7 +336,8 @@ ParticipantServer::ParticipantServer(ParticipantOptions options, storage::Branch
     : options_(std::move(options)),
       store_(store),
       handler_(handler),
-      participant_impl_(std::make_unique<ParticipantImpl>(store, handler, options_.metrics)),
+      participant_impl_(std::make_unique<ParticipantImpl>(store, handler, options_.metrics,
+                                                          options_.saga)),
       inspect_impl_(std::make_unique<InspectImpl>(store)) {
   if (!options_.coordinator_endpoint.empty()) {
     decisions_ = v1::DecisionService::NewStub(

@@ -51,6 +51,32 @@ class BranchHandler {
                              storage::WorkView& view) = 0;
 };
 
+// A saga step's answer (MODE_SAGA): see participant.proto's result contract.
+struct StepOutcome {
+  enum class Kind { kDone, kRefused, kInProgress };
+  Kind kind = Kind::kDone;
+  std::string reason;  // With kRefused: why, for a person.
+  static StepOutcome Done() { return {Kind::kDone, ""}; }
+  static StepOutcome Refused(std::string reason) { return {Kind::kRefused, std::move(reason)}; }
+  static StepOutcome InProgress() { return {Kind::kInProgress, ""}; }
+};
+
+// A service's saga steps: an action that takes effect at once and its compensation. The SDK
+// keeps the barrier: Act runs until it answers done or refused, once per branch; Compensate
+// runs only for a branch whose action took effect or is in progress, until done; a Compensate
+// before any Act leaves a tombstone and the later Act is refused without calling the handler.
+// An answer in progress is asked again when the coordinator asks again (the handler looks up
+// its own pending work, e.g. an asynchronous refund). Same threading and staging as
+// BranchHandler; a refusal's staged changes are dropped.
+class SagaHandler {
+ public:
+  virtual ~SagaHandler() = default;
+  virtual StepOutcome Act(const BranchContext& ctx, const std::string& payload,
+                          storage::WorkView& view) = 0;
+  virtual StepOutcome Compensate(const BranchContext& ctx, const std::string& payload,
+                                 storage::WorkView& view) = 0;
+};
+
 struct ParticipantOptions {
   // Coordinator to ask GetDecision when a branch stays prepared; empty disables the timer.
   std::string coordinator_endpoint;
@@ -63,6 +89,8 @@ struct ParticipantOptions {
   absl::Duration barrier_sweep_interval = absl::Minutes(1);
   // Where to count what happens; may be null. Must outlive the server.
   ParticipantMetrics* metrics = nullptr;
+  // Saga steps; null: Act and Compensate answer UNIMPLEMENTED. Must outlive the server.
+  SagaHandler* saga = nullptr;
 };
 
 // Serves settle.v1.Participant (and ParticipantInspect) for a BranchHandler over a

@@ -97,6 +97,36 @@ absl::StatusOr<v1::Transaction> SettleClient::AbortTransaction(const std::string
   return resp.transaction();
 }
 
+absl::StatusOr<v1::Transaction> SettleClient::RetryTransaction(const std::string& txn_id,
+                                                               const std::string& who,
+                                                               const std::string& reason) const {
+  v1::RetryTransactionRequest req;
+  req.set_txn_id(txn_id);
+  req.set_operator_(who);
+  req.set_reason(reason);
+  v1::Transaction resp;
+  absl::Status s = Invoke(kQueryTimeout, [&](grpc::ClientContext* ctx) {
+    return coordinator_->RetryTransaction(ctx, req, &resp);
+  });
+  if (!s.ok()) return s;
+  return resp;
+}
+
+absl::StatusOr<v1::Transaction> SettleClient::ResolveTransaction(const std::string& txn_id,
+                                                                 const std::string& who,
+                                                                 const std::string& reason) const {
+  v1::ResolveTransactionRequest req;
+  req.set_txn_id(txn_id);
+  req.set_operator_(who);
+  req.set_reason(reason);
+  v1::Transaction resp;
+  absl::Status s = Invoke(kQueryTimeout, [&](grpc::ClientContext* ctx) {
+    return coordinator_->ResolveTransaction(ctx, req, &resp);
+  });
+  if (!s.ok()) return s;
+  return resp;
+}
+
 absl::StatusOr<v1::ParticipantInfo> SettleClient::RegisterParticipant(
     const std::string& name, const std::string& endpoint) const {
   v1::RegisterParticipantRequest req;
@@ -127,6 +157,80 @@ absl::StatusOr<std::vector<v1::ParticipantInfo>> SettleClient::ListParticipants(
   });
   if (!s.ok()) return s;
   return std::vector<v1::ParticipantInfo>(resp.participants().begin(), resp.participants().end());
+}
+
+namespace {
+
+v1::ExecuteRequest SagaRequest(const std::string& idempotency_key) {
+  v1::ExecuteRequest req;
+  req.set_idempotency_key(idempotency_key);
+  req.set_mode(v1::MODE_SAGA);
+  req.mutable_timeout()->set_seconds(30);
+  return req;
+}
+
+void AddStep(v1::ExecuteRequest& req, const std::string& participant, const std::string& payload,
+             uint32_t step) {
+  auto* b = req.add_branches();
+  b->set_participant(participant);
+  b->set_payload(payload);
+  b->set_step(step);
+}
+
+// Money moves between the merchant and card receivables, at balance and at ledger.
+void AddMerchantLegs(v1::ExecuteRequest& req, const std::string& merchant, int64_t signed_amount,
+                     const std::string& memo, uint32_t step) {
+  v1::BalancePayload balance;
+  auto* posting = balance.add_postings();
+  posting->set_account(merchant);
+  posting->set_amount_minor(signed_amount);
+  AddStep(req, "balance", balance.SerializeAsString(), step);
+  v1::LedgerPayload ledger;
+  const int64_t amount = signed_amount > 0 ? signed_amount : -signed_amount;
+  auto* dr = ledger.add_lines();
+  dr->set_account(signed_amount > 0 ? kCardReceivables : merchant);
+  dr->set_debit_minor(amount);
+  auto* cr = ledger.add_lines();
+  cr->set_account(signed_amount > 0 ? merchant : kCardReceivables);
+  cr->set_credit_minor(amount);
+  ledger.set_memo(memo);
+  AddStep(req, "ledger", ledger.SerializeAsString(), step);
+}
+
+void AddReceipt(v1::ExecuteRequest& req, const std::string& merchant, const std::string& topic,
+                int64_t amount, uint32_t step) {
+  v1::NotificationPayload note;
+  note.set_recipient(merchant);
+  note.set_topic(topic);
+  note.set_body(absl::StrCat("{\"merchant\":\"", merchant, "\",\"amount_minor\":", amount, "}"));
+  AddStep(req, "notification", note.SerializeAsString(), step);
+}
+
+}  // namespace
+
+v1::ExecuteRequest MakeCardPayment(const std::string& idempotency_key, const std::string& card,
+                                   const std::string& merchant, int64_t amount_minor) {
+  v1::ExecuteRequest req = SagaRequest(idempotency_key);
+  v1::GatewayPayload charge;
+  charge.mutable_charge()->set_card(card);
+  charge.mutable_charge()->set_amount_minor(amount_minor);
+  charge.mutable_charge()->set_merchant(merchant);
+  AddStep(req, "gateway", charge.SerializeAsString(), 0);
+  AddMerchantLegs(req, merchant, amount_minor, absl::StrCat("card payment ", idempotency_key), 1);
+  AddReceipt(req, merchant, "payment.settled", amount_minor, 2);
+  return req;
+}
+
+v1::ExecuteRequest MakeCardRefund(const std::string& idempotency_key, const std::string& charge_id,
+                                  const std::string& merchant, int64_t amount_minor) {
+  v1::ExecuteRequest req = SagaRequest(idempotency_key);
+  AddMerchantLegs(req, merchant, -amount_minor, absl::StrCat("card refund ", idempotency_key), 0);
+  v1::GatewayPayload refund;
+  refund.mutable_refund()->set_charge_id(charge_id);
+  refund.mutable_refund()->set_amount_minor(amount_minor);
+  AddStep(req, "gateway", refund.SerializeAsString(), 1);
+  AddReceipt(req, merchant, "payment.refunded", amount_minor, 2);
+  return req;
 }
 
 v1::ExecuteRequest MakeTransfer(const std::string& idempotency_key, const std::string& from,

@@ -41,6 +41,13 @@ class SettleClient final {
       const v1::ListTransactionsRequest& request) const;
   absl::StatusOr<v1::Transaction> AbortTransaction(const std::string& txn_id,
                                                    const std::string& reason) const;
+  // A parked saga: try its refused compensations again, or mark it resolved by hand.
+  absl::StatusOr<v1::Transaction> RetryTransaction(const std::string& txn_id,
+                                                   const std::string& who,
+                                                   const std::string& reason) const;
+  absl::StatusOr<v1::Transaction> ResolveTransaction(const std::string& txn_id,
+                                                     const std::string& who,
+                                                     const std::string& reason) const;
 
   absl::StatusOr<v1::ParticipantInfo> RegisterParticipant(const std::string& name,
                                                           const std::string& endpoint) const;
@@ -58,6 +65,20 @@ class SettleClient final {
 v1::ExecuteRequest MakeTransfer(const std::string& idempotency_key, const std::string& from,
                                 const std::string& to, int64_t amount_minor,
                                 absl::Duration timeout = absl::Seconds(5));
+
+// The reference card payment, a MODE_SAGA transaction: step 0 charges `card` at the gateway;
+// step 1 credits `merchant` at balance and journals it at ledger (card receivables against the
+// merchant); step 2 queues the merchant's receipt at notification. A failed step undoes the
+// earlier ones: the credit is taken back, the entry reversed, the charge refunded.
+v1::ExecuteRequest MakeCardPayment(const std::string& idempotency_key, const std::string& card,
+                                   const std::string& merchant, int64_t amount_minor);
+// A refund of an earlier card payment, as its own saga: step 0 takes the amount back from the
+// merchant and journals it; step 1 refunds it at the gateway (`charge_id` is the payment's
+// "<txn_id>/0"); step 2 tells the merchant.
+v1::ExecuteRequest MakeCardRefund(const std::string& idempotency_key, const std::string& charge_id,
+                                  const std::string& merchant, int64_t amount_minor);
+// The ledger account card payments are journalled against.
+inline constexpr char kCardReceivables[] = "card-receivables";
 
 }  // namespace settle::client
 

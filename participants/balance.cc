@@ -186,8 +186,19 @@ class BalanceAdmin final : public v1::BalanceAdmin::CallbackService {
 
 }  // namespace
 
+// A saga's compensation: every posting turned round (a credit becomes the debit that takes it
+// back, and may be refused if the money was spent since).
+absl::StatusOr<std::string> ReverseBalance(const std::string& payload) {
+  v1::BalancePayload p;
+  if (!p.ParseFromString(payload)) return absl::InvalidArgumentError("payload is not a BalancePayload");
+  for (auto& posting : *p.mutable_postings()) posting.set_amount_minor(-posting.amount_minor());
+  return p.SerializeAsString();
+}
+
 ReferenceParticipant MakeBalance(storage::BranchStore& store) {
-  return {std::make_unique<BalanceHandler>(), std::make_unique<BalanceAdmin>(store)};
+  auto handler = std::make_unique<BalanceHandler>();
+  auto saga = std::make_unique<sdk::ReversibleSaga>(*handler, ReverseBalance);
+  return {std::move(handler), std::make_unique<BalanceAdmin>(store), std::move(saga)};
 }
 
 absl::StatusOr<ReferenceParticipant> MakeReference(const std::string& kind,
@@ -195,8 +206,9 @@ absl::StatusOr<ReferenceParticipant> MakeReference(const std::string& kind,
   if (kind == "balance") return MakeBalance(store);
   if (kind == "ledger") return MakeLedger(store);
   if (kind == "notification") return MakeNotification(store);
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown participant kind '", kind, "': use balance, ledger or notification"));
+  if (kind == "gateway") return MakeGateway(store);
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown participant kind '", kind, "': use balance, ledger, notification or gateway"));
 }
 
 absl::StatusOr<std::string> ScanPage(const storage::BranchStore& store, const std::string& prefix,

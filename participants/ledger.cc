@@ -92,8 +92,23 @@ class LedgerAdmin final : public v1::LedgerAdmin::CallbackService {
 
 }  // namespace
 
+// A saga's compensation: the reversing entry (debits and credits swapped).
+absl::StatusOr<std::string> ReverseEntry(const std::string& payload) {
+  v1::LedgerPayload p;
+  if (!p.ParseFromString(payload)) return absl::InvalidArgumentError("payload is not a LedgerPayload");
+  for (auto& line : *p.mutable_lines()) {
+    const int64_t debit = line.debit_minor();
+    line.set_debit_minor(line.credit_minor());
+    line.set_credit_minor(debit);
+  }
+  p.set_memo(absl::StrCat("reversal: ", p.memo()));
+  return p.SerializeAsString();
+}
+
 ReferenceParticipant MakeLedger(storage::BranchStore& store) {
-  return {std::make_unique<LedgerHandler>(), std::make_unique<LedgerAdmin>(store)};
+  auto handler = std::make_unique<LedgerHandler>();
+  auto saga = std::make_unique<sdk::ReversibleSaga>(*handler, ReverseEntry);
+  return {std::move(handler), std::make_unique<LedgerAdmin>(store), std::move(saga)};
 }
 
 }  // namespace settle::participants

@@ -1,4 +1,4 @@
-// settle-participant: runs one reference participant (balance, ledger or notification).
+// settle-participant: runs one reference participant (balance, ledger, notification, gateway).
 
 #include <csignal>
 #include <fstream>
@@ -19,7 +19,7 @@
 #include "participants/reference.h"
 #include "prometheus/registry.h"
 
-ABSL_FLAG(std::string, kind, "", "balance, ledger or notification");
+ABSL_FLAG(std::string, kind, "", "balance, ledger, notification or gateway");
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "gRPC listen address (port 0 picks one)");
 ABSL_FLAG(std::string, data_dir, "", "folder of this participant's RocksDB store");
 ABSL_FLAG(std::string, coordinator, "",
@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   // transaction that cost ~6% of the coordinator's CPU (perf). The tests keep the check on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   settle::ParseFlagsWithEnv(argc, argv,
-                            "settle-participant --kind=balance|ledger|notification: a reference "
+                            "settle-participant --kind=balance|ledger|notification|gateway: a reference "
                             "participant. Every flag can be set as SETTLE_<FLAG>.");
   settle::RouteProtobufLogs();
   if (!settle::SetLogLevel(absl::GetFlag(FLAGS_log_level))) {
@@ -99,6 +99,7 @@ int main(int argc, char** argv) {
   options.in_doubt_check_interval = absl::GetFlag(FLAGS_in_doubt_check_interval);
   options.barrier_retention = absl::GetFlag(FLAGS_barrier_retention);
   options.barrier_sweep_interval = absl::GetFlag(FLAGS_barrier_sweep_interval);
+  options.saga = reference->saga.get();
   auto server_impl = std::make_unique<settle::sdk::ParticipantServer>(options, **store,
                                                                       *reference->handler);
 

@@ -93,8 +93,20 @@ class NotificationAdmin final : public v1::NotificationAdmin::CallbackService {
 
 }  // namespace
 
+// A saga's compensation: a message was sent, so a second one says it no longer holds.
+absl::StatusOr<std::string> ReverseNotification(const std::string& payload) {
+  v1::NotificationPayload p;
+  if (!p.ParseFromString(payload)) {
+    return absl::InvalidArgumentError("payload is not a NotificationPayload");
+  }
+  p.set_topic(absl::StrCat(p.topic(), ".reversed"));
+  return p.SerializeAsString();
+}
+
 ReferenceParticipant MakeNotification(storage::BranchStore& store) {
-  return {std::make_unique<NotificationHandler>(), std::make_unique<NotificationAdmin>(store)};
+  auto handler = std::make_unique<NotificationHandler>();
+  auto saga = std::make_unique<sdk::ReversibleSaga>(*handler, ReverseNotification);
+  return {std::move(handler), std::make_unique<NotificationAdmin>(store), std::move(saga)};
 }
 
 }  // namespace settle::participants

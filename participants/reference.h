@@ -1,8 +1,11 @@
 #ifndef SETTLE_PARTICIPANTS_REFERENCE_H_
 #define SETTLE_PARTICIPANTS_REFERENCE_H_
 
-// The reference participants: balance, ledger and notification. Each is a BranchHandler (its
-// domain logic, run by the SDK) plus an admin gRPC service for its own data.
+// The reference participants: balance, ledger, notification and a card gateway. Each is a
+// BranchHandler (its domain logic, run by the SDK), its saga steps, and an admin gRPC service
+// for its own data. Balance, ledger and notification run saga steps through
+// sdk::ReversibleSaga (a change and its exact inverse); the gateway has its own (charge, then
+// an asynchronous refund) and refuses two-phase Prepares.
 
 #include <cstdint>
 #include <functional>
@@ -11,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "client/participant_server.h"
+#include "client/reversible_saga.h"
 #include "grpcpp/impl/codegen/service_type.h"
 #include "storage/branch_store.h"
 
@@ -24,12 +28,14 @@ constexpr int64_t kMaxAmountMinor = int64_t{1} << 52;
 struct ReferenceParticipant {
   std::unique_ptr<sdk::BranchHandler> handler;
   std::unique_ptr<grpc::Service> admin;
+  std::unique_ptr<sdk::SagaHandler> saga;
 };
 
 // Both parts borrow `store`, which must outlive them. Thread-safe as the SDK requires.
 ReferenceParticipant MakeBalance(storage::BranchStore& store);
 ReferenceParticipant MakeLedger(storage::BranchStore& store);
 ReferenceParticipant MakeNotification(storage::BranchStore& store);
+ReferenceParticipant MakeGateway(storage::BranchStore& store);
 
 // INVALID_ARGUMENT for an unknown kind.
 absl::StatusOr<ReferenceParticipant> MakeReference(const std::string& kind,

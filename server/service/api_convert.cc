@@ -76,6 +76,8 @@ v1::TxnState ToApiState(storage::TxnStateRecord state) {
     case storage::TXN_ABORTING: return v1::TXN_STATE_ABORTING;
     case storage::TXN_COMMITTED: return v1::TXN_STATE_COMMITTED;
     case storage::TXN_ABORTED: return v1::TXN_STATE_ABORTED;
+    case storage::TXN_COMPENSATING: return v1::TXN_STATE_COMPENSATING;
+    case storage::TXN_NEEDS_ATTENTION: return v1::TXN_STATE_NEEDS_ATTENTION;
     default: return v1::TXN_STATE_UNSPECIFIED;
   }
 }
@@ -87,6 +89,8 @@ absl::StatusOr<storage::TxnStateRecord> FromApiState(int state) {
     case v1::TXN_STATE_ABORTING: return storage::TXN_ABORTING;
     case v1::TXN_STATE_COMMITTED: return storage::TXN_COMMITTED;
     case v1::TXN_STATE_ABORTED: return storage::TXN_ABORTED;
+    case v1::TXN_STATE_COMPENSATING: return storage::TXN_COMPENSATING;
+    case v1::TXN_STATE_NEEDS_ATTENTION: return storage::TXN_NEEDS_ATTENTION;
     default:
       return absl::InvalidArgumentError(absl::StrCat("states holds unknown state ", state));
   }
@@ -99,6 +103,8 @@ v1::BranchState ToApiBranchState(storage::BranchStateRecord state) {
     case storage::BRANCH_REFUSED: return v1::BRANCH_STATE_REFUSED;
     case storage::BRANCH_COMMITTED: return v1::BRANCH_STATE_COMMITTED;
     case storage::BRANCH_ABORTED: return v1::BRANCH_STATE_ABORTED;
+    case storage::BRANCH_COMPENSATED: return v1::BRANCH_STATE_COMPENSATED;
+    case storage::BRANCH_NEEDS_ATTENTION: return v1::BRANCH_STATE_NEEDS_ATTENTION;
     default: return v1::BRANCH_STATE_UNSPECIFIED;
   }
 }
@@ -111,7 +117,9 @@ absl::StatusOr<engine::ExecuteParams> ToExecuteParams(const v1::ExecuteRequest& 
   if (!timeout.ok()) return timeout.status();
   p.timeout = *timeout;
   p.idempotency_key = req.idempotency_key();
-  for (const auto& b : req.branches()) p.branches.push_back({b.participant(), b.payload()});
+  for (const auto& b : req.branches()) {
+    p.branches.push_back({b.participant(), b.payload(), b.step()});
+  }
   auto mode = FromApiMode(req.mode());
   if (!mode.ok()) return mode.status();
   p.mode = *mode;
@@ -140,6 +148,7 @@ void ToTransaction(const engine::TxnSnapshot& snap, v1::Transaction* out) {
     s->set_branch_id(static_cast<uint32_t>(i));
     s->set_participant(b.participant());
     s->set_state(ToApiBranchState(b.state()));
+    s->set_step(b.step());
     s->set_reason(b.reason());
     if (i < static_cast<int>(snap.delivery.size())) {
       const auto& d = snap.delivery[i];
@@ -157,6 +166,13 @@ void ToTransaction(const engine::TxnSnapshot& snap, v1::Transaction* out) {
   out->set_refused_branch(rec.refused_branch());
   out->set_reason(rec.reason());
   out->set_stuck(snap.stuck);
+  for (const auto& a : rec.operator_actions()) {
+    auto* o = out->add_operator_actions();
+    o->set_action(a.action());
+    o->set_operator_(a.who());
+    o->set_reason(a.reason());
+    MicrosToProtoTime(a.micros(), o->mutable_time());
+  }
 }
 
 absl::StatusOr<engine::ListParams> ToListParams(const v1::ListTransactionsRequest& req) {

@@ -92,6 +92,39 @@ grpc::ServerUnaryReactor* CoordinatorService::AbortTransaction(
                     });
 }
 
+namespace {
+
+// The operator's commands on a parked saga: txn_id and operator are required.
+template <typename Req>
+absl::Status RequireOperatorFields(const Req& request) {
+  if (absl::Status s = RequireField(request.txn_id(), "txn_id"); !s.ok()) return s;
+  return RequireField(request.operator_(), "operator");
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* CoordinatorService::RetryTransaction(
+    grpc::CallbackServerContext* context, const v1::RetryTransactionRequest* request,
+    v1::Transaction* response) {
+  absl::Status fields = RequireOperatorFields(*request);
+  return FinishWith(context,
+                    fields.ok() ? coordinator_.RetryParked(request->txn_id(), request->operator_(),
+                                                           request->reason())
+                                : absl::StatusOr<engine::TxnSnapshot>(fields),
+                    [response](const engine::TxnSnapshot& s) { ToTransaction(s, response); });
+}
+
+grpc::ServerUnaryReactor* CoordinatorService::ResolveTransaction(
+    grpc::CallbackServerContext* context, const v1::ResolveTransactionRequest* request,
+    v1::Transaction* response) {
+  absl::Status fields = RequireOperatorFields(*request);
+  return FinishWith(context,
+                    fields.ok() ? coordinator_.Resolve(request->txn_id(), request->operator_(),
+                                                       request->reason())
+                                : absl::StatusOr<engine::TxnSnapshot>(fields),
+                    [response](const engine::TxnSnapshot& s) { ToTransaction(s, response); });
+}
+
 grpc::ServerUnaryReactor* RegistryService::RegisterParticipant(
     grpc::CallbackServerContext* context, const v1::RegisterParticipantRequest* request,
     v1::RegisterParticipantResponse* response) {

@@ -26,6 +26,12 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
   grpc::ServerUnaryReactor* AbortTransaction(grpc::CallbackServerContext* context,
                                              const v1::AbortTransactionRequest* request,
                                              v1::AbortTransactionResponse* response) override;
+  grpc::ServerUnaryReactor* RetryTransaction(grpc::CallbackServerContext* context,
+                                             const v1::RetryTransactionRequest* request,
+                                             v1::Transaction* response) override;
+  grpc::ServerUnaryReactor* ResolveTransaction(grpc::CallbackServerContext* context,
+                                               const v1::ResolveTransactionRequest* request,
+                                               v1::Transaction* response) override;
 
  private:
   engine::Coordinator& coordinator_;

@@ -57,6 +57,39 @@ void GrpcParticipantChannel::Abort(const engine::BranchRef& ref, absl::Time dead
       });
 }
 
+void GrpcParticipantChannel::Step(bool compensate, const engine::PrepareCall& c,
+                                  std::function<void(absl::StatusOr<engine::StepResult>)> done) {
+  auto call = std::make_shared<UnaryCall<v1::StepRequest, v1::StepResponse>>();
+  call->request.set_txn_id(c.ref.txn_id);
+  call->request.set_branch_id(c.ref.branch_id);
+  call->request.set_participant(c.participant);
+  call->request.set_payload(c.payload);
+  const int64_t micros = absl::ToUnixMicros(c.deadline);
+  call->request.mutable_deadline()->set_seconds(micros / 1000000);
+  call->request.mutable_deadline()->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
+  auto* async = stub_->async();
+  auto on_done = [done = std::move(done)](const grpc::Status& s, const v1::StepResponse& resp) {
+    if (!s.ok()) return done(FromGrpcStatus(s));
+    using Kind = engine::StepResult::Kind;
+    switch (resp.outcome()) {
+      case v1::STEP_DONE: return done(engine::StepResult{Kind::kDone, ""});
+      case v1::STEP_REFUSED: return done(engine::StepResult{Kind::kRefused, resp.reason()});
+      case v1::STEP_IN_PROGRESS: return done(engine::StepResult{Kind::kInProgress, ""});
+      default:
+        return done(absl::UnknownError("the participant answered no step outcome"));
+    }
+  };
+  if (compensate) {
+    StartUnaryCall<v1::StepRequest, v1::StepResponse>(
+        [async](auto... args) { async->Compensate(args...); }, c.deadline, std::move(call),
+        std::move(on_done));
+  } else {
+    StartUnaryCall<v1::StepRequest, v1::StepResponse>(
+        [async](auto... args) { async->Act(args...); }, c.deadline, std::move(call),
+        std::move(on_done));
+  }
+}
+
 absl::StatusOr<std::shared_ptr<engine::ParticipantChannel>> GrpcParticipantChannelFactory::Create(
     const std::string& endpoint) {
   grpc::ChannelArguments args;

@@ -20,8 +20,18 @@ class GrpcParticipantChannel final : public engine::ParticipantChannel {
               std::function<void(absl::Status)> done) override;
   void Abort(const engine::BranchRef& ref, absl::Time deadline,
              std::function<void(absl::Status)> done) override;
+  void Act(const engine::PrepareCall& call,
+           std::function<void(absl::StatusOr<engine::StepResult>)> done) override {
+    Step(/*compensate=*/false, call, std::move(done));
+  }
+  void Compensate(const engine::PrepareCall& call,
+                  std::function<void(absl::StatusOr<engine::StepResult>)> done) override {
+    Step(/*compensate=*/true, call, std::move(done));
+  }
 
  private:
+  void Step(bool compensate, const engine::PrepareCall& call,
+            std::function<void(absl::StatusOr<engine::StepResult>)> done);
   std::unique_ptr<v1::Participant::Stub> stub_;
 };
 

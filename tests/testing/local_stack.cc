@@ -198,6 +198,28 @@ absl::StatusOr<std::vector<v1::OutboxMessage>> LocalStack::Outbox(const std::str
       [](const auto& resp) -> const auto& { return resp.messages(); });
 }
 
+absl::Status LocalStack::ConfigureGateway(const v1::GatewayConfig& config) {
+  v1::GatewayConfig resp;
+  return FromGrpcStatus(MakeStub<v1::GatewayAdmin>(participant_endpoint("gateway"))
+                            ->Configure(Context().get(), config, &resp));
+}
+
+absl::StatusOr<std::vector<v1::GatewayChargeRecord>> LocalStack::Charges() {
+  auto stub = MakeStub<v1::GatewayAdmin>(participant_endpoint("gateway"));
+  return ReadAllPages<v1::GatewayChargeRecord, v1::ListChargesResponse>(
+      v1::ListChargesRequest(),
+      [&](auto* ctx, const auto& req, auto* resp) { return stub->ListCharges(ctx, req, resp); },
+      [](const auto& resp) -> const auto& { return resp.charges(); });
+}
+
+absl::StatusOr<std::vector<v1::GatewayRefundRecord>> LocalStack::Refunds() {
+  auto stub = MakeStub<v1::GatewayAdmin>(participant_endpoint("gateway"));
+  return ReadAllPages<v1::GatewayRefundRecord, v1::ListRefundsResponse>(
+      v1::ListRefundsRequest(),
+      [&](auto* ctx, const auto& req, auto* resp) { return stub->ListRefunds(ctx, req, resp); },
+      [](const auto& resp) -> const auto& { return resp.refunds(); });
+}
+
 absl::StatusOr<std::vector<v1::BranchRecordInfo>> LocalStack::Branches(const std::string& kind) {
   auto stub = MakeStub<v1::ParticipantInspect>(participant_endpoint(kind));
   v1::ListBranchesRequest req;

@@ -65,6 +65,10 @@ class LocalStack final {
   absl::StatusOr<std::vector<v1::JournalEntry>> Journal();
   absl::StatusOr<std::vector<v1::OutboxMessage>> Outbox(const std::string& name = "notification");
   absl::StatusOr<std::vector<v1::BranchRecordInfo>> Branches(const std::string& kind);
+  // The card gateway's admin API (participant "gateway").
+  absl::Status ConfigureGateway(const v1::GatewayConfig& config);
+  absl::StatusOr<std::vector<v1::GatewayChargeRecord>> Charges();
+  absl::StatusOr<std::vector<v1::GatewayRefundRecord>> Refunds();
   std::unique_ptr<v1::Participant::Stub> ParticipantStub(const std::string& kind);
 
  private:

@@ -1,0 +1,72 @@
+#include "client/barrier.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/echo.h"
+#include "storage/txn_id.h"
+
+namespace settle::sdk::internal {
+
+using storage::BarrierRecord;
+using storage::Space;
+
+absl::StatusOr<std::optional<std::string>> StagingView::Get(Space space, const std::string& key) {
+  auto it = writes_.find({space, key});
+  if (it != writes_.end()) return it->second;
+  return base_.Get(space, key);
+}
+
+void StagingView::Put(Space space, const std::string& key, const std::string& value) {
+  writes_[{space, key}] = value;
+}
+
+void StagingView::Delete(Space space, const std::string& key) {
+  writes_[{space, key}] = std::nullopt;
+}
+
+void StagingView::Apply() {
+  for (const auto& [where, value] : writes_) {
+    if (value.has_value()) {
+      base_.Put(where.first, where.second, *value);
+    } else {
+      base_.Delete(where.first, where.second);
+    }
+  }
+}
+
+absl::StatusOr<std::optional<BarrierRecord>> ReadBarrier(storage::WorkView& view,
+                                                         const std::string& key) {
+  auto raw = view.Get(Space::kBarrier, key);
+  if (!raw.ok()) return raw.status();
+  if (!raw->has_value()) return std::nullopt;
+  BarrierRecord rec;
+  if (!rec.ParseFromString(**raw)) {
+    return absl::DataLossError(absl::StrCat("barrier record ", key, " is unreadable"));
+  }
+  return std::optional<BarrierRecord>(std::move(rec));
+}
+
+void WriteBarrier(storage::WorkView& view, const std::string& key, BarrierRecord rec,
+                  absl::Time now) {
+  rec.set_update_micros(absl::ToUnixMicros(now));
+  view.Put(Space::kBarrier, key, rec.SerializeAsString());
+}
+
+// The edge: a request's ids are checked before any work. A branch id past this is no branch of
+// any transaction (the coordinator allows at most a few dozen).
+constexpr uint32_t kMaxBranchId = 1023;
+
+absl::Status CheckBranch(const std::string& txn_id, uint32_t branch_id) {
+  if (txn_id.empty()) return absl::InvalidArgumentError("txn_id is required and was empty");
+  const auto parts = storage::ParseTxnId(txn_id);
+  if (txn_id.size() > 64 || !parts.has_value() || !storage::ValidShardName(parts->shard)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "txn_id ", Echo(txn_id), " is not a Settle transaction id (<shard>-<16 hex digits>)"));
+  }
+  if (branch_id > kMaxBranchId) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("branch_id ", branch_id, " is out of range: at most ", kMaxBranchId));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace settle::sdk::internal

@@ -1,0 +1,55 @@
+#ifndef SETTLE_CLIENT_BARRIER_H_
+#define SETTLE_CLIENT_BARRIER_H_
+
+// Internal to the participant SDK: the barrier record's helpers shared by the two-phase calls
+// (participant_server.cc) and the saga steps (saga_steps.cc). Everything here runs on the
+// store's writer thread, inside one unit of work.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "client/participant_server.h"
+#include "storage/branch_store.h"
+#include "storage/records.pb.h"
+
+namespace settle::sdk::internal {
+
+// Buffers a handler's writes so that a NO vote (or a refusal) can drop them while the SDK still
+// records the answer in the same unit of work. Reads see the buffered writes first.
+class StagingView final : public storage::WorkView {
+ public:
+  explicit StagingView(storage::WorkView& base) : base_(base) {}
+  absl::StatusOr<std::optional<std::string>> Get(storage::Space space,
+                                                 const std::string& key) override;
+  void Put(storage::Space space, const std::string& key, const std::string& value) override;
+  void Delete(storage::Space space, const std::string& key) override;
+  void Apply();
+
+ private:
+  storage::WorkView& base_;
+  std::map<std::pair<storage::Space, std::string>, std::optional<std::string>> writes_;
+};
+
+// What one unit of work answers.
+struct UnitResult {
+  absl::Status error;  // A protocol answer other than OK (e.g. FAILED_PRECONDITION).
+  Vote vote;
+  StepOutcome step;
+  const char* effect = "duplicate";  // For metrics; see ParticipantMetrics::Branch.
+};
+
+absl::StatusOr<std::optional<storage::BarrierRecord>> ReadBarrier(storage::WorkView& view,
+                                                                  const std::string& key);
+void WriteBarrier(storage::WorkView& view, const std::string& key, storage::BarrierRecord rec,
+                  absl::Time now);
+// INVALID_ARGUMENT naming the field unless `txn_id` is a Settle id and `branch_id` in range.
+absl::Status CheckBranch(const std::string& txn_id, uint32_t branch_id);
+
+}  // namespace settle::sdk::internal
+
+#endif  // SETTLE_CLIENT_BARRIER_H_
