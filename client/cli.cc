@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -30,11 +31,13 @@ ABSL_FLAG(bool, wait_for_acks, false, "return only once every participant acknow
 ABSL_FLAG(std::vector<std::string>, branch, {},
           "execute: a branch as NAME=@FILE (payload bytes read from FILE)");
 ABSL_FLAG(std::string, state, "", "list: only these states, comma-separated (preparing, "
-                                   "committing, aborting, committed, aborted; active = the first three)");
+                                   "committing, aborting, committed, aborted, compensating, "
+                                   "needs_attention; active = every one not terminal)");
 ABSL_FLAG(std::string, participant, "", "list: only transactions with a branch there");
 ABSL_FLAG(int32_t, limit, 20, "list, journal, outbox: page size");
 ABSL_FLAG(std::string, page_token, "", "list, journal, outbox: continue from this token");
-ABSL_FLAG(std::string, reason, "", "abort: why");
+ABSL_FLAG(std::string, reason, "", "abort, retry, resolve: why");
+ABSL_FLAG(std::string, operator_name, "", "retry, resolve: who acts (default: $USER)");
 ABSL_FLAG(std::string, at, "", "accounts/journal/outbox: the reference participant's address");
 
 namespace {
@@ -47,6 +50,14 @@ Payments and transactions (--coordinator, default 127.0.0.1:7070):
   settle get TXN_ID | settle get --key K            show one transaction
   settle list [--state S[,S]|active] [--participant P] [--limit N] [--page_token T]
   settle abort TXN_ID [--reason R]                  abort an undecided transaction
+  settle pay-card CARD MERCHANT AMOUNT_MINOR [--key K]
+                                                    a card payment, as a saga (gateway charge,
+                                                    merchant credit and journal, receipt)
+  settle refund TXN_ID MERCHANT AMOUNT_MINOR        refund an earlier card payment (a saga)
+  settle retry TXN_ID --reason R [--operator_name O]
+  settle resolve TXN_ID --reason R [--operator_name O]
+                                                    a parked saga (needs_attention): try its
+                                                    compensations again, or close it by hand
 Participants:
   settle register NAME HOST:PORT | settle deregister NAME | settle participants
 Health (grpc.health.v1; --at HOST:PORT, default the coordinator):
@@ -110,12 +121,17 @@ void PrintTxn(const settle::v1::Transaction& t) {
   for (const auto& b : t.branches()) {
     std::printf("  branch %u  %-14s %-10s", b.branch_id(), b.participant().c_str(),
                 Lower(settle::v1::BranchState_Name(b.state()), "BRANCH_STATE_").c_str());
+    if (t.mode() == settle::v1::MODE_SAGA) std::printf("  step %u", b.step());
     if (b.attempts() > 0) {
       std::printf("  attempts=%u next_retry=%s last_error=%s", b.attempts(),
                   Time(b.next_retry_time()).c_str(), b.last_error().c_str());
     }
     if (!b.reason().empty()) std::printf("  %s", b.reason().c_str());
     std::printf("\n");
+  }
+  for (const auto& a : t.operator_actions()) {
+    std::printf("  %s by %s at %s: %s\n", a.action().c_str(), a.operator_().c_str(),
+                Time(a.time()).c_str(), a.reason().c_str());
   }
 }
 
@@ -279,7 +295,8 @@ int main(int argc, char** argv) {
     for (const std::string& s : states) {
       if (s == "active") {  // Every state that is not terminal.
         for (auto st : {settle::v1::TXN_STATE_PREPARING, settle::v1::TXN_STATE_COMMITTING,
-                        settle::v1::TXN_STATE_ABORTING}) {
+                        settle::v1::TXN_STATE_ABORTING, settle::v1::TXN_STATE_COMPENSATING,
+                        settle::v1::TXN_STATE_NEEDS_ATTENTION}) {
           req.add_states(st);
         }
         continue;
@@ -309,6 +326,28 @@ int main(int argc, char** argv) {
     if (!all.next_page_token().empty()) {
       std::printf("more: --page_token %s\n", all.next_page_token().c_str());
     }
+    return 0;
+  }
+  if (cmd == "pay-card" || cmd == "refund") {
+    int64_t amount = 0;
+    if (args.size() != 4 || !absl::SimpleAtoi(args[3], &amount)) {
+      return Usage("usage: settle pay-card CARD MERCHANT AMOUNT_MINOR | "
+                   "settle refund TXN_ID MERCHANT AMOUNT_MINOR");
+    }
+    // A payment's charge is its first branch: "<txn_id>/0".
+    return RunExecute(*client, cmd == "pay-card"
+                                   ? settle::client::MakeCardPayment(key, args[1], args[2], amount)
+                                   : settle::client::MakeCardRefund(key, args[1] + "/0", args[2],
+                                                                    amount));
+  }
+  if ((cmd == "retry" || cmd == "resolve") && args.size() == 2) {
+    std::string who = absl::GetFlag(FLAGS_operator_name);
+    if (who.empty() && std::getenv("USER") != nullptr) who = std::getenv("USER");
+    const std::string reason = absl::GetFlag(FLAGS_reason);
+    auto t = cmd == "retry" ? client->RetryTransaction(args[1], who, reason)
+                            : client->ResolveTransaction(args[1], who, reason);
+    if (!t.ok()) return Fail(t.status());
+    json ? PrintJson(*t) : PrintTxn(*t);
     return 0;
   }
   if (cmd == "abort" && args.size() == 2) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job: install, build, start the coordinator and the three reference participants on
-# loopback (data in ./settle-data), run a payment and an insufficient-funds payment, print both
-# outcomes and the balances, and stop everything.
+# The main job: install, build, start the coordinator and the four reference participants on
+# loopback (data in ./settle-data), run a payment, an insufficient-funds payment, a card payment
+# (a saga through the card gateway) and its refund, print the outcomes and the balances, and
+# stop everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -22,8 +23,8 @@ $B/settle-coordinator --listen=127.0.0.1:7070 --metrics_listen=127.0.0.1:9464 \
   --data_dir=$DATA/coordinator --port_file=$DATA/coordinator.port 2>$DATA/coordinator.log &
 pids+=($!)
 wait_port $DATA/coordinator.port >/dev/null
-declare -A port=([balance]=7101 [ledger]=7102 [notification]=7103)
-for kind in balance ledger notification; do
+declare -A port=([balance]=7101 [ledger]=7102 [notification]=7103 [gateway]=7104)
+for kind in balance ledger notification gateway; do
   $B/settle-participant --kind=$kind --listen=127.0.0.1:${port[$kind]} --data_dir=$DATA/$kind \
     --coordinator=127.0.0.1:7070 --port_file=$DATA/$kind.port 2>$DATA/$kind.log &
   pids+=($!)
@@ -32,11 +33,18 @@ for kind in balance ledger notification; do
 done
 $B/settle accounts open alice 10000 --at 127.0.0.1:7101
 $B/settle accounts open bob 0 --at 127.0.0.1:7101
+$B/settle accounts open shop 0 --at 127.0.0.1:7101
 
 echo; echo "== payment: alice pays bob 25.00"
 $B/settle transfer alice bob 2500 --key demo-payment-1
 echo; echo "== payment: alice tries to pay bob 1000.00 (insufficient funds)"
 $B/settle transfer alice bob 100000 --key demo-payment-2
+echo; echo "== card payment (a saga): a card pays the shop 42.00"
+$B/settle pay-card 4111-1111-1111-1111 shop 4200 --key demo-card-1
+card_txn=$($B/settle get --key demo-card-1 --json |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["txn_id"])')
+echo; echo "== refund of that card payment (its own saga; the refund completes asynchronously)"
+$B/settle refund "$card_txn" shop 4200 --key demo-refund-1
 echo; echo "== balances"
 $B/settle accounts list --at 127.0.0.1:7101
 echo; echo "== journal";  $B/settle journal --at 127.0.0.1:7102
