@@ -56,7 +56,8 @@ class LocalStack final {
   // Every transaction the coordinator lists for `request`, all pages followed.
   absl::StatusOr<std::vector<v1::Transaction>> Transactions(
       v1::ListTransactionsRequest request) const;
-  // The transactions not yet terminal (preparing, committing, aborting), all pages followed.
+  // The transactions not yet terminal (preparing, committing, aborting, compensating, needing
+  // attention), all pages followed.
   absl::StatusOr<std::vector<v1::Transaction>> ActiveTransactions() const;
 
   // Reference data, read through the participants' admin APIs.
