@@ -14,6 +14,7 @@
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
 #include "storage/txn_id.h"
+#include "tests/testing/wait.h"
 
 namespace settle::sdk {
 namespace {
