@@ -5,12 +5,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 
 namespace settle::fault {
 namespace {
 
 std::string Account(int i) { return absl::StrCat("acct-", i); }
+
+constexpr char kMerchant[] = "merchant";
+constexpr char kCard[] = "4111-1111-1111-1111";
+constexpr char kDeclinedCard[] = "4000-0000-0000-0002";
 
 }  // namespace
 
@@ -23,6 +28,13 @@ absl::Status Bank::Setup() {
     if (absl::Status s = stack_.OpenAccount(Account(i), options_.opening_balance); !s.ok()) {
       return s;
     }
+  }
+  if (options_.card_share > 0) {
+    if (absl::Status s = stack_.OpenAccount(kMerchant, 0); !s.ok()) return s;
+    v1::GatewayConfig config;
+    config.add_declined_cards(kDeclinedCard);
+    config.set_refund_delay_micros(20'000);
+    return stack_.ConfigureGateway(config);
   }
   return absl::OkStatus();
 }
@@ -50,6 +62,7 @@ std::map<std::string, Payment> Bank::Payments() const {
 std::vector<std::string> Bank::Participants() const {
   std::vector<std::string> out = {"balance", "ledger"};
   out.insert(out.end(), options_.notifiers.begin(), options_.notifiers.end());
+  if (options_.card_share > 0) out.push_back("gateway");
   return out;
 }
 
@@ -66,14 +79,24 @@ void Bank::Client(int id) {
         (from + 1 + static_cast<int>(rng() % (options_.accounts - 1))) % options_.accounts;
     const int64_t amount = 1 + static_cast<int64_t>(rng() % 3000);
     const std::string key = absl::StrCat("bank-", id, "-", i);
-    v1::ExecuteRequest req =
-        client::MakeTransfer(key, Account(from), Account(to), amount, options_.txn_timeout);
+    Payment payment;
+    payment.card = static_cast<double>(rng() % 1000) < options_.card_share * 1000;
+    v1::ExecuteRequest req;
+    if (payment.card) {
+      payment.declined = rng() % 6 == 0;
+      payment.notifier = "notification";
+      req = client::MakeCardPayment(key, payment.declined ? kDeclinedCard : kCard, kMerchant,
+                                    amount);
+    } else {
+      req = client::MakeTransfer(key, Account(from), Account(to), amount, options_.txn_timeout);
+    }
     // The transfer's third branch is its receipt: sent to one notifier, or dropped.
     const size_t choices =
         options_.notifiers.size() + (options_.some_without_notification ? 1 : 0);
     const size_t pick = static_cast<size_t>(rng() % choices);
-    Payment payment;
-    if (pick < options_.notifiers.size()) {
+    if (payment.card) {
+      // The card payment's receipt goes to "notification".
+    } else if (pick < options_.notifiers.size()) {
       payment.notifier = options_.notifiers[pick];
       req.mutable_branches(2)->set_participant(payment.notifier);
     } else {
@@ -120,9 +143,21 @@ absl::StatusOr<absl::Duration> Bank::AwaitQuiescence(absl::Duration timeout) {
       },
       timeout);
   if (!quiet) {
+    // Name a few of them, with each branch's state and last error: what a reader needs first.
+    std::string which;
+    auto active = stack_.ActiveTransactions();
+    for (size_t i = 0; active.ok() && i < active->size() && i < 3; ++i) {
+      const v1::Transaction& t = (*active)[i];
+      absl::StrAppend(&which, "\n  ", t.txn_id(), " ", v1::Mode_Name(t.mode()), " ",
+                      v1::TxnState_Name(t.state()));
+      for (const auto& b : t.branches()) {
+        absl::StrAppend(&which, "\n    ", b.participant(), " ", v1::BranchState_Name(b.state()),
+                        " attempts=", b.attempts(), " ", b.last_error());
+      }
+    }
     return absl::DeadlineExceededError(absl::StrCat("transactions still undecided or prepared ",
                                                     absl::FormatDuration(timeout),
-                                                    " after the faults healed"));
+                                                    " after the faults healed", which));
   }
   return absl::Now() - start;
 }
@@ -153,8 +188,9 @@ absl::StatusOr<std::string> Bank::Check() {
     ids_by_key[t.idempotency_key()].push_back(t.txn_id());
   }
 
-  std::set<std::string> committed, aborted;
+  std::set<std::string> committed, aborted, sagas;
   for (const auto& [id, t] : txns) {
+    if (t.mode() == v1::MODE_SAGA) sagas.insert(id);
     if (t.state() == v1::TXN_STATE_COMMITTED) {
       committed.insert(id);
     } else if (t.state() == v1::TXN_STATE_ABORTED) {
@@ -228,6 +264,47 @@ absl::StatusOr<std::string> Bank::Check() {
     }
   }
 
+  // Cards: what the gateway kept, net of refunds, is what the ledger journalled as card
+  // receivables and what the merchant holds; a committed saga kept its charge whole, an aborted
+  // one kept nothing, a declined card was never charged.
+  int64_t card_net = 0, receivables = 0, merchant = 0;
+  int card_committed = 0, card_aborted = 0;
+  if (options_.card_share > 0) {
+    auto charges = stack_.Charges();
+    if (!charges.ok()) return charges.status();
+    std::map<std::string, int64_t> kept;  // By txn id.
+    for (const auto& c : *charges) {
+      const int64_t net = c.amount_minor() - c.refunded_minor();
+      if (net < 0) violate(absl::StrCat("charge ", c.charge_id(), " refunded more than charged"));
+      card_net += net;
+      kept[c.charge_id().substr(0, c.charge_id().find('/'))] = net;
+    }
+    for (const auto& id : sagas) {
+      const bool charged = kept.count(id) > 0;
+      if (committed.count(id)) {
+        ++card_committed;
+        if (!charged || kept[id] <= 0) {
+          violate(absl::StrCat(id, " committed but the gateway kept no charge"));
+        }
+      } else {
+        ++card_aborted;
+        if (charged && kept[id] != 0) {
+          violate(absl::StrCat(id, " aborted but the gateway kept ", kept[id]));
+        }
+      }
+    }
+    for (const auto& [key, payment] : payments) {
+      auto it = ids_by_key.find(key);
+      if (payment.declined && it != ids_by_key.end() && kept.count(it->second[0])) {
+        violate(absl::StrCat("key ", key, ": a declined card was charged"));
+      }
+    }
+    auto m = stack_.Account(kMerchant);
+    if (!m.ok()) return m.status();
+    merchant = m->available_minor() + m->held_minor();
+    if (m->held_minor() != 0) violate(absl::StrCat("the merchant still holds ", m->held_minor()));
+  }
+
   // Money: conserved, nothing held, nothing negative.
   int64_t total = 0;
   for (int i = 0; i < options_.accounts; ++i) {
@@ -237,24 +314,40 @@ absl::StatusOr<std::string> Bank::Check() {
     if (a->held_minor() != 0) violate(absl::StrCat(Account(i), " still holds ", a->held_minor()));
     if (a->available_minor() < 0) violate(absl::StrCat(Account(i), " is negative"));
   }
+  // Card payments bring money in from outside: the merchant's is checked against the gateway.
   const int64_t expected_total = options_.opening_balance * options_.accounts;
   if (total != expected_total) {
     violate(absl::StrCat("total is ", total, ", expected ", expected_total));
   }
 
-  // The journal holds exactly the committed transactions, once each.
+  // The journal holds exactly the committed transactions, once each; an aborted saga's entry
+  // only with its reversal.
   auto journal = stack_.Journal();
   if (!journal.ok()) return journal.status();
   std::multiset<std::string> journaled;
-  for (const auto& e : *journal) journaled.insert(e.txn_id());
+  for (const auto& e : *journal) {
+    journaled.insert(e.txn_id());
+    for (const auto& line : e.lines()) {
+      if (line.account() == client::kCardReceivables) {
+        receivables += line.debit_minor() - line.credit_minor();
+      }
+    }
+    if (!txns.count(e.txn_id())) violate(absl::StrCat("journal entry for unknown ", e.txn_id()));
+  }
   for (const auto& id : committed) {
     if (journaled.count(id) != 1) {
       violate(absl::StrCat("journal has ", journaled.count(id), " entries for ", id));
     }
   }
-  if (journaled.size() != committed.size()) {
-    violate(absl::StrCat("journal has ", journaled.size(), " entries for ", committed.size(),
-                         " committed transactions"));
+  for (const auto& id : aborted) {
+    const size_t n = journaled.count(id);
+    if (n != 0 && !(sagas.count(id) && n == 2)) {
+      violate(absl::StrCat("journal has ", n, " entries for aborted ", id));
+    }
+  }
+  if (options_.card_share > 0 && (card_net != receivables || card_net != merchant)) {
+    violate(absl::StrCat("cards: the gateway kept ", card_net, ", the ledger journalled ",
+                         receivables, " as card receivables, the merchant holds ", merchant));
   }
 
   // At each notifier, a ready notification for each committed transaction sent there, none for
@@ -265,9 +358,18 @@ absl::StatusOr<std::string> Bank::Check() {
     if (!outbox.ok()) return outbox.status();
     const std::set<std::string>& expected = committed_at[notifier];
     std::set<std::string> ready;
+    std::map<std::string, int> undone;  // Aborted sagas: receipts minus their reversals.
+    size_t saga_undone_messages = 0;
     for (const auto& m : *outbox) {
       const bool committed_state =
           m.state() == v1::MESSAGE_STATE_READY || m.state() == v1::MESSAGE_STATE_PUBLISHED;
+      if (committed_state && aborted.count(m.txn_id()) && sagas.count(m.txn_id())) {
+        // A receipt sent before the saga turned back, and the message that takes it back.
+        const bool reversal = absl::EndsWith(m.topic(), ".reversed");
+        undone[m.txn_id()] += reversal ? -1 : 1;
+        ++saga_undone_messages;
+        continue;
+      }
       if (!committed_state || !expected.count(m.txn_id())) {
         violate(absl::StrCat(notifier, " outbox: ", m.txn_id(), " ",
                              v1::MessageState_Name(m.state()),
@@ -275,7 +377,11 @@ absl::StatusOr<std::string> Bank::Check() {
       }
       ready.insert(m.txn_id());
     }
-    if (ready.size() != expected.size() || outbox->size() != expected.size()) {
+    for (const auto& [id, n] : undone) {
+      if (n != 0) violate(absl::StrCat(notifier, " outbox: aborted saga ", id, " kept a receipt"));
+    }
+    if (ready.size() != expected.size() ||
+        outbox->size() != expected.size() + saga_undone_messages) {
       violate(absl::StrCat(notifier, " outbox has ", outbox->size(), " messages for ",
                            expected.size(), " transactions committed there"));
     }
@@ -291,10 +397,11 @@ absl::StatusOr<std::string> Bank::Check() {
       "client); coordinator: %d transactions, %d committed, %d aborted, 0 active; %d branch "
       "records agree; total %d conserved over %d accounts, none held or negative; %d journal "
       "entries and %d ready notifications, one per commit sent to a notifier; every key one "
-      "transaction; "
-      "0 violations",
+      "transaction; %d card sagas (%d committed, %d aborted), gateway net %d = ledger card "
+      "receivables = merchant; 0 violations",
       payments.size(), told_committed, told_aborted, unknown, txns.size(), committed.size(),
-      aborted.size(), barriers, total, options_.accounts, journaled.size(), ready_total);
+      aborted.size(), barriers, total, options_.accounts, journaled.size(), ready_total,
+      card_committed + card_aborted, card_committed, card_aborted, card_net);
 }
 
 }  // namespace settle::fault

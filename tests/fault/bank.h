@@ -29,11 +29,24 @@ struct BankOptions {
   // payments that do and do not need a given participant.
   std::vector<std::string> notifiers = {"notification"};
   bool some_without_notification = false;
+  // Share of payments that are card payments (MODE_SAGA, client::MakeCardPayment) to one
+  // merchant account, one in six with a declined card; needs the "gateway" participant
+  // registered. The rest are two-phase transfers.
+  double card_share = 0;
 };
+
+// The bank check with a quarter of its payments card sagas, the rest two-phase transfers.
+inline BankOptions MixedModes() {
+  BankOptions options;
+  options.card_share = 0.25;
+  return options;
+}
 
 // One payment as its client saw it.
 struct Payment {
   std::string notifier;  // Empty: the payment has no notification branch.
+  bool card = false;      // A card payment (a saga); `declined`: with a card the gateway refuses.
+  bool declined = false;
   // What Execute finally returned: "COMMITTED", "ABORTED", "UNKNOWN" (gave up on UNAVAILABLE or
   // DEADLINE_EXCEEDED) or "ERROR <status>".
   std::string outcome;
@@ -48,7 +61,7 @@ class Bank final {
   Bank(testing::LocalStack& stack, BankOptions options);
   ~Bank();
 
-  // Opens the accounts.
+  // Opens the accounts (and with cards, the merchant's, and configures the gateway).
   absl::Status Setup();
   // Starts the clients; they run until Stop().
   void Start();

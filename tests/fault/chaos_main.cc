@@ -27,7 +27,8 @@ namespace {
 
 using settle::testing::LocalStack;
 
-const char* const kKinds[] = {"balance", "ledger", "notification"};
+// The participants; the bank mixes two-phase transfers with card sagas through the gateway.
+const char* const kKinds[] = {"balance", "ledger", "notification", "gateway"};
 
 std::string g_dir;
 
@@ -101,7 +102,7 @@ int main(int argc, char** argv) {
     }
     proxies.push_back(std::move(*p));
   }
-  settle::fault::Bank bank(stack, settle::fault::BankOptions());
+  settle::fault::Bank bank(stack, settle::fault::MixedModes());
   if (!bank.Setup().ok()) return Fail("cannot open the accounts");
   bank.Start();
 
@@ -110,7 +111,7 @@ int main(int argc, char** argv) {
   absl::Time next_report = absl::Now() + absl::Seconds(30);
   while (absl::Now() < end) {
     absl::SleepFor(absl::Milliseconds(200 + rng() % 1800));  // Faults land at random instants.
-    const char* kind = kKinds[rng() % 3];
+    const char* kind = kKinds[rng() % std::size(kKinds)];
     switch (rng() % 6) {
       case 0:
         if (absl::Status s = Kill(stack.coordinator()); !s.ok()) return Fail("coordinator", s);

@@ -56,6 +56,16 @@ class FaultProxy final : public Participant::CallbackService {
                                   settle::v1::AbortResponse* resp) override {
     return Forward(ctx, req, resp, [this](auto... a) { stub_->async()->Abort(a...); });
   }
+  grpc::ServerUnaryReactor* Act(grpc::CallbackServerContext* ctx,
+                                const settle::v1::StepRequest* req,
+                                settle::v1::StepResponse* resp) override {
+    return Forward(ctx, req, resp, [this](auto... a) { stub_->async()->Act(a...); });
+  }
+  grpc::ServerUnaryReactor* Compensate(grpc::CallbackServerContext* ctx,
+                                       const settle::v1::StepRequest* req,
+                                       settle::v1::StepResponse* resp) override {
+    return Forward(ctx, req, resp, [this](auto... a) { stub_->async()->Compensate(a...); });
+  }
 
  private:
   double Roll() {
