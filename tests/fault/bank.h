@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -41,6 +42,10 @@ inline BankOptions MixedModes() {
   options.card_share = 0.25;
   return options;
 }
+
+// The bank's accounts at balance, and the merchant its card payments pay.
+inline std::string Account(int i) { return absl::StrCat("acct-", i); }
+inline constexpr char kMerchant[] = "merchant";
 
 // One payment as its client saw it.
 struct Payment {
