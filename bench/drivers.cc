@@ -43,10 +43,12 @@ class SettleDriver final : public Driver {
     auto call = std::make_shared<UnaryCall<v1::ExecuteRequest, v1::ExecuteResponse>>();
     call->request.set_idempotency_key(absl::StrCat(run_id_, "-", seq));
     call->request.mutable_timeout()->set_seconds(10);
+    if (workload_.saga()) call->request.set_mode(v1::MODE_SAGA);
     for (auto& b : workload_.Branches(seq)) {
       auto* br = call->request.add_branches();
       br->set_participant(std::move(b.participant));
       br->set_payload(std::move(b.payload));
+      br->set_step(b.step);
     }
     auto* async = stub_->async();
     StartUnaryCall<v1::ExecuteRequest, v1::ExecuteResponse>(
@@ -155,11 +157,13 @@ class BaselineDriver final : public Driver {
 
 }  // namespace
 
-Workload::Workload(int branches, int accounts, size_t payload_bytes, double abort_ratio)
+Workload::Workload(int branches, int accounts, size_t payload_bytes, double abort_ratio,
+                   bool saga)
     : branches_(branches),
       accounts_(accounts),
       payload_bytes_(payload_bytes),
-      abort_ratio_(abort_ratio) {}
+      abort_ratio_(abort_ratio),
+      saga_(saga) {}
 
 std::vector<std::string> Workload::Accounts() const {
   std::vector<std::string> out;
@@ -173,6 +177,18 @@ std::vector<BranchSpec> Workload::Branches(uint64_t seq) const {
   // Deterministic spread of aborts: seq scaled by a large odd constant, mod 10000.
   const bool abort = static_cast<double>((seq * 2654435761u) % 10000) < abort_ratio_ * 10000;
   // An overdraft: balance votes NO.
+  if (saga_) {
+    const v1::ExecuteRequest card =
+        client::MakeCardPayment("", "4111-1111-1111-1111", to, 1 + static_cast<int64_t>(seq % 100));
+    std::vector<BranchSpec> out;
+    for (const auto& b : card.branches()) out.push_back({b.participant(), b.payload(), b.step()});
+    if (abort) {
+      v1::NotificationPayload refused;  // No recipient: the last step is refused.
+      refused.set_topic("payment.settled");
+      out.back().payload = refused.SerializeAsString();
+    }
+    return out;
+  }
   const int64_t amount = abort ? Workload::kOpeningBalance * 4 : 1;
   // The reference payment (balance, ledger, notification), its receipt padded to size.
   const v1::ExecuteRequest transfer = client::MakeTransfer("", from, to, amount);

@@ -16,14 +16,22 @@ namespace settle::bench {
 struct BranchSpec {
   std::string participant;
   std::string payload;
+  uint32_t step = 0;  // Saga step.
 };
 
 // The transactions a run sends: transfers between `accounts` accounts at balance, with a
 // ledger entry and a notification, cycling over those three for `branches` branches. A share
 // `abort_ratio` of them overdraw and so abort. Pure and thread-safe.
+//
+// With `saga`, each transaction is the reference card payment instead (MODE_SAGA: a charge at
+// the gateway, the merchant's credit and journal, the receipt; client::MakeCardPayment), the
+// merchant being one of the accounts; an abort is a receipt the notification service refuses,
+// which makes the saga refund the card and take the credit back.
 class Workload final {
  public:
-  Workload(int branches, int accounts, size_t payload_bytes, double abort_ratio);
+  Workload(int branches, int accounts, size_t payload_bytes, double abort_ratio,
+           bool saga = false);
+  bool saga() const { return saga_; }
   std::vector<BranchSpec> Branches(uint64_t seq) const;
   std::vector<std::string> Accounts() const;
   static constexpr int64_t kOpeningBalance = int64_t{1} << 40;
@@ -33,6 +41,7 @@ class Workload final {
   const int accounts_;
   const size_t payload_bytes_;
   const double abort_ratio_;
+  const bool saga_;
 };
 
 // Runs one transaction asynchronously; `done` gets "committed", "aborted" or a status code

@@ -70,6 +70,8 @@ ABSL_FLAG(int32_t, accounts, 256, "accounts the transfers spread over");
 ABSL_FLAG(int32_t, rounds, 1,
           "with --baseline: run each step this many times, baseline and Settle in turn, and "
           "report the round with the median throughput ratio (all rounds' ratios are listed)");
+ABSL_FLAG(std::string, mode, "two_phase",
+          "two_phase (transfers) or saga (card payments through the gateway; no --baseline)");
 ABSL_FLAG(bool, json, false, "print the report as JSON on stdout");
 ABSL_FLAG(bool, progress, true, "live progress line on stderr");
 ABSL_FLAG(bool, growth, false,
@@ -133,13 +135,28 @@ int main(int argc, char** argv) {
   std::string coordinator = absl::GetFlag(FLAGS_coordinator);
   std::string metrics = absl::GetFlag(FLAGS_metrics);
   std::map<std::string, std::string> participants;
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  if (mode != "two_phase" && mode != "saga") {
+    std::fprintf(stderr, "--mode takes two_phase or saga\n");
+    return 2;
+  }
+  const bool saga = mode == "saga";
+  if (saga && absl::GetFlag(FLAGS_baseline)) {
+    std::fprintf(stderr,
+                 "--baseline measures two-phase commit's bare fan-out; it has no saga form yet\n");
+    return 2;
+  }
   const settle::bench::Workload workload(
       absl::GetFlag(FLAGS_branches), absl::GetFlag(FLAGS_accounts),
-      static_cast<size_t>(absl::GetFlag(FLAGS_payload_bytes)), absl::GetFlag(FLAGS_abort_ratio));
+      static_cast<size_t>(absl::GetFlag(FLAGS_payload_bytes)), absl::GetFlag(FLAGS_abort_ratio),
+      saga);
   if (absl::GetFlag(FLAGS_local) || coordinator.empty()) {
     stack = std::make_unique<settle::testing::LocalStack>();
-    if (absl::Status s = stack->StartAll(); !s.ok()) {
-      std::fprintf(stderr, "cannot start the local stack: %s\n", s.ToString().c_str());
+    absl::Status started = stack->StartAll();
+    if (started.ok() && saga) started = stack->StartParticipant("gateway");
+    if (started.ok() && saga) started = stack->RegisterAll();
+    if (!started.ok()) {
+      std::fprintf(stderr, "cannot start the local stack: %s\n", started.ToString().c_str());
       return 1;
     }
     coordinator = stack->coordinator_endpoint();
