@@ -37,6 +37,29 @@ constexpr char kPreparedPrefix[] = "p/";
 constexpr int kSweepBatch = 1000;
 constexpr absl::Duration kSweepBatchGap = absl::Milliseconds(5);
 
+// A ListBranches token is the barrier key of the last branch listed: "<txn_id>/<5 digits>".
+absl::Status CheckPageToken(const std::string& token) {
+  if (token.empty()) return absl::OkStatus();
+  const size_t slash = token.rfind('/');
+  uint32_t branch = 0;
+  if (slash == std::string::npos || token.size() - slash != 6 ||
+      !absl::SimpleAtoi(token.substr(slash + 1), &branch) ||
+      !CheckBranch(token.substr(0, slash), branch).ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "page_token ", Echo(token), " was not returned by ListBranches; start without one"));
+  }
+  return absl::OkStatus();
+}
+
+// A call meant for another participant: the coordinator's registration points here by mistake.
+// A call that names none (a tool's, a test's) is taken as meant here.
+absl::Status CheckParticipant(const std::string& expected, const std::string& named) {
+  if (expected.empty() || named.empty() || named == expected) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "participant ", Echo(named), " is not this service ('", expected,
+      "'); the coordinator's registration of that name points here by mistake"));
+}
+
 bool Finished(const BarrierRecord& rec) {
   return rec.state() == storage::BARRIER_COMMITTED || rec.state() == storage::BARRIER_ABORTED;
 }
@@ -180,14 +203,20 @@ std::string BarrierKey(const std::string& txn_id, uint32_t branch_id) {
 class ParticipantServer::ParticipantImpl final : public v1::Participant::CallbackService {
  public:
   ParticipantImpl(storage::BranchStore& store, BranchHandler& handler,
-                  ParticipantMetrics* metrics, SagaHandler* saga)
-      : store_(store), handler_(handler), metrics_(metrics), saga_(saga) {}
+                  ParticipantMetrics* metrics, SagaHandler* saga, std::string name)
+      : store_(store),
+        handler_(handler),
+        metrics_(metrics),
+        saga_(saga),
+        name_(std::move(name)) {}
 
   grpc::ServerUnaryReactor* Prepare(grpc::CallbackServerContext* context,
                                     const v1::PrepareRequest* request,
                                     v1::PrepareResponse* response) override {
     auto* reactor = context->DefaultReactor();
-    if (absl::Status s = CheckPrepare(*request); !s.ok()) {
+    absl::Status checked = CheckPrepare(*request);
+    if (checked.ok()) checked = CheckParticipant(name_, request->participant());
+    if (absl::Status s = checked; !s.ok()) {
       reactor->Finish(ToGrpcStatus(s));
       return reactor;
     }
@@ -236,6 +265,7 @@ class ParticipantServer::ParticipantImpl final : public v1::Participant::Callbac
     absl::Status s = saga_ == nullptr ? absl::UnimplementedError(
                                             "this participant runs no saga steps (MODE_SAGA)")
                                       : CheckBranch(request->txn_id(), request->branch_id());
+    if (s.ok()) s = CheckParticipant(name_, request->participant());
     if (!s.ok()) {
       reactor->Finish(ToGrpcStatus(s));
       return reactor;
@@ -280,6 +310,7 @@ class ParticipantServer::ParticipantImpl final : public v1::Participant::Callbac
   BranchHandler& handler_;
   ParticipantMetrics* const metrics_;
   SagaHandler* const saga_;  // May be null.
+  const std::string name_;    // Empty: not checked.
 };
 
 class ParticipantServer::InspectImpl final : public v1::ParticipantInspect::CallbackService {
@@ -296,6 +327,10 @@ class ParticipantServer::InspectImpl final : public v1::ParticipantInspect::Call
       return reactor;
     }
     const int page_size = request->page_size() == 0 ? 100 : request->page_size();
+    if (absl::Status s = CheckPageToken(request->page_token()); !s.ok()) {
+      reactor->Finish(ToGrpcStatus(s));
+      return reactor;
+    }
     const std::string from = request->page_token().empty() ? "" : request->page_token() + '\0';
     absl::Status bad;
     absl::Status s = store_.Scan(
@@ -337,7 +372,7 @@ ParticipantServer::ParticipantServer(ParticipantOptions options, storage::Branch
       store_(store),
       handler_(handler),
       participant_impl_(std::make_unique<ParticipantImpl>(store, handler, options_.metrics,
-                                                          options_.saga)),
+                                                          options_.saga, options_.name)),
       inspect_impl_(std::make_unique<InspectImpl>(store)) {
   if (!options_.coordinator_endpoint.empty()) {
     decisions_ = v1::DecisionService::NewStub(

@@ -91,6 +91,11 @@ struct ParticipantOptions {
   ParticipantMetrics* metrics = nullptr;
   // Saga steps; null: Act and Compensate answer UNIMPLEMENTED. Must outlive the server.
   SagaHandler* saga = nullptr;
+  // The name the coordinator registers this service under. A Prepare, Act or Compensate naming
+  // another participant is refused (FAILED_PRECONDITION): a registration pointing here by
+  // mistake must not run another service's payload. Empty: not checked; a call naming no
+  // participant is taken as meant here.
+  std::string name;
 };
 
 // Serves settle.v1.Participant (and ParticipantInspect) for a BranchHandler over a

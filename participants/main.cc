@@ -20,6 +20,9 @@
 #include "prometheus/registry.h"
 
 ABSL_FLAG(std::string, kind, "", "balance, ledger, notification or gateway");
+ABSL_FLAG(std::string, name, "",
+          "the name the coordinator registers this service under (default: --kind); calls "
+          "naming another participant are refused");
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "gRPC listen address (port 0 picks one)");
 ABSL_FLAG(std::string, data_dir, "", "folder of this participant's RocksDB store");
 ABSL_FLAG(std::string, coordinator, "",
@@ -100,6 +103,7 @@ int main(int argc, char** argv) {
   options.barrier_retention = absl::GetFlag(FLAGS_barrier_retention);
   options.barrier_sweep_interval = absl::GetFlag(FLAGS_barrier_sweep_interval);
   options.saga = reference->saga.get();
+  options.name = absl::GetFlag(FLAGS_name).empty() ? kind : absl::GetFlag(FLAGS_name);
   auto server_impl = std::make_unique<settle::sdk::ParticipantServer>(options, **store,
                                                                       *reference->handler);
 

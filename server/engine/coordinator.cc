@@ -251,7 +251,7 @@ void Coordinator::Drive(const TxnPtr& txn, const std::function<Actions(Protocol&
 void Coordinator::Run(const TxnPtr& txn, Step step) {
   Actions& a = step.actions;
   if (a.fail_callers.has_value()) {
-    Log(LogLevel::kError, "decision record not written; aborting",
+    Log(LogLevel::kError, "a record could not be written; the callers are told",
         {{"txn", txn->id()}, {"error", a.fail_callers->ToString()}});
     for (auto& w : step.to_fail) w(*a.fail_callers);
   }

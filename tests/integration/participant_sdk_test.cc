@@ -2,6 +2,7 @@
 
 #include <functional>
 
+#include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "tests/testing/local_stack.h"
 
@@ -151,6 +152,45 @@ TEST_F(ParticipantSdkTest, MalformedIdsAndAMissingDeadlineAreRefusedNamingTheFie
   EXPECT_EQ(Abort(std::string(1 << 20, 'x')), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(Held("alice"), 0);
   EXPECT_TRUE(stack_.Branches("balance")->empty());
+}
+
+// A registration that points at the wrong service must not run another participant's payload;
+// and ListBranches takes back only tokens it gave out.
+TEST_F(ParticipantSdkTest, ACallNamingAnotherParticipantAndAForeignPageTokenAreRefused) {
+  v1::PrepareRequest req;
+  req.set_txn_id("s9-0000000000000030");
+  req.set_participant("ledger");
+  req.set_payload(payload_);
+  req.mutable_deadline()->set_seconds(absl::ToUnixSeconds(absl::Now() + absl::Minutes(1)));
+  v1::PrepareResponse resp;
+  grpc::ClientContext ctx;
+  const grpc::Status s = stub_->Prepare(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("ledger"), std::string::npos) << s.error_message();
+  EXPECT_EQ(Held("alice"), 0);
+
+  req.set_participant("balance");  // Its own name: runs.
+  grpc::ClientContext ok_ctx;
+  ASSERT_TRUE(stub_->Prepare(&ok_ctx, req, &resp).ok());
+  EXPECT_EQ(resp.vote(), v1::VOTE_YES);
+
+  auto inspect = v1::ParticipantInspect::NewStub(grpc::CreateChannel(
+      stack_.participant_endpoint("balance"), grpc::InsecureChannelCredentials()));
+  for (const char* token : {"acct-7", "s9-0000000000000030/1", "s9-0000000000000030/xxxxx"}) {
+    SCOPED_TRACE(token);
+    v1::ListBranchesRequest list;
+    list.set_page_token(token);
+    v1::ListBranchesResponse page;
+    grpc::ClientContext list_ctx;
+    const grpc::Status bad = inspect->ListBranches(&list_ctx, list, &page);
+    EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(bad.error_message().find("page_token"), std::string::npos);
+  }
+  v1::ListBranchesRequest good;
+  good.set_page_token("s9-0000000000000030/00000");
+  v1::ListBranchesResponse page;
+  grpc::ClientContext good_ctx;
+  EXPECT_TRUE(inspect->ListBranches(&good_ctx, good, &page).ok());
 }
 
 }  // namespace

@@ -122,6 +122,7 @@ absl::Status LocalStack::StartParticipant(const std::string& name,
   std::filesystem::remove(port_file);
   std::vector<std::string> args = {
       "--kind=" + kind,
+      "--name=" + name,
       absl::StrCat("--listen=127.0.0.1:", participant_ports_[name]),
       "--data_dir=" + dir_.Sub(name),
       "--port_file=" + port_file,
