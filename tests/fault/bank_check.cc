@@ -115,7 +115,10 @@ absl::StatusOr<std::string> Bank::Check() {
       const int64_t net = c.amount_minor() - c.refunded_minor();
       if (net < 0) violate(absl::StrCat("charge ", c.charge_id(), " refunded more than charged"));
       card_net += net;
-      kept[c.charge_id().substr(0, c.charge_id().find('/'))] = net;
+      const std::string txn_id = c.charge_id().substr(0, c.charge_id().find('/'));
+      kept[txn_id] = net;
+      // Never money taken for a payment the coordinator does not know.
+      if (!sagas.count(txn_id)) violate(absl::StrCat("charge ", c.charge_id(), " has no saga"));
     }
     for (const auto& id : sagas) {
       const bool charged = kept.count(id) > 0;
