@@ -22,12 +22,34 @@ void RouteProtobufLogs() {
   });
 }
 
+namespace {
+
+// The registry, refreshed just before each scrape.
+class RefreshingCollectable final : public prometheus::Collectable {
+ public:
+  RefreshingCollectable(std::shared_ptr<prometheus::Registry> registry,
+                        std::function<void()> refresh)
+      : registry_(std::move(registry)), refresh_(std::move(refresh)) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    if (refresh_) refresh_();
+    return registry_->Collect();
+  }
+
+ private:
+  const std::shared_ptr<prometheus::Registry> registry_;
+  const std::function<void()> refresh_;
+};
+
+}  // namespace
+
 MetricsEndpoint StartMetrics(const std::string& listen,
-                             const std::shared_ptr<prometheus::Registry>& registry) {
+                             const std::shared_ptr<prometheus::Registry>& registry,
+                             std::function<void()> before_scrape) {
   MetricsEndpoint out;
   if (listen.empty()) return out;
   out.exposer = std::make_unique<prometheus::Exposer>(listen);
-  out.exposer->RegisterCollectable(registry);
+  out.collectable = std::make_shared<RefreshingCollectable>(registry, std::move(before_scrape));
+  out.exposer->RegisterCollectable(out.collectable);
   out.port = out.exposer->GetListeningPorts().front();
   return out;
 }

@@ -1,6 +1,7 @@
 #ifndef SETTLE_COMMON_SERVING_H_
 #define SETTLE_COMMON_SERVING_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,12 +15,17 @@ namespace settle {
 // it bound.
 struct MetricsEndpoint {
   std::unique_ptr<prometheus::Exposer> exposer;  // Null when disabled.
+  std::shared_ptr<prometheus::Collectable> collectable;  // What the exposer serves.
   int port = 0;
 };
 
 // Serves `registry` on `listen` (host:port, port 0 picks one); an empty `listen` disables it.
+// `before_scrape`, if set, runs on the exposer's thread before each scrape reads the registry:
+// gauges computed there are exact at scrape time instead of lagging a timer. It must be
+// thread-safe and quick.
 MetricsEndpoint StartMetrics(const std::string& listen,
-                             const std::shared_ptr<prometheus::Registry>& registry);
+                             const std::shared_ptr<prometheus::Registry>& registry,
+                             std::function<void()> before_scrape = {});
 
 // Sends protobuf's own log lines (for example a request that does not parse) through the JSON
 // logger, as one escaped line each, instead of raw text on stderr. Call once at start-up.

@@ -128,8 +128,15 @@ int main(int argc, char** argv) {
       if (h != nullptr && recovered.load()) h->SetServingStatus(s.ok);
     }
   });
-  const settle::MetricsEndpoint metrics_endpoint =
-      settle::StartMetrics(absl::GetFlag(FLAGS_metrics_listen), prom);
+  // The gauges are computed at each scrape from the coordinator, once there is one; the lock
+  // keeps a scrape from using it while it shuts down.
+  absl::Mutex gauge_mu;
+  settle::engine::Coordinator* gauge_source = nullptr;  // Guarded by gauge_mu.
+  const settle::MetricsEndpoint metrics_endpoint = settle::StartMetrics(
+      absl::GetFlag(FLAGS_metrics_listen), prom, [&gauge_mu, &gauge_source] {
+        absl::MutexLock lock(&gauge_mu);
+        if (gauge_source != nullptr) gauge_source->RefreshGauges();
+      });
   const int metrics_port = metrics_endpoint.port;
 
   settle::GrpcParticipantChannelFactory channels;
@@ -162,6 +169,10 @@ int main(int argc, char** argv) {
   server->GetHealthCheckService()->SetServingStatus(false);
   health.store(server->GetHealthCheckService());
   if (absl::Status s = coordinator.Recover(); !s.ok()) Die(s, "recovery failed; refusing to start");
+  {
+    absl::MutexLock lock(&gauge_mu);
+    gauge_source = &coordinator;
+  }
   recovered.store(true);
   server->GetHealthCheckService()->SetServingStatus(log_ok.load());
   settle::WritePortFile(absl::GetFlag(FLAGS_port_file), {port, metrics_port});
@@ -175,6 +186,10 @@ int main(int argc, char** argv) {
   settle::Log(settle::LogLevel::kInfo, "shutting down", {{"signal", absl::StrCat(sig)}});
   server->GetHealthCheckService()->SetServingStatus(false);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  {
+    absl::MutexLock lock(&gauge_mu);
+    gauge_source = nullptr;
+  }
   // In-flight work needs nothing more: every decision taken is in the log, and recovery
   // resumes whatever was not yet delivered. Order matters: once stopped, the engine ignores
   // callbacks; the scheduler goes before the log whose writer it may call.

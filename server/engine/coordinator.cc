@@ -354,11 +354,11 @@ void Coordinator::Call(const TxnPtr& txn, uint32_t branch, Phase phase) {
   if (phase != Phase::kPrepare && !registry_.Allow(participant, sent)) {
     // Its circuit is open: wait for a probe to get through instead of adding a call.
     return OnAnswer(txn, branch, phase, sent,
-                    {absl::UnavailableError(absl::StrCat("participant '", participant,
-                                                         "' is unreachable (circuit open)"))});
+                    Answer::NoAnswer(absl::UnavailableError(absl::StrCat(
+                        "participant '", participant, "' is unreachable (circuit open)"))));
   }
   auto channel = registry_.Channel(participant);
-  if (!channel.ok()) return OnAnswer(txn, branch, phase, sent, {channel.status()});
+  if (!channel.ok()) return OnAnswer(txn, branch, phase, sent, Answer::NoAnswer(channel.status()));
   RpcStarted();
   if (phase == Phase::kPrepare) {
     (*channel)->Prepare(txn->PrepareCallFor(branch),
@@ -400,7 +400,7 @@ void Coordinator::Call(const TxnPtr& txn, uint32_t branch, Phase phase) {
   const BranchRef ref{txn->id(), branch};
   const absl::Time deadline = sent + options_.delivery_rpc_timeout;
   auto done = [this, txn, branch, phase, sent](absl::Status s) {
-    OnAnswer(txn, branch, phase, sent, {std::move(s)});
+    OnAnswer(txn, branch, phase, sent, Answer::NoAnswer(std::move(s)));
     RpcEnded();
   };
   if (phase == Phase::kCommit) {

@@ -134,6 +134,9 @@ class Coordinator final {
 
   // Active transactions in memory (for gauges and tests).
   size_t ActiveCount() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Sets the gauges (in flight, in doubt, stuck, needing attention, participant health) from
+  // the state now. Called before each scrape, so they never lag. Thread-safe.
+  void RefreshGauges() { housekeeping_.UpdateGauges(); }
 
  private:
   absl::Status Validate(const ExecuteParams& params) const;

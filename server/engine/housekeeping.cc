@@ -9,7 +9,6 @@
 namespace settle::engine {
 namespace {
 
-constexpr absl::Duration kGaugeInterval = absl::Seconds(1);
 // Small enough that one batch's write (two deletes per transaction) costs the writer about a
 // millisecond; the pause between batches lets the scheduler's other work run.
 constexpr int kRetentionBatch = 1000;
@@ -30,7 +29,6 @@ Housekeeping::Housekeeping(HousekeepingOptions options, storage::DecisionLog& lo
       metrics_(metrics) {}
 
 void Housekeeping::Start() {
-  ScheduleGauges();
   ScheduleRetention(options_.retention_sweep_interval);
   ScheduleIdRenewal();
 }
@@ -40,14 +38,6 @@ void Housekeeping::ScheduleIdRenewal() {
     if (stopped()) return;
     ids_.Reserve();
     ScheduleIdRenewal();
-  });
-}
-
-void Housekeeping::ScheduleGauges() {
-  scheduler_.RunAfter(kGaugeInterval, [this] {
-    if (stopped()) return;
-    UpdateGauges();
-    ScheduleGauges();
   });
 }
 

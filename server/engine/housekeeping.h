@@ -25,8 +25,9 @@ struct HousekeepingOptions {
   absl::Duration stuck_after = absl::Minutes(1);
 };
 
-// The coordinator's periodic chores, each a self-renewing chain on the scheduler: gauges every
-// second, the retention sweep, and the renewal of reserved transaction ids.
+// The coordinator's periodic chores, each a self-renewing chain on the scheduler: the retention
+// sweep and the renewal of reserved transaction ids. Gauges are set on demand (UpdateGauges,
+// before each scrape), not on a timer.
 //
 // Thread-safe. Everything passed in must outlive it; Stop() ends every chain (a task already
 // due runs and does nothing).
@@ -39,13 +40,12 @@ class Housekeeping final {
   void Start();
   void Stop() { stopped_.store(true); }
 
-  // One pass of each, for tests and start-up.
+  // Sets the gauges from the state now. Thread-safe.
   void UpdateGauges();
   // Removes one batch; true if it was full (more are due).
   bool SweepRetention() ABSL_LOCKS_EXCLUDED(retention_mu_);
 
  private:
-  void ScheduleGauges();
   void ScheduleRetention(absl::Duration delay);
   void ScheduleIdRenewal();
   bool stopped() const { return stopped_.load(); }

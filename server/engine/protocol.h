@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -55,6 +56,12 @@ struct Answer {
   bool yes = true;
   std::string reason;
   bool in_progress = false;
+
+  static Answer NoAnswer(absl::Status status) {
+    Answer a;
+    a.status = std::move(status);
+    return a;
+  }
 };
 
 // True for errors a later attempt may not see (unreachable, overloaded, timed out); false for

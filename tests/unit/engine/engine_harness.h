@@ -33,7 +33,7 @@ class EngineHarness {
   void Start() {
     if (registry_ == nullptr) registry_ = std::make_unique<Registry>(log_, factory_, breaker_);
     coordinator_ =
-        std::make_unique<Coordinator>(options_, log_, *registry_, scheduler_, clock_, nullptr);
+        std::make_unique<Coordinator>(options_, log_, *registry_, scheduler_, clock_, metrics_);
     ASSERT_TRUE(coordinator_->Recover().ok());
   }
 
@@ -120,6 +120,7 @@ class EngineHarness {
   }
 
   CoordinatorOptions options_;
+  Metrics* metrics_ = nullptr;  // Set before Start() to count.
   // Probes at the retry pace, so that a participant back up is found at once.
   CircuitBreakerOptions breaker_{5, absl::Milliseconds(1), absl::Milliseconds(20)};
   testing::ManualClock clock_;

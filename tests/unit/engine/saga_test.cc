@@ -34,7 +34,7 @@ storage::TxnRecord Record(const std::vector<uint32_t>& steps) {
 Answer Done() { return {}; }
 Answer Refused(const std::string& why) { return {absl::OkStatus(), false, why}; }
 Answer InProgress() { return {absl::OkStatus(), true, "", true}; }
-Answer Unreachable() { return {absl::UnavailableError("connection refused")}; }
+Answer Unreachable() { return Answer::NoAnswer(absl::UnavailableError("connection refused")); }
 
 std::vector<uint32_t> Sent(const Actions& a, Phase phase) {
   std::vector<uint32_t> out;
@@ -97,7 +97,7 @@ TEST(SagaTest, AFailedActionCompensatesWhatRanNewestStepFirst) {
        {{0, Done()}, {1, Unreachable()}, {1, Unreachable()}, {1, Unreachable()},
         {1, Unreachable()}, {1, Unreachable()}}, {1}, 1},
       {"an error no retry fixes", {0, 1},
-       {{0, Done()}, {1, Answer{absl::InvalidArgumentError("bad payload")}}}, {1}, 1},
+       {{0, Done()}, {1, Answer::NoAnswer(absl::InvalidArgumentError("bad payload"))}}, {1}, 1},
   };
   for (const FailureRow& row : rows) {
     SCOPED_TRACE(row.name);

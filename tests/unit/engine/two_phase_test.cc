@@ -34,7 +34,7 @@ storage::TxnRecord Record(int branches,
 
 Answer Yes() { return {}; }
 Answer No(const std::string& reason) { return {absl::OkStatus(), false, reason}; }
-Answer Unreachable() { return {absl::UnavailableError("connection refused")}; }
+Answer Unreachable() { return Answer::NoAnswer(absl::UnavailableError("connection refused")); }
 
 std::vector<uint32_t> BranchesSent(const Actions& a, Phase phase) {
   std::vector<uint32_t> out;
