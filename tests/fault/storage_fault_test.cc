@@ -26,7 +26,7 @@ class StorageFaultTest : public ::testing::Test {
     std::vector<std::string> flags;
     if (faulty == "coordinator") flags.push_back(fault_flag);
     ASSERT_TRUE(stack.StartCoordinator(flags).ok());
-    for (const char* kind : {"balance", "ledger", "notification"}) {
+    for (const char* kind : {"balance", "ledger", "notification", "gateway"}) {
       flags = {"--in_doubt_after=1s", "--in_doubt_check_interval=200ms"};
       if (faulty == kind) flags.push_back(fault_flag);
       ASSERT_TRUE(stack.StartParticipant(kind, flags).ok());
@@ -39,7 +39,7 @@ class StorageFaultTest : public ::testing::Test {
 
   testing::LocalStack stack;
   const std::string trigger = stack.dir() + "/disk-full";
-  Bank bank{stack, BankOptions()};
+  Bank bank{stack, MixedModes()};  // Transfers and card sagas.
 };
 
 TEST_F(StorageFaultTest, FullDiskFailsPaymentsCleanlyAndTheyResumeWithoutARestart) {
