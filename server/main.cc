@@ -49,6 +49,9 @@ ABSL_FLAG(int32_t, circuit_failure_threshold, 5,
           "consecutive unreachable answers after which a participant is taken for down: new "
           "payments that need it are refused and it is probed at the retry backoff until it "
           "answers");
+ABSL_FLAG(int32_t, saga_action_attempts, 5,
+          "MODE_SAGA: attempts of an action that gets no answer before the saga compensates "
+          "(compensations are never given up)");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 ABSL_FLAG(std::string, test_write_fault_trigger, "",
           "TEST ONLY: while a file exists at this path, every write of the log fails as on a "
@@ -95,6 +98,11 @@ int main(int argc, char** argv) {
   options.retention = absl::GetFlag(FLAGS_retention);
   options.retention_sweep_interval = absl::GetFlag(FLAGS_retention_sweep_interval);
   options.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
+  options.protocol.saga_action_attempts = absl::GetFlag(FLAGS_saga_action_attempts);
+  if (options.protocol.saga_action_attempts < 1 || options.protocol.saga_action_attempts > 1000) {
+    std::fprintf(stderr, "--saga_action_attempts must be between 1 and 1000\n");
+    return 2;
+  }
   const std::string crash_point = absl::GetFlag(FLAGS_test_crash_point);
   if (crash_point == "after_commit_logged") {
     options.on_commit_logged_ForTest = [](const std::string& txn_id) {
