@@ -79,17 +79,27 @@ Actions Saga::OnAction(uint32_t branch, const Answer& answer, absl::Time now) {
     return {};
   }
   Actions out;
+  const bool past_deadline = now >= absl::FromUnixMicros(record_.deadline_micros()) &&
+                             record_.deadline_micros() != 0;
+  if (!done && answer.status.ok() && answer.yes && past_deadline) {
+    // Still in progress when the saga's timeout passed: the forward phase is over. It may yet
+    // complete, so it is compensated with the others.
+    b->set_state(storage::BRANCH_REFUSED);
+    b->set_reason("still in progress when the saga's timeout passed");
+    return StartCompensation(static_cast<int>(branch), b->reason(), now);
+  }
   if (answer.status.ok() && answer.in_progress) {
     out.sends.push_back({branch, Phase::kAct, /*retry=*/true});
     return out;
   }
   if (!answer.status.ok()) {
-    if (Retryable(answer.status) && ++attempts_[branch] < options_.saga_action_attempts) {
+    if (Retryable(answer.status) && !past_deadline &&
+        ++attempts_[branch] < options_.saga_action_attempts) {
       out.sends.push_back({branch, Phase::kAct, /*retry=*/true});
       return out;
     }
-    // Out of attempts, or an error no attempt fixes: whether it acted is unknown, so it is
-    // compensated with the others.
+    // Out of attempts or of time, or an error no attempt fixes: whether it acted is unknown,
+    // so it is compensated with the others.
     b->set_state(storage::BRANCH_REFUSED);
     b->set_reason(answer.status.ToString());
     return StartCompensation(static_cast<int>(branch), b->reason(), now);

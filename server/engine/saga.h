@@ -19,9 +19,9 @@ namespace settle::engine {
 //     v
 //   PREPARING, step k --every action of step k done--> step record, then step k+1's actions
 //     |        (an action with no answer is repeated with backoff, up to a limit;
-//     |         "in progress" is asked again)              ... last step done
+//     |         "in progress" is asked again, until the saga's timeout)  ... last step done
 //     |                                                          |
-//     | an action refused, or out of attempts                    v
+//     | an action refused, out of attempts, or past the timeout  v
 //     v                                                  COMMITTED record FORCED -> COMMITTED
 //   COMPENSATING record FORCED (the caller hears ABORTED)
 //     |  compensations of the newest step first; a step is done before the one below starts;

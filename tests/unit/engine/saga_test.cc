@@ -137,6 +137,22 @@ TEST(SagaTest, AnActionInProgressIsAskedAgainWithoutSpendingAnAttempt) {
   EXPECT_EQ(s.OnAnswer(0, Phase::kAct, Done(), kT0).write->kind, RecordKind::kFinish);
 }
 
+TEST(SagaTest, AnActionStillInProgressAtTheTimeoutMakesTheSagaCompensate) {
+  storage::TxnRecord rec = Record({0, 1});
+  rec.set_deadline_micros(absl::ToUnixMicros(kT0 + absl::Seconds(5)));
+  Saga s(rec, ProtocolOptions());
+  Begin(s);
+  s.OnAnswer(0, Phase::kAct, Done(), kT0);
+  s.OnWritten(RecordKind::kUpdate, absl::OkStatus(), kT0);
+  EXPECT_EQ(s.OnAnswer(1, Phase::kAct, InProgress(), kT0 + absl::Seconds(4)).sends.size(), 1u);
+  Actions late = s.OnAnswer(1, Phase::kAct, InProgress(), kT0 + absl::Seconds(5));
+  ASSERT_TRUE(late.write.has_value());
+  EXPECT_EQ(late.write->record.state(), storage::TXN_COMPENSATING);
+  // Both are undone, newest step first: the one in progress may yet complete.
+  EXPECT_EQ(Sent(s.OnWritten(RecordKind::kDecision, absl::OkStatus(), kT0), Phase::kCompensate),
+            (std::vector<uint32_t>{1}));
+}
+
 TEST(SagaTest, CompensatesOneStepAtATimeAndRetriesUntilDone) {
   Saga s(Record({0, 1, 2}), ProtocolOptions());
   Begin(s);
