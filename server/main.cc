@@ -49,6 +49,9 @@ ABSL_FLAG(int32_t, circuit_failure_threshold, 5,
           "consecutive unreachable answers after which a participant is taken for down: new "
           "payments that need it are refused and it is probed at the retry backoff until it "
           "answers");
+ABSL_FLAG(int32_t, max_calls_per_participant, 1000,
+          "calls in flight to one participant beyond which no more are made: new payments that "
+          "need it are refused (RESOURCE_EXHAUSTED), a decided outcome's call waits its backoff");
 ABSL_FLAG(int32_t, saga_action_attempts, 5,
           "MODE_SAGA: attempts of an action that gets no answer before the saga compensates "
           "(compensations are never given up)");
@@ -98,6 +101,7 @@ int main(int argc, char** argv) {
   options.retention = absl::GetFlag(FLAGS_retention);
   options.retention_sweep_interval = absl::GetFlag(FLAGS_retention_sweep_interval);
   options.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
+  options.max_calls_per_participant = std::max(1, absl::GetFlag(FLAGS_max_calls_per_participant));
   options.protocol.saga_action_attempts = absl::GetFlag(FLAGS_saga_action_attempts);
   if (options.protocol.saga_action_attempts < 1 || options.protocol.saga_action_attempts > 1000) {
     std::fprintf(stderr, "--saga_action_attempts must be between 1 and 1000\n");

@@ -42,14 +42,30 @@ bool Coordinator::stopping() const {
   return stopping_;
 }
 
-void Coordinator::RpcStarted() {
+bool Coordinator::RpcStarted(const std::string& participant) {
   absl::MutexLock lock(&mu_);
+  int& calls = calls_in_flight_[participant];
+  if (calls >= options_.max_calls_per_participant) return false;
+  ++calls;
   ++rpcs_in_flight_;
+  return true;
 }
 
-void Coordinator::RpcEnded() {
+void Coordinator::RpcEnded(const std::string& participant) {
   absl::MutexLock lock(&mu_);
+  if (--calls_in_flight_[participant] == 0) calls_in_flight_.erase(participant);
   --rpcs_in_flight_;
+}
+
+absl::Status Coordinator::CheckCallRoom(const std::string& participant) const {
+  absl::MutexLock lock(&mu_);
+  auto it = calls_in_flight_.find(participant);
+  if (it == calls_in_flight_.end() || it->second < options_.max_calls_per_participant) {
+    return absl::OkStatus();
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "participant '", participant, "' has ", it->second,
+      " calls in flight (--max_calls_per_participant); retry with backoff"));
 }
 
 size_t Coordinator::ActiveCount() const { return active_.size(); }
@@ -181,6 +197,7 @@ void Coordinator::Execute(ExecuteParams p, ExecuteDone done) {
   // known key above are answered whatever the participants' state.
   for (const auto& b : asked.branches()) {
     if (absl::Status s = registry_.Admit(b.participant(), start); !s.ok()) return reply(s);
+    if (absl::Status s = CheckCallRoom(b.participant()); !s.ok()) return reply(s);
   }
 
   std::optional<std::string> id = ids_.Next();
@@ -359,7 +376,12 @@ void Coordinator::Call(const TxnPtr& txn, uint32_t branch, Phase phase) {
   }
   auto channel = registry_.Channel(participant);
   if (!channel.ok()) return OnAnswer(txn, branch, phase, sent, Answer::NoAnswer(channel.status()));
-  RpcStarted();
+  if (!RpcStarted(participant)) {
+    // Never an unbounded queue at a participant: the call is not made. A Prepare counts as
+    // unanswered (the transaction aborts); a decided outcome's call is repeated with backoff.
+    return OnAnswer(txn, branch, phase, sent, Answer::NoAnswer(CheckCallRoom(participant)),
+                    /*reached=*/false);
+  }
   if (phase == Phase::kPrepare) {
     (*channel)->Prepare(txn->PrepareCallFor(branch),
                         [this, txn, branch, sent](absl::StatusOr<VoteResult> vote) {
@@ -371,7 +393,7 @@ void Coordinator::Call(const TxnPtr& txn, uint32_t branch, Phase phase) {
                             a.status = vote.status();
                           }
                           OnAnswer(txn, branch, Phase::kPrepare, sent, std::move(a));
-                          RpcEnded();
+                          RpcEnded(txn->participant(branch));
                         });
     return;
   }
@@ -386,7 +408,7 @@ void Coordinator::Call(const TxnPtr& txn, uint32_t branch, Phase phase) {
         a.status = r.status();
       }
       OnAnswer(txn, branch, phase, sent, std::move(a));
-      RpcEnded();
+      RpcEnded(txn->participant(branch));
     };
     PrepareCall call = txn->PrepareCallFor(branch);
     call.deadline = sent + options_.delivery_rpc_timeout;
@@ -401,7 +423,7 @@ void Coordinator::Call(const TxnPtr& txn, uint32_t branch, Phase phase) {
   const absl::Time deadline = sent + options_.delivery_rpc_timeout;
   auto done = [this, txn, branch, phase, sent](absl::Status s) {
     OnAnswer(txn, branch, phase, sent, Answer::NoAnswer(std::move(s)));
-    RpcEnded();
+    RpcEnded(txn->participant(branch));
   };
   if (phase == Phase::kCommit) {
     (*channel)->Commit(ref, deadline, std::move(done));
@@ -411,17 +433,19 @@ void Coordinator::Call(const TxnPtr& txn, uint32_t branch, Phase phase) {
 }
 
 void Coordinator::OnAnswer(const TxnPtr& txn, uint32_t branch, Phase phase, absl::Time sent,
-                           Answer answer) {
+                           Answer answer, bool reached) {
   const absl::Time now = clock_.Now();
   const std::string& participant = txn->participant(branch);
   const std::string method = PhaseName(phase);
-  if (metrics_ != nullptr) {
-    metrics_->ParticipantRpc(participant, method, answer.status.code(), now - sent);
-  }
-  if (answer.status.ok()) {
-    registry_.RecordSuccess(participant, now);
-  } else {
-    registry_.RecordFailure(participant, answer.status, now);
+  if (reached) {
+    if (metrics_ != nullptr) {
+      metrics_->ParticipantRpc(participant, method, answer.status.code(), now - sent);
+    }
+    if (answer.status.ok()) {
+      registry_.RecordSuccess(participant, now);
+    } else {
+      registry_.RecordFailure(participant, answer.status, now);
+    }
   }
   if (stopping()) return;
   if (phase != Phase::kPrepare) {

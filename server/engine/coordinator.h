@@ -42,6 +42,9 @@ struct CoordinatorOptions {
   // Transactions still being decided (PREPARING) beyond which Execute answers
   // RESOURCE_EXHAUSTED. Decided transactions waiting to reach a participant do not count.
   int max_in_flight = 10000;
+  // Calls in flight to one participant beyond which no more are made: a new payment that needs
+  // it is refused (RESOURCE_EXHAUSTED), a decided outcome's call waits its backoff.
+  int max_calls_per_participant = 1000;
   int max_branches = 16;
   size_t max_payload_bytes = 64 * 1024;
   size_t max_key_bytes = 256;
@@ -95,9 +98,10 @@ class Coordinator final {
 
   // Runs one transaction; `done` runs exactly once, on any thread (possibly this one) with the
   // outcome, or: INVALID_ARGUMENT (bad field), NOT_FOUND (unknown participant),
-  // RESOURCE_EXHAUSTED (too large, or too many in flight), ALREADY_EXISTS (key reused with
-  // another body), UNIMPLEMENTED (mode not run here yet), UNAVAILABLE (log cannot be written,
-  // or stopping).
+  // RESOURCE_EXHAUSTED (too large, too many in flight, or a participant with
+  // --max_calls_per_participant calls in flight), ALREADY_EXISTS (key reused with another
+  // body), UNIMPLEMENTED (mode not run here yet), UNAVAILABLE (log cannot be written, a
+  // participant taken for down, or stopping).
   void Execute(ExecuteParams params, ExecuteDone done) ABSL_LOCKS_EXCLUDED(mu_);
 
   // NOT_FOUND if unknown or past retention.
@@ -158,12 +162,16 @@ class Coordinator final {
   void OnWritten(const TxnPtr& txn, RecordKind kind, bool commit, absl::Status status);
   void Send(const TxnPtr& txn, SendAction send);
   void Call(const TxnPtr& txn, uint32_t branch, Phase phase);
-  void OnAnswer(const TxnPtr& txn, uint32_t branch, Phase phase, absl::Time sent,
-                Answer answer);
+  // `reached`: the call was made (false: refused here, nothing to count against the participant).
+  void OnAnswer(const TxnPtr& txn, uint32_t branch, Phase phase, absl::Time sent, Answer answer,
+                bool reached = true);
 
   bool stopping() const ABSL_LOCKS_EXCLUDED(mu_);
-  void RpcStarted() ABSL_LOCKS_EXCLUDED(mu_);
-  void RpcEnded() ABSL_LOCKS_EXCLUDED(mu_);
+  // False (and nothing counted) when `participant` has --max_calls_per_participant in flight.
+  bool RpcStarted(const std::string& participant) ABSL_LOCKS_EXCLUDED(mu_);
+  void RpcEnded(const std::string& participant) ABSL_LOCKS_EXCLUDED(mu_);
+  // RESOURCE_EXHAUSTED naming the participant and the flag when it has no room for a call.
+  absl::Status CheckCallRoom(const std::string& participant) const ABSL_LOCKS_EXCLUDED(mu_);
 
   const CoordinatorOptions options_;
   storage::DecisionLog& log_;
@@ -179,6 +187,7 @@ class Coordinator final {
 
   mutable absl::Mutex mu_;
   int rpcs_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::string, int> calls_in_flight_ ABSL_GUARDED_BY(mu_);  // By participant.
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Set once Recover() has loaded and resumed the active transactions; Execute waits for it.
   // Release/acquire: an Execute that sees it also sees the loaded active set.

@@ -33,7 +33,7 @@ void ScriptedParticipant::Prepare(const engine::PrepareCall& call,
     ++counts_[call.ref.txn_id].prepares;
     vote = vote_;
   }
-  done(std::move(vote));
+  Answer([done = std::move(done), vote = std::move(vote)]() mutable { done(std::move(vote)); });
 }
 
 void ScriptedParticipant::Commit(const engine::BranchRef& ref, absl::Time,
@@ -44,7 +44,7 @@ void ScriptedParticipant::Commit(const engine::BranchRef& ref, absl::Time,
     ++counts_[ref.txn_id].commits;
     s = NextFailure(commit_failures_, commit_error_);
   }
-  done(s);
+  Answer([done = std::move(done), s] { done(s); });
 }
 
 void ScriptedParticipant::Abort(const engine::BranchRef& ref, absl::Time,
@@ -55,7 +55,7 @@ void ScriptedParticipant::Abort(const engine::BranchRef& ref, absl::Time,
     ++counts_[ref.txn_id].aborts;
     s = NextFailure(abort_failures_, abort_error_);
   }
-  done(s);
+  Answer([done = std::move(done), s] { done(s); });
 }
 
 void ScriptedParticipant::ScriptActs(std::vector<absl::StatusOr<engine::StepResult>> answers) {
@@ -88,7 +88,7 @@ void ScriptedParticipant::Act(const engine::PrepareCall& call,
       }
     }
   }
-  done(std::move(r));
+  Answer([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
 }
 
 void ScriptedParticipant::Compensate(const engine::PrepareCall& call,
@@ -104,7 +104,7 @@ void ScriptedParticipant::Compensate(const engine::PrepareCall& call,
     }
     if (r.ok() && r->kind == engine::StepResult::Kind::kDone) c.compensated = true;
   }
-  done(std::move(r));
+  Answer([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
 }
 
 const ScriptedParticipant::Counts* ScriptedParticipant::Find(const std::string& txn_id) const {
@@ -134,6 +134,32 @@ bool ScriptedParticipant::acted(const std::string& txn_id) const {
   absl::MutexLock lock(&mu_);
   const Counts* c = Find(txn_id);
   return c != nullptr && c->acted;
+}
+
+void ScriptedParticipant::Answer(std::function<void()> answer) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (hold_) {
+      held_.push_back(std::move(answer));
+      return;
+    }
+  }
+  answer();
+}
+
+void ScriptedParticipant::Hold(bool hold) {
+  absl::MutexLock lock(&mu_);
+  hold_ = hold;
+}
+
+int ScriptedParticipant::ReleaseHeld() {
+  std::vector<std::function<void()>> held;
+  {
+    absl::MutexLock lock(&mu_);
+    held.swap(held_);
+  }
+  for (auto& answer : held) answer();
+  return static_cast<int>(held.size());
 }
 
 int ScriptedParticipant::prepares(const std::string& txn_id) const {

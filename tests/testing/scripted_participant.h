@@ -49,6 +49,11 @@ class ScriptedParticipant final : public engine::ParticipantChannel {
   void Abort(const engine::BranchRef& ref, absl::Time deadline,
              std::function<void(absl::Status)> done) override;
 
+  // While held, calls are counted but not answered until ReleaseHeld() (a slow participant).
+  void Hold(bool hold) ABSL_LOCKS_EXCLUDED(mu_);
+  // Answers every held call, in arrival order, on this thread. Returns how many.
+  int ReleaseHeld() ABSL_LOCKS_EXCLUDED(mu_);
+
   // Calls seen so far for one transaction (all its branches here).
   int prepares(const std::string& txn_id) const ABSL_LOCKS_EXCLUDED(mu_);
   int commits(const std::string& txn_id) const ABSL_LOCKS_EXCLUDED(mu_);  // Incl. failed ones.
@@ -63,6 +68,8 @@ class ScriptedParticipant final : public engine::ParticipantChannel {
   const Counts* Find(const std::string& txn_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status NextFailure(int& remaining, const absl::Status& error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs `answer` now, or keeps it while held.
+  void Answer(std::function<void()> answer) ABSL_LOCKS_EXCLUDED(mu_);
 
   mutable absl::Mutex mu_;
   absl::StatusOr<engine::VoteResult> vote_ ABSL_GUARDED_BY(mu_) = engine::VoteResult{true, ""};
@@ -71,6 +78,8 @@ class ScriptedParticipant final : public engine::ParticipantChannel {
   int abort_failures_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status abort_error_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Counts> counts_ ABSL_GUARDED_BY(mu_);
+  bool hold_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::function<void()>> held_ ABSL_GUARDED_BY(mu_);
   std::deque<absl::StatusOr<engine::StepResult>> act_script_ ABSL_GUARDED_BY(mu_);
   std::deque<absl::StatusOr<engine::StepResult>> compensation_script_ ABSL_GUARDED_BY(mu_);
 };
