@@ -1,6 +1,8 @@
 #include "client/barrier.h"
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/echo.h"
 #include "storage/txn_id.h"
 
@@ -67,6 +69,48 @@ absl::Status CheckBranch(const std::string& txn_id, uint32_t branch_id) {
         absl::StrCat("branch_id ", branch_id, " is out of range: at most ", kMaxBranchId));
   }
   return absl::OkStatus();
+}
+
+bool ReadBarrierFor(storage::WorkView& view, const std::string& key,
+                    std::optional<BarrierRecord>* rec, UnitResult& out) {
+  auto read = ReadBarrier(view, key);
+  if (!read.ok()) {
+    out.error = read.status();
+    return false;
+  }
+  *rec = *std::move(read);
+  return true;
+}
+
+void WriteTombstone(storage::WorkView& view, const std::string& key, UnitResult& out) {
+  BarrierRecord rec;
+  rec.set_state(storage::BARRIER_ABORTED);
+  rec.set_tombstone(true);
+  out.effect = "tombstone";
+  WriteBarrier(view, key, std::move(rec), absl::Now());
+}
+
+// A ListBranches token is the barrier key of the last branch listed: "<txn_id>/<5 digits>".
+absl::Status CheckPageToken(const std::string& token) {
+  if (token.empty()) return absl::OkStatus();
+  const size_t slash = token.rfind('/');
+  uint32_t branch = 0;
+  if (slash == std::string::npos || token.size() - slash != 6 ||
+      !absl::SimpleAtoi(token.substr(slash + 1), &branch) ||
+      !CheckBranch(token.substr(0, slash), branch).ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "page_token ", Echo(token), " was not returned by ListBranches; start without one"));
+  }
+  return absl::OkStatus();
+}
+
+// A call meant for another participant: the coordinator's registration points here by mistake.
+// A call that names none (a tool's, a test's) is taken as meant here.
+absl::Status CheckParticipant(const std::string& expected, const std::string& named) {
+  if (expected.empty() || named.empty() || named == expected) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "participant ", Echo(named), " is not this service ('", expected,
+      "'); the coordinator's registration of that name points here by mistake"));
 }
 
 }  // namespace settle::sdk::internal

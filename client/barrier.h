@@ -47,8 +47,20 @@ absl::StatusOr<std::optional<storage::BarrierRecord>> ReadBarrier(storage::WorkV
                                                                   const std::string& key);
 void WriteBarrier(storage::WorkView& view, const std::string& key, storage::BarrierRecord rec,
                   absl::Time now);
+// The unit's barrier read: false (with out.error set) when the store could not be read.
+bool ReadBarrierFor(storage::WorkView& view, const std::string& key,
+                    std::optional<storage::BarrierRecord>* rec, UnitResult& out);
+// A branch ended before its first call arrived (Abort before Prepare, Compensate before Act):
+// the tombstone makes that call, arriving late, refused.
+void WriteTombstone(storage::WorkView& view, const std::string& key, UnitResult& out);
+// The edge: a request is checked before any work.
 // INVALID_ARGUMENT naming the field unless `txn_id` is a Settle id and `branch_id` in range.
 absl::Status CheckBranch(const std::string& txn_id, uint32_t branch_id);
+// A call naming another participant than `expected` (the name this service is registered
+// under; empty: not checked): FAILED_PRECONDITION. A call naming none is taken as meant here.
+absl::Status CheckParticipant(const std::string& expected, const std::string& named);
+// A ListBranches token is the barrier key of the last branch listed: "<txn_id>/<5 digits>".
+absl::Status CheckPageToken(const std::string& token);
 
 }  // namespace settle::sdk::internal
 

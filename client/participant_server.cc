@@ -25,6 +25,10 @@ using storage::BarrierRecord;
 using storage::Space;
 using storage::WorkView;
 using internal::CheckBranch;
+using internal::CheckPageToken;
+using internal::CheckParticipant;
+using internal::ReadBarrierFor;
+using internal::WriteTombstone;
 using internal::ReadBarrier;
 using internal::StagingView;
 using internal::UnitResult;
@@ -36,29 +40,6 @@ constexpr char kPreparedPrefix[] = "p/";
 // shortly after, so Prepares and Commits queued on the writer meanwhile are not held up.
 constexpr int kSweepBatch = 1000;
 constexpr absl::Duration kSweepBatchGap = absl::Milliseconds(5);
-
-// A ListBranches token is the barrier key of the last branch listed: "<txn_id>/<5 digits>".
-absl::Status CheckPageToken(const std::string& token) {
-  if (token.empty()) return absl::OkStatus();
-  const size_t slash = token.rfind('/');
-  uint32_t branch = 0;
-  if (slash == std::string::npos || token.size() - slash != 6 ||
-      !absl::SimpleAtoi(token.substr(slash + 1), &branch) ||
-      !CheckBranch(token.substr(0, slash), branch).ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "page_token ", Echo(token), " was not returned by ListBranches; start without one"));
-  }
-  return absl::OkStatus();
-}
-
-// A call meant for another participant: the coordinator's registration points here by mistake.
-// A call that names none (a tool's, a test's) is taken as meant here.
-absl::Status CheckParticipant(const std::string& expected, const std::string& named) {
-  if (expected.empty() || named.empty() || named == expected) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat(
-      "participant ", Echo(named), " is not this service ('", expected,
-      "'); the coordinator's registration of that name points here by mistake"));
-}
 
 bool Finished(const BarrierRecord& rec) {
   return rec.state() == storage::BARRIER_COMMITTED || rec.state() == storage::BARRIER_ABORTED;
@@ -83,20 +64,17 @@ absl::Status CheckPrepare(const v1::PrepareRequest& req) {
 bool PrepareWork(BranchHandler& handler, const v1::PrepareRequest& req, WorkView& view,
                  UnitResult& out) {
   const std::string key = BarrierKey(req.txn_id(), req.branch_id());
-  auto barrier = ReadBarrier(view, key);
-  if (!barrier.ok()) {
-    out.error = barrier.status();
-    return false;
-  }
-  if (barrier->has_value()) {
+  std::optional<BarrierRecord> barrier;
+  if (!ReadBarrierFor(view, key, &barrier, out)) return false;
+  if (barrier.has_value()) {
     // A duplicate or late Prepare gets the answer the first one got; nothing changes.
-    switch ((*barrier)->state()) {
+    switch (barrier->state()) {
       case storage::BARRIER_PREPARED:
       case storage::BARRIER_COMMITTED:
         out.vote = Vote::Yes();
         break;
       default:
-        out.vote = Vote::No((*barrier)->tombstone()
+        out.vote = Vote::No(barrier->tombstone()
                                 ? "the branch was aborted before this Prepare arrived"
                                 : "the branch was already refused or aborted");
     }
@@ -131,27 +109,19 @@ bool PrepareWork(BranchHandler& handler, const v1::PrepareRequest& req, WorkView
 bool DecideWork(BranchHandler& handler, const std::string& txn_id, uint32_t branch_id,
                 bool commit, WorkView& view, UnitResult& out) {
   const std::string key = BarrierKey(txn_id, branch_id);
-  auto barrier = ReadBarrier(view, key);
-  if (!barrier.ok()) {
-    out.error = barrier.status();
-    return false;
-  }
+  std::optional<BarrierRecord> barrier;
+  if (!ReadBarrierFor(view, key, &barrier, out)) return false;
   const BranchContext ctx{txn_id, branch_id};
-  if (!barrier->has_value()) {
+  if (!barrier.has_value()) {
     if (commit) {
       out.error = absl::FailedPreconditionError(absl::StrCat(
           "branch ", key, " was never prepared here; a Commit for it breaks the protocol"));
       return false;
     }
-    // Abort before Prepare: the tombstone makes a late Prepare vote NO.
-    BarrierRecord rec;
-    rec.set_state(storage::BARRIER_ABORTED);
-    rec.set_tombstone(true);
-    out.effect = "tombstone";
-    WriteBarrier(view, key, std::move(rec), absl::Now());
+    WriteTombstone(view, key, out);  // Abort before Prepare: a late Prepare votes NO.
     return true;
   }
-  BarrierRecord rec = std::move(**barrier);
+  BarrierRecord rec = std::move(*barrier);
   const auto done_state = commit ? storage::BARRIER_COMMITTED : storage::BARRIER_ABORTED;
   if (rec.state() == done_state) return false;  // Duplicate: one effect only.
   if (rec.state() != storage::BARRIER_PREPARED) {
@@ -275,18 +245,7 @@ class ParticipantServer::ParticipantImpl final : public v1::Participant::Callbac
         [this, request, work](WorkView& v, UnitResult& r) {
           return work(*saga_, request->txn_id(), request->branch_id(), request->payload(), v, r);
         },
-        [response](const UnitResult& r) {
-          switch (r.step.kind) {
-            case StepOutcome::Kind::kDone: response->set_outcome(v1::STEP_DONE); break;
-            case StepOutcome::Kind::kInProgress:
-              response->set_outcome(v1::STEP_IN_PROGRESS);
-              break;
-            case StepOutcome::Kind::kRefused:
-              response->set_outcome(v1::STEP_REFUSED);
-              response->set_reason(r.step.reason);
-              break;
-          }
-        });
+        [response](const UnitResult& r) { internal::ToStepResponse(r.step, response); });
     return reactor;
   }
 

@@ -24,20 +24,17 @@ StepOutcome Staged(storage::WorkView& view,
 bool ActWork(SagaHandler& handler, const std::string& txn_id, uint32_t branch_id,
              const std::string& payload, storage::WorkView& view, UnitResult& out) {
   const std::string key = BarrierKey(txn_id, branch_id);
-  auto barrier = ReadBarrier(view, key);
-  if (!barrier.ok()) {
-    out.error = barrier.status();
-    return false;
-  }
-  if (barrier->has_value()) {
-    switch ((*barrier)->state()) {
+  std::optional<BarrierRecord> barrier;
+  if (!ReadBarrierFor(view, key, &barrier, out)) return false;
+  if (barrier.has_value()) {
+    switch (barrier->state()) {
       case storage::BARRIER_COMMITTED:
         out.step = StepOutcome::Done();  // A duplicate: one effect only.
         return false;
       case storage::BARRIER_PREPARED:
         break;  // In progress: the handler looks at its pending work again.
       default:
-        out.step = StepOutcome::Refused((*barrier)->tombstone()
+        out.step = StepOutcome::Refused(barrier->tombstone()
                                             ? "compensated before this action arrived"
                                             : "refused or compensated already");
         return false;
@@ -68,29 +65,22 @@ bool ActWork(SagaHandler& handler, const std::string& txn_id, uint32_t branch_id
 bool CompensateWork(SagaHandler& handler, const std::string& txn_id, uint32_t branch_id,
                     const std::string& payload, storage::WorkView& view, UnitResult& out) {
   const std::string key = BarrierKey(txn_id, branch_id);
-  auto barrier = ReadBarrier(view, key);
-  if (!barrier.ok()) {
-    out.error = barrier.status();
-    return false;
-  }
-  if (!barrier->has_value()) {
+  std::optional<BarrierRecord> barrier;
+  if (!ReadBarrierFor(view, key, &barrier, out)) return false;
+  if (!barrier.has_value()) {
     // Before its action: nothing to undo, and the action must never run now.
-    BarrierRecord rec;
-    rec.set_state(storage::BARRIER_ABORTED);
-    rec.set_tombstone(true);
-    out.effect = "tombstone";
+    WriteTombstone(view, key, out);
     out.step = StepOutcome::Done();
-    WriteBarrier(view, key, std::move(rec), absl::Now());
     return true;
   }
-  if ((*barrier)->state() == storage::BARRIER_ABORTED) {
+  if (barrier->state() == storage::BARRIER_ABORTED) {
     out.step = StepOutcome::Done();  // Refused, compensated, or a tombstone: nothing to undo.
     return false;
   }
   out.step = Staged(view, [&](storage::WorkView& v) {
     return handler.Compensate({txn_id, branch_id}, payload, v);
   });
-  BarrierRecord rec = std::move(**barrier);
+  BarrierRecord rec = std::move(*barrier);
   switch (out.step.kind) {
     case StepOutcome::Kind::kDone:
       rec.set_state(storage::BARRIER_ABORTED);
@@ -106,6 +96,21 @@ bool CompensateWork(SagaHandler& handler, const std::string& txn_id, uint32_t br
   }
   WriteBarrier(view, key, std::move(rec), absl::Now());
   return true;
+}
+
+void ToStepResponse(const StepOutcome& step, v1::StepResponse* response) {
+  switch (step.kind) {
+    case StepOutcome::Kind::kDone:
+      response->set_outcome(v1::STEP_DONE);
+      break;
+    case StepOutcome::Kind::kInProgress:
+      response->set_outcome(v1::STEP_IN_PROGRESS);
+      break;
+    case StepOutcome::Kind::kRefused:
+      response->set_outcome(v1::STEP_REFUSED);
+      response->set_reason(step.reason);
+      break;
+  }
 }
 
 }  // namespace settle::sdk::internal

@@ -22,6 +22,7 @@ bool ActWork(SagaHandler& handler, const std::string& txn_id, uint32_t branch_id
              const std::string& payload, storage::WorkView& view, UnitResult& out);
 bool CompensateWork(SagaHandler& handler, const std::string& txn_id, uint32_t branch_id,
                     const std::string& payload, storage::WorkView& view, UnitResult& out);
+void ToStepResponse(const StepOutcome& step, v1::StepResponse* response);
 
 }  // namespace settle::sdk::internal
 

@@ -15,8 +15,12 @@ bool Acked(storage::BranchStateRecord s) {
 }  // namespace
 
 TwoPhase::TwoPhase(storage::TxnRecord record)
-    : Protocol(std::move(record), Mode::kTwoPhase), acked_(record_.branches_size()) {
-  for (int i = 0; i < record_.branches_size(); ++i) acked_[i] = Acked(record_.branches(i).state());
+    : Protocol(std::move(record), Mode::kTwoPhase) {}
+
+uint32_t TwoPhase::branch_count() const { return static_cast<uint32_t>(record_.branches_size()); }
+
+bool TwoPhase::acked(uint32_t branch) const {
+  return Acked(record_.branches(static_cast<int>(branch)).state());
 }
 
 Actions TwoPhase::Start(absl::Time /*now*/) {
@@ -25,7 +29,7 @@ Actions TwoPhase::Start(absl::Time /*now*/) {
   // before the decision, and under presumed abort a begin lost in a crash only means the
   // participants learn ABORT by GetDecision instead of from recovery.
   out.write = WriteAction{RecordKind::kBegin, record_, /*forced=*/false};
-  for (uint32_t b = 0; b < acked_.size(); ++b) out.sends.push_back({b, Phase::kPrepare});
+  for (uint32_t b = 0; b < branch_count(); ++b) out.sends.push_back({b, Phase::kPrepare});
   return out;
 }
 
@@ -44,7 +48,7 @@ Actions TwoPhase::Resume(absl::Time now) {
 }
 
 Actions TwoPhase::OnAnswer(uint32_t branch, Phase phase, const Answer& answer, absl::Time now) {
-  SETTLE_CHECK_LT(branch, acked_.size()) << "answer for unknown branch of " << record_.txn_id();
+  SETTLE_CHECK_LT(branch, branch_count()) << "answer for unknown branch of " << record_.txn_id();
   return phase == Phase::kPrepare ? OnVote(branch, answer, now) : OnAck(branch, phase, answer, now);
 }
 
@@ -82,13 +86,12 @@ Actions TwoPhase::OnVote(uint32_t branch, const Answer& answer, absl::Time now) 
 
 Actions TwoPhase::OnAck(uint32_t branch, Phase phase, const Answer& answer, absl::Time now) {
   Actions out;
-  if (!decided() || acked_[branch]) return out;  // A duplicate ack finishes nothing twice.
+  if (!decided() || acked(branch)) return out;  // A duplicate ack finishes nothing twice.
   if (!answer.status.ok()) {
     // Never given up: a decided outcome must reach every participant.
     out.sends.push_back({branch, phase, /*retry=*/true});
     return out;
   }
-  acked_[branch] = true;
   record_.mutable_branches(static_cast<int>(branch))
       ->set_state(decide_commit_ ? storage::BRANCH_COMMITTED : storage::BRANCH_ABORTED);
   if (AllAcked()) out.write = FinishWrite(now);
@@ -195,8 +198,8 @@ Actions TwoPhase::Apply(absl::Time now) {
 std::vector<SendAction> TwoPhase::Deliveries() const {
   std::vector<SendAction> out;
   const Phase phase = decide_commit_ ? Phase::kCommit : Phase::kAbort;
-  for (uint32_t b = 0; b < acked_.size(); ++b) {
-    if (acked_[b]) continue;
+  for (uint32_t b = 0; b < branch_count(); ++b) {
+    if (acked(b)) continue;
     // A NO means the participant recorded the abort itself.
     if (!decide_commit_ && record_.branches(static_cast<int>(b)).voted_no()) continue;
     out.push_back({b, phase});
@@ -205,8 +208,8 @@ std::vector<SendAction> TwoPhase::Deliveries() const {
 }
 
 bool TwoPhase::AllAcked() const {
-  for (uint32_t b = 0; b < acked_.size(); ++b) {
-    if (!acked_[b] && (decide_commit_ || !record_.branches(static_cast<int>(b)).voted_no())) {
+  for (uint32_t b = 0; b < branch_count(); ++b) {
+    if (!acked(b) && (decide_commit_ || !record_.branches(static_cast<int>(b)).voted_no())) {
       return false;
     }
   }

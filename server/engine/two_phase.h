@@ -55,13 +55,15 @@ class TwoPhase final : public Protocol {
   Actions Apply(absl::Time now);
   std::vector<SendAction> Deliveries() const;
   bool AllAcked() const;
+  uint32_t branch_count() const;
+  // Acknowledged: the record says the branch committed or aborted (derived, never stored apart).
+  bool acked(uint32_t branch) const;
   WriteAction FinishWrite(absl::Time now);
 
   bool decision_started_ = false;
   bool decide_commit_ = false;
   // The decision record failed once: the callers were told, and ABORT is forced until written.
   bool forcing_abort_ = false;
-  std::vector<bool> acked_;
 };
 
 }  // namespace settle::engine

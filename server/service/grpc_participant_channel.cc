@@ -6,6 +6,7 @@
 #include "grpcpp/security/credentials.h"
 #include "proto/status_mapping.h"
 #include "proto/unary_call.h"
+#include "server/service/api_convert.h"
 
 namespace settle {
 
@@ -19,9 +20,7 @@ void GrpcParticipantChannel::Prepare(const engine::PrepareCall& c,
   call->request.set_branch_id(c.ref.branch_id);
   call->request.set_participant(c.participant);
   call->request.set_payload(c.payload);
-  const int64_t micros = absl::ToUnixMicros(c.deadline);
-  call->request.mutable_deadline()->set_seconds(micros / 1000000);
-  call->request.mutable_deadline()->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
+  ToProtoTime(c.deadline, call->request.mutable_deadline());
   auto* async = stub_->async();
   StartUnaryCall<v1::PrepareRequest, v1::PrepareResponse>(
       [async](auto... args) { async->Prepare(args...); }, c.deadline, std::move(call),
@@ -64,9 +63,7 @@ void GrpcParticipantChannel::Step(bool compensate, const engine::PrepareCall& c,
   call->request.set_branch_id(c.ref.branch_id);
   call->request.set_participant(c.participant);
   call->request.set_payload(c.payload);
-  const int64_t micros = absl::ToUnixMicros(c.deadline);
-  call->request.mutable_deadline()->set_seconds(micros / 1000000);
-  call->request.mutable_deadline()->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
+  ToProtoTime(c.deadline, call->request.mutable_deadline());
   auto* async = stub_->async();
   auto on_done = [done = std::move(done)](const grpc::Status& s, const v1::StepResponse& resp) {
     if (!s.ok()) return done(FromGrpcStatus(s));

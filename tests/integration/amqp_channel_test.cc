@@ -18,11 +18,7 @@ namespace {
 class AmqpChannelTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto broker = testing::RabbitMqBroker::Start(dir_.Sub("broker"));
-    if (!broker.ok()) {
-      GTEST_SKIP() << "SKIPPED LOUDLY: no RabbitMQ broker could start here: " << broker.status();
-    }
-    broker_ = std::move(*broker);
+    SETTLE_START_BROKER_OR_SKIP(broker_, dir_.Sub("broker"));
     options_.port = broker_->port();
   }
 

@@ -40,11 +40,7 @@ class CountingHandler final : public MessageHandler {
 class IdempotentConsumerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto broker = testing::RabbitMqBroker::Start(dir_.Sub("broker"));
-    if (!broker.ok()) {
-      GTEST_SKIP() << "SKIPPED LOUDLY: no RabbitMQ broker could start here: " << broker.status();
-    }
-    broker_ = std::move(*broker);
+    SETTLE_START_BROKER_OR_SKIP(broker_, dir_.Sub("broker"));
     amqp_.port = broker_->port();
     store_ = std::move(*storage::BranchStore::Open(dir_.Sub("store")));
     auto channel = messaging::AmqpChannel::Connect(amqp_);

@@ -21,11 +21,7 @@ using testing::WaitFor;
 class OutboxRelayTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto broker = testing::RabbitMqBroker::Start(stack_.dir() + "/broker");
-    if (!broker.ok()) {
-      GTEST_SKIP() << "SKIPPED LOUDLY: no RabbitMQ broker could start here: " << broker.status();
-    }
-    broker_ = std::move(*broker);
+    SETTLE_START_BROKER_OR_SKIP(broker_, stack_.dir() + "/broker");
     amqp_.port = broker_->port();
     ASSERT_TRUE(stack_.StartCoordinator().ok());
     ASSERT_TRUE(stack_.StartParticipant("balance").ok());

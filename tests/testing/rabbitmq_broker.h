@@ -44,4 +44,16 @@ class RabbitMqBroker final {
 
 }  // namespace settle::testing
 
+// In a GoogleTest SetUp: starts a broker in `dir` into `broker` (a unique_ptr<RabbitMqBroker>),
+// or skips the test loudly, with the reason, when none can start on this machine.
+#define SETTLE_START_BROKER_OR_SKIP(broker, dir)                                          \
+  do {                                                                                     \
+    auto started = ::settle::testing::RabbitMqBroker::Start(dir);                         \
+    if (!started.ok()) {                                                                   \
+      GTEST_SKIP() << "SKIPPED LOUDLY: no RabbitMQ broker could start here: "              \
+                   << started.status();                                                    \
+    }                                                                                      \
+    broker = std::move(*started);                                                          \
+  } while (0)
+
 #endif  // SETTLE_TESTS_TESTING_RABBITMQ_BROKER_H_

@@ -10,10 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/participant_server.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
 #include "storage/txn_id.h"
+#include "tests/testing/in_process_participant.h"
 #include "tests/testing/wait.h"
 
 namespace settle::sdk {
@@ -70,21 +69,11 @@ class SagaBarrierTest : public ::testing::Test {
     store_ = std::move(*storage::BranchStore::Open(dir_.path()));
     ParticipantOptions options;
     options.saga = &saga_;
-    server_impl_ = std::make_unique<ParticipantServer>(options, *store_, unused_);
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(server_impl_->participant_service());
-    server_ = builder.BuildAndStart();
-    ASSERT_GT(port, 0);
-    stub_ = v1::Participant::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    participant_ = std::make_unique<testing::InProcessParticipant>(*store_, unused_, options);
+    ASSERT_TRUE(participant_->serving());
+    stub_ = &participant_->stub();
   }
-  void TearDown() override {
-    server_->Shutdown();
-    server_.reset();
-    server_impl_.reset();
-  }
+  void TearDown() override { participant_.reset(); }
 
   static std::string Txn(int n) { return storage::TxnIdFor("s9", 0x2000 + n); }
 
@@ -114,9 +103,8 @@ class SagaBarrierTest : public ::testing::Test {
   std::unique_ptr<storage::BranchStore> store_;
   ScriptedSaga saga_;
   BranchHandlerUnused unused_;
-  std::unique_ptr<ParticipantServer> server_impl_;
-  std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<v1::Participant::Stub> stub_;
+  std::unique_ptr<testing::InProcessParticipant> participant_;
+  v1::Participant::Stub* stub_ = nullptr;
 };
 
 TEST_F(SagaBarrierTest, ADuplicatedActionOrCompensationHasOneEffect) {
@@ -163,20 +151,12 @@ TEST_F(SagaBarrierTest, ARefusalRecordsNothingOfTheHandlersWorkAndStaysRefused) 
 }
 
 TEST_F(SagaBarrierTest, AParticipantWithoutSagaStepsAnswersUnimplemented) {
-  ParticipantServer plain(ParticipantOptions(), *store_, unused_);
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(plain.participant_service());
-  auto server = builder.BuildAndStart();
-  auto stub = v1::Participant::NewStub(
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  testing::InProcessParticipant plain(*store_, unused_);
   v1::StepRequest req;
   req.set_txn_id(Txn(6));
   v1::StepResponse resp;
   grpc::ClientContext ctx;
-  EXPECT_EQ(stub->Act(&ctx, req, &resp).error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  server->Shutdown();
+  EXPECT_EQ(plain.stub().Act(&ctx, req, &resp).error_code(), grpc::StatusCode::UNIMPLEMENTED);
 }
 
 }  // namespace

@@ -9,10 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/tcc_handler.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
 #include "storage/txn_id.h"
+#include "tests/testing/in_process_participant.h"
 #include "tests/testing/wait.h"
 
 namespace settle::sdk {
@@ -50,21 +49,11 @@ class TccTest : public ::testing::Test {
  protected:
   void SetUp() override {
     store_ = std::move(*storage::BranchStore::Open(dir_.path()));
-    server_impl_ = std::make_unique<ParticipantServer>(ParticipantOptions(), *store_, adapter_);
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(server_impl_->participant_service());
-    server_ = builder.BuildAndStart();
-    ASSERT_GT(port, 0);
-    stub_ = v1::Participant::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    participant_ = std::make_unique<testing::InProcessParticipant>(*store_, adapter_);
+    ASSERT_TRUE(participant_->serving());
+    stub_ = &participant_->stub();
   }
-  void TearDown() override {
-    server_->Shutdown();
-    server_.reset();
-    server_impl_.reset();
-  }
+  void TearDown() override { participant_.reset(); }
 
   static std::string Txn(int n) { return storage::TxnIdFor("s9", 0x1000 + n); }
 
@@ -96,9 +85,8 @@ class TccTest : public ::testing::Test {
   std::unique_ptr<storage::BranchStore> store_;
   CountingTcc tcc_;
   TccBranchHandler adapter_{tcc_};
-  std::unique_ptr<ParticipantServer> server_impl_;
-  std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<v1::Participant::Stub> stub_;
+  std::unique_ptr<testing::InProcessParticipant> participant_;
+  v1::Participant::Stub* stub_ = nullptr;
 };
 
 TEST_F(TccTest, AnEmptyCancelLeavesATombstoneAndNoEffect) {

@@ -1,0 +1,48 @@
+#ifndef SETTLE_TESTS_TESTING_IN_PROCESS_PARTICIPANT_H_
+#define SETTLE_TESTS_TESTING_IN_PROCESS_PARTICIPANT_H_
+
+// The participant SDK behind a real gRPC server on a loopback port in the test's process, and a
+// stub to call it: for tests of the SDK's barrier without starting a binary.
+
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "client/participant_server.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/server_builder.h"
+
+namespace settle::testing {
+
+// `store` and `handler` (and options.saga) must outlive it. Not thread-safe; the stub is.
+class InProcessParticipant final {
+ public:
+  InProcessParticipant(storage::BranchStore& store, sdk::BranchHandler& handler,
+                       sdk::ParticipantOptions options = {})
+      : impl_(std::make_unique<sdk::ParticipantServer>(std::move(options), store, handler)) {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(impl_->participant_service());
+    server_ = builder.BuildAndStart();
+    stub_ = v1::Participant::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  }
+  ~InProcessParticipant() {
+    if (server_ != nullptr) server_->Shutdown();
+  }
+  InProcessParticipant(const InProcessParticipant&) = delete;
+  InProcessParticipant& operator=(const InProcessParticipant&) = delete;
+
+  bool serving() const { return server_ != nullptr; }
+  v1::Participant::Stub& stub() { return *stub_; }
+
+ private:
+  std::unique_ptr<sdk::ParticipantServer> impl_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Participant::Stub> stub_;
+};
+
+}  // namespace settle::testing
+
+#endif  // SETTLE_TESTS_TESTING_IN_PROCESS_PARTICIPANT_H_
