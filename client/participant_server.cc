@@ -2,6 +2,7 @@
 
 #include "client/barrier.h"
 #include "client/saga_steps.h"
+#include "client/three_phase.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -57,6 +58,7 @@ absl::Status CheckPrepare(const v1::PrepareRequest& req) {
         absl::StrCat("deadline is not a valid Timestamp (seconds ", d.seconds(), ", nanos ",
                      d.nanos(), ")"));
   }
+  if (req.has_three_phase()) return internal::CheckThreePhase(req.three_phase(), req.branch_id());
   return absl::OkStatus();
 }
 
@@ -96,7 +98,12 @@ bool PrepareWork(BranchHandler& handler, const v1::PrepareRequest& req, WorkView
     rec.set_state(storage::BARRIER_PREPARED);
     rec.set_payload(req.payload());
     rec.set_prepared_micros(absl::ToUnixMicros(now));
-    view.Put(Space::kMeta, kPreparedPrefix + key, absl::StrCat(rec.prepared_micros()));
+    if (req.has_three_phase()) {
+      // Its own timers resolve it (three_phase.h), not the coordinator's GetDecision.
+      internal::ArmPrepared(req.three_phase(), rec, view, key, now);
+    } else {
+      view.Put(Space::kMeta, kPreparedPrefix + key, absl::StrCat(rec.prepared_micros()));
+    }
   } else {
     // Recorded so a duplicate Prepare repeats the NO instead of reserving anew: the
     // coordinator sends no Abort to a branch that voted NO.
@@ -124,7 +131,7 @@ bool DecideWork(BranchHandler& handler, const std::string& txn_id, uint32_t bran
   BarrierRecord rec = std::move(*barrier);
   const auto done_state = commit ? storage::BARRIER_COMMITTED : storage::BARRIER_ABORTED;
   if (rec.state() == done_state) return false;  // Duplicate: one effect only.
-  if (rec.state() != storage::BARRIER_PREPARED) {
+  if (rec.state() != storage::BARRIER_PREPARED && rec.state() != storage::BARRIER_PRECOMMITTED) {
     out.error = absl::FailedPreconditionError(
         absl::StrCat("branch ", key, " is already ",
                      rec.state() == storage::BARRIER_COMMITTED ? "committed" : "aborted",
@@ -140,7 +147,9 @@ bool DecideWork(BranchHandler& handler, const std::string& txn_id, uint32_t bran
   rec.set_state(done_state);
   rec.clear_payload();
   out.effect = commit ? "committed" : "aborted";
-  view.Delete(Space::kMeta, kPreparedPrefix + key);
+  view.Delete(Space::kMeta,
+              (rec.three_phase_timeout_micros() > 0 ? internal::kTimerPrefix : kPreparedPrefix) +
+                  key);
   WriteBarrier(view, key, std::move(rec), absl::Now());
   return true;
 }
@@ -223,6 +232,44 @@ class ParticipantServer::ParticipantImpl final : public v1::Participant::Callbac
                                        const v1::StepRequest* request,
                                        v1::StepResponse* response) override {
     return Step(context, request, response, internal::CompensateWork);
+  }
+
+  grpc::ServerUnaryReactor* PreCommit(grpc::CallbackServerContext* context,
+                                      const v1::PreCommitRequest* request,
+                                      v1::PreCommitResponse*) override {
+    auto* reactor = context->DefaultReactor();
+    if (absl::Status s = CheckBranch(request->txn_id(), request->branch_id()); !s.ok()) {
+      reactor->Finish(ToGrpcStatus(s));
+      return reactor;
+    }
+    RunUnit(
+        store_, metrics_, reactor,
+        [request](WorkView& v, UnitResult& r) {
+          return internal::PreCommitWork(request->txn_id(), request->branch_id(), v, r);
+        },
+        [](const UnitResult&) {});
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* GetBranchState(grpc::CallbackServerContext* context,
+                                           const v1::BranchStateRequest* request,
+                                           v1::BranchStateResponse* response) override {
+    auto* reactor = context->DefaultReactor();
+    absl::Status s = CheckBranch(request->txn_id(), request->branch_id());
+    if (s.ok()) {
+      // Committed state only: an answer must never be undone by a group write that fails.
+      auto raw = store_.Get(Space::kBarrier, BarrierKey(request->txn_id(), request->branch_id()));
+      BarrierRecord rec;
+      if (!raw.ok()) {
+        s = raw.status();
+      } else if (raw->has_value() && !rec.ParseFromString(**raw)) {
+        s = absl::DataLossError("the branch's barrier record is unreadable");
+      } else {
+        response->set_state(static_cast<v1::BarrierState>(rec.state()));
+      }
+    }
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
   }
 
  private:
@@ -332,7 +379,17 @@ ParticipantServer::ParticipantServer(ParticipantOptions options, storage::Branch
       handler_(handler),
       participant_impl_(std::make_unique<ParticipantImpl>(store, handler, options_.metrics,
                                                           options_.saga, options_.name)),
-      inspect_impl_(std::make_unique<InspectImpl>(store)) {
+      inspect_impl_(std::make_unique<InspectImpl>(store)),
+      timers_(std::make_unique<internal::ThreePhaseTimers>(
+          store, [this](const std::string& txn_id, uint32_t branch, bool commit) {
+            UnitResult result;
+            absl::Status w = store_.SubmitAndWait([&](WorkView& v) {
+              return DecideWork(handler_, txn_id, branch, commit, v, result);
+            });
+            if (w.ok()) w = result.error;
+            if (w.ok() && options_.metrics != nullptr) options_.metrics->Branch(result.effect);
+            return w;
+          })) {
   if (!options_.coordinator_endpoint.empty()) {
     decisions_ = v1::DecisionService::NewStub(
         grpc::CreateChannel(options_.coordinator_endpoint, grpc::InsecureChannelCredentials()));
@@ -354,16 +411,23 @@ void ParticipantServer::StartBackgroundWork() {
   background_ = std::thread([this] { BackgroundLoop(); });
 }
 
+int ParticipantServer::TerminateDueOnce(absl::Time now) { return timers_->RunDue(now); }
+
 void ParticipantServer::BackgroundLoop() {
   absl::Time next_resolve = absl::Now() + options_.in_doubt_check_interval;
   absl::Time next_sweep = absl::Now() + options_.barrier_sweep_interval;
+  absl::Time next_timers = absl::Now() + options_.three_phase_check_interval;
   for (;;) {
     {
       absl::MutexLock lock(&mu_);
-      const absl::Time wake =
-          decisions_ != nullptr ? std::min(next_resolve, next_sweep) : next_sweep;
+      absl::Time wake = std::min(next_sweep, next_timers);
+      if (decisions_ != nullptr) wake = std::min(wake, next_resolve);
       mu_.AwaitWithDeadline(absl::Condition(&stop_), wake);
       if (stop_) return;
+    }
+    if (absl::Now() >= next_timers) {
+      TerminateDueOnce(absl::Now());
+      next_timers = absl::Now() + options_.three_phase_check_interval;
     }
     if (decisions_ != nullptr && absl::Now() >= next_resolve) {
       ResolveInDoubtOnce();

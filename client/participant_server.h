@@ -17,6 +17,9 @@
 #include "storage/branch_store.h"
 
 namespace settle::sdk {
+namespace internal {
+class ThreePhaseTimers;
+}  // namespace internal
 
 struct BranchContext {
   std::string txn_id;
@@ -87,6 +90,8 @@ struct ParticipantOptions {
   // can arrive late; a late Prepare is refused by its deadline anyway.
   absl::Duration barrier_retention = absl::Hours(24 * 7);
   absl::Duration barrier_sweep_interval = absl::Minutes(1);
+  // How often three-phase branches' timers are checked (their bound comes with each Prepare).
+  absl::Duration three_phase_check_interval = absl::Milliseconds(100);
   // Where to count what happens; may be null. Must outlive the server.
   ParticipantMetrics* metrics = nullptr;
   // Saga steps; null: Act and Compensate answer UNIMPLEMENTED. Must outlive the server.
@@ -102,7 +107,9 @@ struct ParticipantOptions {
 // BranchStore. Prepare/Commit/Abort are idempotent per (txn_id, branch_id); an Abort before any
 // Prepare leaves a tombstone so a late Prepare votes NO; a branch left prepared longer than
 // `in_doubt_after` is resolved by asking the coordinator; finished barrier records are removed
-// after `barrier_retention`.
+// after `barrier_retention`. Three-phase commit's branches (MODE_THREE_PHASE) run the same
+// BranchHandler: the SDK adds PreCommit, the timers and the termination protocol with the
+// other branches (client/three_phase.h), so a service's code does not change.
 //
 // Thread-safe. `store` and `handler` must outlive it. Register both services with a
 // grpc::ServerBuilder, then call StartBackgroundWork(); destroy after the server has shut down.
@@ -118,7 +125,7 @@ class ParticipantServer final {
   grpc::Service* inspect_service();
 
   // Starts the one background thread: in-doubt resolution (when there is a coordinator to
-  // ask) and the barrier sweep.
+  // ask), three-phase timers and the barrier sweep.
   void StartBackgroundWork() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Resolves every branch prepared before `now - in_doubt_after` by asking the coordinator.
@@ -131,6 +138,11 @@ class ParticipantServer final {
   // passes a future `now`).
   absl::StatusOr<int> SweepBarriersOnce(absl::Time now, int max) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Runs the termination protocol for every three-phase branch whose timer ran out by `now`.
+  // Blocks on RPCs to the other branches: background thread (or a test's). Returns how many
+  // branches it finished.
+  int TerminateDueOnce(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   class ParticipantImpl;
   class InspectImpl;
@@ -142,6 +154,7 @@ class ParticipantServer final {
   std::unique_ptr<ParticipantImpl> participant_impl_;
   std::unique_ptr<InspectImpl> inspect_impl_;
   std::unique_ptr<v1::DecisionService::Stub> decisions_;  // Null without a coordinator.
+  std::unique_ptr<internal::ThreePhaseTimers> timers_;
 
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

@@ -60,8 +60,13 @@ ABSL_FLAG(std::string, test_write_fault_trigger, "",
           "TEST ONLY: while a file exists at this path, every write of the log fails as on a "
           "full disk");
 ABSL_FLAG(std::string, test_crash_point, "",
-          "TEST ONLY: 'after_commit_logged' kills the process (SIGKILL) once a COMMIT is durable "
-          "and before any Commit is sent");
+          "TEST ONLY: kills the process (SIGKILL) at this point of the first transaction that "
+          "reaches it: 'logged:<state>' once a record is durable (logged:precommitting, "
+          "logged:committing; 'after_commit_logged' is logged:committing), "
+          "'send:<Phase>:<branch>' before a call goes out (send:PreCommit:1)");
+ABSL_FLAG(absl::Duration, three_phase_timeout, absl::Seconds(5),
+          "MODE_THREE_PHASE: the bound on message delays; participants' timers use it, and the "
+          "PreCommit round waits at most this long for a silent branch");
 
 namespace {
 
@@ -107,15 +112,23 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--saga_action_attempts must be between 1 and 1000\n");
     return 2;
   }
+  options.protocol.three_phase_timeout = absl::GetFlag(FLAGS_three_phase_timeout);
+  if (options.protocol.three_phase_timeout < absl::Milliseconds(1) ||
+      options.protocol.three_phase_timeout > absl::Hours(1)) {
+    std::fprintf(stderr, "--three_phase_timeout must be between 1ms and 1h\n");
+    return 2;
+  }
   const std::string crash_point = absl::GetFlag(FLAGS_test_crash_point);
-  if (crash_point == "after_commit_logged") {
-    options.on_commit_logged_ForTest = [](const std::string& txn_id) {
-      settle::Log(settle::LogLevel::kWarning, "test crash point reached", {{"txn", txn_id}});
+  if (!crash_point.empty()) {
+    // "after_commit_logged" is the name the first fault tests used.
+    const std::string point =
+        crash_point == "after_commit_logged" ? "logged:committing" : crash_point;
+    options.at_point_ForTest = [point](const std::string& txn_id, const std::string& at) {
+      if (at != point) return;
+      settle::Log(settle::LogLevel::kWarning, "test crash point reached",
+                  {{"txn", txn_id}, {"point", at}});
       std::raise(SIGKILL);
     };
-  } else if (!crash_point.empty()) {
-    std::fprintf(stderr, "unknown --test_crash_point '%s'\n", crash_point.c_str());
-    return 2;
   }
 
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);

@@ -99,11 +99,6 @@ absl::Status Coordinator::Validate(const ExecuteParams& p) const {
         "timeout ", absl::FormatDuration(p.timeout), " is out of range: it must be between 1ms and ",
         absl::FormatDuration(options_.max_txn_timeout), " (--max_txn_timeout)"));
   }
-  if (p.mode == Mode::kThreePhase) {
-    return absl::UnimplementedError(absl::StrCat(
-        "mode ", ModeName(p.mode),
-        " is not run by this coordinator yet; use MODE_TWO_PHASE (or TCC over it) or MODE_SAGA"));
-  }
   if (absl::Status s = ValidateSteps(p); !s.ok()) return s;
   for (size_t i = 0; i < p.branches.size(); ++i) {
     const BranchSpec& b = p.branches[i];
@@ -306,6 +301,9 @@ void Coordinator::Write(const TxnPtr& txn, WriteAction w) {
       if (metrics_ != nullptr) metrics_->Phase("prepare", now - txn->begin_time());
       batch.Decide(w.record);
       break;
+    case RecordKind::kPreCommit:
+      batch.Decide(w.record);
+      break;
     case RecordKind::kUpdate:
       batch.UpdateActive(w.record);
       break;
@@ -332,18 +330,17 @@ void Coordinator::Write(const TxnPtr& txn, WriteAction w) {
       break;
   }
   const RecordKind kind = w.kind;
-  const bool commit = w.record.state() == storage::TXN_COMMITTING;
-  log_.Write(std::move(batch), w.forced, [this, txn, kind, commit](absl::Status s) {
-    OnWritten(txn, kind, commit, std::move(s));
+  const storage::TxnStateRecord state = w.record.state();
+  log_.Write(std::move(batch), w.forced, [this, txn, kind, state](absl::Status s) {
+    OnWritten(txn, kind, state, std::move(s));
   });
 }
 
-void Coordinator::OnWritten(const TxnPtr& txn, RecordKind kind, bool commit,
+void Coordinator::OnWritten(const TxnPtr& txn, RecordKind kind, storage::TxnStateRecord state,
                             absl::Status status) {
   if (stopping()) return;
-  if (kind == RecordKind::kDecision && commit && status.ok() &&
-      options_.on_commit_logged_ForTest) {
-    options_.on_commit_logged_ForTest(txn->id());
+  if (status.ok() && options_.at_point_ForTest) {
+    options_.at_point_ForTest(txn->id(), absl::StrCat("logged:", TxnStateName(state)));
   }
   if (kind == RecordKind::kBegin && !status.ok()) {
     Log(LogLevel::kWarning, "begin record not written; the decision record will carry it",
@@ -376,6 +373,9 @@ void Coordinator::Call(const TxnPtr& txn, uint32_t branch, Phase phase) {
   }
   auto channel = registry_.Channel(participant);
   if (!channel.ok()) return OnAnswer(txn, branch, phase, sent, Answer::NoAnswer(channel.status()));
+  if (options_.at_point_ForTest) {
+    options_.at_point_ForTest(txn->id(), absl::StrCat("send:", PhaseName(phase), ":", branch));
+  }
   if (!RpcStarted(participant)) {
     // Never an unbounded queue at a participant: the call is not made. A Prepare counts as
     // unanswered (the transaction aborts); a decided outcome's call is repeated with backoff.
@@ -383,7 +383,14 @@ void Coordinator::Call(const TxnPtr& txn, uint32_t branch, Phase phase) {
                     /*reached=*/false);
   }
   if (phase == Phase::kPrepare) {
-    (*channel)->Prepare(txn->PrepareCallFor(branch),
+    PrepareCall call = txn->PrepareCallFor(branch);
+    if (call.three_phase_timeout > absl::ZeroDuration()) {
+      // The termination protocol reaches the other branches without the coordinator.
+      for (uint32_t b = 0; b < txn->branch_count(); ++b) {
+        if (b != branch) call.peers.push_back({b, registry_.Endpoint(txn->participant(b))});
+      }
+    }
+    (*channel)->Prepare(call,
                         [this, txn, branch, sent](absl::StatusOr<VoteResult> vote) {
                           Answer a;
                           if (vote.ok()) {
@@ -427,6 +434,8 @@ void Coordinator::Call(const TxnPtr& txn, uint32_t branch, Phase phase) {
   };
   if (phase == Phase::kCommit) {
     (*channel)->Commit(ref, deadline, std::move(done));
+  } else if (phase == Phase::kPreCommit) {
+    (*channel)->PreCommit(ref, deadline, std::move(done));
   } else {
     (*channel)->Abort(ref, deadline, std::move(done));
   }

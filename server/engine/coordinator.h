@@ -50,9 +50,11 @@ struct CoordinatorOptions {
   size_t max_key_bytes = 256;
   RetryOptions retry;
   ProtocolOptions protocol;
-  // Test-only crash point: runs after a COMMIT record is durable and before any Commit is sent.
-  // Fault tests make it kill the process there. Unset in every normal configuration.
-  std::function<void(const std::string& txn_id)> on_commit_logged_ForTest;
+  // Test-only crash points: runs at each point of a transaction's protocol: "logged:<state>"
+  // once a record is durable and before anything it allows is sent ("logged:committing"), and
+  // "send:<Phase>:<branch>" before a call goes out ("send:PreCommit:1"). Fault tests make it
+  // kill the process at one of them. Unset in every normal configuration.
+  std::function<void(const std::string& txn_id, const std::string& point)> at_point_ForTest;
 };
 
 struct BranchSpec {
@@ -159,7 +161,9 @@ class Coordinator final {
   void Drive(const TxnPtr& txn, const std::function<Actions(Protocol&)>& event);
   void Run(const TxnPtr& txn, Step step);
   void Write(const TxnPtr& txn, WriteAction write);
-  void OnWritten(const TxnPtr& txn, RecordKind kind, bool commit, absl::Status status);
+  // `state`: the state the written record carries.
+  void OnWritten(const TxnPtr& txn, RecordKind kind, storage::TxnStateRecord state,
+                 absl::Status status);
   void Send(const TxnPtr& txn, SendAction send);
   void Call(const TxnPtr& txn, uint32_t branch, Phase phase);
   // `reached`: the call was made (false: refused here, nothing to count against the participant).

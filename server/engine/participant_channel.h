@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -19,11 +20,21 @@ struct BranchRef {
   uint32_t branch_id = 0;
 };
 
+// Three-phase commit: another branch of the same transaction, for the termination protocol.
+struct Peer {
+  uint32_t branch_id = 0;
+  std::string endpoint;
+};
+
 struct PrepareCall {
   BranchRef ref;
   std::string participant;
   std::string payload;
   absl::Time deadline;
+  // Three-phase commit only (zero and empty otherwise): the bound on message delays the
+  // participant's timers use, and every other branch.
+  absl::Duration three_phase_timeout;
+  std::vector<Peer> peers;
 };
 
 struct VoteResult {
@@ -64,6 +75,11 @@ class ParticipantChannel {
   virtual void Compensate(const PrepareCall& call,
                           std::function<void(absl::StatusOr<StepResult>)> done) {
     done(absl::UnimplementedError("this participant does not run saga steps"));
+  }
+  // Three-phase commit's middle round. FAILED_PRECONDITION: the branch already aborted there.
+  virtual void PreCommit(const BranchRef& ref, absl::Time deadline,
+                         std::function<void(absl::Status)> done) {
+    done(absl::UnimplementedError("this participant does not run three-phase commit"));
   }
 };
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/engine/saga.h"
+#include "server/engine/three_phase.h"
 #include "server/engine/two_phase.h"
 
 namespace settle::engine {
@@ -44,6 +45,7 @@ const char* TxnStateName(storage::TxnStateRecord state) {
     case storage::TXN_ABORTED: return "aborted";
     case storage::TXN_COMPENSATING: return "compensating";
     case storage::TXN_NEEDS_ATTENTION: return "needs_attention";
+    case storage::TXN_PRECOMMITTING: return "precommitting";
     default: return "unknown";
   }
 }
@@ -55,6 +57,7 @@ const char* PhaseName(Phase phase) {
     case Phase::kAbort: return "Abort";
     case Phase::kAct: return "Act";
     case Phase::kCompensate: return "Compensate";
+    case Phase::kPreCommit: return "PreCommit";
   }
   return "unknown";
 }
@@ -104,6 +107,7 @@ absl::StatusOr<std::unique_ptr<Protocol>> Protocol::For(storage::TxnRecord recor
   const std::optional<Mode> mode = ModeFromRecord(record.mode());
   if (mode == Mode::kTwoPhase) return std::make_unique<TwoPhase>(std::move(record));
   if (mode == Mode::kSaga) return std::make_unique<Saga>(std::move(record), options);
+  if (mode == Mode::kThreePhase) return std::make_unique<ThreePhase>(std::move(record), options);
   return absl::InvalidArgumentError(absl::StrCat(
       "transaction ", record.txn_id(), " has mode ",
       mode.has_value() ? std::string(ModeName(*mode)) : absl::StrCat(record.mode()),
@@ -126,7 +130,17 @@ absl::StatusOr<Actions> Protocol::OnOperatorResolve(const std::string& who,
 }
 
 bool Protocol::decided() const {
-  return record_.state() != storage::TXN_PREPARING && record_.state() != storage::TXN_UNKNOWN;
+  return record_.state() != storage::TXN_PREPARING && record_.state() != storage::TXN_UNKNOWN &&
+         record_.state() != storage::TXN_PRECOMMITTING;
+}
+
+void Protocol::AddOperatorAction(const std::string& action, const std::string& who,
+                                 const std::string& reason, absl::Time now) {
+  auto* a = record_.add_operator_actions();
+  a->set_action(action);
+  a->set_who(who);
+  a->set_reason(reason);
+  a->set_micros(absl::ToUnixMicros(now));
 }
 
 bool Protocol::terminal() const {

@@ -43,7 +43,7 @@ enum class Decision { kCommit, kAbort, kUndecided };
 
 // What the coordinator asks of one branch: the two-phase calls, or a saga step's action and
 // its compensation.
-enum class Phase { kPrepare, kCommit, kAbort, kAct, kCompensate };
+enum class Phase { kPrepare, kCommit, kAbort, kAct, kCompensate, kPreCommit };
 // The participant method a phase is, for metrics and logs: "Prepare", "Commit", "Act", ...
 const char* PhaseName(Phase phase);
 
@@ -72,12 +72,15 @@ bool Retryable(const absl::Status& status);
 struct ProtocolOptions {
   // Attempts of a saga action that gets no answer before the saga compensates.
   int saga_action_attempts = 5;
+  // Three-phase commit's bound on message delays (participants' timers; the PreCommit round).
+  absl::Duration three_phase_timeout = absl::Seconds(5);
 };
 
 // Which record a write carries: the coordinator maps it onto a log batch.
 enum class RecordKind {
   kBegin,     // The transaction's first record and its idempotency key.
   kDecision,  // A decision, standing alone (it repeats the key).
+  kPreCommit, // Three-phase: every branch voted YES; stands alone like a decision.
   kUpdate,    // Progress of an active transaction.
   kFinish,    // Terminal: the record moves to the finished set.
 };
@@ -177,6 +180,9 @@ class Protocol {
 
  protected:
   Protocol(storage::TxnRecord record, Mode mode);
+  // Records an operator's command in the transaction's record (who, when, why).
+  void AddOperatorAction(const std::string& action, const std::string& who,
+                         const std::string& reason, absl::Time now);
   storage::TxnRecord record_;
 
  private:

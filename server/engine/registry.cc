@@ -141,6 +141,12 @@ absl::StatusOr<std::shared_ptr<ParticipantChannel>> Registry::Channel(
   return it->second.channel;
 }
 
+std::string Registry::Endpoint(const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = slots_.find(name);
+  return it == slots_.end() ? "" : it->second.entry.record.endpoint();
+}
+
 bool Registry::Contains(const std::string& name) const {
   absl::MutexLock lock(&mu_);
   return slots_.contains(name);

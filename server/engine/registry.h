@@ -59,6 +59,8 @@ class Registry final {
   absl::StatusOr<std::shared_ptr<ParticipantChannel>> Channel(const std::string& name) const
       ABSL_LOCKS_EXCLUDED(mu_);
   bool Contains(const std::string& name) const ABSL_LOCKS_EXCLUDED(mu_);
+  // The registered endpoint of `name`; empty if unknown.
+  std::string Endpoint(const std::string& name) const ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<ParticipantEntry> List() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Whether a new payment may use `name` now: OK, or UNAVAILABLE naming the participant while

@@ -265,6 +265,8 @@ Actions Saga::OnWritten(RecordKind kind, const absl::Status& status, absl::Time 
       }
       out.finished = true;
       return out;
+    case RecordKind::kPreCommit:  // Three-phase only.
+      return out;
   }
   return out;
 }
@@ -309,15 +311,6 @@ absl::StatusOr<Actions> Saga::OnOperatorResolve(const std::string& who,
   Actions out;
   out.write = RecordWrite(RecordKind::kFinish, /*forced=*/true);
   return out;
-}
-
-void Saga::AddOperatorAction(const std::string& action, const std::string& who,
-                             const std::string& reason, absl::Time now) {
-  auto* a = record_.add_operator_actions();
-  a->set_action(action);
-  a->set_who(who);
-  a->set_reason(reason);
-  a->set_micros(absl::ToUnixMicros(now));
 }
 
 Decision Saga::decision() const {

@@ -77,8 +77,6 @@ class Saga final : public Protocol {
   // After a compensation answered or an operator retried: the next calls, or the finish.
   Actions ContinueCompensating(absl::Time now);
   WriteAction RecordWrite(RecordKind kind, bool forced) const;
-  void AddOperatorAction(const std::string& action, const std::string& who,
-                         const std::string& reason, absl::Time now);
 
   const ProtocolOptions options_;
   std::vector<int> attempts_;  // Unanswered attempts of each branch's action.

@@ -115,8 +115,14 @@ std::optional<ExecuteResult> Transaction::AddWaiter(bool wait_for_acks, bool rep
 
 PrepareCall Transaction::PrepareCallFor(uint32_t branch) const {
   absl::MutexLock lock(&mu_);
-  return {{id_, branch}, participants_[branch],
-          protocol_->record().branches(static_cast<int>(branch)).payload(), deadline_};
+  const storage::TxnRecord& rec = protocol_->record();
+  PrepareCall call;
+  call.ref = {id_, branch};
+  call.participant = participants_[branch];
+  call.payload = rec.branches(static_cast<int>(branch)).payload();
+  call.deadline = deadline_;
+  call.three_phase_timeout = absl::Microseconds(rec.three_phase_timeout_micros());
+  return call;
 }
 
 void Transaction::RecordAnswered(uint32_t branch) {

@@ -14,8 +14,9 @@ bool Acked(storage::BranchStateRecord s) {
 
 }  // namespace
 
-TwoPhase::TwoPhase(storage::TxnRecord record)
-    : Protocol(std::move(record), Mode::kTwoPhase) {}
+TwoPhase::TwoPhase(storage::TxnRecord record) : TwoPhase(std::move(record), Mode::kTwoPhase) {}
+
+TwoPhase::TwoPhase(storage::TxnRecord record, Mode mode) : Protocol(std::move(record), mode) {}
 
 uint32_t TwoPhase::branch_count() const { return static_cast<uint32_t>(record_.branches_size()); }
 
@@ -66,10 +67,7 @@ Actions TwoPhase::OnVote(uint32_t branch, const Answer& answer, absl::Time now) 
     for (const auto& other : record_.branches()) {
       if (other.state() != storage::BRANCH_PREPARED) return out;
     }
-    decision_started_ = true;
-    decide_commit_ = true;
-    out.write = DecisionWrite(now, /*forced=*/true);
-    return out;
+    return OnAllVotedYes(now);
   }
   b->set_state(storage::BRANCH_REFUSED);
   b->set_voted_no(answer.status.ok());
@@ -81,6 +79,16 @@ Actions TwoPhase::OnVote(uint32_t branch, const Answer& answer, absl::Time now) 
   // Not forced: under presumed abort a lost ABORT is aborted again. But it is written before
   // anyone hears of it: a key whose records a crash lost would run again as a new transaction.
   out.write = DecisionWrite(now, /*forced=*/false);
+  return out;
+}
+
+Actions TwoPhase::OnAllVotedYes(absl::Time now) { return StartCommit(now); }
+
+Actions TwoPhase::StartCommit(absl::Time now) {
+  decision_started_ = true;
+  decide_commit_ = true;
+  Actions out;
+  out.write = DecisionWrite(now, /*forced=*/true);
   return out;
 }
 
@@ -103,29 +111,13 @@ Actions TwoPhase::OnWritten(RecordKind kind, const absl::Status& status, absl::T
   switch (kind) {
     case RecordKind::kBegin:
     case RecordKind::kUpdate:
+    case RecordKind::kPreCommit:
       // The decision record stands alone (LogBatch::Decide), so a lost begin changes nothing
       // while this process lives; the decision's own write reports whether the log works.
       return out;
     case RecordKind::kDecision:
       if (status.ok()) return Apply(now);
-      if (!forcing_abort_) {
-        // Nobody was told and no Commit went out. Whether the record reached the disk is
-        // unknown, so an ABORT is forced after it; it supersedes a COMMIT either way.
-        forcing_abort_ = true;
-        if (decide_commit_) {
-          decide_commit_ = false;
-          record_.set_refused_branch(-1);
-          record_.set_reason(
-              absl::StrCat("the decision could not be logged: ", status.message()));
-        }
-        out.fail_callers = absl::UnavailableError(absl::StrCat(
-            "transaction ", record_.txn_id(), ": the decision log cannot be written (",
-            status.message(),
-            "); the transaction is being aborted. Retry with the same idempotency key to read "
-            "its outcome"));
-        out.write = DecisionWrite(now, /*forced=*/true);
-        return out;
-      }
+      if (!forcing_abort_) return DecisionNotLogged(status, now);
       out.write = DecisionWrite(now, /*forced=*/true);
       out.write->after_pause = true;
       return out;
@@ -138,6 +130,26 @@ Actions TwoPhase::OnWritten(RecordKind kind, const absl::Status& status, absl::T
       }
       return out;
   }
+  return out;
+}
+
+Actions TwoPhase::DecisionNotLogged(const absl::Status& status, absl::Time now) {
+  // Nobody was told and no Commit went out. Whether the record reached the disk is unknown, so
+  // an ABORT is forced after it; it supersedes a COMMIT either way.
+  forcing_abort_ = true;
+  if (decide_commit_ || !decision_started_) {
+    decision_started_ = true;
+    decide_commit_ = false;
+    record_.set_refused_branch(-1);
+    record_.set_reason(absl::StrCat("the decision could not be logged: ", status.message()));
+  }
+  Actions out;
+  out.fail_callers = absl::UnavailableError(absl::StrCat(
+      "transaction ", record_.txn_id(), ": the decision log cannot be written (",
+      status.message(),
+      "); the transaction is being aborted. Retry with the same idempotency key to read its "
+      "outcome"));
+  out.write = DecisionWrite(now, /*forced=*/true);
   return out;
 }
 

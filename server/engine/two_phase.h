@@ -32,7 +32,10 @@ namespace settle::engine {
 // Recovery (Resume): PREPARING -> ABORT (no decision reached the log, so none was announced);
 // COMMITTING / ABORTING -> deliver again; a lost finish record only repeats a delivery, which
 // participants answer idempotently.
-class TwoPhase final : public Protocol {
+//
+// Three-phase commit (three_phase.h) is this protocol with a PreCommit round: it takes over
+// at the hooks below, and keeps everything else.
+class TwoPhase : public Protocol {
  public:
   explicit TwoPhase(storage::TxnRecord record);
 
@@ -44,18 +47,30 @@ class TwoPhase final : public Protocol {
   Decision decision() const override;
   bool needs_payloads() const override { return !decided(); }
 
- private:
-  Actions OnVote(uint32_t branch, const Answer& answer, absl::Time now);
-  Actions OnAck(uint32_t branch, Phase phase, const Answer& answer, absl::Time now);
+ protected:
+  TwoPhase(storage::TxnRecord record, Mode mode);
+  // Every branch voted YES. Two-phase: the COMMIT record, forced.
+  virtual Actions OnAllVotedYes(absl::Time now);
+  // Starts the COMMIT decision and returns its (forced) write.
+  Actions StartCommit(absl::Time now);
   // Starts an ABORT; false if a decision was already started.
   bool StartAbort(int refused_branch, const std::string& reason);
   // The write of the started decision: forced for COMMIT (and for an ABORT after a failure).
   WriteAction DecisionWrite(absl::Time now, bool forced) const;
+  // A record that would have made COMMIT possible could not be written: the callers are told,
+  // and an ABORT is forced (it supersedes the record, whether or not it reached the disk).
+  Actions DecisionNotLogged(const absl::Status& status, absl::Time now);
+  uint32_t branch_count() const;
+  bool decision_started() const { return decision_started_; }
+  bool decide_commit() const { return decide_commit_; }
+
+ private:
+  Actions OnVote(uint32_t branch, const Answer& answer, absl::Time now);
+  Actions OnAck(uint32_t branch, Phase phase, const Answer& answer, absl::Time now);
   // The decision is durable: answer the callers and deliver it, or finish.
   Actions Apply(absl::Time now);
   std::vector<SendAction> Deliveries() const;
   bool AllAcked() const;
-  uint32_t branch_count() const;
   // Acknowledged: the record says the branch committed or aborted (derived, never stored apart).
   bool acked(uint32_t branch) const;
   WriteAction FinishWrite(absl::Time now);

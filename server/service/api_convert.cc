@@ -78,6 +78,7 @@ v1::TxnState ToApiState(storage::TxnStateRecord state) {
     case storage::TXN_ABORTED: return v1::TXN_STATE_ABORTED;
     case storage::TXN_COMPENSATING: return v1::TXN_STATE_COMPENSATING;
     case storage::TXN_NEEDS_ATTENTION: return v1::TXN_STATE_NEEDS_ATTENTION;
+    case storage::TXN_PRECOMMITTING: return v1::TXN_STATE_PRECOMMITTING;
     default: return v1::TXN_STATE_UNSPECIFIED;
   }
 }
@@ -91,6 +92,7 @@ absl::StatusOr<storage::TxnStateRecord> FromApiState(int state) {
     case v1::TXN_STATE_ABORTED: return storage::TXN_ABORTED;
     case v1::TXN_STATE_COMPENSATING: return storage::TXN_COMPENSATING;
     case v1::TXN_STATE_NEEDS_ATTENTION: return storage::TXN_NEEDS_ATTENTION;
+    case v1::TXN_STATE_PRECOMMITTING: return storage::TXN_PRECOMMITTING;
     default:
       return absl::InvalidArgumentError(absl::StrCat("states holds unknown state ", state));
   }
@@ -105,6 +107,7 @@ v1::BranchState ToApiBranchState(storage::BranchStateRecord state) {
     case storage::BRANCH_ABORTED: return v1::BRANCH_STATE_ABORTED;
     case storage::BRANCH_COMPENSATED: return v1::BRANCH_STATE_COMPENSATED;
     case storage::BRANCH_NEEDS_ATTENTION: return v1::BRANCH_STATE_NEEDS_ATTENTION;
+    case storage::BRANCH_PRECOMMITTED: return v1::BRANCH_STATE_PRECOMMITTED;
     default: return v1::BRANCH_STATE_UNSPECIFIED;
   }
 }

@@ -21,6 +21,17 @@ void GrpcParticipantChannel::Prepare(const engine::PrepareCall& c,
   call->request.set_participant(c.participant);
   call->request.set_payload(c.payload);
   ToProtoTime(c.deadline, call->request.mutable_deadline());
+  if (c.three_phase_timeout > absl::ZeroDuration()) {
+    auto* three = call->request.mutable_three_phase();
+    const int64_t us = absl::ToInt64Microseconds(c.three_phase_timeout);
+    three->mutable_timeout()->set_seconds(us / 1000000);
+    three->mutable_timeout()->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
+    for (const engine::Peer& p : c.peers) {
+      auto* peer = three->add_peers();
+      peer->set_branch_id(p.branch_id);
+      peer->set_endpoint(p.endpoint);
+    }
+  }
   auto* async = stub_->async();
   StartUnaryCall<v1::PrepareRequest, v1::PrepareResponse>(
       [async](auto... args) { async->Prepare(args...); }, c.deadline, std::move(call),
@@ -30,30 +41,38 @@ void GrpcParticipantChannel::Prepare(const engine::PrepareCall& c,
       });
 }
 
-void GrpcParticipantChannel::Commit(const engine::BranchRef& ref, absl::Time deadline,
-                                    std::function<void(absl::Status)> done) {
-  auto call = std::make_shared<UnaryCall<v1::CommitRequest, v1::CommitResponse>>();
+template <typename Request, typename Response, typename Start>
+void GrpcParticipantChannel::Deliver(Start start, const engine::BranchRef& ref,
+                                     absl::Time deadline, std::function<void(absl::Status)> done) {
+  auto call = std::make_shared<UnaryCall<Request, Response>>();
   call->request.set_txn_id(ref.txn_id);
   call->request.set_branch_id(ref.branch_id);
-  auto* async = stub_->async();
-  StartUnaryCall<v1::CommitRequest, v1::CommitResponse>(
-      [async](auto... args) { async->Commit(args...); }, deadline, std::move(call),
-      [done = std::move(done)](const grpc::Status& s, const v1::CommitResponse&) {
+  StartUnaryCall<Request, Response>(
+      std::move(start), deadline, std::move(call),
+      [done = std::move(done)](const grpc::Status& s, const Response&) {
         done(FromGrpcStatus(s));
       });
 }
 
+void GrpcParticipantChannel::Commit(const engine::BranchRef& ref, absl::Time deadline,
+                                    std::function<void(absl::Status)> done) {
+  auto* async = stub_->async();
+  Deliver<v1::CommitRequest, v1::CommitResponse>(
+      [async](auto... args) { async->Commit(args...); }, ref, deadline, std::move(done));
+}
+
 void GrpcParticipantChannel::Abort(const engine::BranchRef& ref, absl::Time deadline,
                                    std::function<void(absl::Status)> done) {
-  auto call = std::make_shared<UnaryCall<v1::AbortRequest, v1::AbortResponse>>();
-  call->request.set_txn_id(ref.txn_id);
-  call->request.set_branch_id(ref.branch_id);
   auto* async = stub_->async();
-  StartUnaryCall<v1::AbortRequest, v1::AbortResponse>(
-      [async](auto... args) { async->Abort(args...); }, deadline, std::move(call),
-      [done = std::move(done)](const grpc::Status& s, const v1::AbortResponse&) {
-        done(FromGrpcStatus(s));
-      });
+  Deliver<v1::AbortRequest, v1::AbortResponse>(
+      [async](auto... args) { async->Abort(args...); }, ref, deadline, std::move(done));
+}
+
+void GrpcParticipantChannel::PreCommit(const engine::BranchRef& ref, absl::Time deadline,
+                                       std::function<void(absl::Status)> done) {
+  auto* async = stub_->async();
+  Deliver<v1::PreCommitRequest, v1::PreCommitResponse>(
+      [async](auto... args) { async->PreCommit(args...); }, ref, deadline, std::move(done));
 }
 
 void GrpcParticipantChannel::Step(bool compensate, const engine::PrepareCall& c,

@@ -20,6 +20,8 @@ class GrpcParticipantChannel final : public engine::ParticipantChannel {
               std::function<void(absl::Status)> done) override;
   void Abort(const engine::BranchRef& ref, absl::Time deadline,
              std::function<void(absl::Status)> done) override;
+  void PreCommit(const engine::BranchRef& ref, absl::Time deadline,
+                 std::function<void(absl::Status)> done) override;
   void Act(const engine::PrepareCall& call,
            std::function<void(absl::StatusOr<engine::StepResult>)> done) override {
     Step(/*compensate=*/false, call, std::move(done));
@@ -30,6 +32,10 @@ class GrpcParticipantChannel final : public engine::ParticipantChannel {
   }
 
  private:
+  // Commit, Abort and PreCommit: a branch named, OK or an error.
+  template <typename Request, typename Response, typename Start>
+  void Deliver(Start start, const engine::BranchRef& ref, absl::Time deadline,
+               std::function<void(absl::Status)> done);
   void Step(bool compensate, const engine::PrepareCall& call,
             std::function<void(absl::StatusOr<engine::StepResult>)> done);
   std::unique_ptr<v1::Participant::Stub> stub_;

@@ -47,8 +47,6 @@ TEST_F(BadInputTest, ExecuteGetsAPreciseStatusForEachMistake) {
        absl::StatusCode::kInvalidArgument},
       {"absurd timeout", [](v1::ExecuteRequest& r) { r.mutable_timeout()->set_seconds(86400 * 30); },
        absl::StatusCode::kInvalidArgument},
-      {"mode not yet supported", [](v1::ExecuteRequest& r) { r.set_mode(v1::MODE_THREE_PHASE); },
-       absl::StatusCode::kUnimplemented},
       {"unknown mode", [](v1::ExecuteRequest& r) { r.set_mode(static_cast<v1::Mode>(9)); },
        absl::StatusCode::kInvalidArgument},
       {"a step outside a saga", [](v1::ExecuteRequest& r) { r.mutable_branches(0)->set_step(1); },

@@ -5,6 +5,7 @@
 // stub to call it: for tests of the SDK's barrier without starting a binary.
 
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -25,8 +26,9 @@ class InProcessParticipant final {
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(impl_->participant_service());
     server_ = builder.BuildAndStart();
+    endpoint_ = absl::StrCat("127.0.0.1:", port);
     stub_ = v1::Participant::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(endpoint_, grpc::InsecureChannelCredentials()));
   }
   ~InProcessParticipant() {
     if (server_ != nullptr) server_->Shutdown();
@@ -36,10 +38,13 @@ class InProcessParticipant final {
 
   bool serving() const { return server_ != nullptr; }
   v1::Participant::Stub& stub() { return *stub_; }
+  const std::string& endpoint() const { return endpoint_; }
+  sdk::ParticipantServer& server() { return *impl_; }
 
  private:
   std::unique_ptr<sdk::ParticipantServer> impl_;
   std::unique_ptr<grpc::Server> server_;
+  std::string endpoint_;
   std::unique_ptr<v1::Participant::Stub> stub_;
 };
 

@@ -19,6 +19,12 @@ void ScriptedParticipant::FailAborts(int n, absl::Status error) {
   abort_error_ = std::move(error);
 }
 
+void ScriptedParticipant::FailPreCommits(int n, absl::Status error) {
+  absl::MutexLock lock(&mu_);
+  precommit_failures_ = n;
+  precommit_error_ = std::move(error);
+}
+
 absl::Status ScriptedParticipant::NextFailure(int& remaining, const absl::Status& error) {
   if (remaining == 0) return absl::OkStatus();
   if (remaining > 0) --remaining;
@@ -32,6 +38,7 @@ void ScriptedParticipant::Prepare(const engine::PrepareCall& call,
     absl::MutexLock lock(&mu_);
     ++counts_[call.ref.txn_id].prepares;
     vote = vote_;
+    last_prepare_ = call;
   }
   Answer([done = std::move(done), vote = std::move(vote)]() mutable { done(std::move(vote)); });
 }
@@ -56,6 +63,22 @@ void ScriptedParticipant::Abort(const engine::BranchRef& ref, absl::Time,
     s = NextFailure(abort_failures_, abort_error_);
   }
   Answer([done = std::move(done), s] { done(s); });
+}
+
+void ScriptedParticipant::PreCommit(const engine::BranchRef& ref, absl::Time,
+                                    std::function<void(absl::Status)> done) {
+  absl::Status s;
+  {
+    absl::MutexLock lock(&mu_);
+    ++counts_[ref.txn_id].precommits;
+    s = NextFailure(precommit_failures_, precommit_error_);
+  }
+  Answer([done = std::move(done), s] { done(s); });
+}
+
+engine::PrepareCall ScriptedParticipant::last_prepare() const {
+  absl::MutexLock lock(&mu_);
+  return last_prepare_;
 }
 
 void ScriptedParticipant::ScriptActs(std::vector<absl::StatusOr<engine::StepResult>> answers) {
@@ -180,11 +203,17 @@ int ScriptedParticipant::aborts(const std::string& txn_id) const {
   return it == counts_.end() ? 0 : it->second.aborts;
 }
 
+int ScriptedParticipant::precommits(const std::string& txn_id) const {
+  absl::MutexLock lock(&mu_);
+  const Counts* c = Find(txn_id);
+  return c == nullptr ? 0 : c->precommits;
+}
+
 int ScriptedParticipant::total_calls() const {
   absl::MutexLock lock(&mu_);
   int n = 0;
   for (const auto& [id, c] : counts_) {
-    n += c.prepares + c.commits + c.aborts + c.acts + c.compensations;
+    n += c.prepares + c.commits + c.aborts + c.acts + c.compensations + c.precommits;
   }
   return n;
 }

@@ -25,6 +25,7 @@ class ScriptedParticipant final : public engine::ParticipantChannel {
   // The next `n` Commits (or Aborts) fail with `error`; later ones succeed. n < 0: forever.
   void FailCommits(int n, absl::Status error) ABSL_LOCKS_EXCLUDED(mu_);
   void FailAborts(int n, absl::Status error) ABSL_LOCKS_EXCLUDED(mu_);
+  void FailPreCommits(int n, absl::Status error) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Saga answers: the next ones, in order (then kDone). A kDone answer is what the barrier
   // makes of it (a hanging action is refused).
@@ -48,6 +49,10 @@ class ScriptedParticipant final : public engine::ParticipantChannel {
               std::function<void(absl::Status)> done) override;
   void Abort(const engine::BranchRef& ref, absl::Time deadline,
              std::function<void(absl::Status)> done) override;
+  void PreCommit(const engine::BranchRef& ref, absl::Time deadline,
+                 std::function<void(absl::Status)> done) override;
+  // The last Prepare received (its three-phase bound and peers included).
+  engine::PrepareCall last_prepare() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // While held, calls are counted but not answered until ReleaseHeld() (a slow participant).
   void Hold(bool hold) ABSL_LOCKS_EXCLUDED(mu_);
@@ -58,11 +63,12 @@ class ScriptedParticipant final : public engine::ParticipantChannel {
   int prepares(const std::string& txn_id) const ABSL_LOCKS_EXCLUDED(mu_);
   int commits(const std::string& txn_id) const ABSL_LOCKS_EXCLUDED(mu_);  // Incl. failed ones.
   int aborts(const std::string& txn_id) const ABSL_LOCKS_EXCLUDED(mu_);
+  int precommits(const std::string& txn_id) const ABSL_LOCKS_EXCLUDED(mu_);  // Incl. failed.
   int total_calls() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Counts {
-    int prepares = 0, commits = 0, aborts = 0, acts = 0, compensations = 0;
+    int prepares = 0, commits = 0, aborts = 0, acts = 0, compensations = 0, precommits = 0;
     bool acted = false, compensated = false;
   };
   const Counts* Find(const std::string& txn_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -77,6 +83,9 @@ class ScriptedParticipant final : public engine::ParticipantChannel {
   absl::Status commit_error_ ABSL_GUARDED_BY(mu_);
   int abort_failures_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status abort_error_ ABSL_GUARDED_BY(mu_);
+  int precommit_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status precommit_error_ ABSL_GUARDED_BY(mu_);
+  engine::PrepareCall last_prepare_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Counts> counts_ ABSL_GUARDED_BY(mu_);
   bool hold_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::function<void()>> held_ ABSL_GUARDED_BY(mu_);

@@ -213,8 +213,6 @@ TEST_F(CoordinatorTest, RejectsBadInputWithPreciseCodes) {
        absl::StatusCode::kInvalidArgument},
       {"absurd timeout", [](ExecuteParams& p) { p.timeout = absl::Hours(24 * 365); },
        absl::StatusCode::kInvalidArgument},
-      {"three-phase not yet", [](ExecuteParams& p) { p.mode = Mode::kThreePhase; },
-       absl::StatusCode::kUnimplemented},
       {"steps outside a saga", [](ExecuteParams& p) { p.branches[0].step = 1; },
        absl::StatusCode::kInvalidArgument},
       {"a saga with a gap in its steps",

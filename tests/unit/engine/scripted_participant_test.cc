@@ -22,7 +22,11 @@ TEST(ScriptedParticipantTest, AnswersEveryPrepareWithTheScriptedVote) {
   ScriptedParticipant p;
   p.SetVote(engine::VoteResult{false, "no funds"});
   bool yes = true;
-  p.Prepare({{"t", 0}, "balance", "", absl::Now()},
+  engine::PrepareCall call;
+  call.ref = {"t", 0};
+  call.participant = "balance";
+  call.deadline = absl::Now();
+  p.Prepare(call,
             [&yes](absl::StatusOr<engine::VoteResult> v) { yes = v.ok() && v->yes; });
   EXPECT_FALSE(yes);
   EXPECT_EQ(p.prepares("t"), 1);
