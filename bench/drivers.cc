@@ -43,7 +43,7 @@ class SettleDriver final : public Driver {
     auto call = std::make_shared<UnaryCall<v1::ExecuteRequest, v1::ExecuteResponse>>();
     call->request.set_idempotency_key(absl::StrCat(run_id_, "-", seq));
     call->request.mutable_timeout()->set_seconds(10);
-    if (workload_.saga()) call->request.set_mode(v1::MODE_SAGA);
+    call->request.set_mode(workload_.mode());
     for (auto& b : workload_.Branches(seq)) {
       auto* br = call->request.add_branches();
       br->set_participant(std::move(b.participant));
@@ -158,12 +158,12 @@ class BaselineDriver final : public Driver {
 }  // namespace
 
 Workload::Workload(int branches, int accounts, size_t payload_bytes, double abort_ratio,
-                   bool saga)
+                   v1::Mode mode)
     : branches_(branches),
       accounts_(accounts),
       payload_bytes_(payload_bytes),
       abort_ratio_(abort_ratio),
-      saga_(saga) {}
+      mode_(mode) {}
 
 std::vector<std::string> Workload::Accounts() const {
   std::vector<std::string> out;
@@ -177,7 +177,7 @@ std::vector<BranchSpec> Workload::Branches(uint64_t seq) const {
   // Deterministic spread of aborts: seq scaled by a large odd constant, mod 10000.
   const bool abort = static_cast<double>((seq * 2654435761u) % 10000) < abort_ratio_ * 10000;
   // An overdraft: balance votes NO.
-  if (saga_) {
+  if (saga()) {
     const v1::ExecuteRequest card =
         client::MakeCardPayment("", "4111-1111-1111-1111", to, 1 + static_cast<int64_t>(seq % 100));
     std::vector<BranchSpec> out;

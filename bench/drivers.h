@@ -23,15 +23,17 @@ struct BranchSpec {
 // ledger entry and a notification, cycling over those three for `branches` branches. A share
 // `abort_ratio` of them overdraw and so abort. Pure and thread-safe.
 //
-// With `saga`, each transaction is the reference card payment instead (MODE_SAGA: a charge at
-// the gateway, the merchant's credit and journal, the receipt; client::MakeCardPayment), the
+// In MODE_SAGA each transaction is the reference card payment instead (a charge at the
+// gateway, the merchant's credit and journal, the receipt; client::MakeCardPayment), the
 // merchant being one of the accounts; an abort is a receipt the notification service refuses,
-// which makes the saga refund the card and take the credit back.
+// which makes the saga refund the card and take the credit back. MODE_THREE_PHASE runs the
+// transfers under three-phase commit.
 class Workload final {
  public:
   Workload(int branches, int accounts, size_t payload_bytes, double abort_ratio,
-           bool saga = false);
-  bool saga() const { return saga_; }
+           v1::Mode mode = v1::MODE_TWO_PHASE);
+  v1::Mode mode() const { return mode_; }
+  bool saga() const { return mode_ == v1::MODE_SAGA; }
   std::vector<BranchSpec> Branches(uint64_t seq) const;
   std::vector<std::string> Accounts() const;
   static constexpr int64_t kOpeningBalance = int64_t{1} << 40;
@@ -41,7 +43,7 @@ class Workload final {
   const int accounts_;
   const size_t payload_bytes_;
   const double abort_ratio_;
-  const bool saga_;
+  const v1::Mode mode_;
 };
 
 // Runs one transaction asynchronously; `done` gets "committed", "aborted" or a status code

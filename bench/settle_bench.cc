@@ -71,7 +71,8 @@ ABSL_FLAG(int32_t, rounds, 1,
           "with --baseline: run each step this many times, baseline and Settle in turn, and "
           "report the round with the median throughput ratio (all rounds' ratios are listed)");
 ABSL_FLAG(std::string, mode, "two_phase",
-          "two_phase (transfers) or saga (card payments through the gateway; no --baseline)");
+          "two_phase (transfers), three_phase (transfers; no --baseline) or saga (card payments "
+          "through the gateway; no --baseline)");
 ABSL_FLAG(bool, json, false, "print the report as JSON on stdout");
 ABSL_FLAG(bool, progress, true, "live progress line on stderr");
 ABSL_FLAG(bool, growth, false,
@@ -136,20 +137,25 @@ int main(int argc, char** argv) {
   std::string metrics = absl::GetFlag(FLAGS_metrics);
   std::map<std::string, std::string> participants;
   const std::string mode = absl::GetFlag(FLAGS_mode);
-  if (mode != "two_phase" && mode != "saga") {
-    std::fprintf(stderr, "--mode takes two_phase or saga\n");
+  const std::map<std::string, settle::v1::Mode> modes = {
+      {"two_phase", settle::v1::MODE_TWO_PHASE},
+      {"three_phase", settle::v1::MODE_THREE_PHASE},
+      {"saga", settle::v1::MODE_SAGA}};
+  if (!modes.count(mode)) {
+    std::fprintf(stderr, "--mode takes two_phase, three_phase or saga\n");
     return 2;
   }
   const bool saga = mode == "saga";
-  if (saga && absl::GetFlag(FLAGS_baseline)) {
+  if (mode != "two_phase" && absl::GetFlag(FLAGS_baseline)) {
     std::fprintf(stderr,
-                 "--baseline measures two-phase commit's bare fan-out; it has no saga form yet\n");
+                 "--baseline measures two-phase commit's bare fan-out; it has no %s form yet\n",
+                 mode.c_str());
     return 2;
   }
   const settle::bench::Workload workload(
       absl::GetFlag(FLAGS_branches), absl::GetFlag(FLAGS_accounts),
       static_cast<size_t>(absl::GetFlag(FLAGS_payload_bytes)), absl::GetFlag(FLAGS_abort_ratio),
-      saga);
+      modes.at(mode));
   if (absl::GetFlag(FLAGS_local) || coordinator.empty()) {
     stack = std::make_unique<settle::testing::LocalStack>();
     absl::Status started = stack->StartAll();

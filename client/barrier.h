@@ -6,6 +6,7 @@
 // store's writer thread, inside one unit of work.
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -61,6 +62,8 @@ absl::Status CheckBranch(const std::string& txn_id, uint32_t branch_id);
 absl::Status CheckParticipant(const std::string& expected, const std::string& named);
 // A ListBranches token is the barrier key of the last branch listed: "<txn_id>/<5 digits>".
 absl::Status CheckPageToken(const std::string& token);
+// The ParticipantInspect service over `store` (participant_inspect.cc). `store` must outlive it.
+std::unique_ptr<grpc::Service> MakeInspectService(storage::BranchStore& store);
 
 }  // namespace settle::sdk::internal
 

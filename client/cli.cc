@@ -31,8 +31,11 @@ ABSL_FLAG(bool, wait_for_acks, false, "return only once every participant acknow
 ABSL_FLAG(std::vector<std::string>, branch, {},
           "execute: a branch as NAME=@FILE (payload bytes read from FILE)");
 ABSL_FLAG(std::string, state, "", "list: only these states, comma-separated (preparing, "
-                                   "committing, aborting, committed, aborted, compensating, "
-                                   "needs_attention; active = every one not terminal)");
+                                   "precommitting, committing, aborting, committed, aborted, "
+                                   "compensating, needs_attention; active = every one not "
+                                   "terminal)");
+ABSL_FLAG(std::string, mode, "two_phase",
+          "transfer, execute: two_phase or three_phase (read the README's warning first)");
 ABSL_FLAG(std::string, participant, "", "list: only transactions with a branch there");
 ABSL_FLAG(int32_t, limit, 20, "list, journal, outbox: page size");
 ABSL_FLAG(std::string, page_token, "", "list, journal, outbox: continue from this token");
@@ -46,6 +49,7 @@ constexpr char kUsage[] = R"(settle: Settle's command-line tool.
 
 Payments and transactions (--coordinator, default 127.0.0.1:7070):
   settle transfer FROM TO AMOUNT_MINOR [--key K]   run the reference 3-branch payment
+                 [--mode two_phase|three_phase]
   settle execute --branch NAME=@FILE ... [--key K] run a transaction with raw payloads
   settle get TXN_ID | settle get --key K            show one transaction
   settle list [--state S[,S]|active] [--participant P] [--limit N] [--page_token T]
@@ -136,6 +140,14 @@ void PrintTxn(const settle::v1::Transaction& t) {
 }
 
 std::string FreshKey() { return absl::StrCat("cli-", absl::ToUnixNanos(absl::Now())); }
+
+// --mode onto a transfer or raw execute; false for a mode they do not run.
+bool SetMode(settle::v1::ExecuteRequest& req) {
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  if (mode != "two_phase" && mode != "three_phase") return false;
+  req.set_mode(mode == "two_phase" ? settle::v1::MODE_TWO_PHASE : settle::v1::MODE_THREE_PHASE);
+  return true;
+}
 
 int RunExecute(const settle::client::SettleClient& client, settle::v1::ExecuteRequest req) {
   req.set_wait_for_acks(absl::GetFlag(FLAGS_wait_for_acks));
@@ -258,13 +270,16 @@ int main(int argc, char** argv) {
     if (args.size() != 4 || !absl::SimpleAtoi(args[3], &amount)) {
       return Usage("usage: settle transfer FROM TO AMOUNT_MINOR");
     }
-    return RunExecute(*client, settle::client::MakeTransfer(key, args[1], args[2], amount,
-                                                            absl::GetFlag(FLAGS_timeout)));
+    settle::v1::ExecuteRequest req =
+        settle::client::MakeTransfer(key, args[1], args[2], amount, absl::GetFlag(FLAGS_timeout));
+    if (!SetMode(req)) return Usage("--mode takes two_phase or three_phase");
+    return RunExecute(*client, req);
   }
   if (cmd == "execute") {
     settle::v1::ExecuteRequest req =
         settle::client::MakeTransfer(key, "", "", 0, absl::GetFlag(FLAGS_timeout));
     req.clear_branches();
+    if (!SetMode(req)) return Usage("--mode takes two_phase or three_phase");
     for (const std::string& spec : absl::GetFlag(FLAGS_branch)) {
       const size_t eq = spec.find("=@");
       if (eq == std::string::npos) return Usage("--branch takes NAME=@FILE");
@@ -294,7 +309,8 @@ int main(int argc, char** argv) {
         absl::StrSplit(absl::GetFlag(FLAGS_state), ',', absl::SkipEmpty());
     for (const std::string& s : states) {
       if (s == "active") {  // Every state that is not terminal.
-        for (auto st : {settle::v1::TXN_STATE_PREPARING, settle::v1::TXN_STATE_COMMITTING,
+        for (auto st : {settle::v1::TXN_STATE_PREPARING, settle::v1::TXN_STATE_PRECOMMITTING,
+                        settle::v1::TXN_STATE_COMMITTING,
                         settle::v1::TXN_STATE_ABORTING, settle::v1::TXN_STATE_COMPENSATING,
                         settle::v1::TXN_STATE_NEEDS_ATTENTION}) {
           req.add_states(st);

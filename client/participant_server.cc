@@ -26,7 +26,6 @@ using storage::BarrierRecord;
 using storage::Space;
 using storage::WorkView;
 using internal::CheckBranch;
-using internal::CheckPageToken;
 using internal::CheckParticipant;
 using internal::ReadBarrierFor;
 using internal::WriteTombstone;
@@ -319,59 +318,6 @@ class ParticipantServer::ParticipantImpl final : public v1::Participant::Callbac
   const std::string name_;    // Empty: not checked.
 };
 
-class ParticipantServer::InspectImpl final : public v1::ParticipantInspect::CallbackService {
- public:
-  explicit InspectImpl(storage::BranchStore& store) : store_(store) {}
-
-  grpc::ServerUnaryReactor* ListBranches(grpc::CallbackServerContext* context,
-                                         const v1::ListBranchesRequest* request,
-                                         v1::ListBranchesResponse* response) override {
-    auto* reactor = context->DefaultReactor();
-    if (request->page_size() < 0 || request->page_size() > 1000) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                   "page_size is out of range: use 1 to 1000"));
-      return reactor;
-    }
-    const int page_size = request->page_size() == 0 ? 100 : request->page_size();
-    if (absl::Status s = CheckPageToken(request->page_token()); !s.ok()) {
-      reactor->Finish(ToGrpcStatus(s));
-      return reactor;
-    }
-    const std::string from = request->page_token().empty() ? "" : request->page_token() + '\0';
-    absl::Status bad;
-    absl::Status s = store_.Scan(
-        Space::kBarrier, "", from, [&](const std::string& key, const std::string& value) {
-          if (response->branches_size() == page_size) {
-            response->set_next_page_token(response->branches().rbegin()->txn_id() + "/" +
-                                          absl::StrFormat("%05u",
-                                                          response->branches().rbegin()->branch_id()));
-            return false;
-          }
-          BarrierRecord rec;
-          const size_t slash = key.rfind('/');
-          uint32_t branch = 0;
-          if (!rec.ParseFromString(value) || slash == std::string::npos ||
-              !absl::SimpleAtoi(key.substr(slash + 1), &branch)) {
-            bad = absl::DataLossError(absl::StrCat("barrier record ", key, " is unreadable"));
-            return false;
-          }
-          auto* info = response->add_branches();
-          info->set_txn_id(key.substr(0, slash));
-          info->set_branch_id(branch);
-          info->set_state(static_cast<v1::BarrierState>(rec.state()));
-          const int64_t us = rec.update_micros();
-          info->mutable_update_time()->set_seconds(us / 1000000);
-          info->mutable_update_time()->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
-          return true;
-        });
-    reactor->Finish(ToGrpcStatus(s.ok() ? bad : s));
-    return reactor;
-  }
-
- private:
-  storage::BranchStore& store_;
-};
-
 ParticipantServer::ParticipantServer(ParticipantOptions options, storage::BranchStore& store,
                                      BranchHandler& handler)
     : options_(std::move(options)),
@@ -379,7 +325,7 @@ ParticipantServer::ParticipantServer(ParticipantOptions options, storage::Branch
       handler_(handler),
       participant_impl_(std::make_unique<ParticipantImpl>(store, handler, options_.metrics,
                                                           options_.saga, options_.name)),
-      inspect_impl_(std::make_unique<InspectImpl>(store)),
+      inspect_impl_(internal::MakeInspectService(store)),
       timers_(std::make_unique<internal::ThreePhaseTimers>(
           store, [this](const std::string& txn_id, uint32_t branch, bool commit) {
             UnitResult result;

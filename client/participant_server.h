@@ -145,14 +145,13 @@ class ParticipantServer final {
 
  private:
   class ParticipantImpl;
-  class InspectImpl;
   void BackgroundLoop() ABSL_LOCKS_EXCLUDED(mu_);
 
   const ParticipantOptions options_;
   storage::BranchStore& store_;
   BranchHandler& handler_;
   std::unique_ptr<ParticipantImpl> participant_impl_;
-  std::unique_ptr<InspectImpl> inspect_impl_;
+  std::unique_ptr<grpc::Service> inspect_impl_;
   std::unique_ptr<v1::DecisionService::Stub> decisions_;  // Null without a coordinator.
   std::unique_ptr<internal::ThreePhaseTimers> timers_;
 

@@ -44,6 +44,7 @@ absl::Status Coordinator::Recover() {
   Log(LogLevel::kInfo, "recovery started",
       {{"active_transactions", absl::StrCat(to_resume.size())},
        {"preparing", absl::StrCat(by_state["preparing"])},
+       {"precommitting", absl::StrCat(by_state["precommitting"])},
        {"committing", absl::StrCat(by_state["committing"])},
        {"aborting", absl::StrCat(by_state["aborting"])},
        {"compensating", absl::StrCat(by_state["compensating"])},

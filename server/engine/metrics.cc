@@ -99,11 +99,14 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
   // The series dashboards and alerts read exist from the start, at zero, so that rate() and
   // ratios see 0 rather than nothing before the first event.
   for (const char* outcome : {"committed", "aborted"}) {
-    TransactionsCounter(Mode::kTwoPhase, outcome);
+    for (Mode mode : {Mode::kTwoPhase, Mode::kThreePhase, Mode::kSaga}) {
+      TransactionsCounter(mode, outcome);
+    }
     ExecuteHistogram(outcome);
   }
   for (const char* phase : {"prepare", "commit", "abort"}) PhaseHistogram(phase);
-  for (const char* state : {"preparing", "committing", "aborting", "compensating", "needs_attention"}) {
+  for (const char* state : {"preparing", "precommitting", "committing", "aborting", "compensating",
+                            "needs_attention"}) {
     recovered_.Add({{"state", state}});
   }
   for (bool synced : {true, false}) LogWriteHistogram(synced);

@@ -86,6 +86,9 @@ void Bank::Client(int id) {
                                     amount);
     } else {
       req = client::MakeTransfer(key, Account(from), Account(to), amount, options_.txn_timeout);
+      if (static_cast<double>(rng() % 1000) < options_.three_phase_share * 1000) {
+        req.set_mode(v1::MODE_THREE_PHASE);
+      }
     }
     // The transfer's third branch is its receipt: sent to one notifier, or dropped.
     const size_t choices =
@@ -133,7 +136,10 @@ absl::StatusOr<absl::Duration> Bank::AwaitQuiescence(absl::Duration timeout) {
           auto branches = stack_.Branches(name);
           if (!branches.ok()) return false;
           for (const auto& b : *branches) {
-            if (b.state() == v1::BARRIER_STATE_PREPARED) return false;
+            if (b.state() == v1::BARRIER_STATE_PREPARED ||
+                b.state() == v1::BARRIER_STATE_PRECOMMITTED) {
+              return false;
+            }
           }
         }
         return true;

@@ -32,14 +32,18 @@ struct BankOptions {
   bool some_without_notification = false;
   // Share of payments that are card payments (MODE_SAGA, client::MakeCardPayment) to one
   // merchant account, one in six with a declined card; needs the "gateway" participant
-  // registered. The rest are two-phase transfers.
+  // registered. The rest are transfers.
   double card_share = 0;
+  // Share of the transfers run as MODE_THREE_PHASE (the rest MODE_TWO_PHASE).
+  double three_phase_share = 0;
 };
 
-// The bank check with a quarter of its payments card sagas, the rest two-phase transfers.
+// The bank check with every mode: a quarter of its payments card sagas, the transfers a third
+// three-phase, the rest two-phase.
 inline BankOptions MixedModes() {
   BankOptions options;
   options.card_share = 0.25;
+  options.three_phase_share = 0.33;
   return options;
 }
 

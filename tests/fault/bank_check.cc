@@ -27,8 +27,10 @@ absl::StatusOr<std::string> Bank::Check() {
   }
 
   std::set<std::string> committed, aborted, sagas;
+  std::map<v1::Mode, int> by_mode;
   for (const auto& [id, t] : txns) {
     if (t.mode() == v1::MODE_SAGA) sagas.insert(id);
+    ++by_mode[t.mode()];
     if (t.state() == v1::TXN_STATE_COMMITTED) {
       committed.insert(id);
     } else if (t.state() == v1::TXN_STATE_ABORTED) {
@@ -89,8 +91,9 @@ absl::StatusOr<std::string> Bank::Check() {
       ++barriers;
       const bool known_commit = committed.count(b.txn_id()) > 0;
       if (b.state() == v1::BARRIER_STATE_COMMITTED) committed_here.insert(b.txn_id());
-      if (b.state() == v1::BARRIER_STATE_PREPARED) {
-        violate(absl::StrCat(kind, ": ", b.txn_id(), " still prepared"));
+      if (b.state() == v1::BARRIER_STATE_PREPARED ||
+          b.state() == v1::BARRIER_STATE_PRECOMMITTED) {
+        violate(absl::StrCat(kind, ": ", b.txn_id(), " still ", v1::BarrierState_Name(b.state())));
       } else if ((b.state() == v1::BARRIER_STATE_COMMITTED) != known_commit) {
         violate(absl::StrCat(kind, ": ", b.txn_id(), " is ", v1::BarrierState_Name(b.state()),
                              " but the coordinator says ",
@@ -239,10 +242,12 @@ absl::StatusOr<std::string> Bank::Check() {
       "records agree; total %d conserved over %d accounts, none held or negative; %d journal "
       "entries and %d ready notifications, one per commit sent to a notifier; every key one "
       "transaction; %d card sagas (%d committed, %d aborted), gateway net %d = ledger card "
-      "receivables = merchant; 0 violations",
+      "receivables = merchant; by mode: %d two-phase, %d three-phase, %d saga; 0 violations",
       payments.size(), told_committed, told_aborted, unknown, txns.size(), committed.size(),
       aborted.size(), barriers, total, options_.accounts, journaled.size(), ready_total,
-      card_committed + card_aborted, card_committed, card_aborted, card_net);
+      card_committed + card_aborted, card_committed, card_aborted, card_net,
+      by_mode[v1::MODE_TWO_PHASE] + by_mode[v1::MODE_UNSPECIFIED], by_mode[v1::MODE_THREE_PHASE],
+      by_mode[v1::MODE_SAGA]);
 }
 
 }  // namespace settle::fault

@@ -8,7 +8,10 @@
 #include <cstdio>
 #include <memory>
 #include <random>
+#include <string>
+#include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -29,6 +32,9 @@ ABSL_FLAG(double, drop_reply, 0.1, "share of replies lost after the participant 
 ABSL_FLAG(double, duplicate, 0.1, "share of requests delivered twice (the copy later)");
 ABSL_FLAG(absl::Duration, delay_max, absl::Milliseconds(30), "uniform random delay per hop");
 ABSL_FLAG(uint32_t, seed, 1, "random seed");
+ABSL_FLAG(std::vector<std::string>, hold, {},
+          "methods whose requests are never forwarded (a partition for them): each is answered "
+          "DEADLINE_EXCEEDED at its deadline, e.g. PreCommit,GetBranchState,Commit");
 
 namespace {
 
@@ -44,27 +50,44 @@ class FaultProxy final : public Participant::CallbackService {
   grpc::ServerUnaryReactor* Prepare(grpc::CallbackServerContext* ctx,
                                     const settle::v1::PrepareRequest* req,
                                     settle::v1::PrepareResponse* resp) override {
-    return Forward(ctx, req, resp, [this](auto... a) { stub_->async()->Prepare(a...); });
+    return Forward("Prepare", ctx, req, resp,
+                   [this](auto... a) { stub_->async()->Prepare(a...); });
   }
   grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* ctx,
                                    const settle::v1::CommitRequest* req,
                                    settle::v1::CommitResponse* resp) override {
-    return Forward(ctx, req, resp, [this](auto... a) { stub_->async()->Commit(a...); });
+    return Forward("Commit", ctx, req, resp,
+                   [this](auto... a) { stub_->async()->Commit(a...); });
   }
   grpc::ServerUnaryReactor* Abort(grpc::CallbackServerContext* ctx,
                                   const settle::v1::AbortRequest* req,
                                   settle::v1::AbortResponse* resp) override {
-    return Forward(ctx, req, resp, [this](auto... a) { stub_->async()->Abort(a...); });
+    return Forward("Abort", ctx, req, resp,
+                   [this](auto... a) { stub_->async()->Abort(a...); });
   }
   grpc::ServerUnaryReactor* Act(grpc::CallbackServerContext* ctx,
                                 const settle::v1::StepRequest* req,
                                 settle::v1::StepResponse* resp) override {
-    return Forward(ctx, req, resp, [this](auto... a) { stub_->async()->Act(a...); });
+    return Forward("Act", ctx, req, resp,
+                   [this](auto... a) { stub_->async()->Act(a...); });
   }
   grpc::ServerUnaryReactor* Compensate(grpc::CallbackServerContext* ctx,
                                        const settle::v1::StepRequest* req,
                                        settle::v1::StepResponse* resp) override {
-    return Forward(ctx, req, resp, [this](auto... a) { stub_->async()->Compensate(a...); });
+    return Forward("Compensate", ctx, req, resp,
+                   [this](auto... a) { stub_->async()->Compensate(a...); });
+  }
+  grpc::ServerUnaryReactor* PreCommit(grpc::CallbackServerContext* ctx,
+                                      const settle::v1::PreCommitRequest* req,
+                                      settle::v1::PreCommitResponse* resp) override {
+    return Forward("PreCommit", ctx, req, resp,
+                   [this](auto... a) { stub_->async()->PreCommit(a...); });
+  }
+  grpc::ServerUnaryReactor* GetBranchState(grpc::CallbackServerContext* ctx,
+                                           const settle::v1::BranchStateRequest* req,
+                                           settle::v1::BranchStateResponse* resp) override {
+    return Forward("GetBranchState", ctx, req, resp,
+                   [this](auto... a) { stub_->async()->GetBranchState(a...); });
   }
 
  private:
@@ -79,10 +102,19 @@ class FaultProxy final : public Participant::CallbackService {
   }
 
   template <typename Req, typename Resp, typename Call>
-  grpc::ServerUnaryReactor* Forward(grpc::CallbackServerContext* ctx, const Req* req, Resp* resp,
-                                    Call call) {
+  grpc::ServerUnaryReactor* Forward(const std::string& method, grpc::CallbackServerContext* ctx,
+                                    const Req* req, Resp* resp, Call call) {
     auto* reactor = ctx->DefaultReactor();
-    const std::string method = Req::descriptor()->name();
+    if (absl::c_linear_search(absl::GetFlag(FLAGS_hold), method)) {
+      Injected("hold", method);
+      const absl::Duration wait = std::min(
+          absl::FromChrono(ctx->deadline()) - absl::Now(), absl::Seconds(30));
+      scheduler_.RunAfter(wait, [reactor] {
+        reactor->Finish(
+            grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "held past the deadline (fault proxy)"));
+      });
+      return reactor;
+    }
     if (Roll() < absl::GetFlag(FLAGS_drop_request)) {
       Injected("drop_request", method);
       scheduler_.RunAfter(Delay(), [reactor] {

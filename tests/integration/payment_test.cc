@@ -1,10 +1,13 @@
 // A payment through the real binaries on loopback: coordinator, balance, ledger, notification.
 
+#include <sys/wait.h>
+
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
+#include "tests/testing/http_get.h"
 #include "tests/testing/local_stack.h"
 
 namespace settle {
@@ -58,6 +61,36 @@ TEST_F(PaymentTest, CommitsAtAllThreeServices) {
   ASSERT_TRUE(txn.ok());
   EXPECT_EQ(txn->state(), v1::TXN_STATE_COMMITTED);
   for (const auto& b : txn->branches()) EXPECT_EQ(b.state(), v1::BRANCH_STATE_COMMITTED);
+}
+
+// The CLI's --mode three_phase, end to end: the same effects, and the mode shown and counted.
+TEST_F(PaymentTest, ThreePhaseFromTheCliCommitsAtAllThreeServices) {
+  auto cli = testing::Process::Start(
+      testing::BinaryPath("settle"),
+      {"transfer", "alice", "bob", "700", "--mode=three_phase", "--key=pay-3pc",
+       "--coordinator=" + stack_.coordinator_endpoint()},
+      stack_.dir() + "/cli.log");
+  ASSERT_TRUE(cli.ok());
+  auto status = (*cli)->Wait(absl::Seconds(30));
+  ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  auto txn = stack_.client().GetTransactionByKey("pay-3pc");
+  ASSERT_TRUE(txn.ok()) << txn.status();
+  EXPECT_EQ(txn->mode(), v1::MODE_THREE_PHASE);
+  ASSERT_TRUE(testing::WaitFor([&] {
+    auto t = stack_.client().GetTransaction(txn->txn_id());
+    return t.ok() && t->state() == v1::TXN_STATE_COMMITTED;
+  }));
+  ExpectBalances(9300, 700);
+  for (const char* kind : {"balance", "ledger", "notification"}) {
+    auto branches = stack_.Branches(kind);
+    ASSERT_TRUE(branches.ok());
+    ASSERT_EQ(branches->size(), 1u) << kind;
+    EXPECT_EQ((*branches)[0].state(), v1::BARRIER_STATE_COMMITTED) << kind;
+  }
+  const std::string metrics =
+      testing::HttpGet(stack_.coordinator_metrics_endpoint(), "/metrics");
+  EXPECT_NE(metrics.find("settle_transactions_total{mode=\"three_phase\",outcome=\"committed\"} 1"),
+            std::string::npos);
 }
 
 TEST_F(PaymentTest, NoVoteAbortsEverywhereAndNothingMoves) {

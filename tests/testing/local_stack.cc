@@ -246,7 +246,8 @@ absl::StatusOr<std::vector<v1::Transaction>> LocalStack::Transactions(
 
 absl::StatusOr<std::vector<v1::Transaction>> LocalStack::ActiveTransactions() const {
   v1::ListTransactionsRequest req;
-  for (auto s : {v1::TXN_STATE_PREPARING, v1::TXN_STATE_COMMITTING, v1::TXN_STATE_ABORTING,
+  for (auto s : {v1::TXN_STATE_PREPARING, v1::TXN_STATE_PRECOMMITTING, v1::TXN_STATE_COMMITTING,
+                 v1::TXN_STATE_ABORTING,
                  v1::TXN_STATE_COMPENSATING, v1::TXN_STATE_NEEDS_ATTENTION}) {
     req.add_states(s);
   }
