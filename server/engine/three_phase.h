@@ -47,7 +47,8 @@ class ThreePhase final : public TwoPhase {
                                           absl::Time now) override;
   absl::StatusOr<Actions> OnOperatorResolve(const std::string& who, const std::string& reason,
                                             absl::Time now) override;
-  bool needs_payloads() const override { return record_.state() == storage::TXN_PREPARING; }
+  // As two-phase: kept until the decision is logged (no call needs them after the Prepares,
+  // but the COMMIT record must carry them: a retried key is compared against it).
   // Parked: a branch decided otherwise and every other branch acknowledged.
   bool needs_attention() const override;
 

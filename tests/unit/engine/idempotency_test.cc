@@ -47,5 +47,26 @@ TEST_F(IdempotencyTest, OnlyTheCallThatBeganATransactionIsNotReplayed) {
   EXPECT_TRUE(later->replayed);
 }
 
+// Found by settle-chaos: a three-phase payment whose PreCommit was repeated dropped its payloads
+// from memory before its COMMIT record was written, so the log kept no body and a retry of the
+// key was refused ALREADY_EXISTS. Every record up to the decision keeps the payloads.
+TEST_F(IdempotencyTest, AThreePhaseRetryAfterARepeatedPreCommitIsReplayed) {
+  Participant("balance");
+  Participant("notification");
+  Participant("ledger")->FailPreCommits(2, absl::UnavailableError("restarting"));
+  Start();
+  ExecuteParams p = Payment("three-phase-key");
+  p.mode = Mode::kThreePhase;
+  ExecuteParams again = p;
+  auto first = Execute(std::move(p));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->committed);
+  ASSERT_TRUE(Eventually([&] { return coordinator_->ActiveCount() == 0; }));
+  auto later = Execute(std::move(again));
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_TRUE(later->replayed);
+  EXPECT_EQ(later->txn_id, first->txn_id);
+}
+
 }  // namespace
 }  // namespace settle::engine

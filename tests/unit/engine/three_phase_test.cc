@@ -67,6 +67,7 @@ void ToPreCommitting(ThreePhase& p) {
   EXPECT_FALSE(written.decided);
   EXPECT_EQ(BranchesSent(written, Phase::kPreCommit), (std::vector<uint32_t>{0, 1, 2}));
   EXPECT_EQ(p.decision(), Decision::kUndecided) << "PRECOMMITTING is not yet a decision";
+  EXPECT_TRUE(p.needs_payloads()) << "the COMMIT record still has to carry them";
 }
 
 TEST(ThreePhaseTest, EveryPrepareCarriesTheBoundAndANewRecordKeepsIt) {
