@@ -83,7 +83,8 @@ class Transaction final {
   std::optional<ExecuteResult> AddWaiter(bool wait_for_acks, bool replayed, ExecuteDone done)
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  // The Prepare call for one branch (its payload and the transaction's deadline).
+  // The Prepare call for one branch: its payload, the transaction's deadline and, for
+  // three-phase commit, the bound (the coordinator adds the peers).
   PrepareCall PrepareCallFor(uint32_t branch) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Delivery bookkeeping for queries and backoff.
