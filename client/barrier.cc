@@ -90,14 +90,22 @@ void WriteTombstone(storage::WorkView& view, const std::string& key, UnitResult&
   WriteBarrier(view, key, std::move(rec), absl::Now());
 }
 
+bool ParseBarrierKey(const std::string& key, std::string* txn_id, uint32_t* branch_id) {
+  const size_t slash = key.rfind('/');
+  if (slash == std::string::npos || !absl::SimpleAtoi(key.substr(slash + 1), branch_id)) {
+    return false;
+  }
+  *txn_id = key.substr(0, slash);
+  return true;
+}
+
 // A ListBranches token is the barrier key of the last branch listed: "<txn_id>/<5 digits>".
 absl::Status CheckPageToken(const std::string& token) {
   if (token.empty()) return absl::OkStatus();
-  const size_t slash = token.rfind('/');
+  std::string txn_id;
   uint32_t branch = 0;
-  if (slash == std::string::npos || token.size() - slash != 6 ||
-      !absl::SimpleAtoi(token.substr(slash + 1), &branch) ||
-      !CheckBranch(token.substr(0, slash), branch).ok()) {
+  if (!ParseBarrierKey(token, &txn_id, &branch) || token.size() - txn_id.size() != 6 ||
+      !CheckBranch(txn_id, branch).ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "page_token ", Echo(token), " was not returned by ListBranches; start without one"));
   }

@@ -60,6 +60,8 @@ absl::Status CheckBranch(const std::string& txn_id, uint32_t branch_id);
 // A call naming another participant than `expected` (the name this service is registered
 // under; empty: not checked): FAILED_PRECONDITION. A call naming none is taken as meant here.
 absl::Status CheckParticipant(const std::string& expected, const std::string& named);
+// Splits a barrier key (BarrierKey: "<txn_id>/<branch_id>"); false if `key` is not one.
+bool ParseBarrierKey(const std::string& key, std::string* txn_id, uint32_t* branch_id);
 // A ListBranches token is the barrier key of the last branch listed: "<txn_id>/<5 digits>".
 absl::Status CheckPageToken(const std::string& token);
 // The ParticipantInspect service over `store` (participant_inspect.cc). `store` must outlive it.

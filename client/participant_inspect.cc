@@ -1,6 +1,5 @@
 // ParticipantInspect: a read-only, paged view of the barrier records.
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/barrier.h"
@@ -42,15 +41,14 @@ class InspectService final : public v1::ParticipantInspect::CallbackService {
             return false;
           }
           BarrierRecord rec;
-          const size_t slash = key.rfind('/');
+          std::string txn_id;
           uint32_t branch = 0;
-          if (!rec.ParseFromString(value) || slash == std::string::npos ||
-              !absl::SimpleAtoi(key.substr(slash + 1), &branch)) {
+          if (!rec.ParseFromString(value) || !ParseBarrierKey(key, &txn_id, &branch)) {
             bad = absl::DataLossError(absl::StrCat("barrier record ", key, " is unreadable"));
             return false;
           }
           auto* info = response->add_branches();
-          info->set_txn_id(key.substr(0, slash));
+          info->set_txn_id(txn_id);
           info->set_branch_id(branch);
           info->set_state(static_cast<v1::BarrierState>(rec.state()));
           const int64_t us = rec.update_micros();

@@ -460,10 +460,9 @@ int ParticipantServer::ResolveInDoubtOnce() {
   }
   int resolved = 0;
   for (const std::string& key : in_doubt) {
-    const size_t slash = key.rfind('/');
+    std::string txn_id;
     uint32_t branch = 0;
-    if (slash == std::string::npos || !absl::SimpleAtoi(key.substr(slash + 1), &branch)) continue;
-    const std::string txn_id = key.substr(0, slash);
+    if (!internal::ParseBarrierKey(key, &txn_id, &branch)) continue;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
     v1::GetDecisionRequest req;

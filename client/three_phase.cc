@@ -155,16 +155,16 @@ int ThreePhaseTimers::RunDue(absl::Time now) {
   }
   int finished = 0;
   for (const std::string& key : due) {
-    const size_t slash = key.rfind('/');
+    std::string txn_id;
     uint32_t branch = 0;
-    if (slash == std::string::npos || !absl::SimpleAtoi(key.substr(slash + 1), &branch)) continue;
+    if (!ParseBarrierKey(key, &txn_id, &branch)) continue;
     auto raw = store_.Get(Space::kBarrier, key);
     BarrierRecord rec;
     if (!raw.ok() || !raw->has_value() || !rec.ParseFromString(**raw)) continue;
     if (rec.state() != storage::BARRIER_PREPARED && rec.state() != storage::BARRIER_PRECOMMITTED) {
       continue;  // Finished meanwhile; its index entry went with the decision.
     }
-    absl::Status t = Terminate(key.substr(0, slash), branch, rec);
+    absl::Status t = Terminate(txn_id, branch, rec);
     if (t.ok()) ++finished;
   }
   return finished;

@@ -4,7 +4,6 @@
 #include <signal.h>
 
 #include <cstdio>
-#include <fstream>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -164,17 +163,10 @@ TEST_F(BankFaultTest, LinksDropDelayAndDuplicateRequestsAndReplies) {
   // A fault proxy in front of each participant; the coordinator is pointed at the proxies.
   std::vector<std::unique_ptr<testing::Process>> proxies;
   for (const char* kind : {"balance", "ledger", "notification"}) {
-    const std::string port_file = stack_.dir() + "/proxy-" + kind + ".port";
-    auto p = testing::Process::Start(
-        testing::BinaryPath("settle-faultproxy"),
-        {"--target=" + stack_.participant_endpoint(kind), "--port_file=" + port_file,
-         "--drop_request=0.1", "--drop_reply=0.1", "--duplicate=0.15", "--delay_max=30ms",
-         absl::StrCat("--seed=", seed_)},
-        stack_.dir() + "/proxy-" + kind + ".log");
-    ASSERT_TRUE(p.ok());
-    const int port = testing::WaitForPortFile(port_file, absl::Seconds(20));
-    ASSERT_GT(port, 0);
-    ASSERT_TRUE(stack_.client().RegisterParticipant(kind, absl::StrCat("127.0.0.1:", port)).ok());
+    auto p = stack_.StartFaultProxy(kind, {"--drop_request=0.1", "--drop_reply=0.1",
+                                           "--duplicate=0.15", "--delay_max=30ms",
+                                           absl::StrCat("--seed=", seed_)});
+    ASSERT_TRUE(p.ok()) << p.status();
     proxies.push_back(std::move(*p));
   }
   bank_.Start();
@@ -183,10 +175,7 @@ TEST_F(BankFaultTest, LinksDropDelayAndDuplicateRequestsAndReplies) {
   ASSERT_TRUE(stack_.RegisterAll().ok());
   int injected = 0;
   for (const char* kind : {"balance", "ledger", "notification"}) {
-    std::ifstream log(stack_.dir() + "/proxy-" + kind + ".log");
-    for (std::string line; std::getline(log, line);) {
-      injected += line.find("\"injected\"") != std::string::npos;
-    }
+    injected += stack_.ProxyLogCount(kind, "\"injected\"");
   }
   faults_ = injected;
   EXPECT_GT(injected, 20) << "the proxies injected too few faults to mean anything";

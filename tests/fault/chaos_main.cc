@@ -88,18 +88,10 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<settle::testing::Process>> proxies;
   const std::string rate = absl::StrCat(absl::GetFlag(FLAGS_link_fault_rate));
   for (const char* kind : kKinds) {
-    const std::string port_file = stack.dir() + "/proxy-" + kind + ".port";
-    auto p = settle::testing::Process::Start(
-        settle::testing::BinaryPath("settle-faultproxy"),
-        {"--target=" + stack.participant_endpoint(kind), "--port_file=" + port_file,
-         "--drop_request=" + rate, "--drop_reply=" + rate, "--duplicate=" + rate,
-         "--delay_max=20ms", absl::StrCat("--seed=", seed)},
-        stack.dir() + "/proxy-" + kind + ".log");
-    const int port = settle::testing::WaitForPortFile(port_file, absl::Seconds(20));
-    if (!p.ok() || port == 0) return Fail("a fault proxy did not start");
-    if (!stack.client().RegisterParticipant(kind, absl::StrCat("127.0.0.1:", port)).ok()) {
-      return Fail("cannot register the proxies");
-    }
+    auto p = stack.StartFaultProxy(kind, {"--drop_request=" + rate, "--drop_reply=" + rate,
+                                          "--duplicate=" + rate, "--delay_max=20ms",
+                                          absl::StrCat("--seed=", seed)});
+    if (!p.ok()) return Fail("a fault proxy did not start or could not be registered");
     proxies.push_back(std::move(*p));
   }
   settle::fault::Bank bank(stack, settle::fault::MixedModes());
@@ -154,12 +146,7 @@ int main(int argc, char** argv) {
   // Heal: the links become clean, everything runs, the load stops.
   if (!stack.RegisterAll().ok()) return Fail("cannot re-register the participants");
   int link_faults = 0;
-  for (const char* kind : kKinds) {
-    std::ifstream log(stack.dir() + "/proxy-" + kind + ".log");
-    for (std::string line; std::getline(log, line);) {
-      link_faults += line.find("\"injected\"") != std::string::npos;
-    }
-  }
+  for (const char* kind : kKinds) link_faults += stack.ProxyLogCount(kind, "\"injected\"");
   faults["link fault (drop, lost reply, duplicate)"] = link_faults;
   bank.Stop();
   auto settled = bank.AwaitQuiescence(absl::Minutes(3));

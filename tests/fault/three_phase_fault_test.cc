@@ -158,17 +158,9 @@ TEST_F(ThreePhaseFaultTest, APartitionLongerThanTheBoundSplitsTheOutcomeAndIsPar
   for (const std::string& kind : kKinds) {
     const std::string hold =
         kind == "ledger" ? "PreCommit,Commit,Abort,GetBranchState" : "GetBranchState";
-    const std::string port_file = stack_.dir() + "/proxy-" + kind + ".port";
-    auto p = testing::Process::Start(
-        testing::BinaryPath("settle-faultproxy"),
-        {"--target=" + stack_.participant_endpoint(kind), "--port_file=" + port_file,
-         "--drop_request=0", "--drop_reply=0", "--duplicate=0", "--delay_max=0s",
-         "--hold=" + hold},
-        stack_.dir() + "/proxy-" + kind + ".log");
-    ASSERT_TRUE(p.ok());
-    const int port = testing::WaitForPortFile(port_file, absl::Seconds(20));
-    ASSERT_GT(port, 0);
-    ASSERT_TRUE(stack_.client().RegisterParticipant(kind, absl::StrCat("127.0.0.1:", port)).ok());
+    auto p = stack_.StartFaultProxy(kind, {"--drop_request=0", "--drop_reply=0", "--duplicate=0",
+                                           "--delay_max=0s", "--hold=" + hold});
+    ASSERT_TRUE(p.ok()) << p.status();
     proxies.push_back(std::move(*p));
   }
   auto paid = stack_.client().Execute(Payment("pay-partitioned"));
@@ -206,10 +198,7 @@ TEST_F(ThreePhaseFaultTest, APartitionLongerThanTheBoundSplitsTheOutcomeAndIsPar
   ASSERT_TRUE(resolved.ok()) << resolved.status();
   EXPECT_EQ(resolved->state(), v1::TXN_STATE_COMMITTED);
   int held = 0;
-  for (const std::string& kind : kKinds) {
-    std::ifstream log(stack_.dir() + "/proxy-" + kind + ".log");
-    for (std::string line; std::getline(log, line);) held += line.find("\"hold\"") != std::string::npos;
-  }
+  for (const std::string& kind : kKinds) held += stack_.ProxyLogCount(kind, "\"hold\"");
   std::printf("three-phase partition: messages held %d; balance and notification committed, "
               "ledger aborted; coordinator parked it\n", held);
 }

@@ -258,4 +258,27 @@ std::unique_ptr<v1::Participant::Stub> LocalStack::ParticipantStub(const std::st
   return MakeStub<v1::Participant>(participant_endpoint(kind));
 }
 
+
+absl::StatusOr<std::unique_ptr<Process>> LocalStack::StartFaultProxy(
+    const std::string& kind, const std::vector<std::string>& flags) {
+  const std::string port_file = dir_.Sub("proxy-" + kind + ".port");
+  std::vector<std::string> args = {"--target=" + participant_endpoint(kind),
+                                    "--port_file=" + port_file};
+  args.insert(args.end(), flags.begin(), flags.end());
+  auto p = Process::Start(BinaryPath("settle-faultproxy"), args, dir_.Sub("proxy-" + kind + ".log"));
+  if (!p.ok()) return p.status();
+  const int port = WaitForPortFile(port_file, kStartTimeout);
+  if (port == 0) return DidNotStart("the fault proxy", dir_.Sub("proxy-" + kind + ".log"));
+  auto registered = client_->RegisterParticipant(kind, absl::StrCat("127.0.0.1:", port));
+  if (!registered.ok()) return registered.status();
+  return p;
+}
+
+int LocalStack::ProxyLogCount(const std::string& kind, const std::string& needle) const {
+  std::ifstream log(dir_.path() + "/proxy-" + kind + ".log");
+  int n = 0;
+  for (std::string line; std::getline(log, line);) n += line.find(needle) != std::string::npos;
+  return n;
+}
+
 }  // namespace settle::testing

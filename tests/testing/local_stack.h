@@ -72,6 +72,14 @@ class LocalStack final {
   absl::StatusOr<std::vector<v1::GatewayRefundRecord>> Refunds();
   std::unique_ptr<v1::Participant::Stub> ParticipantStub(const std::string& kind);
 
+  // Starts settle-faultproxy in front of participant `kind` with `flags` (its faults), logging
+  // to <dir>/proxy-<kind>.log, and registers the proxy with the coordinator under `kind`
+  // (RegisterAll points the coordinator back at the participant).
+  absl::StatusOr<std::unique_ptr<Process>> StartFaultProxy(const std::string& kind,
+                                                           const std::vector<std::string>& flags);
+  // Lines of the proxy's log in front of `kind` that contain `needle` (e.g. "\"injected\"").
+  int ProxyLogCount(const std::string& kind, const std::string& needle) const;
+
  private:
   TempDir dir_;
   int coordinator_port_ = 0;

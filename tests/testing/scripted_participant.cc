@@ -9,26 +9,23 @@ void ScriptedParticipant::SetVote(absl::StatusOr<engine::VoteResult> vote) {
 
 void ScriptedParticipant::FailCommits(int n, absl::Status error) {
   absl::MutexLock lock(&mu_);
-  commit_failures_ = n;
-  commit_error_ = std::move(error);
+  commit_failures_ = {n, std::move(error)};
 }
 
 void ScriptedParticipant::FailAborts(int n, absl::Status error) {
   absl::MutexLock lock(&mu_);
-  abort_failures_ = n;
-  abort_error_ = std::move(error);
+  abort_failures_ = {n, std::move(error)};
 }
 
 void ScriptedParticipant::FailPreCommits(int n, absl::Status error) {
   absl::MutexLock lock(&mu_);
-  precommit_failures_ = n;
-  precommit_error_ = std::move(error);
+  precommit_failures_ = {n, std::move(error)};
 }
 
-absl::Status ScriptedParticipant::NextFailure(int& remaining, const absl::Status& error) {
-  if (remaining == 0) return absl::OkStatus();
-  if (remaining > 0) --remaining;
-  return error;
+absl::Status ScriptedParticipant::NextFailure(Failures& f) {
+  if (f.remaining == 0) return absl::OkStatus();
+  if (f.remaining > 0) --f.remaining;
+  return f.error;
 }
 
 void ScriptedParticipant::Prepare(const engine::PrepareCall& call,
@@ -43,37 +40,31 @@ void ScriptedParticipant::Prepare(const engine::PrepareCall& call,
   Answer([done = std::move(done), vote = std::move(vote)]() mutable { done(std::move(vote)); });
 }
 
-void ScriptedParticipant::Commit(const engine::BranchRef& ref, absl::Time,
-                                 std::function<void(absl::Status)> done) {
+void ScriptedParticipant::Deliver(const engine::BranchRef& ref, int Counts::*count,
+                                  Failures ScriptedParticipant::*failures,
+                                  std::function<void(absl::Status)> done) {
   absl::Status s;
   {
     absl::MutexLock lock(&mu_);
-    ++counts_[ref.txn_id].commits;
-    s = NextFailure(commit_failures_, commit_error_);
+    ++(counts_[ref.txn_id].*count);
+    s = NextFailure(this->*failures);
   }
   Answer([done = std::move(done), s] { done(s); });
+}
+
+void ScriptedParticipant::Commit(const engine::BranchRef& ref, absl::Time,
+                                 std::function<void(absl::Status)> done) {
+  Deliver(ref, &Counts::commits, &ScriptedParticipant::commit_failures_, std::move(done));
 }
 
 void ScriptedParticipant::Abort(const engine::BranchRef& ref, absl::Time,
                                 std::function<void(absl::Status)> done) {
-  absl::Status s;
-  {
-    absl::MutexLock lock(&mu_);
-    ++counts_[ref.txn_id].aborts;
-    s = NextFailure(abort_failures_, abort_error_);
-  }
-  Answer([done = std::move(done), s] { done(s); });
+  Deliver(ref, &Counts::aborts, &ScriptedParticipant::abort_failures_, std::move(done));
 }
 
 void ScriptedParticipant::PreCommit(const engine::BranchRef& ref, absl::Time,
                                     std::function<void(absl::Status)> done) {
-  absl::Status s;
-  {
-    absl::MutexLock lock(&mu_);
-    ++counts_[ref.txn_id].precommits;
-    s = NextFailure(precommit_failures_, precommit_error_);
-  }
-  Answer([done = std::move(done), s] { done(s); });
+  Deliver(ref, &Counts::precommits, &ScriptedParticipant::precommit_failures_, std::move(done));
 }
 
 engine::PrepareCall ScriptedParticipant::last_prepare() const {

@@ -71,20 +71,25 @@ class ScriptedParticipant final : public engine::ParticipantChannel {
     int prepares = 0, commits = 0, aborts = 0, acts = 0, compensations = 0, precommits = 0;
     bool acted = false, compensated = false;
   };
+  // The next `remaining` calls of one kind fail with `error` (< 0: all of them).
+  struct Failures {
+    int remaining = 0;
+    absl::Status error;
+  };
   const Counts* Find(const std::string& txn_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status NextFailure(int& remaining, const absl::Status& error)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static absl::Status NextFailure(Failures& f);
+  // Commit, Abort and PreCommit: counts the call, answers the next scripted failure or OK.
+  void Deliver(const engine::BranchRef& ref, int Counts::*count,
+               Failures ScriptedParticipant::*failures, std::function<void(absl::Status)> done)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Runs `answer` now, or keeps it while held.
   void Answer(std::function<void()> answer) ABSL_LOCKS_EXCLUDED(mu_);
 
   mutable absl::Mutex mu_;
   absl::StatusOr<engine::VoteResult> vote_ ABSL_GUARDED_BY(mu_) = engine::VoteResult{true, ""};
-  int commit_failures_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Status commit_error_ ABSL_GUARDED_BY(mu_);
-  int abort_failures_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Status abort_error_ ABSL_GUARDED_BY(mu_);
-  int precommit_failures_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Status precommit_error_ ABSL_GUARDED_BY(mu_);
+  Failures commit_failures_ ABSL_GUARDED_BY(mu_);
+  Failures abort_failures_ ABSL_GUARDED_BY(mu_);
+  Failures precommit_failures_ ABSL_GUARDED_BY(mu_);
   engine::PrepareCall last_prepare_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Counts> counts_ ABSL_GUARDED_BY(mu_);
   bool hold_ ABSL_GUARDED_BY(mu_) = false;

@@ -4,6 +4,7 @@
 // sagas: every action ends applied everywhere or undone everywhere, none before the log knew of
 // the saga. Fakes only (engine_harness.h): the test places each crash exactly.
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -204,34 +205,18 @@ TEST(CrashPointsTest, TwoPhaseWritesThreeRecordsPerPayment) {
   }
 }
 
-TEST(CrashPointsTest, EveryTwoPhaseCrashPointEndsTheSameEverywhere) {
+// Every crash point of every scenario: before and after each record the payment writes (counted
+// by a run without a crash, itself checked too), by kill -9 and by power cut. Returns the rows.
+int EveryCrashPoint(const std::vector<Scenario>& scenarios,
+                    const std::function<void(EngineHarness&, const Outcome&)>& check) {
   int rows = 0;
-  for (const Scenario& scenario : Scenarios()) {
-    for (int k = 1; k <= 3; ++k) {
-      for (At at : {At::kBefore, At::kAfter}) {
-        for (bool power_cut : {false, true}) {
-          SCOPED_TRACE(absl::StrCat(scenario.name, ": crash ", at == At::kBefore ? "before" : "after",
-                                    " record ", k, power_cut ? " (power cut)" : " (kill -9)"));
-          EngineHarness h;
-          const Outcome out = RunPayment(h, scenario, k, at, power_cut);
-          ExpectConsistent(h, out);
-          ++rows;
-        }
-      }
-    }
-  }
-  EXPECT_EQ(rows, 36);
-}
-
-TEST(CrashPointsTest, EverySagaCrashPointEndsAppliedEverywhereOrUndoneEverywhere) {
-  int rows = 0;
-  for (const Scenario& scenario : SagaScenarios()) {
+  for (const Scenario& scenario : scenarios) {
     int records = 0;
     {
       EngineHarness dry;
       const Outcome out = RunPayment(dry, scenario, /*crash_at=*/0, At::kBefore, false);
       records = out.txn_writes;
-      ExpectSagaConsistent(dry, out);
+      check(dry, out);
     }
     for (int k = 1; k <= records; ++k) {
       for (At at : {At::kBefore, At::kAfter}) {
@@ -240,12 +225,21 @@ TEST(CrashPointsTest, EverySagaCrashPointEndsAppliedEverywhereOrUndoneEverywhere
                                     " record ", k, " of ", records,
                                     power_cut ? " (power cut)" : " (kill -9)"));
           EngineHarness h;
-          ExpectSagaConsistent(h, RunPayment(h, scenario, k, at, power_cut));
+          check(h, RunPayment(h, scenario, k, at, power_cut));
           ++rows;
         }
       }
     }
   }
+  return rows;
+}
+
+TEST(CrashPointsTest, EveryTwoPhaseCrashPointEndsTheSameEverywhere) {
+  EXPECT_EQ(EveryCrashPoint(Scenarios(), ExpectConsistent), 36);
+}
+
+TEST(CrashPointsTest, EverySagaCrashPointEndsAppliedEverywhereOrUndoneEverywhere) {
+  const int rows = EveryCrashPoint(SagaScenarios(), ExpectSagaConsistent);
   std::printf("saga crash points: %d rows\n", rows);
   EXPECT_GE(rows, 3 * 4 * 4);
 }
@@ -253,28 +247,7 @@ TEST(CrashPointsTest, EverySagaCrashPointEndsAppliedEverywhereOrUndoneEverywhere
 // The coordinator's side of three-phase commit: its recovery alone ends consistent (the
 // participants' timers, which let them finish without it, are proven by the fault tests).
 TEST(CrashPointsTest, EveryThreePhaseCrashPointEndsTheSameEverywhere) {
-  int rows = 0;
-  for (const Scenario& scenario : ThreePhaseScenarios()) {
-    int records = 0;
-    {
-      EngineHarness dry;
-      const Outcome out = RunPayment(dry, scenario, /*crash_at=*/0, At::kBefore, false);
-      records = out.txn_writes;
-      ExpectConsistent(dry, out);
-    }
-    for (int k = 1; k <= records; ++k) {
-      for (At at : {At::kBefore, At::kAfter}) {
-        for (bool power_cut : {false, true}) {
-          SCOPED_TRACE(absl::StrCat(scenario.name, ": crash ", at == At::kBefore ? "before" : "after",
-                                    " record ", k, " of ", records,
-                                    power_cut ? " (power cut)" : " (kill -9)"));
-          EngineHarness h;
-          ExpectConsistent(h, RunPayment(h, scenario, k, at, power_cut));
-          ++rows;
-        }
-      }
-    }
-  }
+  const int rows = EveryCrashPoint(ThreePhaseScenarios(), ExpectConsistent);
   std::printf("three-phase crash points: %d rows\n", rows);
   EXPECT_GE(rows, 4 * 3 * 4);
 }

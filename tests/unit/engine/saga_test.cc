@@ -7,42 +7,24 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/unit/engine/protocol_test_util.h"
 
 namespace settle::engine {
 namespace {
 
-const absl::Time kT0 = absl::FromUnixSeconds(1'800'000'000);
+using protocol_test::kT0;
+using protocol_test::NewRecord;
+using protocol_test::Sent;
+using protocol_test::Unreachable;
 
 // One branch per entry, at that step.
 storage::TxnRecord Record(const std::vector<uint32_t>& steps) {
-  storage::TxnRecord rec;
-  rec.set_txn_id("s0-0000000000000001");
-  rec.set_idempotency_key("k1");
-  rec.set_mode(storage::MODE_RECORD_SAGA);
-  rec.set_state(storage::TXN_PREPARING);
-  rec.set_refused_branch(-1);
-  for (size_t i = 0; i < steps.size(); ++i) {
-    auto* b = rec.add_branches();
-    b->set_participant("p" + std::to_string(i));
-    b->set_payload("payload");
-    b->set_state(storage::BRANCH_PENDING);
-    b->set_step(steps[i]);
-  }
-  return rec;
+  return NewRecord(storage::MODE_RECORD_SAGA, steps);
 }
 
-Answer Done() { return {}; }
-Answer Refused(const std::string& why) { return {absl::OkStatus(), false, why}; }
+Answer Done() { return protocol_test::Ok(); }
+Answer Refused(const std::string& why) { return protocol_test::No(why); }
 Answer InProgress() { return {absl::OkStatus(), true, "", true}; }
-Answer Unreachable() { return Answer::NoAnswer(absl::UnavailableError("connection refused")); }
-
-std::vector<uint32_t> Sent(const Actions& a, Phase phase) {
-  std::vector<uint32_t> out;
-  for (const SendAction& s : a.sends) {
-    if (s.phase == phase) out.push_back(s.branch);
-  }
-  return out;
-}
 
 // A saga started and its begin record written: the first step's actions are out.
 Actions Begin(Saga& s) {

@@ -7,28 +7,23 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/unit/engine/protocol_test_util.h"
 
 namespace settle::engine {
 namespace {
 
-const absl::Time kT0 = absl::FromUnixSeconds(1'800'000'000);
+using protocol_test::kT0;
+using protocol_test::NewRecord;
+using protocol_test::No;
+using protocol_test::Ok;
+using protocol_test::Sent;
+using protocol_test::Unreachable;
+using protocol_test::ExpectCallersToldAndAbortForced;
+
 const absl::Duration kBound = absl::Seconds(5);
 
 storage::TxnRecord Record(int branches) {
-  storage::TxnRecord rec;
-  rec.set_txn_id("s0-0000000000000001");
-  rec.set_idempotency_key("k1");
-  rec.set_mode(storage::MODE_RECORD_THREE_PHASE);
-  rec.set_state(storage::TXN_PREPARING);
-  rec.set_refused_branch(-1);
-  rec.set_begin_micros(absl::ToUnixMicros(kT0));
-  for (int i = 0; i < branches; ++i) {
-    auto* b = rec.add_branches();
-    b->set_participant("p" + std::to_string(i));
-    b->set_payload("payload");
-    b->set_state(storage::BRANCH_PENDING);
-  }
-  return rec;
+  return NewRecord(storage::MODE_RECORD_THREE_PHASE, branches);
 }
 
 ProtocolOptions Options() {
@@ -37,19 +32,8 @@ ProtocolOptions Options() {
   return o;
 }
 
-Answer Ok() { return {}; }
-Answer No(const std::string& reason) { return {absl::OkStatus(), false, reason}; }
-Answer Unreachable() { return Answer::NoAnswer(absl::UnavailableError("connection refused")); }
 Answer AbortedThere() {
   return Answer::NoAnswer(absl::FailedPreconditionError("branch already aborted here"));
-}
-
-std::vector<uint32_t> BranchesSent(const Actions& a, Phase phase) {
-  std::vector<uint32_t> out;
-  for (const SendAction& s : a.sends) {
-    if (s.phase == phase) out.push_back(s.branch);
-  }
-  return out;
 }
 
 // Runs a 3-branch transaction to the point where its PreCommits went out at kT0.
@@ -65,7 +49,7 @@ void ToPreCommitting(ThreePhase& p) {
   EXPECT_EQ(p.decision(), Decision::kUndecided);
   Actions written = p.OnWritten(RecordKind::kPreCommit, absl::OkStatus(), kT0);
   EXPECT_FALSE(written.decided);
-  EXPECT_EQ(BranchesSent(written, Phase::kPreCommit), (std::vector<uint32_t>{0, 1, 2}));
+  EXPECT_EQ(Sent(written, Phase::kPreCommit), (std::vector<uint32_t>{0, 1, 2}));
   EXPECT_EQ(p.decision(), Decision::kUndecided) << "PRECOMMITTING is not yet a decision";
   EXPECT_TRUE(p.needs_payloads()) << "the COMMIT record still has to carry them";
 }
@@ -129,7 +113,7 @@ TEST(ThreePhaseTest, PreCommitAnswersDecideAsTheTableSays) {
     EXPECT_TRUE(!commit || decided_by.write->forced);
     Actions applied = p.OnWritten(RecordKind::kDecision, absl::OkStatus(), kT0 + row.after);
     EXPECT_TRUE(applied.decided);
-    EXPECT_EQ(BranchesSent(applied, commit ? Phase::kCommit : Phase::kAbort),
+    EXPECT_EQ(Sent(applied, commit ? Phase::kCommit : Phase::kAbort),
               (std::vector<uint32_t>{0, 1, 2}));
   }
 }
@@ -172,7 +156,7 @@ TEST(ThreePhaseTest, ResumeFollowsTheLastRecord) {
       EXPECT_EQ(a.write->record.state(), storage::TXN_ABORTING);
       a = p.OnWritten(RecordKind::kDecision, absl::OkStatus(), kT0);
     }
-    EXPECT_EQ(BranchesSent(a, row.sent), (std::vector<uint32_t>{0, 1, 2}));
+    EXPECT_EQ(Sent(a, row.sent), (std::vector<uint32_t>{0, 1, 2}));
   }
 }
 
@@ -182,12 +166,8 @@ TEST(ThreePhaseTest, APreCommitRecordThatCannotBeWrittenAbortsAndTellsTheCallers
   p.OnAnswer(0, Phase::kPrepare, Ok(), kT0);
   p.OnAnswer(1, Phase::kPrepare, Ok(), kT0);
   Actions a = p.OnWritten(RecordKind::kPreCommit, absl::UnavailableError("disk full"), kT0);
-  ASSERT_TRUE(a.fail_callers.has_value());
-  EXPECT_EQ(a.fail_callers->code(), absl::StatusCode::kUnavailable);
-  ASSERT_TRUE(a.write.has_value());
-  EXPECT_TRUE(a.write->forced);
-  EXPECT_EQ(a.write->record.state(), storage::TXN_ABORTING);
-  EXPECT_TRUE(BranchesSent(a, Phase::kPreCommit).empty());
+  ExpectCallersToldAndAbortForced(a);
+  EXPECT_TRUE(Sent(a, Phase::kPreCommit).empty());
 }
 
 TEST(ThreePhaseTest, AnOperatorCannotAbortOncePrecommitting) {
@@ -220,7 +200,7 @@ TEST(ThreePhaseTest, ABranchThatDecidedOtherwiseIsParkedForAnOperator) {
 
   auto retry = p.OnOperatorRetry("ops-7", "participant repaired", kT0);
   ASSERT_TRUE(retry.ok());
-  EXPECT_EQ(BranchesSent(*retry, Phase::kCommit), (std::vector<uint32_t>{1}));
+  EXPECT_EQ(Sent(*retry, Phase::kCommit), (std::vector<uint32_t>{1}));
   p.OnAnswer(1, Phase::kCommit, AbortedThere(), kT0);
   EXPECT_TRUE(p.needs_attention());
 

@@ -7,41 +7,26 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/unit/engine/protocol_test_util.h"
 
 namespace settle::engine {
 namespace {
 
-const absl::Time kT0 = absl::FromUnixSeconds(1'800'000'000);
+using protocol_test::kT0;
+using protocol_test::NewRecord;
+using protocol_test::No;
+using protocol_test::Ok;
+using protocol_test::Sent;
+using protocol_test::Unreachable;
 
 storage::TxnRecord Record(int branches,
                           storage::TxnStateRecord state = storage::TXN_PREPARING) {
-  storage::TxnRecord rec;
-  rec.set_txn_id("s0-0000000000000001");
-  rec.set_idempotency_key("k1");
-  rec.set_mode(storage::MODE_RECORD_TWO_PHASE);
+  storage::TxnRecord rec = NewRecord(storage::MODE_RECORD_TWO_PHASE, branches);
   rec.set_state(state);
-  rec.set_refused_branch(-1);
-  rec.set_begin_micros(absl::ToUnixMicros(kT0));
-  for (int i = 0; i < branches; ++i) {
-    auto* b = rec.add_branches();
-    b->set_participant("p" + std::to_string(i));
-    b->set_payload("payload");
-    b->set_state(state == storage::TXN_PREPARING ? storage::BRANCH_PENDING
-                                                 : storage::BRANCH_PREPARED);
+  if (state != storage::TXN_PREPARING) {
+    for (auto& b : *rec.mutable_branches()) b.set_state(storage::BRANCH_PREPARED);
   }
   return rec;
-}
-
-Answer Yes() { return {}; }
-Answer No(const std::string& reason) { return {absl::OkStatus(), false, reason}; }
-Answer Unreachable() { return Answer::NoAnswer(absl::UnavailableError("connection refused")); }
-
-std::vector<uint32_t> BranchesSent(const Actions& a, Phase phase) {
-  std::vector<uint32_t> out;
-  for (const SendAction& s : a.sends) {
-    if (s.phase == phase) out.push_back(s.branch);
-  }
-  return out;
 }
 
 // Votes, in order, then the decision record written.
@@ -55,10 +40,10 @@ struct VoteRow {
 
 TEST(TwoPhaseTest, VotesDecideAsTheTableSays) {
   const std::vector<VoteRow> rows = {
-      {"every branch yes", {Yes(), Yes(), Yes()}, true, true, {0, 1, 2}},
-      {"one no", {Yes(), No("insufficient funds"), Yes()}, false, false, {0, 2}},
-      {"first no", {No("closed account"), Yes(), Yes()}, false, false, {1, 2}},
-      {"a prepare gets no answer", {Yes(), Yes(), Unreachable()}, false, false, {0, 1, 2}},
+      {"every branch yes", {Ok(), Ok(), Ok()}, true, true, {0, 1, 2}},
+      {"one no", {Ok(), No("insufficient funds"), Ok()}, false, false, {0, 2}},
+      {"first no", {No("closed account"), Ok(), Ok()}, false, false, {1, 2}},
+      {"a prepare gets no answer", {Ok(), Ok(), Unreachable()}, false, false, {0, 1, 2}},
   };
   for (const VoteRow& row : rows) {
     SCOPED_TRACE(row.name);
@@ -67,7 +52,7 @@ TEST(TwoPhaseTest, VotesDecideAsTheTableSays) {
     ASSERT_TRUE(start.write.has_value());
     EXPECT_EQ(start.write->kind, RecordKind::kBegin);
     EXPECT_FALSE(start.write->forced);
-    EXPECT_EQ(BranchesSent(start, Phase::kPrepare), (std::vector<uint32_t>{0, 1, 2}));
+    EXPECT_EQ(Sent(start, Phase::kPrepare), (std::vector<uint32_t>{0, 1, 2}));
 
     Actions decided_by;
     for (uint32_t b = 0; b < row.votes.size() && !decided_by.write.has_value(); ++b) {
@@ -84,13 +69,13 @@ TEST(TwoPhaseTest, VotesDecideAsTheTableSays) {
 
     // Votes still in flight change nothing.
     for (uint32_t b = 0; b < row.votes.size(); ++b) {
-      EXPECT_FALSE(p.OnAnswer(b, Phase::kPrepare, Yes(), kT0).write.has_value());
+      EXPECT_FALSE(p.OnAnswer(b, Phase::kPrepare, Ok(), kT0).write.has_value());
     }
 
     Actions applied = p.OnWritten(RecordKind::kDecision, absl::OkStatus(), kT0);
     EXPECT_TRUE(applied.decided);
     EXPECT_EQ(p.decision(), row.commits ? Decision::kCommit : Decision::kAbort);
-    EXPECT_EQ(BranchesSent(applied, row.commits ? Phase::kCommit : Phase::kAbort),
+    EXPECT_EQ(Sent(applied, row.commits ? Phase::kCommit : Phase::kAbort),
               row.delivered);
   }
 }
@@ -98,8 +83,8 @@ TEST(TwoPhaseTest, VotesDecideAsTheTableSays) {
 TEST(TwoPhaseTest, FinishesOnceEveryBranchAcknowledgedAndRepeatsUnansweredCalls) {
   TwoPhase p(Record(2));
   p.Start(kT0);
-  p.OnAnswer(0, Phase::kPrepare, Yes(), kT0);
-  p.OnAnswer(1, Phase::kPrepare, Yes(), kT0);
+  p.OnAnswer(0, Phase::kPrepare, Ok(), kT0);
+  p.OnAnswer(1, Phase::kPrepare, Ok(), kT0);
   p.OnWritten(RecordKind::kDecision, absl::OkStatus(), kT0);
 
   Actions failed = p.OnAnswer(0, Phase::kCommit, Unreachable(), kT0);
@@ -107,10 +92,10 @@ TEST(TwoPhaseTest, FinishesOnceEveryBranchAcknowledgedAndRepeatsUnansweredCalls)
   EXPECT_TRUE(failed.sends[0].retry);
   EXPECT_EQ(failed.sends[0].phase, Phase::kCommit);
 
-  EXPECT_FALSE(p.OnAnswer(1, Phase::kCommit, Yes(), kT0).write.has_value());
+  EXPECT_FALSE(p.OnAnswer(1, Phase::kCommit, Ok(), kT0).write.has_value());
   // A duplicated ack finishes nothing.
-  EXPECT_FALSE(p.OnAnswer(1, Phase::kCommit, Yes(), kT0).write.has_value());
-  Actions last = p.OnAnswer(0, Phase::kCommit, Yes(), kT0);
+  EXPECT_FALSE(p.OnAnswer(1, Phase::kCommit, Ok(), kT0).write.has_value());
+  Actions last = p.OnAnswer(0, Phase::kCommit, Ok(), kT0);
   ASSERT_TRUE(last.write.has_value());
   EXPECT_EQ(last.write->kind, RecordKind::kFinish);
   EXPECT_FALSE(last.write->forced);
@@ -127,13 +112,10 @@ TEST(TwoPhaseTest, FinishesOnceEveryBranchAcknowledgedAndRepeatsUnansweredCalls)
 TEST(TwoPhaseTest, ACommitThatCannotBeLoggedTellsTheCallersAndForcesAnAbort) {
   TwoPhase p(Record(1));
   p.Start(kT0);
-  p.OnAnswer(0, Phase::kPrepare, Yes(), kT0);
+  p.OnAnswer(0, Phase::kPrepare, Ok(), kT0);
   Actions failed = p.OnWritten(RecordKind::kDecision, absl::UnavailableError("disk full"), kT0);
-  ASSERT_TRUE(failed.fail_callers.has_value());
-  EXPECT_EQ(failed.fail_callers->code(), absl::StatusCode::kUnavailable);
+  protocol_test::ExpectCallersToldAndAbortForced(failed);
   ASSERT_TRUE(failed.write.has_value());
-  EXPECT_TRUE(failed.write->forced);
-  EXPECT_EQ(failed.write->record.state(), storage::TXN_ABORTING);
   EXPECT_EQ(p.decision(), Decision::kUndecided);
 
   // Failing again: the same ABORT, after a pause; the callers were told once.
@@ -146,7 +128,7 @@ TEST(TwoPhaseTest, ACommitThatCannotBeLoggedTellsTheCallersAndForcesAnAbort) {
   Actions applied = p.OnWritten(RecordKind::kDecision, absl::OkStatus(), kT0);
   EXPECT_TRUE(applied.decided);
   EXPECT_EQ(p.decision(), Decision::kAbort);
-  EXPECT_EQ(BranchesSent(applied, Phase::kAbort), (std::vector<uint32_t>{0}));
+  EXPECT_EQ(Sent(applied, Phase::kAbort), (std::vector<uint32_t>{0}));
 }
 
 TEST(TwoPhaseTest, AnOperatorAbortsOnlyBeforeADecisionIsStarted) {
@@ -157,11 +139,11 @@ TEST(TwoPhaseTest, AnOperatorAbortsOnlyBeforeADecisionIsStarted) {
   ASSERT_TRUE(aborted->write.has_value());
   EXPECT_EQ(aborted->write->record.state(), storage::TXN_ABORTING);
   // The votes that come after it are late.
-  EXPECT_FALSE(undecided.OnAnswer(0, Phase::kPrepare, Yes(), kT0).write.has_value());
+  EXPECT_FALSE(undecided.OnAnswer(0, Phase::kPrepare, Ok(), kT0).write.has_value());
 
   TwoPhase committing(Record(1));
   committing.Start(kT0);
-  committing.OnAnswer(0, Phase::kPrepare, Yes(), kT0);  // COMMIT being forced.
+  committing.OnAnswer(0, Phase::kPrepare, Ok(), kT0);  // COMMIT being forced.
   EXPECT_EQ(committing.OnOperatorAbort("too late", kT0).status().code(),
             absl::StatusCode::kFailedPrecondition);
 }
@@ -214,7 +196,7 @@ TEST(TwoPhaseTest, ResumesEachLoggedStateAsTheTableSays) {
     }
     EXPECT_TRUE(a.decided);
     const Phase phase = row.state == storage::TXN_COMMITTING ? Phase::kCommit : Phase::kAbort;
-    EXPECT_EQ(BranchesSent(a, phase), row.delivered);
+    EXPECT_EQ(Sent(a, phase), row.delivered);
     EXPECT_EQ(a.write.has_value() && a.write->kind == RecordKind::kFinish, row.finishes);
     // A recovered transaction keeps the decision time it was logged with.
     EXPECT_EQ(p.record().decision_micros(), absl::ToUnixMicros(kT0));
