@@ -33,7 +33,7 @@ ABSL_FLAG(std::vector<std::string>, branch, {},
 ABSL_FLAG(std::string, state, "", "list: only these states, comma-separated (preparing, "
                                    "precommitting, committing, aborting, committed, aborted, "
                                    "compensating, needs_attention; active = every one not "
-                                   "terminal)");
+                                   "terminal); deliveries: pending, delivered or dead");
 ABSL_FLAG(std::string, mode, "two_phase",
           "transfer, execute: two_phase or three_phase (read the README's warning first)");
 ABSL_FLAG(std::string, participant, "", "list: only transactions with a branch there");
@@ -69,6 +69,9 @@ Health (grpc.health.v1; --at HOST:PORT, default the coordinator):
 Reference services' data (--at HOST:PORT):
   settle accounts open ACCOUNT AMOUNT_MINOR | settle accounts list
   settle journal | settle outbox
+settle-notifier's webhook deliveries (--at HOST:PORT of its admin API):
+  settle deliveries [--state pending|delivered|dead] [--limit N] [--page_token T]
+  settle resend ID                                  deliver a delivered or dead one again
 Add --json to any command for machine-readable output. Flags may also be set as SETTLE_<FLAG>.
 Exit status: 0 done (a payment that aborted is done), 1 an error, 2 bad usage.)";
 
@@ -161,6 +164,44 @@ int RunExecute(const settle::client::SettleClient& client, settle::v1::ExecuteRe
   return 0;
 }
 
+int Deliveries(const std::shared_ptr<grpc::Channel>& channel, grpc::ClientContext& ctx) {
+  settle::v1::ListDeliveriesRequest req;
+  if (const std::string state = absl::GetFlag(FLAGS_state); !state.empty()) {
+    settle::v1::DeliveryState parsed;
+    std::string name = "DELIVERY_STATE_" + state;
+    std::transform(name.begin(), name.end(), name.begin(), ::toupper);
+    if (!settle::v1::DeliveryState_Parse(name, &parsed)) {
+      return Usage("--state must be pending, delivered or dead");
+    }
+    req.set_state(parsed);
+  }
+  req.set_page_size(absl::GetFlag(FLAGS_limit));
+  req.set_page_token(absl::GetFlag(FLAGS_page_token));
+  settle::v1::ListDeliveriesResponse resp;
+  auto s = settle::v1::NotifierAdmin::NewStub(channel)->ListDeliveries(&ctx, req, &resp);
+  if (!s.ok()) return Fail(settle::FromGrpcStatus(s));
+  if (absl::GetFlag(FLAGS_json)) return PrintJson(resp), 0;
+  for (const auto& d : resp.deliveries()) {
+    std::printf("%s  %-9s %s -> %s  %d attempt(s)\n", d.id().c_str(),
+                Lower(settle::v1::DeliveryState_Name(d.state()), "DELIVERY_STATE_").c_str(),
+                d.recipient().c_str(), d.url().empty() ? "(no webhook)" : d.url().c_str(),
+                d.attempts_size());
+    for (const auto& a : d.attempts()) {
+      std::printf("    %s  %s  %lld ms\n",
+                  absl::FormatTime("%Y-%m-%d %H:%M:%E3S", absl::FromUnixMicros(a.at_micros()),
+                                   absl::UTCTimeZone())
+                      .c_str(),
+                  a.error().empty() ? absl::StrCat("HTTP ", a.http_status()).c_str()
+                                    : a.error().c_str(),
+                  static_cast<long long>(a.duration_micros() / 1000));
+    }
+  }
+  if (!resp.next_page_token().empty()) {
+    std::printf("more: --page_token %s\n", resp.next_page_token().c_str());
+  }
+  return 0;
+}
+
 int ReferenceData(const std::vector<std::string>& args) {
   const std::string at = absl::GetFlag(FLAGS_at);
   if (at.empty()) return Usage("--at HOST:PORT of the reference participant is required");
@@ -235,6 +276,17 @@ int ReferenceData(const std::vector<std::string>& args) {
     }
     return 0;
   }
+  if (cmd == "deliveries" && args.size() == 1) return Deliveries(channel, ctx);
+  if (cmd == "resend" && args.size() == 2) {
+    settle::v1::ResendDeliveryRequest req;
+    req.set_id(args[1]);
+    settle::v1::Delivery resp;
+    auto s = settle::v1::NotifierAdmin::NewStub(channel)->ResendDelivery(&ctx, req, &resp);
+    if (!s.ok()) return Fail(settle::FromGrpcStatus(s));
+    if (json) return PrintJson(resp), 0;
+    std::printf("%s  pending again: due now, %s\n", resp.id().c_str(), resp.url().c_str());
+    return 0;
+  }
   return Usage("unknown or malformed command");
 }
 
@@ -245,7 +297,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(raw.begin() + 1, raw.end());
   if (args.empty()) return Usage("no command given");
   const std::string& cmd = args[0];
-  if (cmd == "accounts" || cmd == "journal" || cmd == "outbox") return ReferenceData(args);
+  if (cmd == "accounts" || cmd == "journal" || cmd == "outbox" || cmd == "deliveries" ||
+      cmd == "resend") {
+    return ReferenceData(args);
+  }
   if (cmd == "health") {
     std::string at = absl::GetFlag(FLAGS_at);
     if (at.empty()) at = absl::GetFlag(FLAGS_coordinator);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
@@ -309,6 +310,15 @@ absl::Status AmqpChannel::Requeue(uint64_t delivery_tag) {
                             "cannot requeue");
   if (!s.ok()) conn_->healthy = false;
   return s;
+}
+
+absl::Duration ReconnectBackoff(int failures, absl::Duration initial, absl::Duration max) {
+  thread_local absl::BitGen gen;
+  absl::Duration step = initial;
+  for (int i = 1; i < failures && step < max; ++i) step *= 2;
+  step = std::min(step, max);
+  return absl::Microseconds(
+      absl::Uniform(gen, absl::ToInt64Microseconds(step) / 2, absl::ToInt64Microseconds(step) + 1));
 }
 
 }  // namespace settle::messaging

@@ -87,6 +87,11 @@ class AmqpChannel final {
   uint64_t next_delivery_tag_ = 1;  // Confirm mode numbers publishes from 1 on the channel.
 };
 
+// The pause before reconnecting after `failures` failures in a row (1 = the first): capped
+// exponential backoff with full jitter, drawn from [step/2, step], so a broker that comes back
+// is not stormed by every client at once. Thread-safe.
+absl::Duration ReconnectBackoff(int failures, absl::Duration initial, absl::Duration max);
+
 }  // namespace settle::messaging
 
 #endif  // SETTLE_MESSAGING_AMQP_CHANNEL_H_

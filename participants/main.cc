@@ -1,7 +1,6 @@
 // settle-participant: runs one reference participant (balance, ledger, notification, gateway).
 
 #include <csignal>
-#include <fstream>
 #include <memory>
 #include <string>
 
@@ -15,6 +14,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server_builder.h"
+#include "participants/amqp_flags.h"
 #include "participants/outbox_relay.h"
 #include "participants/reference.h"
 #include "prometheus/registry.h"
@@ -40,17 +40,6 @@ ABSL_FLAG(std::string, port_file, "",
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:0",
           "Prometheus /metrics listen address; empty disables it");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
-ABSL_FLAG(std::string, amqp_host, "",
-          "notification: RabbitMQ host the outbox relay publishes committed messages to; empty "
-          "keeps them in the outbox");
-ABSL_FLAG(int32_t, amqp_port, 5672, "notification: RabbitMQ port");
-ABSL_FLAG(std::string, amqp_user, "guest", "notification: RabbitMQ user");
-ABSL_FLAG(std::string, amqp_password_file, "",
-          "notification: file holding the RabbitMQ password (empty: 'guest')");
-ABSL_FLAG(std::string, amqp_exchange, "settle.payments", "notification: durable exchange");
-ABSL_FLAG(std::string, amqp_queue, "settle.payment-results",
-          "notification: durable quorum queue bound to the exchange");
-ABSL_FLAG(std::string, amqp_routing_key, "payment.result", "notification: routing key");
 ABSL_FLAG(std::string, test_crash_point, "",
           "TEST ONLY: 'after_publish_confirmed' kills the notification participant (SIGKILL) once "
           "the broker confirmed a batch and before it is marked published");
@@ -128,21 +117,13 @@ int main(int argc, char** argv) {
     relay_metrics = std::make_unique<settle::participants::RelayMetrics>(*prom);
   }
   std::unique_ptr<settle::participants::OutboxRelay> relay;
-  if (kind == "notification" && !absl::GetFlag(FLAGS_amqp_host).empty()) {
-    settle::messaging::AmqpOptions amqp;
-    amqp.host = absl::GetFlag(FLAGS_amqp_host);
-    amqp.port = absl::GetFlag(FLAGS_amqp_port);
-    amqp.user = absl::GetFlag(FLAGS_amqp_user);
-    if (const std::string file = absl::GetFlag(FLAGS_amqp_password_file); !file.empty()) {
-      std::ifstream in(file);
-      if (!std::getline(in, amqp.password)) {
-        settle::Log(settle::LogLevel::kError, "cannot read --amqp_password_file", {{"file", file}});
-        return 2;
-      }
+  if (kind == "notification" && settle::participants::AmqpConfigured()) {
+    auto amqp = settle::participants::AmqpOptionsFromFlags();
+    if (!amqp.ok()) {
+      settle::Log(settle::LogLevel::kError, "bad RabbitMQ settings",
+                  {{"error", amqp.status().ToString()}});
+      return 2;
     }
-    amqp.exchange = absl::GetFlag(FLAGS_amqp_exchange);
-    amqp.queue = absl::GetFlag(FLAGS_amqp_queue);
-    amqp.routing_key = absl::GetFlag(FLAGS_amqp_routing_key);
     settle::participants::OutboxRelayOptions relay_options;
     relay_options.published_retention = absl::GetFlag(FLAGS_outbox_retention);
     if (const std::string point = absl::GetFlag(FLAGS_test_crash_point);
@@ -155,7 +136,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "unknown --test_crash_point '%s'\n", point.c_str());
       return 2;
     }
-    relay = std::make_unique<settle::participants::OutboxRelay>(**store, std::move(amqp),
+    relay = std::make_unique<settle::participants::OutboxRelay>(**store, std::move(*amqp),
                                                                 relay_options, relay_metrics.get());
     relay->Start();
   }

@@ -4,7 +4,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "common/json_log.h"
 #include "google/protobuf/util/json_util.h"
@@ -18,14 +17,6 @@ using storage::Space;
 constexpr char kOutboxPrefix[] = "outbox/";
 constexpr char kMessagePrefix[] = "msg/";
 constexpr int kSweepBatch = 1000;
-
-absl::Duration Backoff(const OutboxRelayOptions& o, int failures, absl::BitGen& gen) {
-  absl::Duration step = o.backoff_initial;
-  for (int i = 1; i < failures && step < o.backoff_max; ++i) step *= 2;
-  step = std::min(step, o.backoff_max);
-  return absl::Microseconds(
-      absl::Uniform(gen, absl::ToInt64Microseconds(step) / 2, absl::ToInt64Microseconds(step) + 1));
-}
 
 }  // namespace
 
@@ -57,7 +48,6 @@ bool OutboxRelay::Pause(absl::Duration d) {
 }
 
 void OutboxRelay::Run() {
-  absl::BitGen gen;
   std::unique_ptr<messaging::AmqpChannel> channel;
   int failures = 0;
   absl::Time next_sweep = absl::Now();
@@ -104,7 +94,8 @@ void OutboxRelay::Run() {
           {{"broker", broker}, {"attempt", absl::StrCat(failures)}, {"error", failed.ToString()}});
     }
     MeasureOutbox();  // What waits, while nothing is being published.
-    if (!Pause(Backoff(options_, failures, gen))) return;
+    if (!Pause(messaging::ReconnectBackoff(failures, options_.backoff_initial,
+                                                  options_.backoff_max))) return;
   }
 }
 

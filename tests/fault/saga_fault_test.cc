@@ -161,9 +161,12 @@ TEST_F(SagaFaultTest, CardSagasEndAppliedOrUndoneEverywhereThroughKills) {
     ASSERT_TRUE(t.state() == v1::TXN_STATE_COMMITTED || t.state() == v1::TXN_STATE_ABORTED)
         << v1::TxnState_Name(t.state());
     const bool is_committed = t.state() == v1::TXN_STATE_COMMITTED;
-    if (paid.outcome == "COMMITTED") EXPECT_TRUE(is_committed);
-    if (paid.outcome == "ABORTED") EXPECT_FALSE(is_committed);
-    if (paid.declined_card || paid.refused_receipt) EXPECT_FALSE(is_committed);
+    if (paid.outcome == "COMMITTED") {
+      EXPECT_TRUE(is_committed);
+    }
+    if (paid.outcome == "ABORTED" || paid.declined_card || paid.refused_receipt) {
+      EXPECT_FALSE(is_committed);
+    }
     auto charge = charge_of.find(t.txn_id());
     const int64_t kept = charge == charge_of.end()
                              ? 0
@@ -175,7 +178,9 @@ TEST_F(SagaFaultTest, CardSagasEndAppliedOrUndoneEverywhereThroughKills) {
     } else {
       ++aborted;
       EXPECT_EQ(kept, 0) << "an aborted saga kept the card's money";
-      if (paid.declined_card) EXPECT_EQ(charge, charge_of.end()) << "a declined card charged";
+      if (paid.declined_card) {
+        EXPECT_EQ(charge, charge_of.end()) << "a declined card charged";
+      }
     }
   }
   std::printf("saga check: %zu card payments (%d committed, %d aborted, %d unknown to the "

@@ -10,58 +10,15 @@
 #include "gtest/gtest.h"
 #include "messaging/amqp_channel.h"
 #include "tests/testing/http_get.h"
-#include "tests/testing/local_stack.h"
-#include "tests/testing/rabbitmq_broker.h"
+#include "tests/integration/broker_stack.h"
 
 namespace settle {
 namespace {
 
 using testing::WaitFor;
 
-class OutboxRelayTest : public ::testing::Test {
+class OutboxRelayTest : public testing::BrokerStackTest {
  protected:
-  void SetUp() override {
-    SETTLE_START_BROKER_OR_SKIP(broker_, stack_.dir() + "/broker");
-    amqp_.port = broker_->port();
-    ASSERT_TRUE(stack_.StartCoordinator().ok());
-    ASSERT_TRUE(stack_.StartParticipant("balance").ok());
-    ASSERT_TRUE(stack_.StartParticipant("ledger").ok());
-    ASSERT_TRUE(stack_
-                    .StartParticipant(
-                        "notification",
-                        {"--amqp_host=127.0.0.1", absl::StrCat("--amqp_port=", broker_->port())})
-                    .ok());
-    ASSERT_TRUE(stack_.RegisterAll().ok());
-    ASSERT_TRUE(stack_.OpenAccount("alice", 100000).ok());
-    ASSERT_TRUE(stack_.OpenAccount("bob", 0).ok());
-  }
-
-  // Pays `n` transfers; `refused` of them overdraw and abort. Returns the committed ids.
-  std::set<std::string> Pay(const std::string& prefix, int n, int refused) {
-    std::set<std::string> committed;
-    for (int i = 0; i < n; ++i) {
-      const bool overdraw = i < refused;
-      v1::ExecuteRequest req =
-          client::MakeTransfer(absl::StrCat(prefix, i), "alice", "bob", overdraw ? 10000000 : 10);
-      req.set_wait_for_acks(true);
-      auto r = stack_.client().Execute(req);
-      EXPECT_TRUE(r.ok()) << r.status();
-      if (!r.ok()) continue;
-      EXPECT_EQ(r->outcome(), overdraw ? v1::OUTCOME_ABORTED : v1::OUTCOME_COMMITTED);
-      if (r->outcome() == v1::OUTCOME_COMMITTED) committed.insert(r->txn_id());
-    }
-    return committed;
-  }
-
-  bool AllPublished() {
-    auto outbox = stack_.Outbox();
-    if (!outbox.ok()) return false;
-    for (const auto& m : *outbox) {
-      if (m.state() != v1::MESSAGE_STATE_PUBLISHED) return false;
-    }
-    return true;
-  }
-
   // The transaction ids of every message in the queue (acked), with duplicates counted.
   std::multiset<std::string> Drain() {
     std::multiset<std::string> ids;
@@ -78,19 +35,11 @@ class OutboxRelayTest : public ::testing::Test {
     }
   }
 
-  // A sample of the notification participant's metrics, e.g. "settle_outbox_depth" or
-  // "settle_outbox_publishes_total{result=\"confirmed\"}"; -1 if absent.
+  // A sample of the notification participant's metrics, e.g. "settle_outbox_depth"; -1 if
+  // absent.
   double Metric(const std::string& series) {
-    const std::string text =
-        testing::HttpGet(stack_.participant_metrics_endpoint("notification"), "/metrics");
-    const size_t at = text.find("\n" + series + " ");
-    if (at == std::string::npos) return -1;
-    return std::stod(text.substr(at + series.size() + 2));
+    return testing::MetricSample(stack_.participant_metrics_endpoint("notification"), series);
   }
-
-  testing::LocalStack stack_;
-  std::unique_ptr<testing::RabbitMqBroker> broker_;
-  messaging::AmqpOptions amqp_;
 };
 
 TEST_F(OutboxRelayTest, CommittedPaymentsReachTheBrokerAndAbortedOnesNever) {
@@ -141,8 +90,7 @@ TEST_F(OutboxRelayTest, ABrokerStoppedOrKilledDelaysMessagesAndLosesNone) {
 // marked it published: once back, it publishes the batch again. Nothing is lost; the copies
 // carry the same message ids, which the idempotent consumer drops (IdempotentConsumerTest).
 TEST_F(OutboxRelayTest, ACrashBetweenConfirmAndMarkRepublishesUnderTheSameIds) {
-  const std::vector<std::string> relay = {"--amqp_host=127.0.0.1",
-                                          absl::StrCat("--amqp_port=", broker_->port())};
+  const std::vector<std::string> relay = RelayFlags();
   std::vector<std::string> crashing = relay;
   crashing.push_back("--test_crash_point=after_publish_confirmed");
   ASSERT_TRUE(stack_.StartParticipant("notification", crashing).ok());

@@ -81,4 +81,11 @@ int FreeListenPort() {
   return 0;
 }
 
+double MetricSample(const std::string& host_port, const std::string& series) {
+  const std::string text = HttpGet(host_port, "/metrics");
+  const size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
 }  // namespace settle::testing

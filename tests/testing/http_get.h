@@ -12,6 +12,10 @@ std::string HttpGet(const std::string& host_port, const std::string& path);
 // Sum of every sample of metric `name` (any labels) in a Prometheus text exposition.
 double MetricSum(const std::string& exposition, const std::string& name);
 
+// The value of one series, e.g. `settle_outbox_depth` or `x_total{result="confirmed"}`, as
+// <host:port>/metrics serves it now; -1 when it is absent or the scrape failed.
+double MetricSample(const std::string& host_port, const std::string& series);
+
 // A TCP port that was free a moment ago on 127.0.0.1, for servers that cannot report the port
 // they bound (Prometheus).
 int FreePort();

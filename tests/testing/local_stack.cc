@@ -141,6 +141,35 @@ absl::Status LocalStack::StartParticipant(const std::string& name,
   return absl::OkStatus();
 }
 
+std::string LocalStack::notifier_endpoint() const {
+  return absl::StrCat("127.0.0.1:", notifier_port_);
+}
+
+std::string LocalStack::notifier_metrics_endpoint() const {
+  return absl::StrCat("127.0.0.1:", notifier_metrics_port_);
+}
+
+absl::Status LocalStack::StartNotifier(const std::vector<std::string>& flags) {
+  notifier_.reset();
+  if (notifier_port_ == 0) notifier_port_ = FreeListenPort();
+  const std::string port_file = dir_.Sub("notifier.port");
+  std::filesystem::remove(port_file);
+  std::vector<std::string> args = {absl::StrCat("--listen=127.0.0.1:", notifier_port_),
+                                   "--data_dir=" + dir_.Sub("notifier"),
+                                   "--port_file=" + port_file};
+  args.insert(args.end(), flags.begin(), flags.end());
+  auto p = Process::Start(BinaryPath("settle-notifier"), args, dir_.Sub("notifier.log"));
+  if (!p.ok()) return p.status();
+  notifier_ = std::move(*p);
+  if (WaitForPortFile(port_file, kStartTimeout) == 0) {
+    return DidNotStart("settle-notifier", dir_.Sub("notifier.log"));
+  }
+  std::ifstream ports(port_file);
+  int grpc_port = 0;
+  ports >> grpc_port >> notifier_metrics_port_;
+  return absl::OkStatus();
+}
+
 absl::Status LocalStack::StartAll() {
   if (absl::Status s = StartCoordinator(); !s.ok()) return s;
   for (const char* kind : kKinds) {
@@ -197,6 +226,16 @@ absl::StatusOr<std::vector<v1::OutboxMessage>> LocalStack::Outbox(const std::str
       v1::ListMessagesRequest(),
       [&](auto* ctx, const auto& req, auto* resp) { return stub->ListMessages(ctx, req, resp); },
       [](const auto& resp) -> const auto& { return resp.messages(); });
+}
+
+absl::StatusOr<std::vector<v1::Delivery>> LocalStack::Deliveries(v1::DeliveryState state) {
+  auto stub = MakeStub<v1::NotifierAdmin>(notifier_endpoint());
+  v1::ListDeliveriesRequest request;
+  request.set_state(state);
+  return ReadAllPages<v1::Delivery, v1::ListDeliveriesResponse>(
+      request,
+      [&](auto* ctx, const auto& req, auto* resp) { return stub->ListDeliveries(ctx, req, resp); },
+      [](const auto& resp) -> const auto& { return resp.deliveries(); });
 }
 
 absl::Status LocalStack::ConfigureGateway(const v1::GatewayConfig& config) {

@@ -33,6 +33,9 @@ class LocalStack final {
   // second notification service).
   absl::Status StartParticipantAs(const std::string& name, const std::string& kind,
                                   const std::vector<std::string>& extra_flags = {});
+  // Starts (or restarts on the same data and port) settle-notifier with `flags` (its broker,
+  // webhooks and key); its admin API is at notifier_endpoint().
+  absl::Status StartNotifier(const std::vector<std::string>& flags);
   // Starts all four and registers the participants under their kind's name.
   absl::Status StartAll();
   // Registers every participant started so far under its name.
@@ -40,6 +43,9 @@ class LocalStack final {
 
   Process& coordinator() { return *coordinator_; }
   Process& participant(const std::string& kind) { return *participants_.at(kind); }
+  Process& notifier() { return *notifier_; }
+  std::string notifier_endpoint() const;
+  std::string notifier_metrics_endpoint() const;
   std::string coordinator_endpoint() const;
   // An address where nothing listens, for a participant that is registered but down.
   static std::string DeadEndpoint();
@@ -65,6 +71,9 @@ class LocalStack final {
   absl::StatusOr<v1::Account> Account(const std::string& account);
   absl::StatusOr<std::vector<v1::JournalEntry>> Journal();
   absl::StatusOr<std::vector<v1::OutboxMessage>> Outbox(const std::string& name = "notification");
+  // settle-notifier's deliveries in `state` (UNSPECIFIED: all), every page followed.
+  absl::StatusOr<std::vector<v1::Delivery>> Deliveries(
+      v1::DeliveryState state = v1::DELIVERY_STATE_UNSPECIFIED);
   absl::StatusOr<std::vector<v1::BranchRecordInfo>> Branches(const std::string& kind);
   // The card gateway's admin API (participant "gateway").
   absl::Status ConfigureGateway(const v1::GatewayConfig& config);
@@ -89,6 +98,9 @@ class LocalStack final {
   std::map<std::string, int> participant_metrics_ports_;
   std::unique_ptr<Process> coordinator_;
   std::map<std::string, std::unique_ptr<Process>> participants_;
+  int notifier_port_ = 0;
+  int notifier_metrics_port_ = 0;
+  std::unique_ptr<Process> notifier_;
   std::unique_ptr<client::SettleClient> client_;
 };
 

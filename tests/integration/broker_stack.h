@@ -1,0 +1,72 @@
+#ifndef SETTLE_TESTS_INTEGRATION_BROKER_STACK_H_
+#define SETTLE_TESTS_INTEGRATION_BROKER_STACK_H_
+
+// A fixture for the tests of payment results through RabbitMQ: a real broker started on
+// loopback (or the test skips loudly), the coordinator and the three reference participants,
+// the notification participant's outbox relay publishing to the broker.
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "messaging/amqp_channel.h"
+#include "tests/testing/local_stack.h"
+#include "tests/testing/rabbitmq_broker.h"
+
+namespace settle::testing {
+
+class BrokerStackTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SETTLE_START_BROKER_OR_SKIP(broker_, stack_.dir() + "/broker");
+    amqp_.port = broker_->port();
+    ASSERT_TRUE(stack_.StartCoordinator().ok());
+    ASSERT_TRUE(stack_.StartParticipant("balance").ok());
+    ASSERT_TRUE(stack_.StartParticipant("ledger").ok());
+    ASSERT_TRUE(stack_.StartParticipant("notification", RelayFlags()).ok());
+    ASSERT_TRUE(stack_.RegisterAll().ok());
+    ASSERT_TRUE(stack_.OpenAccount("alice", 100000).ok());
+    ASSERT_TRUE(stack_.OpenAccount("bob", 0).ok());
+  }
+
+  // The notification participant's (or the notifier's) flags that reach the broker.
+  std::vector<std::string> RelayFlags() const {
+    return {"--amqp_host=127.0.0.1", absl::StrCat("--amqp_port=", broker_->port())};
+  }
+  // Pays `n` transfers; `refused` of them overdraw and abort. Returns the committed ids.
+  std::set<std::string> Pay(const std::string& prefix, int n, int refused) {
+    std::set<std::string> committed;
+    for (int i = 0; i < n; ++i) {
+      const bool overdraw = i < refused;
+      v1::ExecuteRequest req =
+          client::MakeTransfer(absl::StrCat(prefix, i), "alice", "bob", overdraw ? 10000000 : 10);
+      req.set_wait_for_acks(true);
+      auto r = stack_.client().Execute(req);
+      EXPECT_TRUE(r.ok()) << r.status();
+      if (!r.ok()) continue;
+      EXPECT_EQ(r->outcome(), overdraw ? v1::OUTCOME_ABORTED : v1::OUTCOME_COMMITTED);
+      if (r->outcome() == v1::OUTCOME_COMMITTED) committed.insert(r->txn_id());
+    }
+    return committed;
+  }
+
+  bool AllPublished() {
+    auto outbox = stack_.Outbox();
+    if (!outbox.ok()) return false;
+    for (const auto& m : *outbox) {
+      if (m.state() != v1::MESSAGE_STATE_PUBLISHED) return false;
+    }
+    return true;
+  }
+
+  LocalStack stack_;
+  std::unique_ptr<RabbitMqBroker> broker_;
+  messaging::AmqpOptions amqp_;
+};
+
+}  // namespace settle::testing
+
+#endif  // SETTLE_TESTS_INTEGRATION_BROKER_STACK_H_

@@ -1,0 +1,185 @@
+// settle-notifier end to end: payments through the coordinator, the notification participant's
+// outbox relay, a real RabbitMQ broker, settle-notifier, and a merchant's webhook endpoint run by
+// the test that fails, hangs or accepts on demand and checks every signature.
+
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/integration/broker_stack.h"
+#include "tests/testing/http_get.h"
+#include "tests/testing/merchant_endpoint.h"
+
+namespace settle {
+namespace {
+
+using testing::MerchantEndpoint;
+using testing::WaitFor;
+
+constexpr char kKey[] = "whsec-test-0123456789";
+
+class NotifierTest : public testing::BrokerStackTest {
+ protected:
+  void SetUp() override {
+    BrokerStackTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    std::ofstream(stack_.dir() + "/webhook.key") << kKey << "\n";
+  }
+
+  // settle-notifier with a quick schedule (each wait 200 ms, +-10%) and `extra` flags.
+  void StartNotifier(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> flags = RelayFlags();
+    flags.push_back("--webhook_url=" + merchant_.url());
+    flags.push_back("--webhook_key_file=" + stack_.dir() + "/webhook.key");
+    flags.push_back("--retry_schedule=200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms");
+    flags.push_back("--webhook_timeout=500ms");
+    flags.insert(flags.end(), extra.begin(), extra.end());
+    ASSERT_TRUE(stack_.StartNotifier(flags).ok());
+  }
+
+  // The transaction ids the merchant accepted, each with how often.
+  std::map<std::string, int> AcceptedTxns() {
+    std::map<std::string, int> txns;
+    for (const auto& [id, n] : merchant_.Accepted()) txns[id.substr(0, id.find('/'))] += n;
+    return txns;
+  }
+  bool AcceptedExactly(const std::set<std::string>& txns) {
+    std::set<std::string> got;
+    for (const auto& [txn, n] : AcceptedTxns()) got.insert(txn);
+    return got == txns;
+  }
+  double Metric(const std::string& series) {
+    return testing::MetricSample(stack_.notifier_metrics_endpoint(), series);
+  }
+
+  MerchantEndpoint merchant_{kKey};
+};
+
+TEST_F(NotifierTest, CommittedPaymentsReachTheMerchantOnceSignedAndAbortedOnesNever) {
+  StartNotifier();
+  const std::set<std::string> committed = Pay("p-", 9, /*refused=*/3);
+  ASSERT_EQ(committed.size(), 6u);
+  ASSERT_TRUE(WaitFor([&] { return AcceptedExactly(committed); }, absl::Seconds(30)));
+  for (const auto& [txn, n] : AcceptedTxns()) EXPECT_EQ(n, 1) << txn;
+  EXPECT_EQ(merchant_.bad_signatures(), 0);
+  auto delivered = stack_.Deliveries(v1::DELIVERY_STATE_DELIVERED);
+  ASSERT_TRUE(delivered.ok()) << delivered.status();
+  EXPECT_EQ(delivered->size(), committed.size());
+  EXPECT_EQ(Metric("settle_notifier_attempts_total{result=\"delivered\"}"), 6);
+}
+
+// The merchant fails, then hangs past the notifier's timeout, then comes back: every result is
+// delivered after it returns, signed, and none twice as the merchant sees it.
+TEST_F(NotifierTest, AMerchantDownForAWhileGetsEveryResultOnceWhenItReturns) {
+  merchant_.SetMode(MerchantEndpoint::Mode::kFail);
+  StartNotifier();
+  const std::set<std::string> committed = Pay("down-", 5, /*refused=*/1);
+  auto every_delivery_failed = [&](int attempts, int status) {
+    auto all = stack_.Deliveries();
+    if (!all.ok() || all->size() != committed.size()) return false;
+    for (const auto& d : *all) {
+      int seen = 0;
+      for (const auto& a : d.attempts()) seen += a.http_status() == status ? 1 : 0;
+      if (d.state() != v1::DELIVERY_STATE_PENDING || seen < attempts) return false;
+    }
+    return true;
+  };
+  ASSERT_TRUE(WaitFor([&] { return every_delivery_failed(2, 503); }, absl::Seconds(30)));
+  merchant_.SetMode(MerchantEndpoint::Mode::kHang);
+  // A hang is a timeout: no answer (status 0), tried again on the schedule.
+  ASSERT_TRUE(WaitFor([&] { return every_delivery_failed(1, 0); }, absl::Seconds(30)));
+  EXPECT_TRUE(merchant_.Accepted().empty());
+  merchant_.SetMode(MerchantEndpoint::Mode::kOk);
+  ASSERT_TRUE(WaitFor([&] { return AcceptedExactly(committed); }, absl::Seconds(30)));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto d = stack_.Deliveries(v1::DELIVERY_STATE_DELIVERED);
+        return d.ok() && d->size() == committed.size();
+      },
+      absl::Seconds(30)));
+  for (const auto& [txn, n] : AcceptedTxns()) EXPECT_EQ(n, 1) << txn;
+  EXPECT_EQ(merchant_.bad_signatures(), 0);
+}
+
+// Every attempt of the schedule fails: the delivery is dead, the CLI lists it with its attempts,
+// and a resend delivers it once the merchant is back.
+TEST_F(NotifierTest, AResultThatFailsEveryAttemptIsDeadLetteredAndCanBeResent) {
+  merchant_.SetMode(MerchantEndpoint::Mode::kFail);
+  StartNotifier({"--retry_schedule=100ms,200ms"});
+  const std::set<std::string> committed = Pay("dead-", 1, 0);
+  ASSERT_EQ(committed.size(), 1u);
+  std::vector<v1::Delivery> dead;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto d = stack_.Deliveries(v1::DELIVERY_STATE_DEAD);
+        if (d.ok()) dead = *d;
+        return dead.size() == 1;
+      },
+      absl::Seconds(30)));
+  EXPECT_EQ(dead[0].attempts_size(), 3);  // Two waits: three attempts.
+  EXPECT_EQ(Metric("settle_notifier_dead_letters_total"), 1);
+
+  const std::string out = stack_.dir() + "/cli.out";
+  // Runs the CLI against the notifier: its exit code (-1 if it did not exit) and its output.
+  auto cli = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> all = args;
+    all.push_back("--at=" + stack_.notifier_endpoint());
+    std::filesystem::remove(out);
+    auto p = testing::Process::Start(testing::BinaryPath("settle"), all, out);
+    EXPECT_TRUE(p.ok());
+    std::optional<int> status = p.ok() ? (*p)->Wait(absl::Seconds(30)) : std::nullopt;
+    const int code = status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
+    std::ifstream in(out);
+    return std::make_pair(code, std::string(std::istreambuf_iterator<char>(in), {}));
+  };
+  auto [listed, text] = cli({"deliveries", "--state=dead"});
+  EXPECT_EQ(listed, 0);
+  EXPECT_NE(text.find(dead[0].id() + "  dead"), std::string::npos) << text;
+  EXPECT_NE(text.find("HTTP 503"), std::string::npos) << text;
+
+  merchant_.SetMode(MerchantEndpoint::Mode::kOk);
+  auto [resent, resend_text] = cli({"resend", dead[0].id()});
+  EXPECT_EQ(resent, 0) << resend_text;
+  ASSERT_TRUE(WaitFor([&] { return AcceptedExactly(committed); }, absl::Seconds(30)));
+  auto [again, again_text] = cli({"resend", "no-such/1"});
+  EXPECT_NE(again, 0);
+  EXPECT_NE(again_text.find("NOT_FOUND"), std::string::npos) << again_text;
+}
+
+// The notification participant killed -9 after the broker confirmed a batch and before it was
+// marked published: the batch is published again, and settle-notifier drops the copies, so the
+// merchant still sees each payment once.
+TEST_F(NotifierTest, ARepublishedResultIsDroppedAndReachesTheMerchantOnce) {
+  StartNotifier();
+  std::vector<std::string> crashing = RelayFlags();
+  crashing.push_back("--test_crash_point=after_publish_confirmed");
+  ASSERT_TRUE(stack_.StartParticipant("notification", crashing).ok());
+  std::set<std::string> committed;
+  for (int i = 0; i < 4; ++i) {
+    auto r = stack_.client().Execute(
+        client::MakeTransfer(absl::StrCat("crash-", i), "alice", "bob", 10));
+    if (r.ok() && r->outcome() == v1::OUTCOME_COMMITTED) committed.insert(r->txn_id());
+  }
+  ASSERT_FALSE(committed.empty());
+  ASSERT_TRUE(stack_.participant("notification").Wait(absl::Seconds(60)).has_value())
+      << "the crash point was never reached";
+  ASSERT_TRUE(stack_.StartParticipant("notification", RelayFlags()).ok());
+  ASSERT_TRUE(WaitFor([&] { return AcceptedExactly(committed); }, absl::Seconds(60)));
+  ASSERT_TRUE(WaitFor([&] { return Metric("settle_notifier_duplicates_dropped_total") >= 1; },
+                      absl::Seconds(60)));
+  for (const auto& [txn, n] : AcceptedTxns()) EXPECT_EQ(n, 1) << txn;
+  std::printf("republished after a crash: %zu committed, %g duplicates dropped, the merchant saw "
+              "each once\n",
+              committed.size(), Metric("settle_notifier_duplicates_dropped_total"));
+}
+
+}  // namespace
+}  // namespace settle
