@@ -41,6 +41,8 @@ std::vector<WebhookResult> CurlWebhookSender::PostAll(const std::vector<WebhookR
   const absl::Time start = absl::Now();
   std::unique_ptr<CURLM, decltype(&curl_multi_cleanup)> multi(curl_multi_init(),
                                                               curl_multi_cleanup);
+  // A merchant gets at most this many POSTs at once; the rest of the batch queues in libcurl.
+  curl_multi_setopt(multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
   std::vector<std::unique_ptr<Transfer>> transfers;
   for (size_t i = 0; i < requests.size(); ++i) {
     const WebhookRequest& r = requests[i];
@@ -56,6 +58,9 @@ std::vector<WebhookResult> CurlWebhookSender::PostAll(const std::vector<WebhookR
     curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
     curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(timeout_)));
     curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);  // Timeouts without SIGALRM: threads.
+    // One connection per POST, closed after it: an idle kept-alive connection would hold one of
+    // the merchant's server threads for nothing while the rest of the batch waits.
+    curl_easy_setopt(t->easy, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, Discard);
     curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->error);

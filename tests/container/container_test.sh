@@ -28,6 +28,10 @@ t_build=$(( $(date +%s) - t0 ))
 size() { podman image inspect --format '{{.Size}}' "$1" | awk '{printf "%.0f MB", $1/1e6}'; }
 echo "image sizes: builder $(size localhost/settle-builder:test), runtime $(size localhost/settle:test); build took ${t_build}s"
 
+# Every binary in the image finds its libraries (settle-notifier's libcurl and OpenSSL too).
+missing=$(podman run --rm localhost/settle:test sh -c 'ldd /usr/local/bin/* | grep "not found" || true')
+[ -z "$missing" ] || { echo "FAIL: the image lacks libraries: $missing"; exit 1; }
+
 POD=settle-test-$$
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PC=$(free_port); PB=$(free_port)

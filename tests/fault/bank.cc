@@ -142,7 +142,7 @@ absl::StatusOr<absl::Duration> Bank::AwaitQuiescence(absl::Duration timeout) {
             }
           }
         }
-        return true;
+        return !options_.broker || ResultsDelivered();
       },
       timeout);
   if (!quiet) {
@@ -158,11 +158,37 @@ absl::StatusOr<absl::Duration> Bank::AwaitQuiescence(absl::Duration timeout) {
                         " attempts=", b.attempts(), " ", b.last_error());
       }
     }
-    return absl::DeadlineExceededError(absl::StrCat("transactions still undecided or prepared ",
+    if (options_.broker) ResultsDelivered(&which);
+    return absl::DeadlineExceededError(absl::StrCat("transactions still undecided or prepared, "
+                                                    "or results not yet delivered, ",
                                                     absl::FormatDuration(timeout),
                                                     " after the faults healed", which));
   }
   return absl::Now() - start;
+}
+
+bool Bank::ResultsDelivered(std::string* why) const {
+  size_t published = 0, ready = 0;
+  for (const std::string& notifier : options_.notifiers) {
+    auto outbox = stack_.Outbox(notifier);
+    if (!outbox.ok()) return false;
+    for (const auto& m : *outbox) {
+      ready += m.state() == v1::MESSAGE_STATE_READY ? 1 : 0;
+      published += m.state() == v1::MESSAGE_STATE_PUBLISHED ? 1 : 0;
+    }
+  }
+  auto all = stack_.Deliveries();
+  if (!all.ok()) return false;
+  std::map<v1::DeliveryState, size_t> by_state;
+  for (const auto& d : *all) ++by_state[d.state()];
+  const bool done = ready == 0 && by_state[v1::DELIVERY_STATE_DELIVERED] == published;
+  if (!done && why != nullptr) {
+    *why = absl::StrFormat(
+        "\n  outboxes: %d ready, %d published; notifier: %d pending, %d delivered, %d dead",
+        ready, published, by_state[v1::DELIVERY_STATE_PENDING],
+        by_state[v1::DELIVERY_STATE_DELIVERED], by_state[v1::DELIVERY_STATE_DEAD]);
+  }
+  return done;
 }
 
 absl::StatusOr<std::string> Bank::StopAndCheck(absl::Duration timeout) {

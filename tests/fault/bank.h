@@ -3,7 +3,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +38,15 @@ struct BankOptions {
   double card_share = 0;
   // Share of the transfers run as MODE_THREE_PHASE (the rest MODE_TWO_PHASE).
   double three_phase_share = 0;
+  // The notification participants publish to a broker and settle-notifier delivers each result
+  // to a merchant: quiescence also waits until every message is published and delivered, and
+  // Check() proves that the notifier acted on exactly the published messages, which are exactly
+  // those of committed payments (and of a turned-back saga, its receipt and the reversal).
+  bool broker = false;
+  // With `broker`: the event ids the merchant accepted, each with how often. Check() proves it
+  // got every delivery and nothing else; a notifier killed between a POST and its record may
+  // have sent one twice (at least once, by contract): counted in the report, not a violation.
+  std::function<std::map<std::string, int>()> merchant_accepted;
 };
 
 // The bank check with every mode: a quarter of its payments card sagas, the transfers a third
@@ -101,6 +112,14 @@ class Bank final {
 
   // The participants a payment may touch: balance, ledger and the notifiers.
   std::vector<std::string> Participants() const;
+  // With a broker: every outbox message published and every one delivered by the notifier.
+  // `why` (if given) says what is still missing.
+  bool ResultsDelivered(std::string* why = nullptr) const;
+  // With a broker: the notifier's deliveries and the merchant's receipts against `published`,
+  // the ids ("<txn>/<branch>") of every message the outboxes hold for committed branches.
+  // Returns the report's sentence.
+  std::string CheckDeliveries(const std::set<std::string>& published,
+                              const std::function<void(std::string)>& violate) const;
 
   mutable absl::Mutex mu_;
   std::map<std::string, Payment> payments_ ABSL_GUARDED_BY(mu_);  // By idempotency key.

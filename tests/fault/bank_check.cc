@@ -197,6 +197,7 @@ absl::StatusOr<std::string> Bank::Check() {
   // At each notifier, a ready notification for each committed transaction sent there, none for
   // an aborted one.
   size_t ready_total = 0;
+  std::set<std::string> published;  // "<txn>/<branch>" of every message of a committed branch.
   for (const std::string& notifier : options_.notifiers) {
     auto outbox = stack_.Outbox(notifier);
     if (!outbox.ok()) return outbox.status();
@@ -207,6 +208,7 @@ absl::StatusOr<std::string> Bank::Check() {
     for (const auto& m : *outbox) {
       const bool committed_state =
           m.state() == v1::MESSAGE_STATE_READY || m.state() == v1::MESSAGE_STATE_PUBLISHED;
+      if (committed_state) published.insert(absl::StrCat(m.txn_id(), "/", m.branch_id()));
       if (committed_state && aborted.count(m.txn_id()) && sagas.count(m.txn_id())) {
         // A receipt sent before the saga turned back, and the message that takes it back.
         const bool reversal = absl::EndsWith(m.topic(), ".reversed");
@@ -231,6 +233,7 @@ absl::StatusOr<std::string> Bank::Check() {
     }
     ready_total += ready.size();
   }
+  const std::string deliveries = options_.broker ? CheckDeliveries(published, violate) : "";
 
   if (!violations.empty()) {
     return absl::InternalError(absl::StrCat(violations.size(), " invariant violations:\n  ",
@@ -242,12 +245,56 @@ absl::StatusOr<std::string> Bank::Check() {
       "records agree; total %d conserved over %d accounts, none held or negative; %d journal "
       "entries and %d ready notifications, one per commit sent to a notifier; every key one "
       "transaction; %d card sagas (%d committed, %d aborted), gateway net %d = ledger card "
-      "receivables = merchant; by mode: %d two-phase, %d three-phase, %d saga; 0 violations",
+      "receivables = merchant; by mode: %d two-phase, %d three-phase, %d saga%s; 0 violations",
       payments.size(), told_committed, told_aborted, unknown, txns.size(), committed.size(),
       aborted.size(), barriers, total, options_.accounts, journaled.size(), ready_total,
       card_committed + card_aborted, card_committed, card_aborted, card_net,
       by_mode[v1::MODE_TWO_PHASE] + by_mode[v1::MODE_UNSPECIFIED], by_mode[v1::MODE_THREE_PHASE],
-      by_mode[v1::MODE_SAGA]);
+      by_mode[v1::MODE_SAGA], deliveries);
+}
+
+std::string Bank::CheckDeliveries(const std::set<std::string>& published,
+                                  const std::function<void(std::string)>& violate) const {
+  for (const std::string& notifier : options_.notifiers) {
+    auto outbox = stack_.Outbox(notifier);
+    for (const auto& m : outbox.ok() ? *outbox : std::vector<v1::OutboxMessage>()) {
+      if (m.state() == v1::MESSAGE_STATE_READY) {
+        violate(absl::StrCat(notifier, " outbox: ", m.txn_id(), " was never published"));
+      }
+    }
+  }
+  // The consumer's effects: one delivery per published message, and none for anything else.
+  auto deliveries = stack_.Deliveries();
+  if (!deliveries.ok()) {
+    violate(absl::StrCat("cannot list the notifier's deliveries: ", deliveries.status().ToString()));
+    return "";
+  }
+  std::set<std::string> delivered;
+  for (const auto& d : *deliveries) {
+    if (!published.count(d.id())) violate(absl::StrCat("notifier: ", d.id(), " was never committed"));
+    if (d.state() != v1::DELIVERY_STATE_DELIVERED) {
+      violate(absl::StrCat("notifier: ", d.id(), " is ", v1::DeliveryState_Name(d.state())));
+    }
+    if (!delivered.insert(d.id()).second) violate(absl::StrCat("notifier: ", d.id(), " twice"));
+  }
+  for (const std::string& id : published) {
+    if (!delivered.count(id)) violate(absl::StrCat("notifier: the result of ", id, " was lost"));
+  }
+  // The merchant's side: every delivery arrived, nothing else did.
+  int merchant_copies = 0;
+  const std::map<std::string, int> accepted =
+      options_.merchant_accepted ? options_.merchant_accepted() : std::map<std::string, int>();
+  for (const auto& [id, n] : accepted) {
+    if (!delivered.count(id)) violate(absl::StrCat("merchant: got ", id, ", never delivered"));
+    merchant_copies += n - 1;
+  }
+  if (options_.merchant_accepted && accepted.size() != delivered.size()) {
+    violate(absl::StrCat("merchant: got ", accepted.size(), " results of ", delivered.size()));
+  }
+  return absl::StrFormat(
+      "; broker: %d messages published, the notifier acted on exactly those once each, the "
+      "merchant accepted all of them (%d second copies after a notifier crash)",
+      published.size(), merchant_copies);
 }
 
 }  // namespace settle::fault

@@ -28,17 +28,10 @@ constexpr char kKey[] = "whsec-test-0123456789";
 
 class NotifierTest : public testing::BrokerStackTest {
  protected:
-  void SetUp() override {
-    BrokerStackTest::SetUp();
-    if (IsSkipped() || HasFatalFailure()) return;
-    std::ofstream(stack_.dir() + "/webhook.key") << kKey << "\n";
-  }
-
   // settle-notifier with a quick schedule (each wait 200 ms, +-10%) and `extra` flags.
   void StartNotifier(const std::vector<std::string>& extra = {}) {
     std::vector<std::string> flags = RelayFlags();
-    flags.push_back("--webhook_url=" + merchant_.url());
-    flags.push_back("--webhook_key_file=" + stack_.dir() + "/webhook.key");
+    for (const std::string& f : merchant_.NotifierFlags(stack_.dir())) flags.push_back(f);
     flags.push_back("--retry_schedule=200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms");
     flags.push_back("--webhook_timeout=500ms");
     flags.insert(flags.end(), extra.begin(), extra.end());

@@ -1,6 +1,9 @@
 #include "tests/testing/merchant_endpoint.h"
 
+#include <sys/socket.h>
+
 #include <cstdlib>
+#include <fstream>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -45,7 +48,18 @@ MerchantEndpoint::MerchantEndpoint(std::string signing_key)
     ++accepted_[id];
     res.status = 200;
   });
+  server_->set_tcp_nodelay(true);  // As real HTTP servers: no Nagle stall on small answers.
+  // More threads than the notifier's concurrent POSTs (8), hanging ones included.
+  server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
+  // cpp-httplib listens with a backlog of 5, compiled into Debian's library: 8 concurrent
+  // connects overflow it and SYNs are dropped and retried. Listening again raises it.
+  int listen_fd = -1;
+  server_->set_socket_options([&listen_fd](int fd) {
+    httplib::default_socket_options(fd);
+    listen_fd = fd;
+  });
   port_ = server_->bind_to_any_port("127.0.0.1");
+  if (listen_fd >= 0) ::listen(listen_fd, 128);
   thread_ = std::thread([this] { server_->listen_after_bind(); });
 }
 
@@ -57,6 +71,12 @@ MerchantEndpoint::~MerchantEndpoint() {
 
 std::string MerchantEndpoint::url() const {
   return absl::StrCat("http://127.0.0.1:", port_, "/webhook");
+}
+
+std::vector<std::string> MerchantEndpoint::NotifierFlags(const std::string& dir) const {
+  const std::string key_file = dir + "/webhook.key";
+  std::ofstream(key_file) << key_ << "\n";
+  return {"--webhook_url=" + url(), "--webhook_key_file=" + key_file};
 }
 
 void MerchantEndpoint::SetMode(Mode mode) {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -35,6 +36,9 @@ class MerchantEndpoint final {
   MerchantEndpoint& operator=(const MerchantEndpoint&) = delete;
 
   std::string url() const;
+  // The flags that make settle-notifier post here, signed with this endpoint's key (written to
+  // `dir`/webhook.key).
+  std::vector<std::string> NotifierFlags(const std::string& dir) const;
   void SetMode(Mode mode) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Event ids (Settle-Event-Id) the merchant accepted, each with how often it did.
