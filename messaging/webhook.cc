@@ -41,8 +41,8 @@ std::vector<WebhookResult> CurlWebhookSender::PostAll(const std::vector<WebhookR
   const absl::Time start = absl::Now();
   std::unique_ptr<CURLM, decltype(&curl_multi_cleanup)> multi(curl_multi_init(),
                                                               curl_multi_cleanup);
-  // A merchant gets at most this many POSTs at once; the rest of the batch queues in libcurl.
-  curl_multi_setopt(multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
+  // A merchant gets at most 16 POSTs at once; the rest of the batch queues in libcurl.
+  curl_multi_setopt(multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
   std::vector<std::unique_ptr<Transfer>> transfers;
   for (size_t i = 0; i < requests.size(); ++i) {
     const WebhookRequest& r = requests[i];

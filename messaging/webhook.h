@@ -35,7 +35,7 @@ class WebhookSender {
   virtual std::vector<WebhookResult> PostAll(const std::vector<WebhookRequest>& requests) = 0;
 };
 
-// Concurrent POSTs with libcurl's multi interface: one thread, no pool, at most 8 at once to one
+// Concurrent POSTs with libcurl's multi interface: one thread, no pool, at most 16 at once to one
 // host, each on its own connection; a merchant that hangs holds its own requests until
 // `timeout`, not the others'. Redirects are not followed. Not thread-safe: one per thread.
 class CurlWebhookSender final : public WebhookSender {

@@ -221,27 +221,30 @@ void Notifier::CountDuplicates(int n) {
 
 absl::StatusOr<int> Notifier::DeliverDueOnce(absl::Time now) {
   const int64_t now_micros = absl::ToUnixMicros(now);
-  std::vector<std::string> ids;
-  absl::Status s = store_.Scan(Space::kData, kDuePrefix, "",
-                               [&](const std::string& key, const std::string& id) {
-                                 int64_t due = 0;
-                                 if (!absl::SimpleAtoi(key.substr(sizeof(kDuePrefix) - 1, 20), &due) ||
-                                     due > now_micros) {
-                                   return false;
-                                 }
-                                 ids.push_back(id);
-                                 return static_cast<int>(ids.size()) < options_.batch;
-                               });
+  std::vector<std::pair<std::string, std::string>> due;  // (due key, delivery id)
+  absl::Status s = store_.Scan(
+      Space::kData, kDuePrefix, "", [&](const std::string& key, const std::string& id) {
+        int64_t at = 0;
+        if (!absl::SimpleAtoi(key.substr(sizeof(kDuePrefix) - 1, 20), &at) || at > now_micros) {
+          return false;
+        }
+        due.emplace_back(key, id);
+        return static_cast<int>(due.size()) < options_.batch;
+      });
   if (!s.ok()) return s;
-  if (ids.empty()) return 0;
+  if (due.empty()) return 0;
   const std::string timestamp = absl::StrCat(absl::ToUnixSeconds(now));
   std::vector<messaging::WebhookRequest> requests;
-  std::vector<std::string> posted;
-  for (const std::string& id : ids) {
+  std::vector<std::string> posted, stale;
+  for (const auto& [due_key, id] : due) {
     auto raw = store_.Get(Space::kData, DeliveryKey(id));
     if (!raw.ok()) return raw.status();
     v1::Delivery d;
-    if (!raw->has_value() || !d.ParseFromString(**raw)) continue;  // Recorded below as stale.
+    if (!raw->has_value() || !d.ParseFromString(**raw) ||
+        d.state() != v1::DELIVERY_STATE_PENDING) {
+      stale.push_back(due_key);  // Points at nothing due: dropped, never posted.
+      continue;
+    }
     requests.push_back(
         {d.url(),
          {{"Settle-Event-Id", d.id()},
@@ -252,17 +255,19 @@ absl::StatusOr<int> Notifier::DeliverDueOnce(absl::Time now) {
     posted.push_back(id);
   }
   const std::vector<messaging::WebhookResult> results = sender_.PostAll(requests);
-  if (absl::Status r = RecordAttempts(posted, results, now); !r.ok()) return r;
+  if (absl::Status r = RecordAttempts(posted, results, stale, now); !r.ok()) return r;
   return static_cast<int>(posted.size());
 }
 
 absl::Status Notifier::RecordAttempts(const std::vector<std::string>& ids,
                                       const std::vector<messaging::WebhookResult>& results,
+                                      const std::vector<std::string>& stale_due_keys,
                                       absl::Time now) {
   absl::BitGen gen;
   int delivered = 0, failed = 0, dead = 0;
   absl::Status s = store_.SubmitAndWait([&](storage::WorkView& view) {
     delivered = failed = dead = 0;
+    for (const std::string& key : stale_due_keys) view.Delete(Space::kData, key);
     for (size_t i = 0; i < ids.size(); ++i) {
       auto d = ReadDelivery(view, ids[i]);
       // Resent or gone meanwhile: its own record says what is due.

@@ -35,7 +35,7 @@ struct NotifierOptions {
   // recipient with neither is dead at once (no URL), and shows so.
   std::map<std::string, std::string> webhooks;
   std::string signing_key;  // HMAC-SHA256 key of the Settle-Signature header. Required.
-  int batch = 64;           // Deliveries posted together per round.
+  int batch = 256;          // Deliveries posted together per round.
 };
 
 // Parses "30s,2m,10m" (absl durations, each > 0, non-decreasing) into a schedule.
@@ -79,9 +79,11 @@ class Notifier final {
  private:
   class Handler;
   struct Metrics;
+  // Records each posted delivery's attempt and next step, and drops due keys that pointed at
+  // nothing due, in one write.
   absl::Status RecordAttempts(const std::vector<std::string>& ids,
                               const std::vector<messaging::WebhookResult>& results,
-                              absl::Time now);
+                              const std::vector<std::string>& stale_due_keys, absl::Time now);
 
   storage::BranchStore& store_;
   messaging::WebhookSender& sender_;

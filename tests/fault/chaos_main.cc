@@ -2,9 +2,11 @@
 // report. For soaks longer than CI affords:
 //   build/settle-chaos --minutes 10
 // Faults, drawn at random: kill -9 of the coordinator or a participant, a participant paused
-// past the prepare deadline, the coordinator's or a participant's disk full for a moment; all
-// the while every link drops, delays and duplicates a share of requests and replies
-// (settle-faultproxy).
+// past the prepare deadline, the coordinator's or a participant's disk full for a moment, the
+// RabbitMQ broker stopped or killed -9, settle-notifier killed -9; all the while every link
+// drops, delays and duplicates a share of requests and replies (settle-faultproxy). Payment
+// results go through the broker to settle-notifier and a merchant endpoint, and the checker
+// proves they are exactly the committed payments'.
 
 #include <signal.h>
 
@@ -17,11 +19,17 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "common/env_flags.h"
+#include "messaging/amqp_channel.h"
 #include "tests/fault/bank.h"
+#include "tests/testing/merchant_endpoint.h"
+#include "tests/testing/rabbitmq_broker.h"
 
 ABSL_FLAG(double, minutes, 10, "how long to inject faults");
 ABSL_FLAG(uint32_t, seed, 0, "random seed (0: from the clock)");
 ABSL_FLAG(double, link_fault_rate, 0.03, "share of requests and of replies each proxy drops");
+ABSL_FLAG(bool, broker, true,
+          "payment results through a RabbitMQ broker (rabbitmq-server) and settle-notifier, with "
+          "broker and notifier faults");
 
 namespace {
 
@@ -35,9 +43,14 @@ std::string g_dir;
 // Each process's disk fails while its trigger file exists.
 std::string DiskFullTrigger(const std::string& process) { return g_dir + "/disk-full-" + process; }
 
+// The broker's flags for the notification participant's relay and the notifier; none without.
+std::vector<std::string> g_broker_flags;
+
 std::vector<std::string> ParticipantFlags(const std::string& kind) {
-  return {"--in_doubt_after=1s", "--in_doubt_check_interval=200ms",
-          "--test_write_fault_trigger=" + DiskFullTrigger(kind)};
+  std::vector<std::string> flags = {"--in_doubt_after=1s", "--in_doubt_check_interval=200ms",
+                                    "--test_write_fault_trigger=" + DiskFullTrigger(kind)};
+  if (kind == "notification") flags.insert(flags.end(), g_broker_flags.begin(), g_broker_flags.end());
+  return flags;
 }
 
 // Fills `process`'s disk for a random moment.
@@ -76,6 +89,31 @@ int main(int argc, char** argv) {
 
   LocalStack stack;
   g_dir = stack.dir();
+  std::unique_ptr<settle::testing::RabbitMqBroker> broker;
+  settle::testing::MerchantEndpoint merchant("whsec-chaos");
+  std::vector<std::string> notifier_flags;
+  if (absl::GetFlag(FLAGS_broker)) {
+    auto started = settle::testing::RabbitMqBroker::Start(g_dir + "/broker");
+    if (started.ok()) {
+      broker = std::move(*started);
+      // Declare the topology, then restart cleanly: RabbitMQ 3.10 can lose a quorum queue
+      // killed -9 seconds after it was declared (AmqpChannelTest); production queues are old.
+      settle::messaging::AmqpOptions amqp;
+      amqp.port = broker->port();
+      if (!settle::messaging::AmqpChannel::Connect(amqp).ok() || !broker->Stop().ok() ||
+          !broker->Restart().ok()) {
+        return Fail("cannot establish the broker's queues");
+      }
+      g_broker_flags = {"--amqp_host=127.0.0.1", absl::StrCat("--amqp_port=", broker->port())};
+      notifier_flags = g_broker_flags;
+      for (const std::string& f : merchant.NotifierFlags(g_dir)) notifier_flags.push_back(f);
+      notifier_flags.push_back("--retry_schedule=200ms,500ms,1s,2s,2s,2s,2s,2s,2s,2s");
+    } else {
+      std::printf("SKIPPED LOUDLY: no RabbitMQ broker could start here (%s): running without "
+                  "broker faults\n",
+                  started.status().ToString().c_str());
+    }
+  }
   const std::vector<std::string> coordinator_flags = {"--test_write_fault_trigger=" +
                                                       DiskFullTrigger("coordinator")};
   if (!stack.StartCoordinator(coordinator_flags).ok()) return Fail("the coordinator did not start");
@@ -94,7 +132,13 @@ int main(int argc, char** argv) {
     if (!p.ok()) return Fail("a fault proxy did not start or could not be registered");
     proxies.push_back(std::move(*p));
   }
-  settle::fault::Bank bank(stack, settle::fault::MixedModes());
+  if (broker != nullptr && !stack.StartNotifier(notifier_flags).ok()) {
+    return Fail("settle-notifier did not start");
+  }
+  settle::fault::BankOptions options = settle::fault::MixedModes();
+  options.broker = broker != nullptr;
+  options.merchant_accepted = [&merchant] { return merchant.Accepted(); };
+  settle::fault::Bank bank(stack, options);
   if (!bank.Setup().ok()) return Fail("cannot open the accounts");
   bank.Start();
 
@@ -104,7 +148,7 @@ int main(int argc, char** argv) {
   while (absl::Now() < end) {
     absl::SleepFor(absl::Milliseconds(200 + rng() % 1800));  // Faults land at random instants.
     const char* kind = kKinds[rng() % std::size(kKinds)];
-    switch (rng() % 6) {
+    switch (rng() % (broker != nullptr ? 8 : 6)) {
       case 0:
         if (absl::Status s = Kill(stack.coordinator()); !s.ok()) return Fail("coordinator", s);
         if (absl::Status s = stack.StartCoordinator(coordinator_flags); !s.ok()) {
@@ -133,8 +177,23 @@ int main(int argc, char** argv) {
         DiskFullFor(kind, rng);
         ++faults["participant disk full"];
         break;
-      default:
+      case 5:
         ++faults["quiet interval"];
+        break;
+      case 6: {
+        const bool kill = rng() % 2 == 0;
+        if (absl::Status s = kill ? broker->Kill() : broker->Stop(); !s.ok()) return Fail("broker", s);
+        absl::SleepFor(absl::Milliseconds(500 + rng() % 2500));
+        if (absl::Status s = broker->Restart(); !s.ok()) return Fail("broker restart", s);
+        ++faults[kill ? "broker kill -9" : "broker stopped"];
+        break;
+      }
+      default:
+        if (absl::Status s = Kill(stack.notifier()); !s.ok()) return Fail("notifier", s);
+        if (absl::Status s = stack.StartNotifier(notifier_flags); !s.ok()) {
+          return Fail("notifier restart", s);
+        }
+        ++faults["notifier kill -9"];
     }
     if (absl::Now() > next_report) {
       std::printf("  ... %lld payments so far\n", static_cast<long long>(bank.payments()));

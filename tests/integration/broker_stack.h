@@ -62,6 +62,28 @@ class BrokerStackTest : public ::testing::Test {
     return true;
   }
 
+  // Restarts notification with a test-only crash point that kills it (SIGKILL) after the broker
+  // confirmed a batch and before it marked it published, pays until it has died, and starts it
+  // again normally. Returns the payments that committed: their messages go out twice.
+  std::set<std::string> CrashRelayBetweenConfirmAndMark() {
+    std::vector<std::string> crashing = RelayFlags();
+    crashing.push_back("--test_crash_point=after_publish_confirmed");
+    EXPECT_TRUE(stack_.StartParticipant("notification", crashing).ok());
+    std::set<std::string> committed;
+    for (int i = 0; i < 4; ++i) {
+      // Not waiting for acknowledgements: notification dies under these payments. Once it has
+      // died, the next ones abort (or are refused): that is fine here.
+      auto r = stack_.client().Execute(
+          client::MakeTransfer(absl::StrCat("crash-", i), "alice", "bob", 10));
+      if (r.ok() && r->outcome() == v1::OUTCOME_COMMITTED) committed.insert(r->txn_id());
+    }
+    EXPECT_FALSE(committed.empty());
+    EXPECT_TRUE(stack_.participant("notification").Wait(absl::Seconds(60)).has_value())
+        << "the crash point was never reached";
+    EXPECT_TRUE(stack_.StartParticipant("notification", RelayFlags()).ok());
+    return committed;
+  }
+
   LocalStack stack_;
   std::unique_ptr<RabbitMqBroker> broker_;
   messaging::AmqpOptions amqp_;

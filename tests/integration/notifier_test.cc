@@ -152,19 +152,8 @@ TEST_F(NotifierTest, AResultThatFailsEveryAttemptIsDeadLetteredAndCanBeResent) {
 // merchant still sees each payment once.
 TEST_F(NotifierTest, ARepublishedResultIsDroppedAndReachesTheMerchantOnce) {
   StartNotifier();
-  std::vector<std::string> crashing = RelayFlags();
-  crashing.push_back("--test_crash_point=after_publish_confirmed");
-  ASSERT_TRUE(stack_.StartParticipant("notification", crashing).ok());
-  std::set<std::string> committed;
-  for (int i = 0; i < 4; ++i) {
-    auto r = stack_.client().Execute(
-        client::MakeTransfer(absl::StrCat("crash-", i), "alice", "bob", 10));
-    if (r.ok() && r->outcome() == v1::OUTCOME_COMMITTED) committed.insert(r->txn_id());
-  }
-  ASSERT_FALSE(committed.empty());
-  ASSERT_TRUE(stack_.participant("notification").Wait(absl::Seconds(60)).has_value())
-      << "the crash point was never reached";
-  ASSERT_TRUE(stack_.StartParticipant("notification", RelayFlags()).ok());
+  const std::set<std::string> committed = CrashRelayBetweenConfirmAndMark();
+  ASSERT_FALSE(HasFailure());
   ASSERT_TRUE(WaitFor([&] { return AcceptedExactly(committed); }, absl::Seconds(60)));
   ASSERT_TRUE(WaitFor([&] { return Metric("settle_notifier_duplicates_dropped_total") >= 1; },
                       absl::Seconds(60)));

@@ -90,22 +90,8 @@ TEST_F(OutboxRelayTest, ABrokerStoppedOrKilledDelaysMessagesAndLosesNone) {
 // marked it published: once back, it publishes the batch again. Nothing is lost; the copies
 // carry the same message ids, which the idempotent consumer drops (IdempotentConsumerTest).
 TEST_F(OutboxRelayTest, ACrashBetweenConfirmAndMarkRepublishesUnderTheSameIds) {
-  const std::vector<std::string> relay = RelayFlags();
-  std::vector<std::string> crashing = relay;
-  crashing.push_back("--test_crash_point=after_publish_confirmed");
-  ASSERT_TRUE(stack_.StartParticipant("notification", crashing).ok());
-  std::set<std::string> committed;
-  for (int i = 0; i < 4; ++i) {
-    // Not waiting for acknowledgements: notification dies under these payments.
-    auto r = stack_.client().Execute(
-        client::MakeTransfer(absl::StrCat("crash-", i), "alice", "bob", 10));
-    // Once notification has died, the next ones abort (or are refused): that is fine here.
-    if (r.ok() && r->outcome() == v1::OUTCOME_COMMITTED) committed.insert(r->txn_id());
-  }
-  ASSERT_FALSE(committed.empty());
-  ASSERT_TRUE(stack_.participant("notification").Wait(absl::Seconds(60)).has_value())
-      << "the crash point was never reached";
-  ASSERT_TRUE(stack_.StartParticipant("notification", relay).ok());
+  const std::set<std::string> committed = CrashRelayBetweenConfirmAndMark();
+  ASSERT_FALSE(HasFailure());
   ASSERT_TRUE(WaitFor(
       [&] {
         auto outbox = stack_.Outbox();

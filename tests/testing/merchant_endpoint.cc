@@ -49,7 +49,7 @@ MerchantEndpoint::MerchantEndpoint(std::string signing_key)
     res.status = 200;
   });
   server_->set_tcp_nodelay(true);  // As real HTTP servers: no Nagle stall on small answers.
-  // More threads than the notifier's concurrent POSTs (8), hanging ones included.
+  // More threads than the notifier's concurrent POSTs (16), hanging ones included.
   server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
   // cpp-httplib listens with a backlog of 5, compiled into Debian's library: 8 concurrent
   // connects overflow it and SYNs are dropped and retried. Listening again raises it.

@@ -175,6 +175,19 @@ TEST_F(NotifierTest, AMessageThatIsNotAPaymentResultIsRefusedAndRecordsNothing) 
   EXPECT_EQ(notifier_->List(v1::ListDeliveriesRequest())->deliveries_size(), 0);
 }
 
+TEST_F(NotifierTest, ADueEntryThatPointsAtNothingDueIsDroppedNotPosted) {
+  const std::string ghost = "due/00000000000000000001/ghost/1";
+  ASSERT_TRUE(store_
+                  ->SubmitAndWait([&](storage::WorkView& view) {
+                    view.Put(storage::Space::kData, ghost, "ghost/1");
+                    return true;
+                  })
+                  .ok());
+  EXPECT_EQ(*notifier_->DeliverDueOnce(now_), 0);
+  EXPECT_TRUE(sender_.posted.empty());
+  EXPECT_FALSE(store_->Get(storage::Space::kData, ghost)->has_value());
+}
+
 TEST(NotifierSettingsTest, ScheduleAndWebhooksParseOrNameWhatIsWrong) {
   auto schedule = ParseRetrySchedule("30s, 2m,1h");
   ASSERT_TRUE(schedule.ok());
