@@ -115,8 +115,19 @@ TEST(MetricsBeforeAnyEventTest, EveryUnlabelledOrBoundedSeriesExistsAtZero) {
 }
 
 TEST_F(MetricsTest, DashboardAndAlertsQueryOnlyMetricsThatExist) {
+  // settle-notifier exposes its series from the start, broker or not (it keeps reconnecting).
+  std::ofstream(stack_.dir() + "/webhook.key") << "key\n";
+  const std::string dead = testing::LocalStack::DeadEndpoint();
+  ASSERT_TRUE(stack_
+                  .StartNotifier({"--amqp_host=127.0.0.1",
+                                  "--amqp_port=" + dead.substr(dead.find(':') + 1),
+                                  "--webhook_url=http://" + dead + "/hook",
+                                  "--webhook_key_file=" + stack_.dir() + "/webhook.key"})
+                  .ok());
+  std::vector<std::string> targets = Targets();
+  targets.push_back(stack_.notifier_metrics_endpoint());
   std::set<std::string> exposed;
-  for (const auto& target : Targets()) {
+  for (const auto& target : targets) {
     std::istringstream in(Scrape(target));
     for (std::string line; std::getline(in, line);) {
       if (line.rfind("# TYPE ", 0) == 0) exposed.insert(line.substr(7, line.find(' ', 7) - 7));
