@@ -93,8 +93,8 @@ void Consume(settle::storage::BranchStore& store, const settle::messaging::AmqpO
           break;
         }
         notifier.CountDuplicates(stats->duplicates);
-        if (stats->handled + stats->duplicates + stats->failed == 0 &&
-            !stop.Pause(absl::GetFlag(FLAGS_poll_interval))) {
+        const bool idle = stats->handled + stats->duplicates + stats->failed == 0;
+        if (!stop.Pause(idle ? absl::GetFlag(FLAGS_poll_interval) : absl::ZeroDuration())) {
           return;
         }
       }
@@ -108,16 +108,17 @@ void Consume(settle::storage::BranchStore& store, const settle::messaging::AmqpO
                                                           absl::Seconds(10))));
 }
 
+// Posts what is due, round after round while there is work, pausing only when there is none.
 void Deliver(settle::participants::Notifier& notifier, StopFlag& stop) {
-  do {
+  for (;;) {
     auto attempted = notifier.DeliverDueOnce(absl::Now());
     if (!attempted.ok()) {
       Log(LogLevel::kWarning, "cannot record deliveries; retrying",
           {{"error", attempted.status().ToString()}});
-    } else if (*attempted > 0) {
-      continue;
     }
-  } while (stop.Pause(absl::GetFlag(FLAGS_poll_interval)));
+    const bool busy = attempted.ok() && *attempted > 0;
+    if (!stop.Pause(busy ? absl::ZeroDuration() : absl::GetFlag(FLAGS_poll_interval))) return;
+  }
 }
 
 // The options the flags give, or exits with status 2 naming the flag.
