@@ -45,8 +45,10 @@ class IdempotentConsumer final {
   IdempotentConsumer(storage::BranchStore& store, messaging::AmqpChannel& channel,
                      MessageHandler& handler, ConsumerOptions options);
 
-  // Takes up to `max` messages from the queue (fewer when it runs empty). UNAVAILABLE when the
-  // broker or the store failed: whatever was not acked is delivered again.
+  // Takes up to `max` messages from the queue (fewer when it runs empty) and writes them as one
+  // group: each message's effect and dedup record are atomic on their own (a refused one drops
+  // only its own), all share one sync; then acks them. UNAVAILABLE when the broker or the store
+  // failed: whatever was not acked is delivered again.
   absl::StatusOr<ConsumeStats> ConsumeOnce(int max);
   // Removes up to `max` dedup records older than `now - dedup_retention`; returns how many.
   absl::StatusOr<int> SweepDedupOnce(absl::Time now, int max);
