@@ -70,6 +70,9 @@ ABSL_FLAG(absl::Duration, three_phase_timeout, absl::Seconds(5),
 
 namespace {
 
+// TEST ONLY: --test_crash_point fires only once this is set (after the port file is written).
+std::atomic<bool> g_crash_point_armed{false};
+
 [[noreturn]] void Die(const absl::Status& s, const char* what) {
   settle::Log(settle::LogLevel::kError, what, {{"error", s.ToString()}});
   std::exit(s.code() == absl::StatusCode::kDataLoss ? 3 : 1);
@@ -123,8 +126,10 @@ int main(int argc, char** argv) {
     // "after_commit_logged" is the name the first fault tests used.
     const std::string point =
         crash_point == "after_commit_logged" ? "logged:committing" : crash_point;
+    // Armed once the port file is written: a crash before it would look to the test like a
+    // coordinator that never started.
     options.at_point_ForTest = [point](const std::string& txn_id, const std::string& at) {
-      if (at != point) return;
+      if (at != point || !g_crash_point_armed.load()) return;
       settle::Log(settle::LogLevel::kWarning, "test crash point reached",
                   {{"txn", txn_id}, {"point", at}});
       std::raise(SIGKILL);
@@ -201,6 +206,7 @@ int main(int argc, char** argv) {
   recovered.store(true);
   server->GetHealthCheckService()->SetServingStatus(log_ok.load());
   settle::WritePortFile(absl::GetFlag(FLAGS_port_file), {port, metrics_port});
+  g_crash_point_armed.store(true);
   settle::Log(settle::LogLevel::kInfo, "serving",
               {{"grpc_port", absl::StrCat(port)},
                {"metrics_port", absl::StrCat(metrics_port)},
