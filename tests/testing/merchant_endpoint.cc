@@ -59,6 +59,7 @@ MerchantEndpoint::MerchantEndpoint(std::string signing_key)
     listen_fd = fd;
   });
   port_ = server_->bind_to_any_port("127.0.0.1");
+  server_->set_socket_options(httplib::default_socket_options);  // Drops the capture.
   if (listen_fd >= 0) ::listen(listen_fd, 128);
   thread_ = std::thread([this] { server_->listen_after_bind(); });
 }
