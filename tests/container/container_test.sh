@@ -50,17 +50,20 @@ for kind in balance ledger notification; do
 done
 
 S="$CLI --coordinator=127.0.0.1:$PC"
-ready=0
-for _ in $(seq 150); do
-  if $S health >/dev/null 2>&1; then ready=1; break; fi
-  sleep 0.2
-done
-[ $ready -eq 1 ] || { podman logs "$POD-coordinator"; echo "FAIL: coordinator never became SERVING"; exit 1; }
+# Runs "$@" until it succeeds, for at most 30 s (polled every 0.2 s); fails after that.
+until_ok() {
+  local deadline=$(( $(date +%s) + 30 ))
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
+until_ok $S health || { podman logs "$POD-coordinator"; echo "FAIL: coordinator never became SERVING"; exit 1; }
 for kind in balance ledger notification; do
   case $kind in balance) port=7101;; ledger) port=7102;; notification) port=7103;; esac
-  for _ in $(seq 150); do $S register $kind 127.0.0.1:$port >/dev/null 2>&1 && break; sleep 0.2; done
+  until_ok $S register $kind 127.0.0.1:$port || { echo "FAIL: cannot register $kind"; exit 1; }
 done
-for _ in $(seq 150); do $CLI accounts open alice 5000 --at 127.0.0.1:$PB >/dev/null 2>&1 && break; sleep 0.2; done
+until_ok $CLI accounts open alice 5000 --at 127.0.0.1:$PB || { echo "FAIL: balance never answered"; exit 1; }
 $CLI accounts open bob 0 --at 127.0.0.1:$PB >/dev/null
 
 t1=$(date +%s%N)

@@ -4,25 +4,17 @@
 #include <signal.h>
 
 #include <cstdio>
-#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "tests/fault/bank.h"
+#include "tests/fault/fault_test.h"
 
 namespace settle::fault {
 namespace {
 
-// A process killed in the middle of an fsync exits only once that I/O completes, which on a
-// busy shared disk can take seconds.
-constexpr absl::Duration kReapTimeout = absl::Seconds(30);
-
-class BankFaultTest : public ::testing::Test {
+class BankFaultTest : public FaultTest {
  protected:
   void SetUp() override {
-    seed_ = static_cast<uint32_t>(absl::ToUnixNanos(absl::Now()));
-    rng_.seed(seed_);
-    std::printf("random seed: %u\n", seed_);
     ASSERT_TRUE(stack_.StartCoordinator().ok());
     for (const char* kind : {"balance", "ledger", "notification", "gateway"}) {
       ASSERT_TRUE(stack_.StartParticipant(kind, ParticipantFlags()).ok());
@@ -31,42 +23,22 @@ class BankFaultTest : public ::testing::Test {
     ASSERT_TRUE(bank_.Setup().ok());
   }
 
-  static std::vector<std::string> ParticipantFlags() {
-    return {"--in_doubt_after=1s", "--in_doubt_check_interval=200ms"};
-  }
-
-  // A random instant for the next fault. Not a wait for a condition: the faults are meant to
-  // land anywhere in the protocol.
-  void PauseRandomly(int min_ms, int max_ms) {
-    absl::SleepFor(absl::Milliseconds(min_ms + static_cast<int>(rng_() % (max_ms - min_ms))));
-  }
-
   void KillAndRestartCoordinator() {
-    stack_.coordinator().Signal(SIGKILL);
-    ASSERT_TRUE(stack_.coordinator().Wait(kReapTimeout).has_value())
-        << "the coordinator was still running 30 s after SIGKILL";
+    Kill(stack_.coordinator(), "the coordinator");
+    if (HasFatalFailure()) return;
     const absl::Status started = stack_.StartCoordinator();
     ASSERT_TRUE(started.ok()) << started;
   }
 
   void KillAndRestartParticipant(const std::string& kind) {
-    stack_.participant(kind).Signal(SIGKILL);
-    ASSERT_TRUE(stack_.participant(kind).Wait(kReapTimeout).has_value())
-        << kind << " was still running 30 s after SIGKILL";
+    Kill(stack_.participant(kind), kind);
+    if (HasFatalFailure()) return;
     const absl::Status started = stack_.StartParticipant(kind, ParticipantFlags());
     ASSERT_TRUE(started.ok()) << started;
   }
 
-  // Stops the load, lets everything finish, and proves the invariants.
-  void HealAndCheck() {
-    auto report = bank_.StopAndCheck(absl::Seconds(90));
-    ASSERT_TRUE(report.ok()) << report.status() << " (seed " << seed_ << ")";
-    std::printf("%s; %d faults\n", report->c_str(), faults_);
-  }
+  void HealAndCheck() { FaultTest::HealAndCheck(bank_, absl::Seconds(90)); }
 
-  uint32_t seed_ = 0;
-  std::mt19937 rng_;
-  int faults_ = 0;
   testing::LocalStack stack_;
   // A quarter of the payments are card sagas: every fault below lands on both modes.
   Bank bank_{stack_, MixedModes()};
@@ -150,8 +122,8 @@ TEST_F(BankFaultTest, PreparedParticipantsLearnTheOutcomeWhileTheCoordinatorIsDo
   PauseRandomly(300, 600);
   // Down for longer than the participants' in-doubt threshold (1 s): their resolvers ask
   // GetDecision, fail, and ask again once it is back.
-  stack_.coordinator().Signal(SIGKILL);
-  ASSERT_TRUE(stack_.coordinator().Wait(kReapTimeout).has_value());
+  Kill(stack_.coordinator(), "the coordinator");
+  ASSERT_FALSE(HasFatalFailure());
   absl::SleepFor(absl::Seconds(3));
   ASSERT_TRUE(stack_.StartCoordinator().ok());
   ++faults_;

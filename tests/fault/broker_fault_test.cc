@@ -7,23 +7,19 @@
 #include <signal.h>
 
 #include <cstdio>
-#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "tests/fault/bank.h"
+#include "tests/fault/fault_test.h"
 #include "tests/testing/merchant_endpoint.h"
 #include "tests/testing/rabbitmq_broker.h"
 
 namespace settle::fault {
 namespace {
 
-class BrokerFaultTest : public ::testing::Test {
+class BrokerFaultTest : public FaultTest {
  protected:
   void SetUp() override {
-    seed_ = static_cast<uint32_t>(absl::ToUnixNanos(absl::Now()));
-    rng_.seed(seed_);
-    std::printf("random seed: %u\n", seed_);
     SETTLE_START_BROKER_OR_SKIP(broker_, stack_.dir() + "/broker");
     ASSERT_TRUE(stack_.StartCoordinator().ok());
     for (const char* kind : {"balance", "ledger", "notification", "gateway"}) {
@@ -42,7 +38,7 @@ class BrokerFaultTest : public ::testing::Test {
     return {"--amqp_host=127.0.0.1", absl::StrCat("--amqp_port=", broker_->port())};
   }
   std::vector<std::string> ParticipantFlags(const std::string& kind) const {
-    std::vector<std::string> flags = {"--in_doubt_after=1s", "--in_doubt_check_interval=200ms"};
+    std::vector<std::string> flags = FaultTest::ParticipantFlags();
     if (kind == "notification") {
       for (const std::string& f : BrokerFlags()) flags.push_back(f);
     }
@@ -55,26 +51,11 @@ class BrokerFaultTest : public ::testing::Test {
     return flags;
   }
 
-  // A random instant for the next fault. Not a wait for a condition: the faults are meant to
-  // land anywhere in the publishing and consuming.
-  void PauseRandomly(int min_ms, int max_ms) {
-    absl::SleepFor(absl::Milliseconds(min_ms + static_cast<int>(rng_() % (max_ms - min_ms))));
-  }
-  void Kill(testing::Process& p, const std::string& what) {
-    p.Signal(SIGKILL);
-    ASSERT_TRUE(p.Wait(absl::Seconds(30)).has_value()) << what << " still ran after SIGKILL";
-  }
-
   void HealAndCheck() {
     // The backlog of results (tens of thousands here) drains at the notifier's pace.
-    auto report = bank_->StopAndCheck(absl::Seconds(180));
-    ASSERT_TRUE(report.ok()) << report.status() << " (seed " << seed_ << ")";
-    std::printf("%s; %d faults\n", report->c_str(), faults_);
+    FaultTest::HealAndCheck(*bank_, absl::Seconds(180));
   }
 
-  uint32_t seed_ = 0;
-  std::mt19937 rng_;
-  int faults_ = 0;
   testing::LocalStack stack_;
   std::unique_ptr<testing::RabbitMqBroker> broker_;
   testing::MerchantEndpoint merchant_{"whsec-bank-check"};
@@ -105,9 +86,11 @@ TEST_F(BrokerFaultTest, RelayAndNotifierKilledUnderLoadLoseNoPaymentResult) {
     if (round % 2 == 0) {
       // The notification participant: a 2PC participant and the outbox relay in one process.
       Kill(stack_.participant("notification"), "notification");
+      ASSERT_FALSE(HasFatalFailure());
       ASSERT_TRUE(stack_.StartParticipant("notification", ParticipantFlags("notification")).ok());
     } else {
       Kill(stack_.notifier(), "settle-notifier");
+      ASSERT_FALSE(HasFatalFailure());
       ASSERT_TRUE(stack_.StartNotifier(NotifierFlags()).ok());
     }
     ++faults_;
