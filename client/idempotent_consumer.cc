@@ -35,7 +35,7 @@ absl::StatusOr<ConsumeStats> IdempotentConsumer::ConsumeOnce(int max) {
     auto delivery = channel_.Get(options_.queue);
     if (!delivery.ok()) return delivery.status();  // Unacked ones come again.
     if (!delivery->has_value()) break;
-    taken.push_back({std::move(**delivery)});
+    taken.push_back({std::move(**delivery), false, absl::OkStatus()});
   }
   absl::Mutex mu;
   int pending = static_cast<int>(taken.size());

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
@@ -174,11 +173,11 @@ absl::Status AmqpChannel::DeclareTopology() {
 }
 
 absl::StatusOr<std::vector<bool>> AmqpChannel::PublishConfirmed(
-    const std::vector<AmqpMessage>& batch, absl::Time deadline) {
+    const std::vector<OutboundMessage>& batch, absl::Time deadline) {
   if (!conn_->healthy) return absl::UnavailableError("the AMQP channel failed; connect again");
   amqp_connection_state_t st = conn_->state;
   const uint64_t first_tag = next_delivery_tag_;
-  for (const AmqpMessage& m : batch) {
+  for (const OutboundMessage& m : batch) {
     amqp_basic_properties_t props;
     props._flags =
         AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG;
@@ -310,15 +309,6 @@ absl::Status AmqpChannel::Requeue(uint64_t delivery_tag) {
                             "cannot requeue");
   if (!s.ok()) conn_->healthy = false;
   return s;
-}
-
-absl::Duration ReconnectBackoff(int failures, absl::Duration initial, absl::Duration max) {
-  thread_local absl::BitGen gen;
-  absl::Duration step = initial;
-  for (int i = 1; i < failures && step < max; ++i) step *= 2;
-  step = std::min(step, max);
-  return absl::Microseconds(
-      absl::Uniform(gen, absl::ToInt64Microseconds(step) / 2, absl::ToInt64Microseconds(step) + 1));
 }
 
 }  // namespace settle::messaging

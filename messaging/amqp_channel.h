@@ -2,8 +2,8 @@
 #define SETTLE_MESSAGING_AMQP_CHANNEL_H_
 
 // RabbitMQ (AMQP 0-9-1) through rabbitmq-c, behind a small interface of ours: the only file
-// pair that includes rabbitmq-c (STYLE.md 11). The outbox relay publishes through it; consumers
-// read through it.
+// pair that includes rabbitmq-c (STYLE.md 11). The outbox relay publishes through it (as a
+// Publisher); consumers read through it.
 
 #include <cstdint>
 #include <memory>
@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "messaging/publisher.h"
 
 namespace settle::messaging {
 
@@ -35,14 +36,7 @@ struct AmqpOptions {
   absl::Duration connect_timeout = absl::Seconds(5);
 };
 
-struct AmqpMessage {
-  std::string message_id;  // Stable across republishing, so that consumers drop duplicates.
-  // Empty: AmqpOptions::routing_key, which the queue is bound with. Any other key reaches no
-  // queue: the broker returns the message and it does not count as published.
-  std::string routing_key;
-  std::string body;
-  std::string content_type = "application/json";
-};
+using AmqpMessage = OutboundMessage;
 
 // A message read from a queue; Ack() it once its effect is durable.
 struct AmqpDelivery {
@@ -55,7 +49,7 @@ struct AmqpDelivery {
 // One connection with one channel in confirm mode. rabbitmq-c is not thread-safe, so neither is
 // this: one AmqpChannel per thread. Every method returns UNAVAILABLE when the broker cannot be
 // reached or closed the connection; the channel is then unusable and the caller connects anew.
-class AmqpChannel final {
+class AmqpChannel final : public Publisher {
  public:
   // Connects, logs in, opens a channel in confirm mode and declares the topology.
   static absl::StatusOr<std::unique_ptr<AmqpChannel>> Connect(const AmqpOptions& options);
@@ -63,12 +57,10 @@ class AmqpChannel final {
   AmqpChannel(const AmqpChannel&) = delete;
   AmqpChannel& operator=(const AmqpChannel&) = delete;
 
-  // Publishes `batch` persistent and mandatory to the exchange, then waits until the broker has
-  // confirmed every one or `deadline` passes (DEADLINE_EXCEEDED; the unconfirmed ones are to be
-  // published again). Returns, per message, whether it counts as published: acked with no
-  // return before the ack. An unroutable message is returned, then acked: false.
-  absl::StatusOr<std::vector<bool>> PublishConfirmed(const std::vector<AmqpMessage>& batch,
-                                                     absl::Time deadline);
+  // Publisher: persistent and mandatory to the exchange; a message counts as published when
+  // acked with no return before the ack (an unroutable one is returned, then acked: false).
+  absl::StatusOr<std::vector<bool>> PublishConfirmed(const std::vector<OutboundMessage>& batch,
+                                                     absl::Time deadline) override;
 
   // Takes one message from `queue` (basic.get, manual ack); nullopt when it is empty.
   absl::StatusOr<std::optional<AmqpDelivery>> Get(const std::string& queue);
@@ -86,11 +78,6 @@ class AmqpChannel final {
   const AmqpOptions options_;
   uint64_t next_delivery_tag_ = 1;  // Confirm mode numbers publishes from 1 on the channel.
 };
-
-// The pause before reconnecting after `failures` failures in a row (1 = the first): capped
-// exponential backoff with full jitter, drawn from [step/2, step], so a broker that comes back
-// is not stormed by every client at once. Thread-safe.
-absl::Duration ReconnectBackoff(int failures, absl::Duration initial, absl::Duration max);
 
 }  // namespace settle::messaging
 

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/env_flags.h"
 #include "common/json_log.h"
 #include "common/serving.h"
@@ -14,7 +14,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server_builder.h"
-#include "participants/amqp_flags.h"
+#include "participants/outbox_flags.h"
 #include "participants/outbox_relay.h"
 #include "participants/reference.h"
 #include "prometheus/registry.h"
@@ -54,9 +54,10 @@ int main(int argc, char** argv) {
   // Debian's abseil checks every lock for deadlock cycles at run time; with a mutex per
   // transaction that cost ~6% of the coordinator's CPU (perf). The tests keep the check on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  settle::ParseFlagsWithEnv(argc, argv,
-                            "settle-participant --kind=balance|ledger|notification|gateway: a reference "
-                            "participant. Every flag can be set as SETTLE_<FLAG>.");
+  settle::ParseFlagsWithEnv(
+      argc, argv,
+      "settle-participant --kind=balance|ledger|notification|gateway: a reference "
+      "participant. Every flag can be set as SETTLE_<FLAG>.");
   settle::RouteProtobufLogs();
   if (!settle::SetLogLevel(absl::GetFlag(FLAGS_log_level))) {
     std::fprintf(stderr, "--log_level must be debug, info, warning or error\n");
@@ -93,8 +94,8 @@ int main(int argc, char** argv) {
   options.barrier_sweep_interval = absl::GetFlag(FLAGS_barrier_sweep_interval);
   options.saga = reference->saga.get();
   options.name = absl::GetFlag(FLAGS_name).empty() ? kind : absl::GetFlag(FLAGS_name);
-  auto server_impl = std::make_unique<settle::sdk::ParticipantServer>(options, **store,
-                                                                      *reference->handler);
+  auto server_impl =
+      std::make_unique<settle::sdk::ParticipantServer>(options, **store, *reference->handler);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -113,17 +114,16 @@ int main(int argc, char** argv) {
   server_impl->StartBackgroundWork();
   // The notification participant exposes its relay's metrics whether or not it has a broker.
   std::unique_ptr<settle::participants::RelayMetrics> relay_metrics;
-  if (kind == "notification") {
-    relay_metrics = std::make_unique<settle::participants::RelayMetrics>(*prom);
-  }
   std::unique_ptr<settle::participants::OutboxRelay> relay;
-  if (kind == "notification" && settle::participants::AmqpConfigured()) {
-    auto amqp = settle::participants::AmqpOptionsFromFlags();
-    if (!amqp.ok()) {
-      settle::Log(settle::LogLevel::kError, "bad RabbitMQ settings",
-                  {{"error", amqp.status().ToString()}});
+  if (kind == "notification") {
+    auto target_name = settle::participants::OutboxTargetName();
+    auto target = settle::participants::OutboxTargetFromFlags();
+    if (!target.ok()) {
+      settle::Log(settle::LogLevel::kError, "bad outbox target settings",
+                  {{"error", target.status().ToString()}});
       return 2;
     }
+    relay_metrics = std::make_unique<settle::participants::RelayMetrics>(*prom, *target_name);
     settle::participants::OutboxRelayOptions relay_options;
     relay_options.published_retention = absl::GetFlag(FLAGS_outbox_retention);
     if (const std::string point = absl::GetFlag(FLAGS_test_crash_point);
@@ -136,9 +136,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "unknown --test_crash_point '%s'\n", point.c_str());
       return 2;
     }
-    relay = std::make_unique<settle::participants::OutboxRelay>(**store, std::move(*amqp),
-                                                                relay_options, relay_metrics.get());
-    relay->Start();
+    if (target->has_value()) {
+      relay = std::make_unique<settle::participants::OutboxRelay>(
+          **store, std::move(**target), relay_options, relay_metrics.get());
+      relay->Start();
+    }
   }
   settle::WritePortFile(absl::GetFlag(FLAGS_port_file), {port, metrics_port});
   settle::Log(settle::LogLevel::kInfo, "serving",

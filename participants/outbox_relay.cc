@@ -20,9 +20,9 @@ constexpr int kSweepBatch = 1000;
 
 }  // namespace
 
-OutboxRelay::OutboxRelay(storage::BranchStore& store, messaging::AmqpOptions amqp,
+OutboxRelay::OutboxRelay(storage::BranchStore& store, OutboxTarget target,
                          OutboxRelayOptions options, RelayMetrics* metrics)
-    : store_(store), amqp_(std::move(amqp)), options_(options), metrics_(metrics) {}
+    : store_(store), target_(std::move(target)), options_(options), metrics_(metrics) {}
 
 OutboxRelay::~OutboxRelay() { Stop(); }
 
@@ -48,10 +48,9 @@ bool OutboxRelay::Pause(absl::Duration d) {
 }
 
 void OutboxRelay::Run() {
-  std::unique_ptr<messaging::AmqpChannel> channel;
+  std::unique_ptr<messaging::Publisher> publisher;
   int failures = 0;
   absl::Time next_sweep = absl::Now();
-  const std::string broker = absl::StrCat(amqp_.host, ":", amqp_.port);
   for (;;) {
     {
       absl::MutexLock lock(&mu_);
@@ -65,25 +64,26 @@ void OutboxRelay::Run() {
                                                                  : options_.sweep_interval);
     }
     absl::Status failed;
-    if (channel == nullptr) {
-      auto c = messaging::AmqpChannel::Connect(amqp_);
+    if (publisher == nullptr) {
+      auto c = target_.connect();
       if (c.ok()) {
-        channel = std::move(*c);
+        publisher = std::move(*c);
         if (metrics_ != nullptr) metrics_->SetConnected(true);
-        Log(LogLevel::kInfo, "outbox relay connected", {{"broker", broker}});
+        Log(LogLevel::kInfo, "outbox relay connected",
+            {{"target", target_.name}, {"broker", target_.address}});
         failures = 0;
       } else {
         failed = c.status();
       }
     }
     if (failed.ok()) {
-      auto published = PublishRound(*channel);
+      auto published = PublishRound(*publisher);
       if (published.ok()) {
         if (*published == 0 && !Pause(options_.poll_interval)) return;
         continue;
       }
       failed = published.status();
-      channel.reset();
+      publisher.reset();
       if (metrics_ != nullptr) metrics_->SetConnected(false);
     }
     // The broker is away or refused: what was not confirmed stays READY and goes again after a
@@ -91,11 +91,15 @@ void OutboxRelay::Run() {
     ++failures;
     if (failures == 1 || failures % 20 == 0) {
       Log(LogLevel::kWarning, "outbox relay cannot publish; retrying",
-          {{"broker", broker}, {"attempt", absl::StrCat(failures)}, {"error", failed.ToString()}});
+          {{"target", target_.name},
+           {"broker", target_.address},
+           {"attempt", absl::StrCat(failures)},
+           {"error", failed.ToString()}});
     }
     MeasureOutbox();  // What waits, while nothing is being published.
-    if (!Pause(messaging::ReconnectBackoff(failures, options_.backoff_initial,
-                                                  options_.backoff_max))) return;
+    if (!Pause(
+            messaging::ReconnectBackoff(failures, options_.backoff_initial, options_.backoff_max)))
+      return;
   }
 }
 
@@ -142,7 +146,7 @@ void OutboxRelay::MeasureOutbox() {
   metrics_->SetOutbox(depth, age);
 }
 
-absl::StatusOr<int> OutboxRelay::PublishRound(messaging::AmqpChannel& channel) {
+absl::StatusOr<int> OutboxRelay::PublishRound(messaging::Publisher& publisher) {
   struct Entry {
     std::string index_key;
     std::string message_key;
@@ -161,7 +165,7 @@ absl::StatusOr<int> OutboxRelay::PublishRound(messaging::AmqpChannel& channel) {
     if (metrics_ != nullptr) metrics_->SetOutbox(0, absl::ZeroDuration());
     return 0;
   }
-  std::vector<messaging::AmqpMessage> batch;
+  std::vector<messaging::OutboundMessage> batch;
   for (Entry& e : entries) {
     auto raw = store_.Get(Space::kData, e.message_key);
     if (!raw.ok()) return raw.status();
@@ -169,9 +173,10 @@ absl::StatusOr<int> OutboxRelay::PublishRound(messaging::AmqpChannel& channel) {
       return absl::DataLossError(absl::StrCat("outbox entry ", e.index_key, " points at ",
                                               e.message_key, ", which is missing or unreadable"));
     }
-    messaging::AmqpMessage m;
+    messaging::OutboundMessage m;
     // Stable across republishing: the consumer's dedup key.
     m.message_id = absl::StrCat(e.message.txn_id(), "/", e.message.branch_id());
+    m.key = e.message.txn_id();  // Kafka: one payment's messages on one partition, in order.
     google::protobuf::util::JsonPrintOptions json;
     json.preserve_proto_field_names = true;
     if (auto st = google::protobuf::util::MessageToJsonString(e.message, &m.body, json); !st.ok()) {
@@ -183,7 +188,7 @@ absl::StatusOr<int> OutboxRelay::PublishRound(messaging::AmqpChannel& channel) {
   if (metrics_ != nullptr) {
     metrics_->SetOutbox(depth, start - absl::FromUnixMicros(entries[0].message.ready_micros()));
   }
-  auto confirmed = channel.PublishConfirmed(batch, start + options_.confirm_timeout);
+  auto confirmed = publisher.PublishConfirmed(batch, start + options_.confirm_timeout);
   if (!confirmed.ok()) {
     if (metrics_ != nullptr) metrics_->Failed(static_cast<int>(batch.size()));
     return confirmed.status();

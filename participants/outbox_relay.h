@@ -9,11 +9,18 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "messaging/amqp_channel.h"
+#include "messaging/publisher.h"
 #include "participants/relay_metrics.h"
 #include "storage/branch_store.h"
 
 namespace settle::participants {
+
+// Where the relay publishes: RabbitMQ or Kafka, behind one interface.
+struct OutboxTarget {
+  std::string name;     // "rabbitmq" or "kafka": logs and the metrics' label.
+  std::string address;  // The broker, for logs.
+  messaging::PublisherFactory connect;
+};
 
 struct OutboxRelayOptions {
   int window = 256;  // Messages published per round, then confirmed together.
@@ -31,17 +38,18 @@ struct OutboxRelayOptions {
   std::function<void()> on_confirmed_ForTest;
 };
 
-// Moves the notification participant's committed messages from its outbox to RabbitMQ. Only
+// Moves the notification participant's committed messages from its outbox to the broker
+// (RabbitMQ or Kafka). Only
 // READY messages (committed) are in the outbox index, so nothing of an aborted transaction is
 // ever published. A message is marked PUBLISHED, and leaves the index, only after the broker
 // confirmed it; one the broker did not confirm, or a broker that is away, leaves it READY to be
 // published again, with its stable id (txn id/branch) so that consumers drop the duplicate.
 //
-// Thread-safe: one background thread owns the AMQP channel; Start() and Stop() from anywhere.
+// Thread-safe: one background thread owns the publisher; Start() and Stop() from anywhere.
 // `store` and `metrics` (may be null) must outlive it.
 class OutboxRelay final {
  public:
-  OutboxRelay(storage::BranchStore& store, messaging::AmqpOptions amqp, OutboxRelayOptions options,
+  OutboxRelay(storage::BranchStore& store, OutboxTarget target, OutboxRelayOptions options,
               RelayMetrics* metrics);
   ~OutboxRelay();
   OutboxRelay(const OutboxRelay&) = delete;
@@ -59,14 +67,14 @@ class OutboxRelay final {
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
   // One round: publishes up to `window` ready messages and marks the confirmed ones. Returns
   // how many were published; UNAVAILABLE (and friends) when the channel failed.
-  absl::StatusOr<int> PublishRound(messaging::AmqpChannel& channel);
+  absl::StatusOr<int> PublishRound(messaging::Publisher& publisher);
   // Sets the outbox gauges (depth, oldest age) from the store.
   void MeasureOutbox();
   // Waits `d` or until Stop(); false once stopping.
   bool Pause(absl::Duration d) ABSL_LOCKS_EXCLUDED(mu_);
 
   storage::BranchStore& store_;
-  const messaging::AmqpOptions amqp_;
+  const OutboxTarget target_;
   const OutboxRelayOptions options_;
   RelayMetrics* const metrics_;
 

@@ -1,6 +1,8 @@
 #ifndef SETTLE_PARTICIPANTS_RELAY_METRICS_H_
 #define SETTLE_PARTICIPANTS_RELAY_METRICS_H_
 
+#include <string>
+
 #include "absl/time/time.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -11,10 +13,11 @@
 namespace settle::participants {
 
 // The outbox relay's Prometheus metrics (notification participant), exposed at zero from the
-// start whether or not a broker is configured. Thread-safe.
+// start whether or not a broker is configured, labelled target="rabbitmq" or "kafka".
+// Thread-safe.
 class RelayMetrics final {
  public:
-  explicit RelayMetrics(prometheus::Registry& registry);
+  RelayMetrics(prometheus::Registry& registry, const std::string& target);
   RelayMetrics(const RelayMetrics&) = delete;
   RelayMetrics& operator=(const RelayMetrics&) = delete;
 

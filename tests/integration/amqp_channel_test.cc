@@ -31,7 +31,10 @@ class AmqpChannelTest : public ::testing::Test {
   static std::vector<AmqpMessage> Messages(int n) {
     std::vector<AmqpMessage> out;
     for (int i = 0; i < n; ++i) {
-      out.push_back({absl::StrCat("s0-00000000000000aa/", i), "", absl::StrCat("{\"n\":", i, "}")});
+      AmqpMessage m;
+      m.message_id = absl::StrCat("s0-00000000000000aa/", i);
+      m.body = absl::StrCat("{\"n\":", i, "}");
+      out.push_back(std::move(m));
     }
     return out;
   }

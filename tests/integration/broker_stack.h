@@ -1,9 +1,10 @@
 #ifndef SETTLE_TESTS_INTEGRATION_BROKER_STACK_H_
 #define SETTLE_TESTS_INTEGRATION_BROKER_STACK_H_
 
-// A fixture for the tests of payment results through RabbitMQ: a real broker started on
-// loopback (or the test skips loudly), the coordinator and the three reference participants,
-// the notification participant's outbox relay publishing to the broker.
+// Fixtures for the tests of payment results through a broker: the coordinator and the three
+// reference participants, the notification participant's outbox relay publishing to a broker
+// the subclass starts first. BrokerStackTest: a real RabbitMQ on loopback (or the test skips
+// loudly).
 
 #include <memory>
 #include <set>
@@ -13,16 +14,17 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "messaging/amqp_channel.h"
+#include "tests/testing/http_get.h"
 #include "tests/testing/local_stack.h"
 #include "tests/testing/rabbitmq_broker.h"
 
 namespace settle::testing {
 
-class BrokerStackTest : public ::testing::Test {
+class PaymentResultsStack : public ::testing::Test {
  protected:
   void SetUp() override {
-    SETTLE_START_BROKER_OR_SKIP(broker_, stack_.dir() + "/broker");
-    amqp_.port = broker_->port();
+    StartBroker();
+    if (IsSkipped() || HasFatalFailure()) return;
     ASSERT_TRUE(stack_.StartCoordinator().ok());
     ASSERT_TRUE(stack_.StartParticipant("balance").ok());
     ASSERT_TRUE(stack_.StartParticipant("ledger").ok());
@@ -32,10 +34,10 @@ class BrokerStackTest : public ::testing::Test {
     ASSERT_TRUE(stack_.OpenAccount("bob", 0).ok());
   }
 
-  // The notification participant's (or the notifier's) flags that reach the broker.
-  std::vector<std::string> RelayFlags() const {
-    return {"--amqp_host=127.0.0.1", absl::StrCat("--amqp_port=", broker_->port())};
-  }
+  virtual void StartBroker() = 0;
+  // The notification participant's flags that reach the broker.
+  virtual std::vector<std::string> RelayFlags() const = 0;
+
   // Pays `n` transfers; `refused` of them overdraw and abort. Returns the committed ids.
   std::set<std::string> Pay(const std::string& prefix, int n, int refused) {
     std::set<std::string> committed;
@@ -84,7 +86,26 @@ class BrokerStackTest : public ::testing::Test {
     return committed;
   }
 
+  // A sample of the notification participant's metrics, e.g. "settle_outbox_depth"; -1 if
+  // absent.
+  double Metric(const std::string& series) {
+    return MetricSample(stack_.participant_metrics_endpoint("notification"), series);
+  }
+
   LocalStack stack_;
+};
+
+class BrokerStackTest : public PaymentResultsStack {
+ protected:
+  void StartBroker() override {
+    SETTLE_START_BROKER_OR_SKIP(broker_, stack_.dir() + "/broker");
+    amqp_.port = broker_->port();
+  }
+  // Also settle-notifier's flags.
+  std::vector<std::string> RelayFlags() const override {
+    return {"--amqp_host=127.0.0.1", absl::StrCat("--amqp_port=", broker_->port())};
+  }
+
   std::unique_ptr<RabbitMqBroker> broker_;
   messaging::AmqpOptions amqp_;
 };

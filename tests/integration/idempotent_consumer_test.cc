@@ -52,7 +52,11 @@ class IdempotentConsumerTest : public ::testing::Test {
 
   void Publish(const std::vector<std::string>& ids) {
     std::vector<messaging::AmqpMessage> batch;
-    for (const auto& id : ids) batch.push_back({id, "", "{}"});
+    for (const auto& id : ids) {
+      batch.emplace_back();
+      batch.back().message_id = id;
+      batch.back().body = "{}";
+    }
     auto published = channel_->PublishConfirmed(batch, absl::Now() + absl::Seconds(30));
     ASSERT_TRUE(published.ok()) << published.status();
   }

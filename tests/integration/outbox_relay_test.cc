@@ -9,7 +9,6 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "messaging/amqp_channel.h"
-#include "tests/testing/http_get.h"
 #include "tests/integration/broker_stack.h"
 
 namespace settle {
@@ -34,12 +33,6 @@ class OutboxRelayTest : public testing::BrokerStackTest {
       ids.insert(id.substr(0, id.find('/')));
     }
   }
-
-  // A sample of the notification participant's metrics, e.g. "settle_outbox_depth"; -1 if
-  // absent.
-  double Metric(const std::string& series) {
-    return testing::MetricSample(stack_.participant_metrics_endpoint("notification"), series);
-  }
 };
 
 TEST_F(OutboxRelayTest, CommittedPaymentsReachTheBrokerAndAbortedOnesNever) {
@@ -49,9 +42,9 @@ TEST_F(OutboxRelayTest, CommittedPaymentsReachTheBrokerAndAbortedOnesNever) {
   const std::multiset<std::string> got = Drain();
   EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), committed);
   EXPECT_EQ(got.size(), committed.size());
-  EXPECT_EQ(Metric("settle_outbox_publishes_total{result=\"confirmed\"}"), 8);
-  EXPECT_EQ(Metric("settle_outbox_depth"), 0);
-  EXPECT_EQ(Metric("settle_outbox_broker_connected"), 1);
+  EXPECT_EQ(Metric("settle_outbox_publishes_total{target=\"rabbitmq\",result=\"confirmed\"}"), 8);
+  EXPECT_EQ(Metric("settle_outbox_depth{target=\"rabbitmq\"}"), 0);
+  EXPECT_EQ(Metric("settle_outbox_broker_connected{target=\"rabbitmq\"}"), 1);
 }
 
 // The broker stopped, then killed -9, while payments go on: their messages wait in the outbox
@@ -69,9 +62,9 @@ TEST_F(OutboxRelayTest, ABrokerStoppedOrKilledDelaysMessagesAndLosesNone) {
     // The relay has noticed: it is disconnected and counts what waits, and for how long.
     EXPECT_TRUE(WaitFor(
         [&] {
-          return Metric("settle_outbox_broker_connected") == 0 &&
-                 Metric("settle_outbox_depth") == 6 &&
-                 Metric("settle_outbox_oldest_age_seconds") > 0;
+          return Metric("settle_outbox_broker_connected{target=\"rabbitmq\"}") == 0 &&
+                 Metric("settle_outbox_depth{target=\"rabbitmq\"}") == 6 &&
+                 Metric("settle_outbox_oldest_age_seconds{target=\"rabbitmq\"}") > 0;
         },
         absl::Seconds(30)));
     ASSERT_TRUE(broker_->Restart().ok());

@@ -19,7 +19,7 @@ class OutboxRetentionTest : public ::testing::Test {
   void SetUp() override {
     store_ = std::move(*storage::BranchStore::Open(dir_.path()));
     options_.published_retention = absl::Hours(24);
-    relay_ = std::make_unique<OutboxRelay>(*store_, messaging::AmqpOptions(), options_, nullptr);
+    relay_ = std::make_unique<OutboxRelay>(*store_, OutboxTarget(), options_, nullptr);
   }
 
   std::string Put(int n, v1::MessageState state, absl::Time published) {
