@@ -1,9 +1,5 @@
 #include "client/participant_server.h"
 
-#include "client/barrier.h"
-#include "client/saga_steps.h"
-#include "client/three_phase.h"
-
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -12,6 +8,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "client/barrier.h"
+#include "client/participant_service.h"
+#include "client/three_phase.h"
 #include "common/echo.h"
 #include "common/json_log.h"
 #include "grpcpp/create_channel.h"
@@ -22,20 +21,18 @@
 namespace settle::sdk {
 namespace {
 
-using storage::BarrierRecord;
-using storage::Space;
-using storage::WorkView;
 using internal::CheckBranch;
 using internal::CheckParticipant;
-using internal::ReadBarrierFor;
-using internal::WriteTombstone;
 using internal::ReadBarrier;
+using internal::ReadBarrierFor;
 using internal::StagingView;
 using internal::UnitResult;
 using internal::WriteBarrier;
+using internal::WriteTombstone;
+using storage::BarrierRecord;
+using storage::Space;
+using storage::WorkView;
 
-// Index of prepared branches in the meta space, so the in-doubt resolver reads only those.
-constexpr char kPreparedPrefix[] = "p/";
 // The barrier sweep removes at most this many records per write; the next batch follows
 // shortly after, so Prepares and Commits queued on the writer meanwhile are not held up.
 constexpr int kSweepBatch = 1000;
@@ -45,292 +42,25 @@ bool Finished(const BarrierRecord& rec) {
   return rec.state() == storage::BARRIER_COMMITTED || rec.state() == storage::BARRIER_ABORTED;
 }
 
-absl::Status CheckPrepare(const v1::PrepareRequest& req) {
-  if (absl::Status s = CheckBranch(req.txn_id(), req.branch_id()); !s.ok()) return s;
-  // Without a deadline a YES would hold the reservation for ever if the coordinator never
-  // decided; a Prepare always carries its transaction's.
-  if (!req.has_deadline()) return absl::InvalidArgumentError("deadline is required");
-  const auto& d = req.deadline();
-  if (d.nanos() < 0 || d.nanos() > 999999999 || d.seconds() < 0 ||
-      d.seconds() > 253402300799LL) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("deadline is not a valid Timestamp (seconds ", d.seconds(), ", nanos ",
-                     d.nanos(), ")"));
-  }
-  if (req.has_three_phase()) return internal::CheckThreePhase(req.three_phase(), req.branch_id());
-  return absl::OkStatus();
-}
-
-// The units of work. Each runs on the store's writer thread; returns true to keep its writes.
-bool PrepareWork(BranchHandler& handler, const v1::PrepareRequest& req, WorkView& view,
-                 UnitResult& out) {
-  const std::string key = BarrierKey(req.txn_id(), req.branch_id());
-  std::optional<BarrierRecord> barrier;
-  if (!ReadBarrierFor(view, key, &barrier, out)) return false;
-  if (barrier.has_value()) {
-    // A duplicate or late Prepare gets the answer the first one got; nothing changes.
-    switch (barrier->state()) {
-      case storage::BARRIER_PREPARED:
-      case storage::BARRIER_COMMITTED:
-        out.vote = Vote::Yes();
-        break;
-      default:
-        out.vote = Vote::No(barrier->tombstone()
-                                ? "the branch was aborted before this Prepare arrived"
-                                : "the branch was already refused or aborted");
-    }
-    return false;
-  }
-  const absl::Time now = absl::Now();
-  const absl::Time deadline =
-      absl::FromUnixSeconds(req.deadline().seconds()) + absl::Nanoseconds(req.deadline().nanos());
-  if (req.has_deadline() && now > deadline) {
-    out.vote = Vote::No("the Prepare arrived after the transaction's deadline");
-    return false;
-  }
-  StagingView staging(view);
-  out.vote = handler.Prepare({req.txn_id(), req.branch_id()}, req.payload(), staging);
-  out.effect = out.vote.yes ? "prepared" : "refused";
-  BarrierRecord rec;
-  if (out.vote.yes) {
-    staging.Apply();
-    rec.set_state(storage::BARRIER_PREPARED);
-    rec.set_payload(req.payload());
-    rec.set_prepared_micros(absl::ToUnixMicros(now));
-    if (req.has_three_phase()) {
-      // Its own timers resolve it (three_phase.h), not the coordinator's GetDecision.
-      internal::ArmPrepared(req.three_phase(), rec, view, key, now);
-    } else {
-      view.Put(Space::kMeta, kPreparedPrefix + key, absl::StrCat(rec.prepared_micros()));
-    }
-  } else {
-    // Recorded so a duplicate Prepare repeats the NO instead of reserving anew: the
-    // coordinator sends no Abort to a branch that voted NO.
-    rec.set_state(storage::BARRIER_ABORTED);
-  }
-  WriteBarrier(view, key, std::move(rec), now);
-  return true;
-}
-
-bool DecideWork(BranchHandler& handler, const std::string& txn_id, uint32_t branch_id,
-                bool commit, WorkView& view, UnitResult& out) {
-  const std::string key = BarrierKey(txn_id, branch_id);
-  std::optional<BarrierRecord> barrier;
-  if (!ReadBarrierFor(view, key, &barrier, out)) return false;
-  const BranchContext ctx{txn_id, branch_id};
-  if (!barrier.has_value()) {
-    if (commit) {
-      out.error = absl::FailedPreconditionError(absl::StrCat(
-          "branch ", key, " was never prepared here; a Commit for it breaks the protocol"));
-      return false;
-    }
-    WriteTombstone(view, key, out);  // Abort before Prepare: a late Prepare votes NO.
-    return true;
-  }
-  BarrierRecord rec = std::move(*barrier);
-  const auto done_state = commit ? storage::BARRIER_COMMITTED : storage::BARRIER_ABORTED;
-  if (rec.state() == done_state) return false;  // Duplicate: one effect only.
-  if (rec.state() != storage::BARRIER_PREPARED && rec.state() != storage::BARRIER_PRECOMMITTED) {
-    out.error = absl::FailedPreconditionError(
-        absl::StrCat("branch ", key, " is already ",
-                     rec.state() == storage::BARRIER_COMMITTED ? "committed" : "aborted",
-                     "; it cannot be ", commit ? "committed" : "aborted"));
-    return false;
-  }
-  absl::Status s = commit ? handler.Commit(ctx, rec.payload(), view)
-                          : handler.Abort(ctx, rec.payload(), view);
-  if (!s.ok()) {
-    out.error = s;
-    return false;
-  }
-  rec.set_state(done_state);
-  rec.clear_payload();
-  out.effect = commit ? "committed" : "aborted";
-  view.Delete(Space::kMeta,
-              (rec.three_phase_timeout_micros() > 0 ? internal::kTimerPrefix : kPreparedPrefix) +
-                  key);
-  WriteBarrier(view, key, std::move(rec), absl::Now());
-  return true;
-}
-
-// Submits one unit and finishes `reactor` when it is durable.
-template <typename Fill>
-void RunUnit(storage::BranchStore& store, ParticipantMetrics* metrics,
-             grpc::ServerUnaryReactor* reactor, std::function<bool(WorkView&, UnitResult&)> work,
-             Fill fill) {
-  auto result = std::make_shared<UnitResult>();
-  store.Submit([work = std::move(work), result](WorkView& v) { return work(v, *result); },
-               [reactor, result, metrics, fill = std::move(fill)](absl::Status s) {
-                 // A failed group write voids every answer in it, even one that wrote nothing:
-                 // it may have read state staged by another unit of the group.
-                 if (s.ok()) s = result->error;
-                 if (s.ok()) {
-                   fill(*result);
-                   if (metrics != nullptr) metrics->Branch(result->effect);
-                 }
-                 reactor->Finish(ToGrpcStatus(s));
-               });
-}
-
 }  // namespace
 
 std::string BarrierKey(const std::string& txn_id, uint32_t branch_id) {
   return absl::StrFormat("%s/%05u", txn_id, branch_id);
 }
 
-class ParticipantServer::ParticipantImpl final : public v1::Participant::CallbackService {
- public:
-  ParticipantImpl(storage::BranchStore& store, BranchHandler& handler,
-                  ParticipantMetrics* metrics, SagaHandler* saga, std::string name)
-      : store_(store),
-        handler_(handler),
-        metrics_(metrics),
-        saga_(saga),
-        name_(std::move(name)) {}
-
-  grpc::ServerUnaryReactor* Prepare(grpc::CallbackServerContext* context,
-                                    const v1::PrepareRequest* request,
-                                    v1::PrepareResponse* response) override {
-    auto* reactor = context->DefaultReactor();
-    absl::Status checked = CheckPrepare(*request);
-    if (checked.ok()) checked = CheckParticipant(name_, request->participant());
-    if (absl::Status s = checked; !s.ok()) {
-      reactor->Finish(ToGrpcStatus(s));
-      return reactor;
-    }
-    RunUnit(
-        store_, metrics_, reactor,
-        [this, request](WorkView& v, UnitResult& r) {
-          return PrepareWork(handler_, *request, v, r);
-        },
-        [response](const UnitResult& r) {
-          response->set_vote(r.vote.yes ? v1::VOTE_YES : v1::VOTE_NO);
-          response->set_reason(r.vote.reason);
-        });
-    return reactor;
-  }
-
-  grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* context,
-                                   const v1::CommitRequest* request,
-                                   v1::CommitResponse*) override {
-    return Decide(context, request->txn_id(), request->branch_id(), /*commit=*/true);
-  }
-
-  grpc::ServerUnaryReactor* Abort(grpc::CallbackServerContext* context,
-                                  const v1::AbortRequest* request, v1::AbortResponse*) override {
-    return Decide(context, request->txn_id(), request->branch_id(), /*commit=*/false);
-  }
-
-  grpc::ServerUnaryReactor* Act(grpc::CallbackServerContext* context,
-                                const v1::StepRequest* request,
-                                v1::StepResponse* response) override {
-    return Step(context, request, response, internal::ActWork);
-  }
-
-  grpc::ServerUnaryReactor* Compensate(grpc::CallbackServerContext* context,
-                                       const v1::StepRequest* request,
-                                       v1::StepResponse* response) override {
-    return Step(context, request, response, internal::CompensateWork);
-  }
-
-  grpc::ServerUnaryReactor* PreCommit(grpc::CallbackServerContext* context,
-                                      const v1::PreCommitRequest* request,
-                                      v1::PreCommitResponse*) override {
-    auto* reactor = context->DefaultReactor();
-    if (absl::Status s = CheckBranch(request->txn_id(), request->branch_id()); !s.ok()) {
-      reactor->Finish(ToGrpcStatus(s));
-      return reactor;
-    }
-    RunUnit(
-        store_, metrics_, reactor,
-        [request](WorkView& v, UnitResult& r) {
-          return internal::PreCommitWork(request->txn_id(), request->branch_id(), v, r);
-        },
-        [](const UnitResult&) {});
-    return reactor;
-  }
-
-  grpc::ServerUnaryReactor* GetBranchState(grpc::CallbackServerContext* context,
-                                           const v1::BranchStateRequest* request,
-                                           v1::BranchStateResponse* response) override {
-    auto* reactor = context->DefaultReactor();
-    absl::Status s = CheckBranch(request->txn_id(), request->branch_id());
-    if (s.ok()) {
-      // Committed state only: an answer must never be undone by a group write that fails.
-      auto raw = store_.Get(Space::kBarrier, BarrierKey(request->txn_id(), request->branch_id()));
-      BarrierRecord rec;
-      if (!raw.ok()) {
-        s = raw.status();
-      } else if (raw->has_value() && !rec.ParseFromString(**raw)) {
-        s = absl::DataLossError("the branch's barrier record is unreadable");
-      } else {
-        response->set_state(static_cast<v1::BarrierState>(rec.state()));
-      }
-    }
-    reactor->Finish(ToGrpcStatus(s));
-    return reactor;
-  }
-
- private:
-  using StepWork = bool (*)(SagaHandler&, const std::string&, uint32_t, const std::string&,
-                            WorkView&, UnitResult&);
-  grpc::ServerUnaryReactor* Step(grpc::CallbackServerContext* context,
-                                 const v1::StepRequest* request, v1::StepResponse* response,
-                                 StepWork work) {
-    auto* reactor = context->DefaultReactor();
-    absl::Status s = saga_ == nullptr ? absl::UnimplementedError(
-                                            "this participant runs no saga steps (MODE_SAGA)")
-                                      : CheckBranch(request->txn_id(), request->branch_id());
-    if (s.ok()) s = CheckParticipant(name_, request->participant());
-    if (!s.ok()) {
-      reactor->Finish(ToGrpcStatus(s));
-      return reactor;
-    }
-    RunUnit(
-        store_, metrics_, reactor,
-        [this, request, work](WorkView& v, UnitResult& r) {
-          return work(*saga_, request->txn_id(), request->branch_id(), request->payload(), v, r);
-        },
-        [response](const UnitResult& r) { internal::ToStepResponse(r.step, response); });
-    return reactor;
-  }
-
-  grpc::ServerUnaryReactor* Decide(grpc::CallbackServerContext* context, std::string txn_id,
-                                   uint32_t branch_id, bool commit) {
-    auto* reactor = context->DefaultReactor();
-    if (absl::Status s = CheckBranch(txn_id, branch_id); !s.ok()) {
-      reactor->Finish(ToGrpcStatus(s));
-      return reactor;
-    }
-    RunUnit(
-        store_, metrics_, reactor,
-        [this, txn_id = std::move(txn_id), branch_id, commit](WorkView& v, UnitResult& r) {
-          return DecideWork(handler_, txn_id, branch_id, commit, v, r);
-        },
-        [](const UnitResult&) {});
-    return reactor;
-  }
-
-  storage::BranchStore& store_;
-  BranchHandler& handler_;
-  ParticipantMetrics* const metrics_;
-  SagaHandler* const saga_;  // May be null.
-  const std::string name_;    // Empty: not checked.
-};
-
 ParticipantServer::ParticipantServer(ParticipantOptions options, storage::BranchStore& store,
                                      BranchHandler& handler)
     : options_(std::move(options)),
       store_(store),
       handler_(handler),
-      participant_impl_(std::make_unique<ParticipantImpl>(store, handler, options_.metrics,
-                                                          options_.saga, options_.name)),
+      participant_impl_(std::make_unique<internal::ParticipantService>(
+          store, handler, options_.metrics, options_.saga, options_.name)),
       inspect_impl_(internal::MakeInspectService(store)),
       timers_(std::make_unique<internal::ThreePhaseTimers>(
           store, [this](const std::string& txn_id, uint32_t branch, bool commit) {
             UnitResult result;
             absl::Status w = store_.SubmitAndWait([&](WorkView& v) {
-              return DecideWork(handler_, txn_id, branch, commit, v, result);
+              return internal::DecideWork(handler_, txn_id, branch, commit, v, result);
             });
             if (w.ok()) w = result.error;
             if (w.ok() && options_.metrics != nullptr) options_.metrics->Branch(result.effect);
@@ -352,6 +82,11 @@ ParticipantServer::~ParticipantServer() {
 
 grpc::Service* ParticipantServer::participant_service() { return participant_impl_.get(); }
 grpc::Service* ParticipantServer::inspect_service() { return inspect_impl_.get(); }
+
+void ParticipantServer::ServeCall(const std::string& method, const std::string& request,
+                                  std::function<void(absl::Status, std::string)> done) {
+  participant_impl_->ServeCall(method, request, std::move(done));
+}
 
 void ParticipantServer::StartBackgroundWork() {
   background_ = std::thread([this] { BackgroundLoop(); });
@@ -445,11 +180,12 @@ int ParticipantServer::ResolveInDoubtOnce() {
   std::vector<std::string> in_doubt;
   int prepared_total = 0;
   absl::Status s = store_.Scan(
-      Space::kMeta, kPreparedPrefix, "", [&](const std::string& key, const std::string& value) {
+      Space::kMeta, internal::kPreparedPrefix, "",
+      [&](const std::string& key, const std::string& value) {
         ++prepared_total;
         int64_t prepared = 0;
         if (absl::SimpleAtoi(value, &prepared) && prepared < cutoff && in_doubt.size() < 1000) {
-          in_doubt.push_back(key.substr(sizeof(kPreparedPrefix) - 1));
+          in_doubt.push_back(key.substr(sizeof(internal::kPreparedPrefix) - 1));
         }
         return true;
       });
@@ -470,16 +206,16 @@ int ParticipantServer::ResolveInDoubtOnce() {
     v1::GetDecisionResponse resp;
     grpc::Status st = decisions_->GetDecision(&ctx, req, &resp);
     if (options_.metrics != nullptr) {
-      options_.metrics->DecisionQuery(!st.ok()                                      ? "error"
-                                      : resp.decision() == v1::DECISION_COMMIT      ? "commit"
-                                      : resp.decision() == v1::DECISION_UNDECIDED   ? "undecided"
-                                                                                    : "abort");
+      options_.metrics->DecisionQuery(!st.ok()                                    ? "error"
+                                      : resp.decision() == v1::DECISION_COMMIT    ? "commit"
+                                      : resp.decision() == v1::DECISION_UNDECIDED ? "undecided"
+                                                                                  : "abort");
     }
     if (!st.ok() || resp.decision() == v1::DECISION_UNDECIDED) continue;
     const bool commit = resp.decision() == v1::DECISION_COMMIT;
     UnitResult result;
     absl::Status w = store_.SubmitAndWait([&](WorkView& v) {
-      return DecideWork(handler_, txn_id, branch, commit, v, result);
+      return internal::DecideWork(handler_, txn_id, branch, commit, v, result);
     });
     if (w.ok()) w = result.error;
     Log(w.ok() ? LogLevel::kInfo : LogLevel::kWarning, "in-doubt branch resolved",

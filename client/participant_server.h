@@ -2,6 +2,7 @@
 #define SETTLE_CLIENT_PARTICIPANT_SERVER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -18,6 +19,7 @@
 
 namespace settle::sdk {
 namespace internal {
+class ParticipantService;
 class ThreePhaseTimers;
 }  // namespace internal
 
@@ -124,6 +126,13 @@ class ParticipantServer final {
   grpc::Service* participant_service();
   grpc::Service* inspect_service();
 
+  // One call of the Participant service from another transport (AmqpParticipantServer): the
+  // method's name ("Prepare", ...) and its serialized request. `done` runs once, on any
+  // thread, with the status and, with OK, the serialized response. The same code and result
+  // contract as over gRPC.
+  void ServeCall(const std::string& method, const std::string& request,
+                 std::function<void(absl::Status, std::string)> done);
+
   // Starts the one background thread: in-doubt resolution (when there is a coordinator to
   // ask), three-phase timers and the barrier sweep.
   void StartBackgroundWork() ABSL_LOCKS_EXCLUDED(mu_);
@@ -144,13 +153,12 @@ class ParticipantServer final {
   int TerminateDueOnce(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  class ParticipantImpl;
   void BackgroundLoop() ABSL_LOCKS_EXCLUDED(mu_);
 
   const ParticipantOptions options_;
   storage::BranchStore& store_;
   BranchHandler& handler_;
-  std::unique_ptr<ParticipantImpl> participant_impl_;
+  std::unique_ptr<internal::ParticipantService> participant_impl_;
   std::unique_ptr<grpc::Service> inspect_impl_;
   std::unique_ptr<v1::DecisionService::Stub> decisions_;  // Null without a coordinator.
   std::unique_ptr<internal::ThreePhaseTimers> timers_;

@@ -1,147 +1,39 @@
 #include "messaging/amqp_channel.h"
 
-#include <amqp.h>
-#include <amqp_framing.h>
-#include <amqp_tcp_socket.h>
-#include <sys/time.h>
-
 #include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "messaging/amqp_internal.h"
 
 namespace settle::messaging {
-namespace {
 
-constexpr amqp_channel_t kChannel = 1;
+using internal::Bytes;
+using internal::FromCode;
+using internal::FromReply;
+using internal::IntArg;
+using internal::kChannel;
+using internal::String;
+using internal::Timeval;
+using internal::Utf8Arg;
 
-amqp_bytes_t Bytes(const std::string& s) {
-  return amqp_bytes_t{s.size(), const_cast<char*>(s.data())};
-}
-
-std::string String(amqp_bytes_t b) {
-  return b.bytes == nullptr ? std::string() : std::string(static_cast<const char*>(b.bytes), b.len);
-}
-
-timeval Timeval(absl::Duration d) { return absl::ToTimeval(std::max(d, absl::ZeroDuration())); }
-
-// The one place rabbitmq-c's errors become statuses. A closed channel or connection is
-// UNAVAILABLE (connect again), except what reconnecting cannot fix: a topology declared
-// elsewhere with other arguments (406) or refused credentials (403).
-absl::Status FromReply(const amqp_rpc_reply_t& r, absl::string_view what) {
-  switch (r.reply_type) {
-    case AMQP_RESPONSE_NORMAL:
-      return absl::OkStatus();
-    case AMQP_RESPONSE_NONE:
-      return absl::UnavailableError(absl::StrCat(what, ": RabbitMQ sent no reply"));
-    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-      return absl::UnavailableError(absl::StrCat(what, ": ", amqp_error_string2(r.library_error)));
-    case AMQP_RESPONSE_SERVER_EXCEPTION:
-      break;
-  }
-  uint16_t code = 0;
-  std::string text;
-  if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
-    const auto* m = static_cast<const amqp_connection_close_t*>(r.reply.decoded);
-    code = m->reply_code;
-    text = String(m->reply_text);
-  } else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-    const auto* m = static_cast<const amqp_channel_close_t*>(r.reply.decoded);
-    code = m->reply_code;
-    text = String(m->reply_text);
-  }
-  const std::string message =
-      absl::StrCat(what, ": RabbitMQ closed the channel (", code, " ", text, ")");
-  if (code == 406) return absl::FailedPreconditionError(message);
-  if (code == 403) return absl::PermissionDeniedError(message);
-  return absl::UnavailableError(message);
-}
-
-absl::Status FromCode(int code, absl::string_view what) {
-  if (code == AMQP_STATUS_OK) return absl::OkStatus();
-  return absl::UnavailableError(absl::StrCat(what, ": ", amqp_error_string2(code)));
-}
-
-amqp_table_entry_t Utf8Arg(const char* key, const std::string& value) {
-  amqp_table_entry_t e;
-  e.key = amqp_cstring_bytes(key);
-  e.value.kind = AMQP_FIELD_KIND_UTF8;
-  e.value.value.bytes = Bytes(value);
-  return e;
-}
-
-amqp_table_entry_t IntArg(const char* key, int32_t value) {
-  amqp_table_entry_t e;
-  e.key = amqp_cstring_bytes(key);
-  e.value.kind = AMQP_FIELD_KIND_I32;
-  e.value.value.i32 = value;
-  return e;
-}
-
-}  // namespace
-
-struct AmqpChannel::Conn {
-  amqp_connection_state_t state = amqp_new_connection();
-  bool healthy = false;  // Closed gracefully only when nothing failed on it.
-  ~Conn() {
-    if (healthy) {
-      amqp_channel_close(state, kChannel, AMQP_REPLY_SUCCESS);
-      amqp_connection_close(state, AMQP_REPLY_SUCCESS);
-    }
-    amqp_destroy_connection(state);
-  }
-};
-
-AmqpChannel::AmqpChannel(std::unique_ptr<Conn> conn, AmqpOptions options)
+AmqpChannel::AmqpChannel(std::unique_ptr<internal::Connection> conn, AmqpOptions options)
     : conn_(std::move(conn)), options_(std::move(options)) {}
 
 AmqpChannel::~AmqpChannel() = default;
 
 absl::StatusOr<std::unique_ptr<AmqpChannel>> AmqpChannel::Connect(const AmqpOptions& options) {
-  auto conn = std::make_unique<Conn>();
-  amqp_socket_t* socket = amqp_tcp_socket_new(conn->state);
-  if (socket == nullptr) return absl::InternalError("rabbitmq-c could not make a socket");
-  timeval timeout = Timeval(options.connect_timeout);
-  const std::string where = absl::StrCat("RabbitMQ at ", options.host, ":", options.port);
-  if (absl::Status s =
-          FromCode(amqp_socket_open_noblock(socket, options.host.c_str(), options.port, &timeout),
-                   absl::StrCat("cannot connect to ", where));
-      !s.ok()) {
-    return s;
-  }
-  // Every later call that waits for the broker (RPCs, reading a returned message) is bounded.
-  amqp_set_rpc_timeout(conn->state, &timeout);
-  if (absl::Status s = FromReply(
-          amqp_login(conn->state, options.vhost.c_str(), 0, 131072, /*heartbeat=*/0,
-                     AMQP_SASL_METHOD_PLAIN, options.user.c_str(), options.password.c_str()),
-          absl::StrCat("cannot log in to ", where, " as ", options.user));
-      !s.ok()) {
-    return s;
-  }
-  amqp_channel_open(conn->state, kChannel);
-  if (absl::Status s = FromReply(amqp_get_rpc_reply(conn->state), "cannot open a channel");
-      !s.ok()) {
-    return s;
-  }
-  amqp_confirm_select(conn->state, kChannel);
-  if (absl::Status s = FromReply(amqp_get_rpc_reply(conn->state), "cannot select confirms");
-      !s.ok()) {
-    return s;
-  }
-  conn->healthy = true;
-  std::unique_ptr<AmqpChannel> channel(new AmqpChannel(std::move(conn), options));
+  auto conn = internal::OpenConnection(options, /*confirms=*/true);
+  if (!conn.ok()) return conn.status();
+  std::unique_ptr<AmqpChannel> channel(new AmqpChannel(std::move(*conn), options));
   if (absl::Status s = channel->DeclareTopology(); !s.ok()) return s;
   return channel;
 }
 
 absl::Status AmqpChannel::DeclareTopology() {
   amqp_connection_state_t st = conn_->state;
-  auto check = [&](absl::string_view what) {
-    absl::Status s = FromReply(amqp_get_rpc_reply(st), what);
-    if (!s.ok()) conn_->healthy = false;
-    return s;
-  };
+  auto check = [&](absl::string_view what) { return internal::Check(*conn_, what); };
   const std::string quorum = "quorum";
   amqp_exchange_declare(st, kChannel, Bytes(options_.dead_letter_exchange),
                         amqp_cstring_bytes("fanout"), /*passive=*/0, /*durable=*/1,
@@ -252,13 +144,9 @@ absl::StatusOr<std::vector<bool>> AmqpChannel::PublishConfirmed(
         break;
       }
       case AMQP_CHANNEL_CLOSE_METHOD:
-      case AMQP_CONNECTION_CLOSE_METHOD: {
+      case AMQP_CONNECTION_CLOSE_METHOD:
         conn_->healthy = false;
-        amqp_rpc_reply_t r;
-        r.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
-        r.reply = frame.payload.method;
-        return FromReply(r, "RabbitMQ closed the channel while confirming");
-      }
+        return internal::FromCloseFrame(frame, "RabbitMQ closed the channel while confirming");
       default:
         break;
     }

@@ -1,8 +1,8 @@
 #ifndef SETTLE_MESSAGING_AMQP_CHANNEL_H_
 #define SETTLE_MESSAGING_AMQP_CHANNEL_H_
 
-// RabbitMQ (AMQP 0-9-1) through rabbitmq-c, behind a small interface of ours: the only file
-// pair that includes rabbitmq-c (STYLE.md 11). The outbox relay publishes through it (as a
+// RabbitMQ (AMQP 0-9-1) through rabbitmq-c, behind a small interface of ours; rabbitmq-c is
+// included only in messaging/ (STYLE.md 11). The outbox relay publishes through it (as a
 // Publisher); consumers read through it.
 
 #include <cstdint>
@@ -17,6 +17,9 @@
 #include "messaging/publisher.h"
 
 namespace settle::messaging {
+namespace internal {
+struct Connection;
+}  // namespace internal
 
 struct AmqpOptions {
   std::string host = "127.0.0.1";
@@ -70,11 +73,10 @@ class AmqpChannel final : public Publisher {
   absl::Status Requeue(uint64_t delivery_tag);
 
  private:
-  struct Conn;
-  explicit AmqpChannel(std::unique_ptr<Conn> conn, AmqpOptions options);
+  AmqpChannel(std::unique_ptr<internal::Connection> conn, AmqpOptions options);
   absl::Status DeclareTopology();
 
-  std::unique_ptr<Conn> conn_;
+  std::unique_ptr<internal::Connection> conn_;
   const AmqpOptions options_;
   uint64_t next_delivery_tag_ = 1;  // Confirm mode numbers publishes from 1 on the channel.
 };

@@ -7,6 +7,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client/amqp_participant_server.h"
 #include "common/env_flags.h"
 #include "common/json_log.h"
 #include "common/serving.h"
@@ -14,6 +15,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server_builder.h"
+#include "messaging/amqp_flags.h"
 #include "participants/outbox_flags.h"
 #include "participants/outbox_relay.h"
 #include "participants/reference.h"
@@ -45,6 +47,9 @@ ABSL_FLAG(std::string, test_crash_point, "",
           "the broker confirmed a batch and before it is marked published");
 ABSL_FLAG(absl::Duration, outbox_retention, absl::Hours(24 * 7),
           "notification: messages the broker confirmed are removed this long after");
+ABSL_FLAG(std::string, amqp_requests, "",
+          "also serve the participant protocol through RabbitMQ (--amqp_host) from this durable "
+          "queue: register the participant as amqp:<queue>");
 ABSL_FLAG(std::string, test_write_fault_trigger, "",
           "TEST ONLY: while a file exists at this path, every write of the store fails as on a "
           "full disk");
@@ -112,6 +117,21 @@ int main(int argc, char** argv) {
     return 1;
   }
   server_impl->StartBackgroundWork();
+  std::unique_ptr<settle::sdk::AmqpParticipantServer> amqp_server;
+  if (const std::string queue = absl::GetFlag(FLAGS_amqp_requests); !queue.empty()) {
+    auto amqp = settle::messaging::AmqpOptionsFromFlags();
+    if (!settle::messaging::AmqpConfigured() || !amqp.ok()) {
+      settle::Log(settle::LogLevel::kError, "--amqp_requests needs a broker: --amqp_host",
+                  {{"error", amqp.status().ToString()}});
+      return 2;
+    }
+    settle::sdk::AmqpServeOptions serve;
+    serve.broker = std::move(*amqp);
+    serve.queue = queue;
+    amqp_server =
+        std::make_unique<settle::sdk::AmqpParticipantServer>(serve, *server_impl, prom.get());
+    amqp_server->Start();
+  }
   // The notification participant exposes its relay's metrics whether or not it has a broker.
   std::unique_ptr<settle::participants::RelayMetrics> relay_metrics;
   std::unique_ptr<settle::participants::OutboxRelay> relay;
@@ -153,6 +173,7 @@ int main(int argc, char** argv) {
   settle::Log(settle::LogLevel::kInfo, "shutting down", {{"signal", absl::StrCat(sig)}});
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server.reset();
+  if (amqp_server != nullptr) amqp_server->Stop();
   if (relay != nullptr) relay->Stop();
   server_impl.reset();
   store->reset();  // Flushes queued units; their reactors are gone, nothing answers them.

@@ -17,7 +17,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server_builder.h"
-#include "participants/amqp_flags.h"
+#include "messaging/amqp_flags.h"
 #include "participants/notifier.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "admin gRPC listen address (port 0 picks one)");
@@ -162,8 +162,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const settle::participants::NotifierOptions options = OptionsFromFlags();
-  auto amqp = settle::participants::AmqpOptionsFromFlags();
-  if (!settle::participants::AmqpConfigured() || !amqp.ok()) {
+  auto amqp = settle::messaging::AmqpOptionsFromFlags();
+  if (!settle::messaging::AmqpConfigured() || !amqp.ok()) {
     Log(LogLevel::kError, "bad RabbitMQ settings",
         {{"error", amqp.ok() ? "--amqp_host is required" : amqp.status().ToString()}});
     return 2;

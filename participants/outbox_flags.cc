@@ -9,7 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "messaging/amqp_channel.h"
 #include "messaging/kafka_publisher.h"
-#include "participants/amqp_flags.h"
+#include "messaging/amqp_flags.h"
 
 ABSL_FLAG(std::string, outbox_target, "rabbitmq",
           "notification: where the outbox relay publishes committed messages, rabbitmq (the "
@@ -56,8 +56,8 @@ absl::StatusOr<std::optional<OutboxTarget>> OutboxTargetFromFlags() {
   auto name = OutboxTargetName();
   if (!name.ok()) return name.status();
   if (*name == "rabbitmq") {
-    if (!AmqpConfigured()) return std::nullopt;
-    auto amqp = AmqpOptionsFromFlags();
+    if (!messaging::AmqpConfigured()) return std::nullopt;
+    auto amqp = messaging::AmqpOptionsFromFlags();
     if (!amqp.ok()) return amqp.status();
     return OutboxTarget{*name, absl::StrCat(amqp->host, ":", amqp->port),
                         [amqp = *amqp]() -> absl::StatusOr<std::unique_ptr<messaging::Publisher>> {

@@ -16,14 +16,16 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server_builder.h"
+#include "messaging/amqp_flags.h"
 #include "prometheus/registry.h"
 #include "server/engine/coordinator.h"
+#include "server/service/amqp_participant_channel.h"
 #include "server/service/coordinator_service.h"
-#include "server/service/grpc_participant_channel.h"
 #include "storage/txn_id.h"
 #include "storage/txn_log.h"
 
-ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "gRPC listen address (host:port; port 0 picks one)");
+ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
+          "gRPC listen address (host:port; port 0 picks one)");
 ABSL_FLAG(std::string, data_dir, "settle-data/coordinator", "folder of the decision log (RocksDB)");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
           "Prometheus /metrics listen address; empty disables it");
@@ -162,14 +164,22 @@ int main(int argc, char** argv) {
   // keeps a scrape from using it while it shuts down.
   absl::Mutex gauge_mu;
   settle::engine::Coordinator* gauge_source = nullptr;  // Guarded by gauge_mu.
-  const settle::MetricsEndpoint metrics_endpoint = settle::StartMetrics(
-      absl::GetFlag(FLAGS_metrics_listen), prom, [&gauge_mu, &gauge_source] {
+  const settle::MetricsEndpoint metrics_endpoint =
+      settle::StartMetrics(absl::GetFlag(FLAGS_metrics_listen), prom, [&gauge_mu, &gauge_source] {
         absl::MutexLock lock(&gauge_mu);
         if (gauge_source != nullptr) gauge_source->RefreshGauges();
       });
   const int metrics_port = metrics_endpoint.port;
 
-  settle::GrpcParticipantChannelFactory channels;
+  // Participants registered as amqp:<queue> are reached through RabbitMQ (--amqp_host).
+  std::shared_ptr<settle::AmqpCallLink> amqp_link;
+  if (settle::messaging::AmqpConfigured()) {
+    auto amqp = settle::messaging::AmqpOptionsFromFlags();
+    if (!amqp.ok()) Die(amqp.status(), "bad RabbitMQ settings");
+    amqp_link = std::make_shared<settle::AmqpCallLink>(*amqp, prom.get());
+    amqp_link->Start();
+  }
+  settle::ParticipantChannels channels(amqp_link);
   settle::engine::CircuitBreakerOptions breaker;
   breaker.failure_threshold = std::max(1, absl::GetFlag(FLAGS_circuit_failure_threshold));
   breaker.probe_initial = options.retry.initial;
@@ -225,6 +235,7 @@ int main(int argc, char** argv) {
   // resumes whatever was not yet delivered. Order matters: once stopped, the engine ignores
   // callbacks; the scheduler goes before the log whose writer it may call.
   coordinator.Stop();
+  if (amqp_link != nullptr) amqp_link->Stop();  // Its callbacks reach a stopped engine.
   scheduler.reset();
   log->reset();
   return 0;

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/echo.h"
@@ -29,6 +30,21 @@ absl::Status Registry::ValidateName(const std::string& name) {
 }
 
 absl::Status Registry::ValidateEndpoint(const std::string& endpoint) {
+  if (absl::StartsWith(endpoint, "amqp:")) {
+    // A participant reached through RabbitMQ: its request queue's name.
+    const absl::string_view queue = absl::string_view(endpoint).substr(5);
+    if (queue.empty() || queue.size() > 200 || absl::StartsWith(queue, "amq.") ||
+        !std::all_of(queue.begin(), queue.end(), [](char c) {
+          return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
+                 c == '_' || c == ':';
+        })) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "endpoint ", Echo(endpoint),
+          " is not amqp:<queue> (1 to 200 letters, digits, '.', '-', '_' or ':', not starting "
+          "with the broker's reserved amq.), e.g. amqp:settle.participant.ledger"));
+    }
+    return absl::OkStatus();
+  }
   auto bad = [&](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat(
         "endpoint ", Echo(endpoint), " is not host:port (", why,

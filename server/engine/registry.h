@@ -79,7 +79,8 @@ class Registry final {
   // Validates a participant name: 1..64 of [a-z0-9_-]. INVALID_ARGUMENT otherwise.
   static absl::Status ValidateName(const std::string& name);
   // Validates an endpoint: host:port, the host a DNS name, an IPv4 address or [IPv6], the port
-  // 1 to 65535; no scheme, path or spaces. INVALID_ARGUMENT naming what is wrong otherwise.
+  // 1 to 65535, no scheme, path or spaces; or amqp:<queue>, a participant reached through
+  // RabbitMQ. INVALID_ARGUMENT naming what is wrong otherwise.
   static absl::Status ValidateEndpoint(const std::string& endpoint);
 
  private:

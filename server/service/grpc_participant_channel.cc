@@ -6,7 +6,7 @@
 #include "grpcpp/security/credentials.h"
 #include "proto/status_mapping.h"
 #include "proto/unary_call.h"
-#include "server/service/api_convert.h"
+#include "server/service/participant_messages.h"
 
 namespace settle {
 
@@ -16,28 +16,13 @@ GrpcParticipantChannel::GrpcParticipantChannel(std::shared_ptr<grpc::Channel> ch
 void GrpcParticipantChannel::Prepare(const engine::PrepareCall& c,
                                      std::function<void(absl::StatusOr<engine::VoteResult>)> done) {
   auto call = std::make_shared<UnaryCall<v1::PrepareRequest, v1::PrepareResponse>>();
-  call->request.set_txn_id(c.ref.txn_id);
-  call->request.set_branch_id(c.ref.branch_id);
-  call->request.set_participant(c.participant);
-  call->request.set_payload(c.payload);
-  ToProtoTime(c.deadline, call->request.mutable_deadline());
-  if (c.three_phase_timeout > absl::ZeroDuration()) {
-    auto* three = call->request.mutable_three_phase();
-    const int64_t us = absl::ToInt64Microseconds(c.three_phase_timeout);
-    three->mutable_timeout()->set_seconds(us / 1000000);
-    three->mutable_timeout()->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
-    for (const engine::Peer& p : c.peers) {
-      auto* peer = three->add_peers();
-      peer->set_branch_id(p.branch_id);
-      peer->set_endpoint(p.endpoint);
-    }
-  }
+  FillPrepareRequest(c, &call->request);
   auto* async = stub_->async();
   StartUnaryCall<v1::PrepareRequest, v1::PrepareResponse>(
       [async](auto... args) { async->Prepare(args...); }, c.deadline, std::move(call),
       [done = std::move(done)](const grpc::Status& s, const v1::PrepareResponse& resp) {
         if (!s.ok()) return done(FromGrpcStatus(s));
-        done(engine::VoteResult{resp.vote() == v1::VOTE_YES, resp.reason()});
+        done(ToVoteResult(resp));
       });
 }
 
@@ -78,22 +63,11 @@ void GrpcParticipantChannel::PreCommit(const engine::BranchRef& ref, absl::Time 
 void GrpcParticipantChannel::Step(bool compensate, const engine::PrepareCall& c,
                                   std::function<void(absl::StatusOr<engine::StepResult>)> done) {
   auto call = std::make_shared<UnaryCall<v1::StepRequest, v1::StepResponse>>();
-  call->request.set_txn_id(c.ref.txn_id);
-  call->request.set_branch_id(c.ref.branch_id);
-  call->request.set_participant(c.participant);
-  call->request.set_payload(c.payload);
-  ToProtoTime(c.deadline, call->request.mutable_deadline());
+  FillStepRequest(c, &call->request);
   auto* async = stub_->async();
   auto on_done = [done = std::move(done)](const grpc::Status& s, const v1::StepResponse& resp) {
     if (!s.ok()) return done(FromGrpcStatus(s));
-    using Kind = engine::StepResult::Kind;
-    switch (resp.outcome()) {
-      case v1::STEP_DONE: return done(engine::StepResult{Kind::kDone, ""});
-      case v1::STEP_REFUSED: return done(engine::StepResult{Kind::kRefused, resp.reason()});
-      case v1::STEP_IN_PROGRESS: return done(engine::StepResult{Kind::kInProgress, ""});
-      default:
-        return done(absl::UnknownError("the participant answered no step outcome"));
-    }
+    done(ToStepResult(resp));
   };
   if (compensate) {
     StartUnaryCall<v1::StepRequest, v1::StepResponse>(

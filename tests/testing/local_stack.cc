@@ -180,10 +180,17 @@ absl::Status LocalStack::StartAll() {
 
 absl::Status LocalStack::RegisterAll() {
   for (const auto& [name, kind] : kinds_) {
-    auto r = client_->RegisterParticipant(name, participant_endpoint(name));
+    auto at = registered_at_.find(name);
+    auto r = client_->RegisterParticipant(
+        name, at != registered_at_.end() ? at->second : participant_endpoint(name));
     if (!r.ok()) return r.status();
   }
   return absl::OkStatus();
+}
+
+absl::Status LocalStack::RegisterAt(const std::string& name, const std::string& endpoint) {
+  registered_at_[name] = endpoint;
+  return client_->RegisterParticipant(name, endpoint).status();
 }
 
 bool LocalStack::CoordinatorServing() const {

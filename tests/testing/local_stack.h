@@ -38,8 +38,11 @@ class LocalStack final {
   absl::Status StartNotifier(const std::vector<std::string>& flags);
   // Starts all four and registers the participants under their kind's name.
   absl::Status StartAll();
-  // Registers every participant started so far under its name.
+  // Registers every participant started so far under its name, at its gRPC address or at the
+  // endpoint RegisterAt gave it.
   absl::Status RegisterAll();
+  // Registers participant `name` at `endpoint` (e.g. amqp:<queue>), now and in RegisterAll.
+  absl::Status RegisterAt(const std::string& name, const std::string& endpoint);
 
   Process& coordinator() { return *coordinator_; }
   Process& participant(const std::string& kind) { return *participants_.at(kind); }
@@ -94,6 +97,7 @@ class LocalStack final {
   int coordinator_port_ = 0;
   int coordinator_metrics_port_ = 0;
   std::map<std::string, std::string> kinds_;  // Participant name -> reference kind.
+  std::map<std::string, std::string> registered_at_;  // Name -> endpoint, when not its port.
   std::map<std::string, int> participant_ports_;
   std::map<std::string, int> participant_metrics_ports_;
   std::unique_ptr<Process> coordinator_;

@@ -124,4 +124,8 @@ RabbitMqBroker::~RabbitMqBroker() {
   (void)std::system(cmd.c_str());
 }
 
+std::vector<std::string> RabbitMqBroker::ClientFlags() const {
+  return {"--amqp_host=127.0.0.1", absl::StrCat("--amqp_port=", port_)};
+}
+
 }  // namespace settle::testing

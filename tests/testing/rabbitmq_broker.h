@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -24,6 +25,8 @@ class RabbitMqBroker final {
   RabbitMqBroker& operator=(const RabbitMqBroker&) = delete;
 
   int port() const { return port_; }
+  // The --amqp_host and --amqp_port flags of a process that reaches this broker.
+  std::vector<std::string> ClientFlags() const;
   // Graceful stop (SIGTERM), waiting until it has exited.
   absl::Status Stop();
   // kill -9 of the Erlang VM: whatever it had not written is gone.

@@ -1,5 +1,5 @@
-#ifndef SETTLE_PARTICIPANTS_AMQP_FLAGS_H_
-#define SETTLE_PARTICIPANTS_AMQP_FLAGS_H_
+#ifndef SETTLE_MESSAGING_AMQP_FLAGS_H_
+#define SETTLE_MESSAGING_AMQP_FLAGS_H_
 
 // The RabbitMQ flags shared by settle-participant (the notification outbox relay) and
 // settle-notifier (the consumer): --amqp_host, --amqp_port, --amqp_user, --amqp_password_file,
@@ -8,14 +8,14 @@
 #include "absl/status/statusor.h"
 #include "messaging/amqp_channel.h"
 
-namespace settle::participants {
+namespace settle::messaging {
 
 // True when --amqp_host is set.
 bool AmqpConfigured();
 // The options the flags give; INVALID_ARGUMENT naming the file when the password file cannot be
 // read.
-absl::StatusOr<messaging::AmqpOptions> AmqpOptionsFromFlags();
+absl::StatusOr<AmqpOptions> AmqpOptionsFromFlags();
 
-}  // namespace settle::participants
+}  // namespace settle::messaging
 
-#endif  // SETTLE_PARTICIPANTS_AMQP_FLAGS_H_
+#endif  // SETTLE_MESSAGING_AMQP_FLAGS_H_

@@ -1,4 +1,4 @@
-#include "participants/amqp_flags.h"
+#include "messaging/amqp_flags.h"
 
 #include <string>
 
@@ -7,8 +7,10 @@
 #include "common/crypto.h"
 
 ABSL_FLAG(std::string, amqp_host, "",
-          "RabbitMQ host: the notification participant's outbox relay publishes committed "
-          "messages there (empty keeps them in the outbox); settle-notifier consumes from it");
+          "RabbitMQ host: the coordinator reaches amqp: participants through it; a participant "
+          "serves --amqp_requests from it; the notification participant's outbox relay "
+          "publishes committed messages there (empty keeps them in the outbox); settle-notifier "
+          "consumes from it");
 ABSL_FLAG(int32_t, amqp_port, 5672, "RabbitMQ port");
 ABSL_FLAG(std::string, amqp_user, "guest", "RabbitMQ user");
 ABSL_FLAG(std::string, amqp_password_file, "",
@@ -18,12 +20,12 @@ ABSL_FLAG(std::string, amqp_queue, "settle.payment-results",
           "durable quorum queue bound to the exchange");
 ABSL_FLAG(std::string, amqp_routing_key, "payment.result", "routing key of payment results");
 
-namespace settle::participants {
+namespace settle::messaging {
 
 bool AmqpConfigured() { return !absl::GetFlag(FLAGS_amqp_host).empty(); }
 
-absl::StatusOr<messaging::AmqpOptions> AmqpOptionsFromFlags() {
-  messaging::AmqpOptions amqp;
+absl::StatusOr<AmqpOptions> AmqpOptionsFromFlags() {
+  AmqpOptions amqp;
   amqp.host = absl::GetFlag(FLAGS_amqp_host);
   amqp.port = absl::GetFlag(FLAGS_amqp_port);
   amqp.user = absl::GetFlag(FLAGS_amqp_user);
@@ -41,4 +43,4 @@ absl::StatusOr<messaging::AmqpOptions> AmqpOptionsFromFlags() {
   return amqp;
 }
 
-}  // namespace settle::participants
+}  // namespace settle::messaging
