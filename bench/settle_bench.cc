@@ -24,6 +24,7 @@
 #include "common/env_flags.h"
 #include "tests/testing/http_get.h"
 #include "tests/testing/local_stack.h"
+#include "tests/testing/rabbitmq_broker.h"
 
 namespace settle::bench {
 
@@ -73,6 +74,10 @@ ABSL_FLAG(int32_t, rounds, 1,
 ABSL_FLAG(std::string, mode, "two_phase",
           "two_phase (transfers), three_phase (transfers; no --baseline) or saga (card payments "
           "through the gateway; no --baseline)");
+ABSL_FLAG(std::string, amqp_participant, "",
+          "with --local: also run each step with this participant (balance, ledger or "
+          "notification) reached through a RabbitMQ broker the bench starts, and report it "
+          "beside gRPC");
 ABSL_FLAG(bool, json, false, "print the report as JSON on stdout");
 ABSL_FLAG(bool, progress, true, "live progress line on stderr");
 ABSL_FLAG(bool, growth, false,
@@ -93,6 +98,8 @@ struct Step {
   double concurrency_or_rate = 0;
   StepStats settle;
   std::optional<StepStats> baseline;
+  // With --amqp_participant: the same load with that participant reached through RabbitMQ.
+  std::optional<StepStats> over_amqp;
   double commits_per_sync = 0;  // 0 when unknown.
   // With --rounds: every round's (throughput ratio, p99 ratio), lowest first.
   std::vector<std::pair<double, double>> round_ratios;
@@ -133,6 +140,7 @@ int main(int argc, char** argv) {
   settle::ParseFlagsWithEnv(argc, argv, "settle-bench: load generator for Settle");
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);  // As in the servers.
   std::unique_ptr<settle::testing::LocalStack> stack;
+  std::unique_ptr<settle::testing::RabbitMqBroker> broker;  // With --amqp_participant.
   std::string coordinator = absl::GetFlag(FLAGS_coordinator);
   std::string metrics = absl::GetFlag(FLAGS_metrics);
   std::map<std::string, std::string> participants;
@@ -164,6 +172,23 @@ int main(int argc, char** argv) {
     if (!started.ok()) {
       std::fprintf(stderr, "cannot start the local stack: %s\n", started.ToString().c_str());
       return 1;
+    }
+    if (const std::string kind = absl::GetFlag(FLAGS_amqp_participant); !kind.empty()) {
+      auto b = settle::testing::RabbitMqBroker::Start(stack->dir() + "/broker");
+      if (!b.ok()) {
+        std::fprintf(stderr, "--amqp_participant: no RabbitMQ broker starts here: %s\n",
+                     b.status().ToString().c_str());
+        return 1;
+      }
+      broker = std::move(*b);
+      std::vector<std::string> flags = broker->ClientFlags();
+      started = stack->StartCoordinator(flags);
+      flags.push_back("--amqp_requests=settle.participant." + kind);
+      if (started.ok()) started = stack->StartParticipant(kind, flags);
+      if (!started.ok()) {
+        std::fprintf(stderr, "cannot start the broker's stack: %s\n", started.ToString().c_str());
+        return 1;
+      }
     }
     coordinator = stack->coordinator_endpoint();
     metrics = stack->coordinator_metrics_endpoint();
@@ -285,6 +310,20 @@ int main(int argc, char** argv) {
           t.commits_per_sync = commits * (1 - absl::GetFlag(FLAGS_abort_ratio)) / syncs;
         }
       }
+      if (broker != nullptr) {
+        // The same load again, the participant now registered at its queue.
+        const std::string kind = absl::GetFlag(FLAGS_amqp_participant);
+        if (absl::Status s = stack->RegisterAt(kind, "amqp:settle.participant." + kind); !s.ok()) {
+          std::fprintf(stderr, "cannot register %s at its queue: %s\n", kind.c_str(),
+                       s.ToString().c_str());
+          return 1;
+        }
+        opts.label = "settle, " + kind + " over AMQP " + step.label + of;
+        t.over_amqp = run(*settle_driver);
+        if (absl::Status s = stack->RegisterAt(kind, stack->participant_endpoint(kind)); !s.ok()) {
+          return 1;
+        }
+      }
       tries.push_back(std::move(t));
     }
     // On a shared machine both systems drift together within a round, not across rounds: keep
@@ -295,6 +334,7 @@ int main(int argc, char** argv) {
     Step& median = tries[tries.size() / 2];
     step.settle = median.settle;
     step.baseline = median.baseline;
+    step.over_amqp = median.over_amqp;
     step.commits_per_sync = median.commits_per_sync;
     steps.push_back(std::move(step));
   }
@@ -311,6 +351,7 @@ int main(int argc, char** argv) {
       absl::StrAppend(&out, i ? "," : "", "{\"", rate > 0 ? "rate" : "concurrency",
                       "\":", s.concurrency_or_rate, ",\"settle\":", StatsJson(s.settle),
                       ",\"commits_per_sync\":", absl::StrFormat("%.2f", s.commits_per_sync));
+      if (s.over_amqp) absl::StrAppend(&out, ",\"over_amqp\":", StatsJson(*s.over_amqp));
       if (s.baseline) {
         absl::StrAppend(
             &out, ",\"baseline\":", StatsJson(*s.baseline),
@@ -332,6 +373,19 @@ int main(int argc, char** argv) {
   for (const Step& s : steps) {
     std::printf("%s\n", s.label.c_str());
     PrintRow("settle", s.settle);
+    if (s.over_amqp) {
+      PrintRow("amqp", *s.over_amqp);
+      std::printf("  amqp      %s through RabbitMQ: throughput %.2f of all-gRPC, p50 %.2fx, p99 "
+                  "%.2fx\n",
+                  absl::GetFlag(FLAGS_amqp_participant).c_str(),
+                  s.settle.tps > 0 ? s.over_amqp->tps / s.settle.tps : 0,
+                  s.settle.p50 > absl::ZeroDuration()
+                      ? absl::FDivDuration(s.over_amqp->p50, s.settle.p50)
+                      : 0,
+                  s.settle.p99 > absl::ZeroDuration()
+                      ? absl::FDivDuration(s.over_amqp->p99, s.settle.p99)
+                      : 0);
+    }
     if (s.baseline) {
       PrintRow("baseline", *s.baseline);
       std::printf("  ratio     throughput %.2f of baseline, p99 %.2fx baseline\n", TpsRatio(s),
