@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/echo.h"
 #include "common/json_log.h"
@@ -115,6 +116,13 @@ absl::Status Coordinator::Validate(const ExecuteParams& p) const {
           "branch ", i, ": participant '", b.participant,
           "' is not registered; register it with `settle register ", b.participant,
           " HOST:PORT` or fix the name"));
+    }
+    if (p.mode == Mode::kThreePhase && absl::StartsWith(registry_.Endpoint(b.participant), "amqp:")) {
+      // The termination protocol has the branches ask each other over gRPC.
+      return absl::FailedPreconditionError(absl::StrCat(
+          "branch ", i, ": participant '", b.participant,
+          "' is reached through RabbitMQ, and MODE_THREE_PHASE needs every participant on gRPC; "
+          "use MODE_TWO_PHASE or register it at host:port"));
     }
   }
   return absl::OkStatus();

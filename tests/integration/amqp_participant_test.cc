@@ -104,6 +104,12 @@ TEST_F(AmqpParticipantTest, PaymentsCommitAndAbortThroughTheBroker) {
   EXPECT_GE(testing::MetricSample(stack_.participant_metrics_endpoint("balance"),
                                   "settle_participant_amqp_requests_total{result=\"served\"}"),
             21);
+  // Three-phase commit's termination protocol needs every branch on gRPC: refused up front.
+  v1::ExecuteRequest three = client::MakeTransfer("three", "alice", "bob", 5);
+  three.set_mode(v1::MODE_THREE_PHASE);
+  auto refused = stack_.client().Execute(three);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_NE(refused.status().message().find("'balance'"), std::string::npos) << refused.status();
 }
 
 // The participant killed -9: calls wait for it in its durable queue. A payment started while
