@@ -21,14 +21,8 @@
 namespace settle::sdk {
 namespace {
 
-using internal::CheckBranch;
-using internal::CheckParticipant;
 using internal::ReadBarrier;
-using internal::ReadBarrierFor;
-using internal::StagingView;
 using internal::UnitResult;
-using internal::WriteBarrier;
-using internal::WriteTombstone;
 using storage::BarrierRecord;
 using storage::Space;
 using storage::WorkView;

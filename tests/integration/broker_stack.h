@@ -86,6 +86,42 @@ class PaymentResultsStack : public ::testing::Test {
     return committed;
   }
 
+  // The transaction ids of every message the broker holds (read off it), duplicates counted.
+  virtual std::multiset<std::string> Received() = 0;
+
+  // Pays 12 transfers, 4 of them refused: the 8 committed payments' messages reach the broker
+  // once each, the others' never, and the relay's metrics (labelled `target`) say so.
+  void ExpectCommittedPaymentsReachTheBrokerOnce(const std::string& target) {
+    const std::set<std::string> committed = Pay("p-", 12, /*refused=*/4);
+    ASSERT_EQ(committed.size(), 8u);
+    ASSERT_TRUE(WaitFor([&] { return AllPublished(); }, absl::Seconds(30)));
+    const std::multiset<std::string> got = Received();
+    EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), committed);
+    EXPECT_EQ(got.size(), committed.size());
+    const std::string label = absl::StrCat("target=\"", target, "\"");
+    EXPECT_EQ(Metric(absl::StrCat("settle_outbox_publishes_total{", label,
+                                  ",result=\"confirmed\"}")),
+              8);
+    EXPECT_EQ(Metric(absl::StrCat("settle_outbox_depth{", label, "}")), 0);
+    EXPECT_EQ(Metric(absl::StrCat("settle_outbox_broker_connected{", label, "}")), 1);
+  }
+
+  // CrashRelayBetweenConfirmAndMark, then: once the relay is back, every committed payment's
+  // message reached the broker, and the confirmed, unmarked batch went again under its ids.
+  void ExpectACrashBetweenConfirmAndMarkRepublishes() {
+    const std::set<std::string> committed = CrashRelayBetweenConfirmAndMark();
+    ASSERT_FALSE(HasFailure());
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          auto outbox = stack_.Outbox();
+          return outbox.ok() && outbox->size() == committed.size() && AllPublished();
+        },
+        absl::Seconds(90)));
+    const std::multiset<std::string> got = Received();
+    EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), committed);
+    EXPECT_GT(got.size(), committed.size()) << "the confirmed, unmarked batch was not republished";
+  }
+
   // A sample of the notification participant's metrics, e.g. "settle_outbox_depth"; -1 if
   // absent.
   double Metric(const std::string& series) {
@@ -104,6 +140,22 @@ class BrokerStackTest : public PaymentResultsStack {
   // Also settle-notifier's flags.
   std::vector<std::string> RelayFlags() const override {
     return {"--amqp_host=127.0.0.1", absl::StrCat("--amqp_port=", broker_->port())};
+  }
+
+  // Every message in the queue, acked.
+  std::multiset<std::string> Received() override {
+    std::multiset<std::string> ids;
+    auto channel = messaging::AmqpChannel::Connect(amqp_);
+    EXPECT_TRUE(channel.ok()) << channel.status();
+    if (!channel.ok()) return ids;
+    for (;;) {
+      auto d = (*channel)->Get(amqp_.queue);
+      EXPECT_TRUE(d.ok()) << d.status();
+      if (!d.ok() || !d->has_value()) return ids;
+      EXPECT_TRUE((*channel)->Ack((*d)->delivery_tag).ok());
+      const std::string& id = (*d)->message_id;
+      ids.insert(id.substr(0, id.find('/')));
+    }
   }
 
   std::unique_ptr<RabbitMqBroker> broker_;

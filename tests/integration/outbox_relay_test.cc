@@ -16,35 +16,10 @@ namespace {
 
 using testing::WaitFor;
 
-class OutboxRelayTest : public testing::BrokerStackTest {
- protected:
-  // The transaction ids of every message in the queue (acked), with duplicates counted.
-  std::multiset<std::string> Drain() {
-    std::multiset<std::string> ids;
-    auto channel = messaging::AmqpChannel::Connect(amqp_);
-    EXPECT_TRUE(channel.ok()) << channel.status();
-    if (!channel.ok()) return ids;
-    for (;;) {
-      auto d = (*channel)->Get(amqp_.queue);
-      EXPECT_TRUE(d.ok()) << d.status();
-      if (!d.ok() || !d->has_value()) return ids;
-      EXPECT_TRUE((*channel)->Ack((*d)->delivery_tag).ok());
-      const std::string& id = (*d)->message_id;
-      ids.insert(id.substr(0, id.find('/')));
-    }
-  }
-};
+using OutboxRelayTest = testing::BrokerStackTest;
 
 TEST_F(OutboxRelayTest, CommittedPaymentsReachTheBrokerAndAbortedOnesNever) {
-  const std::set<std::string> committed = Pay("p-", 12, /*refused=*/4);
-  ASSERT_EQ(committed.size(), 8u);
-  ASSERT_TRUE(WaitFor([&] { return AllPublished(); }, absl::Seconds(30)));
-  const std::multiset<std::string> got = Drain();
-  EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), committed);
-  EXPECT_EQ(got.size(), committed.size());
-  EXPECT_EQ(Metric("settle_outbox_publishes_total{target=\"rabbitmq\",result=\"confirmed\"}"), 8);
-  EXPECT_EQ(Metric("settle_outbox_depth{target=\"rabbitmq\"}"), 0);
-  EXPECT_EQ(Metric("settle_outbox_broker_connected{target=\"rabbitmq\"}"), 1);
+  ExpectCommittedPaymentsReachTheBrokerOnce("rabbitmq");
 }
 
 // The broker stopped, then killed -9, while payments go on: their messages wait in the outbox
@@ -70,7 +45,7 @@ TEST_F(OutboxRelayTest, ABrokerStoppedOrKilledDelaysMessagesAndLosesNone) {
     ASSERT_TRUE(broker_->Restart().ok());
     ASSERT_TRUE(WaitFor([&] { return AllPublished(); }, absl::Seconds(90)));
   }
-  const std::multiset<std::string> got = Drain();
+  const std::multiset<std::string> got = Received();
   // Every committed payment's message arrived, and nothing else did.
   EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), committed);
   std::printf(
@@ -83,17 +58,7 @@ TEST_F(OutboxRelayTest, ABrokerStoppedOrKilledDelaysMessagesAndLosesNone) {
 // marked it published: once back, it publishes the batch again. Nothing is lost; the copies
 // carry the same message ids, which the idempotent consumer drops (IdempotentConsumerTest).
 TEST_F(OutboxRelayTest, ACrashBetweenConfirmAndMarkRepublishesUnderTheSameIds) {
-  const std::set<std::string> committed = CrashRelayBetweenConfirmAndMark();
-  ASSERT_FALSE(HasFailure());
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        auto outbox = stack_.Outbox();
-        return outbox.ok() && outbox->size() == committed.size() && AllPublished();
-      },
-      absl::Seconds(90)));
-  const std::multiset<std::string> got = Drain();
-  EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), committed);
-  EXPECT_GT(got.size(), committed.size()) << "the confirmed, unmarked batch was not republished";
+  ExpectACrashBetweenConfirmAndMarkRepublishes();
 }
 
 }  // namespace
