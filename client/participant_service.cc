@@ -125,8 +125,6 @@ bool DecideWork(BranchHandler& handler, const std::string& txn_id, uint32_t bran
   return true;
 }
 
-// Submits one unit and finishes `reactor` when it is durable.
-
 ParticipantService::ParticipantService(storage::BranchStore& store, BranchHandler& handler,
                                        ParticipantMetrics* metrics, SagaHandler* saga,
                                        std::string name)
