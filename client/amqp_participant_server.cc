@@ -9,6 +9,7 @@
 #include "messaging/publisher.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
+#include "proto/time_convert.h"
 #include "settle/v1/participant.pb.h"
 
 namespace settle::sdk {
@@ -131,19 +132,21 @@ void AmqpParticipantServer::Run() {
         Completions::Answer answer{
             connection, event->delivery_tag, event->reply_to, event->correlation_id, false, ""};
         v1::ParticipantCall call;
-        if (!call.ParseFromString(event->body)) {
+        absl::StatusOr<absl::Time> deadline = absl::InfiniteFuture();
+        const bool parsed = call.ParseFromString(event->body);
+        if (parsed && call.has_deadline()) deadline = FromProtoTime(call.deadline(), "deadline");
+        if (!parsed || !deadline.ok()) {
           if (metrics_ != nullptr) metrics_->malformed.Increment();
           v1::ParticipantReply reply;
           reply.set_code(static_cast<int>(absl::StatusCode::kInvalidArgument));
-          reply.set_message("the message is not a settle.v1.ParticipantCall");
+          reply.set_message(parsed ? std::string(deadline.status().message())
+                                   : "the message is not a settle.v1.ParticipantCall");
           answer.answered = true;
           answer.reply = reply.SerializeAsString();
           completions_->Add(std::move(answer));
           continue;
         }
-        const absl::Time deadline = absl::FromUnixSeconds(call.deadline().seconds()) +
-                                    absl::Nanoseconds(call.deadline().nanos());
-        if (call.has_deadline() && absl::Now() > deadline) {
+        if (absl::Now() > *deadline) {
           if (metrics_ != nullptr) metrics_->expired.Increment();
           completions_->Add(std::move(answer));  // Acked, unanswered.
           continue;

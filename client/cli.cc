@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "client/settle_client.h"
+#include "proto/time_convert.h"
 #include "common/env_flags.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -96,9 +97,9 @@ void PrintJson(const google::protobuf::Message& m) {
 
 std::string Time(const google::protobuf::Timestamp& t) {
   if (t.seconds() == 0 && t.nanos() == 0) return "-";
-  return absl::FormatTime("%Y-%m-%d %H:%M:%E3S",
-                          absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos()),
-                          absl::UTCTimeZone());
+  auto time = settle::FromProtoTime(t, "time");
+  if (!time.ok()) return "(invalid)";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E3S", *time, absl::UTCTimeZone());
 }
 
 std::string Lower(const std::string& enum_name, const std::string& prefix) {

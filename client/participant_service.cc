@@ -9,6 +9,7 @@
 #include "client/three_phase.h"
 #include "common/echo.h"
 #include "proto/status_mapping.h"
+#include "proto/time_convert.h"
 #include "storage/records.pb.h"
 
 namespace settle::sdk::internal {
@@ -23,11 +24,7 @@ absl::Status CheckPrepare(const v1::PrepareRequest& req) {
   // Without a deadline a YES would hold the reservation for ever if the coordinator never
   // decided; a Prepare always carries its transaction's.
   if (!req.has_deadline()) return absl::InvalidArgumentError("deadline is required");
-  const auto& d = req.deadline();
-  if (d.nanos() < 0 || d.nanos() > 999999999 || d.seconds() < 0 || d.seconds() > 253402300799LL) {
-    return absl::InvalidArgumentError(absl::StrCat("deadline is not a valid Timestamp (seconds ",
-                                                   d.seconds(), ", nanos ", d.nanos(), ")"));
-  }
+  if (auto d = FromProtoTime(req.deadline(), "deadline"); !d.ok()) return d.status();
   if (req.has_three_phase()) return CheckThreePhase(req.three_phase(), req.branch_id());
   return absl::OkStatus();
 }
@@ -53,9 +50,8 @@ bool PrepareWork(BranchHandler& handler, const v1::PrepareRequest& req, WorkView
     return false;
   }
   const absl::Time now = absl::Now();
-  const absl::Time deadline =
-      absl::FromUnixSeconds(req.deadline().seconds()) + absl::Nanoseconds(req.deadline().nanos());
-  if (req.has_deadline() && now > deadline) {
+  // Checked valid by CheckPrepare.
+  if (now > *FromProtoTime(req.deadline(), "deadline")) {
     out.vote = Vote::No("the Prepare arrived after the transaction's deadline");
     return false;
   }

@@ -48,14 +48,20 @@ struct AmqpCallLink::Metrics {
                       .Help("1 while the coordinator holds its RabbitMQ connection for "
                             "amqp: participants.")
                       .Register(registry)
-                      .Add({})) {
-    for (const char* r : {"answered", "returned", "timed_out", "lost", "refused"}) {
-      calls.Add({{"result", r}});
-    }
-  }
+                      .Add({})),
+        answered(calls.Add({{"result", "answered"}})),
+        returned(calls.Add({{"result", "returned"}})),
+        timed_out(calls.Add({{"result", "timed_out"}})),
+        lost(calls.Add({{"result", "lost"}})),
+        refused(calls.Add({{"result", "refused"}})) {}
   prometheus::Family<prometheus::Counter>& calls;
   prometheus::Histogram& seconds;
   prometheus::Gauge& connected;
+  prometheus::Counter& answered;
+  prometheus::Counter& returned;
+  prometheus::Counter& timed_out;
+  prometheus::Counter& lost;
+  prometheus::Counter& refused;
 };
 
 AmqpCallLink::AmqpCallLink(messaging::AmqpOptions broker, prometheus::Registry* registry)
@@ -103,7 +109,7 @@ void AmqpCallLink::Call(const std::string& queue, const std::string& method, std
     waker_.Wake();
     return;
   }
-  if (metrics_ != nullptr) metrics_->calls.Add({{"result", "refused"}}).Increment();
+  if (metrics_ != nullptr) metrics_->refused.Increment();
   done(NotConnected());
 }
 
@@ -123,7 +129,7 @@ std::vector<AmqpCallLink::Pending> AmqpCallLink::TakeIf(
 }
 
 void AmqpCallLink::Answer(const std::string& correlation_id, absl::StatusOr<std::string> result,
-                          const char* outcome) {
+                          bool returned) {
   Pending p;
   {
     absl::MutexLock lock(&mu_);
@@ -133,7 +139,7 @@ void AmqpCallLink::Answer(const std::string& correlation_id, absl::StatusOr<std:
     pending_.erase(it);
   }
   if (metrics_ != nullptr) {
-    metrics_->calls.Add({{"result", outcome}}).Increment();
+    (returned ? metrics_->returned : metrics_->answered).Increment();
     if (result.ok()) metrics_->seconds.Observe(absl::ToDoubleSeconds(absl::Now() - p.sent));
   }
   p.done(std::move(result));
@@ -192,7 +198,7 @@ void AmqpCallLink::Run() {
       if (!failed.ok()) break;
       const absl::Time now = absl::Now();
       for (Pending& p : TakeIf([&](const Pending& p) { return p.deadline <= now; })) {
-        if (metrics_ != nullptr) metrics_->calls.Add({{"result", "timed_out"}}).Increment();
+        if (metrics_ != nullptr) metrics_->timed_out.Increment();
         p.done(absl::DeadlineExceededError("no reply from the participant by the deadline"));
       }
       {
@@ -209,19 +215,19 @@ void AmqpCallLink::Run() {
                absl::UnavailableError(absl::StrCat(
                    "RabbitMQ has no queue ", event->queue,
                    ": is the participant serving it (settle-participant --amqp_requests)?")),
-               "returned");
+               /*returned=*/true);
       } else if (event->kind == messaging::RpcEvent::Kind::kDelivery) {
         v1::ParticipantReply reply;
         if (!reply.ParseFromString(event->body)) {
           Answer(event->correlation_id,
                  absl::UnknownError("the participant's reply is not a ParticipantReply"),
-                 "answered");
+                 /*returned=*/false);
         } else if (reply.code() != 0) {
           Answer(event->correlation_id,
                  absl::Status(static_cast<absl::StatusCode>(reply.code()), reply.message()),
-                 "answered");
+                 /*returned=*/false);
         } else {
-          Answer(event->correlation_id, std::move(*reply.mutable_response()), "answered");
+          Answer(event->correlation_id, std::move(*reply.mutable_response()), /*returned=*/false);
         }
       }
     }
@@ -233,7 +239,7 @@ void AmqpCallLink::Run() {
     }
     if (metrics_ != nullptr) metrics_->connected.Set(0);
     for (Pending& p : TakeIf([](const Pending&) { return true; })) {
-      if (metrics_ != nullptr) metrics_->calls.Add({{"result", "lost"}}).Increment();
+      if (metrics_ != nullptr) metrics_->lost.Increment();
       p.done(absl::UnavailableError(
           absl::StrCat("lost RabbitMQ before the participant's reply: ", failed.message())));
     }

@@ -70,9 +70,10 @@ class AmqpCallLink final {
   // Publishes the calls not yet sent; fails the connection on the first error.
   absl::Status SendUnsent(messaging::RpcChannel& channel, const std::string& reply_queue)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Runs `done` of the call with `correlation_id`, if it still waits.
+  // Runs `done` of the call with `correlation_id`, if it still waits: its reply, or (when
+  // `returned`) the broker's refusal to route it.
   void Answer(const std::string& correlation_id, absl::StatusOr<std::string> result,
-              const char* outcome) ABSL_LOCKS_EXCLUDED(mu_);
+              bool returned) ABSL_LOCKS_EXCLUDED(mu_);
   // Removes and returns the calls matching `pick`.
   std::vector<Pending> TakeIf(const std::function<bool(const Pending&)>& pick)
       ABSL_LOCKS_EXCLUDED(mu_);

@@ -8,18 +8,13 @@
 #include "absl/time/time.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "proto/time_convert.h"
 #include "server/engine/coordinator.h"
 #include "server/engine/registry.h"
 #include "settle/v1/coordinator.pb.h"
 
 namespace settle {
 
-// INVALID_ARGUMENT naming `field` when `t` is not a valid Timestamp (nanos outside [0, 1e9),
-// seconds outside years 1 to 9999).
-absl::StatusOr<absl::Time> FromProtoTime(const google::protobuf::Timestamp& t,
-                                         absl::string_view field);
-void ToProtoTime(absl::Time t, google::protobuf::Timestamp* out);
-void MicrosToProtoTime(int64_t micros, google::protobuf::Timestamp* out);  // 0 leaves it unset.
 // INVALID_ARGUMENT naming `field` when `d` is not a valid Duration (|nanos| >= 1e9, seconds and
 // nanos of opposite signs, or beyond +-10,000 years).
 absl::StatusOr<absl::Duration> FromProtoDuration(const google::protobuf::Duration& d,
