@@ -69,6 +69,9 @@ absl::Status RabbitMqBroker::Launch() {
        "RABBITMQ_PID_FILE=" + dir_ + "/broker.pid",
        "RABBITMQ_FEATURE_FLAGS_FILE=" + dir_ + "/feature_flags",
        "RABBITMQ_ENABLED_PLUGINS_FILE=" + dir_ + "/enabled_plugins", "HOME=" + dir_,
+       // Mnesia writes a core file where the VM runs when the broker is killed: not the
+       // caller's working directory.
+       "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-mnesia core_dir \"" + dir_ + "\"",
        "ERL_EPMD_ADDRESS=127.0.0.1", absl::StrCat("ERL_EPMD_PORT=", epmd_port_), kServer},
       dir_ + "/broker.log");
   if (!p.ok()) return p.status();
