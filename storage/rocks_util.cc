@@ -88,8 +88,14 @@ absl::StatusOr<std::unique_ptr<OpenedDb>> OpenRocksDb(const std::string& dir,
   options.create_if_missing = !has_db;
   options.create_missing_column_families = !has_db;
   options.paranoid_checks = true;
-  // Any damage in the write-ahead log stops start-up instead of silently dropping its tail.
-  options.wal_recovery_mode = rocksdb::WALRecoveryMode::kAbsoluteConsistency;
+  // A record cut short at the end of a WAL is a write that never finished, so it was never
+  // synced and nobody was told of it: a power cut leaves exactly that, and it must not turn
+  // into an outage. A record whose checksum fails anywhere is damage: start-up stops.
+  // kAbsoluteConsistency refused the first; kPointInTimeRecovery would drop synced records
+  // after a hole. A cut at a record boundary looks like nothing lost to any mode (rocksdb
+  // #12488); track_and_verify_wals_in_manifest only covers closed WALs and raises false
+  // "Missing WAL" alarms before RocksDB 7.9 (#10892), so it stays off.
+  options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   options.max_background_jobs = 2;
   options.keep_log_file_num = 4;
   static const auto* memtables = new std::shared_ptr<rocksdb::WriteBufferManager>(

@@ -49,6 +49,7 @@ TEST_F(BankFaultTest, CoordinatorKilledAtRandomInstantsUnderLoad) {
   for (int i = 0; i < 30; ++i) {
     PauseRandomly(50, 400);
     KillAndRestartCoordinator();
+    ASSERT_FALSE(HasFatalFailure()) << "after " << faults_ << " restarts";
     ++faults_;
   }
   PauseRandomly(200, 300);
@@ -62,6 +63,7 @@ TEST_F(BankFaultTest, EachParticipantKilledUnderLoad) {
     for (const char* kind : {"balance", "ledger", "notification", "gateway"}) {
       PauseRandomly(100, 500);
       KillAndRestartParticipant(kind);
+      ASSERT_FALSE(HasFatalFailure()) << "after " << faults_ << " restarts";
       ++faults_;
     }
   }
@@ -96,6 +98,7 @@ TEST_F(BankFaultTest, CoordinatorAndParticipantsKilledTogether) {
     stack_.coordinator().Signal(SIGKILL);
     const char* kind = i % 3 == 0 ? "balance" : i % 3 == 1 ? "ledger" : "notification";
     KillAndRestartParticipant(kind);
+    ASSERT_FALSE(HasFatalFailure());
     ASSERT_TRUE(stack_.coordinator().Wait(kReapTimeout).has_value());
     ASSERT_TRUE(stack_.StartCoordinator().ok());
     faults_ += 2;

@@ -1,5 +1,6 @@
 #include "tests/testing/process.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -50,7 +51,8 @@ std::optional<int> Process::Wait(absl::Duration timeout) {
   const bool ended = WaitFor(
       [&] {
         const pid_t r = waitpid(pid_, &status, WNOHANG);
-        return r == pid_;
+        // ECHILD: already reaped, so it is gone whatever the status was.
+        return r == pid_ || (r < 0 && errno == ECHILD);
       },
       timeout);
   if (!ended) return std::nullopt;

@@ -152,23 +152,62 @@ TEST(TxnLogTest, CorruptLogRefusesToStart) {
   EXPECT_EQ(log.status().code(), absl::StatusCode::kDataLoss) << log.status();
 }
 
-TEST(TxnLogTest, TruncatedLogRefusesToStart) {
+// The write-ahead log files of the database in `dir`.
+std::vector<std::filesystem::path> WalFiles(const std::string& dir) {
+  std::vector<std::filesystem::path> out;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() == ".log") out.push_back(entry.path());
+  }
+  return out;
+}
+
+// What a power cut leaves: the synced records whole, the write after them cut short at a random
+// byte. Start-up goes on with every synced record; the unfinished one was never acknowledged.
+TEST(TxnLogTest, TornUnsyncedTailOpensWithEverySyncedRecord) {
+  for (const uintmax_t kept : {uintmax_t{2000}, uintmax_t{3}, uintmax_t{0}}) {
+    SCOPED_TRACE(absl::StrCat(kept, " bytes of the unsynced write kept"));
+    testing::TempDir dir;
+    uintmax_t synced_size = 0;
+    {
+      auto log = OpenOrDie(dir.path());
+      WriteBegins(*log, 50, TXN_COMMITTING, /*sync=*/true);
+      ASSERT_EQ(WalFiles(dir.path()).size(), 1u);
+      synced_size = std::filesystem::file_size(WalFiles(dir.path())[0]);
+      TxnRecord big = Record("s0-50", TXN_COMMITTING);
+      big.mutable_branches(0)->set_payload(std::string(4000, 'x'));
+      LogBatch b;
+      b.Begin(std::move(big));
+      ASSERT_TRUE(log->WriteAndWait(std::move(b), /*sync=*/false).ok());
+    }
+    const auto wal = WalFiles(dir.path())[0];
+    ASSERT_GT(std::filesystem::file_size(wal), synced_size + 4000);
+    std::filesystem::resize_file(wal, synced_size + kept);
+    auto log = TxnLog::Open(dir.path());
+    ASSERT_TRUE(log.ok()) << "a torn unsynced tail must not stop start-up: " << log.status();
+    auto active = (*log)->LoadActive();
+    ASSERT_TRUE(active.ok());
+    EXPECT_EQ(active->size(), 50u) << "every synced record, and not the torn one";
+  }
+}
+
+// Damage inside records that were synced (bit rot, bytes overwritten) stops start-up.
+TEST(TxnLogTest, DamagedSyncedRecordsRefuseToStart) {
   testing::TempDir dir;
   {
     auto log = OpenOrDie(dir.path());
     WriteBegins(*log, 50, TXN_COMMITTING, /*sync=*/true);
   }
-  // Cut the write-ahead log in the middle of its records, as a lost tail would.
-  int truncated = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
-    if (entry.path().extension() == ".log" && entry.file_size() > 100) {
-      std::filesystem::resize_file(entry.path(), entry.file_size() / 2 + 7);
-      ++truncated;
-    }
+  const auto wals = WalFiles(dir.path());
+  ASSERT_EQ(wals.size(), 1u);
+  const auto size = std::filesystem::file_size(wals[0]);
+  ASSERT_GT(size, 1000u);
+  {
+    std::fstream f(wals[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size / 2));
+    f.write("garbage!garbage!", 16);
   }
-  ASSERT_GT(truncated, 0);
   auto log = TxnLog::Open(dir.path());
-  ASSERT_FALSE(log.ok()) << "a truncated log must not open as if nothing was lost";
+  ASSERT_FALSE(log.ok()) << "a damaged log must not open as if nothing was lost";
   EXPECT_EQ(log.status().code(), absl::StatusCode::kDataLoss) << log.status();
 }
 
