@@ -74,7 +74,7 @@ Actions ThreePhase::OnPreCommitAck(uint32_t branch, const Answer& answer, absl::
     b->set_reason(answer.status.ToString());
     StartAbort(static_cast<int>(branch), absl::StrCat("PreCommit refused: ", b->reason()));
     Actions out;
-    out.write = DecisionWrite(now, /*forced=*/false);
+    out.write = DecisionWrite(now);
     return out;
   }
   if (now - precommits_sent_ >= timeout()) {

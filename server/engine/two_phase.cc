@@ -39,7 +39,7 @@ Actions TwoPhase::Resume(absl::Time now) {
     // No decision reached the log, so none was ever announced: presumed abort.
     StartAbort(-1, "the coordinator restarted before the transaction was decided");
     Actions out;
-    out.write = DecisionWrite(now, /*forced=*/false);
+    out.write = DecisionWrite(now);
     return out;
   }
   decision_started_ = true;
@@ -76,9 +76,7 @@ Actions TwoPhase::OnVote(uint32_t branch, const Answer& answer, absl::Time now) 
   decide_commit_ = false;
   record_.set_refused_branch(static_cast<int>(branch));
   record_.set_reason(b->reason());
-  // Not forced: under presumed abort a lost ABORT is aborted again. But it is written before
-  // anyone hears of it: a key whose records a crash lost would run again as a new transaction.
-  out.write = DecisionWrite(now, /*forced=*/false);
+  out.write = DecisionWrite(now);
   return out;
 }
 
@@ -88,7 +86,7 @@ Actions TwoPhase::StartCommit(absl::Time now) {
   decision_started_ = true;
   decide_commit_ = true;
   Actions out;
-  out.write = DecisionWrite(now, /*forced=*/true);
+  out.write = DecisionWrite(now);
   return out;
 }
 
@@ -118,7 +116,7 @@ Actions TwoPhase::OnWritten(RecordKind kind, const absl::Status& status, absl::T
     case RecordKind::kDecision:
       if (status.ok()) return Apply(now);
       if (!forcing_abort_) return DecisionNotLogged(status, now);
-      out.write = DecisionWrite(now, /*forced=*/true);
+      out.write = DecisionWrite(now);
       out.write->after_pause = true;
       return out;
     case RecordKind::kFinish:
@@ -149,7 +147,7 @@ Actions TwoPhase::DecisionNotLogged(const absl::Status& status, absl::Time now) 
       status.message(),
       "); the transaction is being aborted. Retry with the same idempotency key to read its "
       "outcome"));
-  out.write = DecisionWrite(now, /*forced=*/true);
+  out.write = DecisionWrite(now);
   return out;
 }
 
@@ -161,7 +159,7 @@ absl::StatusOr<Actions> TwoPhase::OnOperatorAbort(const std::string& reason, abs
                      decide_commit_ ? "COMMIT" : "ABORT", "); it cannot be aborted"));
   }
   Actions out;
-  out.write = DecisionWrite(now, /*forced=*/false);
+  out.write = DecisionWrite(now);
   return out;
 }
 
@@ -188,8 +186,8 @@ bool TwoPhase::StartAbort(int refused_branch, const std::string& reason) {
   return true;
 }
 
-WriteAction TwoPhase::DecisionWrite(absl::Time now, bool forced) const {
-  WriteAction w{RecordKind::kDecision, record_, forced};
+WriteAction TwoPhase::DecisionWrite(absl::Time now) const {
+  WriteAction w{RecordKind::kDecision, record_, /*forced=*/true};
   w.record.set_state(decide_commit_ ? storage::TXN_COMMITTING : storage::TXN_ABORTING);
   w.record.set_decision_micros(absl::ToUnixMicros(now));
   return w;

@@ -55,8 +55,10 @@ class TwoPhase : public Protocol {
   Actions StartCommit(absl::Time now);
   // Starts an ABORT; false if a decision was already started.
   bool StartAbort(int refused_branch, const std::string& reason);
-  // The write of the started decision: forced for COMMIT (and for an ABORT after a failure).
-  WriteAction DecisionWrite(absl::Time now, bool forced) const;
+  // The write of the started decision, always forced: a caller hears an outcome only once its
+  // record is on stable storage. An ABORT lost to a power cut (with the begin before it) would
+  // let a retry of the same key run as a new transaction, and perhaps commit.
+  WriteAction DecisionWrite(absl::Time now) const;
   // A record that would have made COMMIT possible could not be written: the callers are told,
   // and an ABORT is forced (it supersedes the record, whether or not it reached the disk).
   Actions DecisionNotLogged(const absl::Status& status, absl::Time now);
