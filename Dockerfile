@@ -26,7 +26,7 @@ COPY participants participants
 COPY bench bench
 COPY tests tests
 ENV CCACHE_DIR=/ccache
-RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null \
+RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSETTLE_TEST_HOOKS=OFF >/dev/null \
     && cmake --build /build -j"$(nproc)" --target settle-coordinator settle-participant \
        settle-notifier settle \
     && strip /build/settle-coordinator /build/settle-participant /build/settle-notifier /build/settle

@@ -50,6 +50,9 @@ ABSL_FLAG(absl::Duration, outbox_retention, absl::Hours(24 * 7),
 ABSL_FLAG(std::string, amqp_requests, "",
           "also serve the participant protocol through RabbitMQ (--amqp_host) from this durable "
           "queue: register the participant as amqp:<queue>");
+ABSL_FLAG(std::string, test_power_cut_journal, "",
+          "TEST ONLY: journal what of the store reached stable storage to this file, so that a "
+          "harness can roll it back as a power cut would");
 ABSL_FLAG(std::string, test_write_fault_trigger, "",
           "TEST ONLY: while a file exists at this path, every write of the store fails as on a "
           "full disk");
@@ -74,6 +77,7 @@ int main(int argc, char** argv) {
 
   settle::storage::BranchStore::Options store_options;
   store_options.write_fault_trigger_ForTest = absl::GetFlag(FLAGS_test_write_fault_trigger);
+  store_options.power_cut_journal_ForTest = absl::GetFlag(FLAGS_test_power_cut_journal);
   auto store = settle::storage::BranchStore::Open(data_dir, store_options);
   if (!store.ok()) {
     settle::Log(settle::LogLevel::kError, "cannot open the participant store; refusing to start",

@@ -9,7 +9,10 @@
 #include "rocksdb/table.h"
 #include "rocksdb/utilities/table_properties_collectors.h"
 #include "rocksdb/write_buffer_manager.h"
+#if SETTLE_TEST_HOOKS
+#include "storage/power_cut_fs.h"
 #include "storage/write_fault_env.h"
+#endif
 
 namespace settle::storage {
 namespace {
@@ -40,6 +43,28 @@ rocksdb::ColumnFamilyOptions CfOptions(bool queue) {
         rocksdb::NewCompactOnDeletionCollectorFactory(128, 64, 0.5));
   }
   return cf;
+}
+
+// The test-only file systems `options` asks for, the failing one over the journaling one, or
+// null: the default.
+absl::StatusOr<std::unique_ptr<rocksdb::Env>> TestEnv(const StoreOptions& options) {
+  if (options.write_fault_trigger_ForTest.empty() && options.power_cut_journal_ForTest.empty()) {
+    return nullptr;
+  }
+#if SETTLE_TEST_HOOKS
+  std::shared_ptr<rocksdb::FileSystem> fs = rocksdb::FileSystem::Default();
+  if (!options.power_cut_journal_ForTest.empty()) {
+    fs = NewPowerCutFileSystemForTest(fs, options.power_cut_journal_ForTest);
+  }
+  if (!options.write_fault_trigger_ForTest.empty()) {
+    fs = NewWriteFaultFileSystemForTest(fs, options.write_fault_trigger_ForTest);
+  }
+  return rocksdb::NewCompositeEnv(fs);
+#else
+  return absl::FailedPreconditionError(
+      "this build has no test hooks (-DSETTLE_TEST_HOOKS=OFF): --test_write_fault_trigger and "
+      "--test_power_cut_journal are not available");
+#endif
 }
 
 }  // namespace
@@ -160,13 +185,11 @@ absl::StatusOr<std::unique_ptr<ReopenableDb>> ReopenableDb::Open(std::string dir
                                                                  std::string schema_key,
                                                                  std::string schema_version,
                                                                  const StoreOptions& options) {
-  std::unique_ptr<rocksdb::Env> env;
-  if (!options.write_fault_trigger_ForTest.empty()) {
-    env = NewWriteFaultEnvForTest(options.write_fault_trigger_ForTest);
-  }
+  auto env = TestEnv(options);
+  if (!env.ok()) return env.status();
   std::unique_ptr<ReopenableDb> db(new ReopenableDb(std::move(dir), std::move(cfs),
                                                     std::move(schema_key),
-                                                    std::move(schema_version), std::move(env)));
+                                                    std::move(schema_version), *std::move(env)));
   auto opened =
       OpenRocksDb(db->dir_, db->cf_specs_, db->schema_key_, db->schema_version_, db->env_.get());
   if (!opened.ok()) return opened.status();

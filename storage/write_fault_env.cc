@@ -81,9 +81,9 @@ class WriteFaultFileSystem final : public rocksdb::FileSystemWrapper {
 
 }  // namespace
 
-std::unique_ptr<rocksdb::Env> NewWriteFaultEnvForTest(const std::string& trigger_path) {
-  return rocksdb::NewCompositeEnv(
-      std::make_shared<WriteFaultFileSystem>(rocksdb::FileSystem::Default(), trigger_path));
+std::shared_ptr<rocksdb::FileSystem> NewWriteFaultFileSystemForTest(
+    std::shared_ptr<rocksdb::FileSystem> base, const std::string& trigger_path) {
+  return std::make_shared<WriteFaultFileSystem>(std::move(base), trigger_path);
 }
 
 }  // namespace settle::storage

@@ -8,13 +8,14 @@
 #include <memory>
 #include <string>
 
-#include "rocksdb/env.h"
+#include "rocksdb/file_system.h"
 
 namespace settle::storage {
 
-// Every Append, Flush, Sync and Fsync of files the database writes returns NoSpace while
-// `trigger_path` exists. Thread-safe.
-std::unique_ptr<rocksdb::Env> NewWriteFaultEnvForTest(const std::string& trigger_path);
+// Every Append, Flush, Sync and Fsync of files the database writes through `base` returns
+// NoSpace while `trigger_path` exists. Thread-safe.
+std::shared_ptr<rocksdb::FileSystem> NewWriteFaultFileSystemForTest(
+    std::shared_ptr<rocksdb::FileSystem> base, const std::string& trigger_path);
 
 }  // namespace settle::storage
 

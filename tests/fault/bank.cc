@@ -67,62 +67,67 @@ void Bank::Client(int id) {
   // Its own channel: the coordinator restarts on the same port under it.
   auto client = client::SettleClient::Connect(stack_.coordinator_endpoint());
   std::mt19937_64 rng(static_cast<uint64_t>(id) * 7919 + 17);
+  for (int i = 0; !stop_; ++i) Pay(*client, rng, id, i);
+}
+
+void Bank::PayOne() {
+  auto client = client::SettleClient::Connect(stack_.coordinator_endpoint());
+  Pay(*client, one_rng_, options_.clients, one_count_++);
+}
+
+void Bank::Pay(const client::SettleClient& client, std::mt19937_64& rng, int id, int n) {
   client::RetryOptions once;
   once.max_attempts = 1;
   once.call_timeout = absl::Seconds(5);
-  for (int i = 0; !stop_; ++i) {
-    const int from = static_cast<int>(rng() % options_.accounts);
-    const int to =
-        (from + 1 + static_cast<int>(rng() % (options_.accounts - 1))) % options_.accounts;
-    const int64_t amount = 1 + static_cast<int64_t>(rng() % 3000);
-    const std::string key = absl::StrCat("bank-", id, "-", i);
-    Payment payment;
-    payment.card = static_cast<double>(rng() % 1000) < options_.card_share * 1000;
-    v1::ExecuteRequest req;
-    if (payment.card) {
-      payment.declined = rng() % 6 == 0;
-      payment.notifier = "notification";
-      req = client::MakeCardPayment(key, payment.declined ? kDeclinedCard : kCard, kMerchant,
-                                    amount);
-    } else {
-      req = client::MakeTransfer(key, Account(from), Account(to), amount, options_.txn_timeout);
-      if (static_cast<double>(rng() % 1000) < options_.three_phase_share * 1000) {
-        req.set_mode(v1::MODE_THREE_PHASE);
-      }
+  const int from = static_cast<int>(rng() % options_.accounts);
+  const int to = (from + 1 + static_cast<int>(rng() % (options_.accounts - 1))) % options_.accounts;
+  const int64_t amount = 1 + static_cast<int64_t>(rng() % 3000);
+  const std::string key = absl::StrCat(options_.key_prefix, "-", id, "-", n);
+  Payment payment;
+  payment.card = static_cast<double>(rng() % 1000) < options_.card_share * 1000;
+  v1::ExecuteRequest req;
+  if (payment.card) {
+    payment.declined = rng() % 6 == 0;
+    payment.notifier = "notification";
+    req = client::MakeCardPayment(key, payment.declined ? kDeclinedCard : kCard, kMerchant,
+                                  amount);
+  } else {
+    req = client::MakeTransfer(key, Account(from), Account(to), amount, options_.txn_timeout);
+    if (static_cast<double>(rng() % 1000) < options_.three_phase_share * 1000) {
+      req.set_mode(v1::MODE_THREE_PHASE);
     }
-    // The transfer's third branch is its receipt: sent to one notifier, or dropped.
-    const size_t choices =
-        options_.notifiers.size() + (options_.some_without_notification ? 1 : 0);
-    const size_t pick = static_cast<size_t>(rng() % choices);
-    if (payment.card) {
-      // The card payment's receipt goes to "notification".
-    } else if (pick < options_.notifiers.size()) {
-      payment.notifier = options_.notifiers[pick];
-      req.mutable_branches(2)->set_participant(payment.notifier);
-    } else {
-      req.mutable_branches()->RemoveLast();
-    }
-    const absl::Time give_up = absl::Now() + options_.give_up_after;
-    payment.outcome = "UNKNOWN";
-    for (;;) {
-      ++payment.attempts;
-      auto r = client->Execute(req, once);
-      if (r.ok()) {
-        payment.outcome = r->outcome() == v1::OUTCOME_COMMITTED ? "COMMITTED" : "ABORTED";
-        payment.txn_id = r->txn_id();
-        break;
-      }
-      const auto code = r.status().code();
-      payment.last_error = code;
-      const bool retry =
-          code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded;
-      if (!retry) payment.outcome = absl::StrCat("ERROR ", r.status().ToString());
-      if (!retry || absl::Now() > give_up) break;
-      absl::SleepFor(absl::Milliseconds(50));  // A payment API's retry backoff.
-    }
-    absl::MutexLock lock(&mu_);
-    payments_[key] = std::move(payment);
   }
+  // The transfer's third branch is its receipt: sent to one notifier, or dropped.
+  const size_t choices = options_.notifiers.size() + (options_.some_without_notification ? 1 : 0);
+  const size_t pick = static_cast<size_t>(rng() % choices);
+  if (payment.card) {
+    // The card payment's receipt goes to "notification".
+  } else if (pick < options_.notifiers.size()) {
+    payment.notifier = options_.notifiers[pick];
+    req.mutable_branches(2)->set_participant(payment.notifier);
+  } else {
+    req.mutable_branches()->RemoveLast();
+  }
+  const absl::Time give_up = absl::Now() + options_.give_up_after;
+  payment.outcome = "UNKNOWN";
+  for (;;) {
+    ++payment.attempts;
+    auto r = client.Execute(req, once);
+    if (r.ok()) {
+      payment.outcome = r->outcome() == v1::OUTCOME_COMMITTED ? "COMMITTED" : "ABORTED";
+      payment.txn_id = r->txn_id();
+      break;
+    }
+    const auto code = r.status().code();
+    payment.last_error = code;
+    const bool retry =
+        code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded;
+    if (!retry) payment.outcome = absl::StrCat("ERROR ", r.status().ToString());
+    if (!retry || absl::Now() > give_up) break;
+    absl::SleepFor(absl::Milliseconds(50));  // A payment API's retry backoff.
+  }
+  absl::MutexLock lock(&mu_);
+  payments_[key] = std::move(payment);
 }
 
 absl::StatusOr<absl::Duration> Bank::AwaitQuiescence(absl::Duration timeout) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -47,6 +48,8 @@ struct BankOptions {
   // got every delivery and nothing else; a notifier killed between a POST and its record may
   // have sent one twice (at least once, by contract): counted in the report, not a violation.
   std::function<std::map<std::string, int>()> merchant_accepted;
+  // Idempotency keys are <key_prefix>-<client>-<n>: banks sharing one stack need their own.
+  std::string key_prefix = "bank";
 };
 
 // The bank check with every mode: a quarter of its payments card sagas, the transfers a third
@@ -87,6 +90,9 @@ class Bank final {
   void Start();
   // Stops the clients once each finishes the payment it is on.
   void Stop();
+  // One payment from the calling thread, retried like the clients' until it is answered or
+  // given up; recorded like theirs. Not concurrently with itself.
+  void PayOne();
   int64_t payments() const ABSL_LOCKS_EXCLUDED(mu_);
   // Every payment so far, by idempotency key.
   std::map<std::string, Payment> Payments() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -104,11 +110,15 @@ class Bank final {
 
  private:
   void Client(int id);
+  // Payment `n` of client `id`, its accounts and kind drawn from `rng`, until answered.
+  void Pay(const client::SettleClient& client, std::mt19937_64& rng, int id, int n);
 
   testing::LocalStack& stack_;
   const BankOptions options_;
   std::atomic<bool> stop_{false};
   std::vector<std::thread> clients_;
+  std::mt19937_64 one_rng_{4242};  // PayOne's.
+  int one_count_ = 0;
 
   // The participants a payment may touch: balance, ledger and the notifiers.
   std::vector<std::string> Participants() const;

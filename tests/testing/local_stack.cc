@@ -1,5 +1,7 @@
 #include "tests/testing/local_stack.h"
 
+#include <signal.h>
+
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -93,11 +95,12 @@ absl::Status LocalStack::StartCoordinator(const std::vector<std::string>& extra_
       "--retry_initial=20ms",
       "--retry_max=500ms",
   };
+  for (auto& flag : PowerCutFlags("coordinator")) args.push_back(std::move(flag));
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   auto p = Process::Start(BinaryPath("settle-coordinator"), args, dir_.Sub("coordinator.log"));
   if (!p.ok()) return p.status();
   coordinator_ = std::move(*p);
-  const int port = WaitForPortFile(port_file, kStartTimeout);
+  const int port = WaitForPortFile(port_file, kStartTimeout, coordinator_.get());
   if (port == 0) return DidNotStart("the coordinator", dir_.Sub("coordinator.log"));
   coordinator_port_ = port;
   std::ifstream ports(port_file);
@@ -128,11 +131,12 @@ absl::Status LocalStack::StartParticipant(const std::string& name,
       "--port_file=" + port_file,
       "--coordinator=" + coordinator_endpoint(),
   };
+  for (auto& flag : PowerCutFlags(name)) args.push_back(std::move(flag));
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   auto p = Process::Start(BinaryPath("settle-participant"), args, dir_.Sub(name + ".log"));
   if (!p.ok()) return p.status();
   participants_[name] = std::move(*p);
-  const int port = WaitForPortFile(port_file, kStartTimeout);
+  const int port = WaitForPortFile(port_file, kStartTimeout, participants_[name].get());
   if (port == 0) return DidNotStart(name, dir_.Sub(name + ".log"));
   participant_ports_[name] = port;
   std::ifstream ports(port_file);
@@ -161,7 +165,7 @@ absl::Status LocalStack::StartNotifier(const std::vector<std::string>& flags) {
   auto p = Process::Start(BinaryPath("settle-notifier"), args, dir_.Sub("notifier.log"));
   if (!p.ok()) return p.status();
   notifier_ = std::move(*p);
-  if (WaitForPortFile(port_file, kStartTimeout) == 0) {
+  if (WaitForPortFile(port_file, kStartTimeout, notifier_.get()) == 0) {
     return DidNotStart("settle-notifier", dir_.Sub("notifier.log"));
   }
   std::ifstream ports(port_file);
@@ -325,6 +329,55 @@ int LocalStack::ProxyLogCount(const std::string& kind, const std::string& needle
   int n = 0;
   for (std::string line; std::getline(log, line);) n += line.find(needle) != std::string::npos;
   return n;
+}
+
+std::vector<std::string> LocalStack::PowerCutFlags(const std::string& name) const {
+  if (!power_cuts_) return {};
+  return {"--test_power_cut_journal=" + dir_.Sub(name + ".synced")};
+}
+
+std::vector<std::string> LocalStack::ParticipantNames() const {
+  std::vector<std::string> out;
+  for (const auto& [name, kind] : kinds_) out.push_back(name);
+  return out;
+}
+
+absl::Status LocalStack::ArmPowerCut(const std::string& name, int nth, bool after) {
+  std::ofstream cut(dir_.Sub(name + ".synced.cut"), std::ios::trunc);
+  cut << nth << (after ? " after\n" : " before\n");
+  cut.close();
+  if (!cut) return absl::InternalError("cannot write the crash point of " + name);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<storage::PowerCutReport> LocalStack::PowerCut(std::mt19937& rng) {
+  std::vector<Process*> all;
+  if (coordinator_ != nullptr) all.push_back(coordinator_.get());
+  for (auto& [name, p] : participants_) all.push_back(p.get());
+  if (notifier_ != nullptr) all.push_back(notifier_.get());
+  // Frozen first, so that none runs on after another is gone.
+  for (Process* p : all) p->Signal(SIGSTOP);
+  for (Process* p : all) p->Signal(SIGKILL);
+  for (Process* p : all) {
+    // A process killed in an fsync goes only once that I/O is done.
+    if (!p->Wait(absl::Seconds(30)).has_value()) {
+      return absl::DeadlineExceededError("a process outlived SIGKILL by 30 s");
+    }
+  }
+  storage::PowerCutReport total;
+  std::vector<std::string> names = ParticipantNames();
+  names.push_back("coordinator");
+  for (const std::string& name : names) {
+    std::filesystem::remove(dir_.Sub(name + ".synced.cut"));
+    auto report = storage::RollBackToSynced(dir_.Sub(name + ".synced"), rng);
+    if (!report.ok()) return report.status();
+    total.files_removed += report->files_removed;
+    total.tails_dropped += report->tails_dropped;
+    total.tails_torn += report->tails_torn;
+    total.renames_undone += report->renames_undone;
+    total.bytes_lost += report->bytes_lost;
+  }
+  return total;
 }
 
 }  // namespace settle::testing

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "client/settle_client.h"
 #include "settle/v1/participant.grpc.pb.h"
 #include "settle/v1/reference.grpc.pb.h"
+#include "storage/power_cut_fs.h"
 #include "tests/testing/process.h"
 #include "tests/testing/wait.h"
 
@@ -84,6 +86,20 @@ class LocalStack final {
   absl::StatusOr<std::vector<v1::GatewayRefundRecord>> Refunds();
   std::unique_ptr<v1::Participant::Stub> ParticipantStub(const std::string& kind);
 
+  // Simulated power cuts (storage/power_cut_fs.h): the coordinator and participants started
+  // from now on journal what reached their disk, to <dir>/<name>.synced.
+  void EnablePowerCuts() { power_cuts_ = true; }
+  // Stops every process at once (SIGSTOP to all, then SIGKILL), then rolls each data dir back to
+  // what a power cut would have left, tearing unsynced tails at bytes `rng` picks. Everything is
+  // down afterwards until started again; crash points are disarmed.
+  absl::StatusOr<storage::PowerCutReport> PowerCut(std::mt19937& rng);
+  // A crash point for the power cut: the `nth` sync (of a file or a directory) of `name`
+  // ("coordinator" or a participant) from now on kills it just before (`after` false) or just
+  // after the sync.
+  absl::Status ArmPowerCut(const std::string& name, int nth, bool after);
+  // The names of the participants started so far.
+  std::vector<std::string> ParticipantNames() const;
+
   // Starts settle-faultproxy in front of participant `kind` with `flags` (its faults), logging
   // to <dir>/proxy-<kind>.log, and registers the proxy with the coordinator under `kind`
   // (RegisterAll points the coordinator back at the participant).
@@ -93,7 +109,11 @@ class LocalStack final {
   int ProxyLogCount(const std::string& kind, const std::string& needle) const;
 
  private:
+  // The flag that journals `name`'s disk writes, or nothing without power cuts.
+  std::vector<std::string> PowerCutFlags(const std::string& name) const;
+
   TempDir dir_;
+  bool power_cuts_ = false;
   int coordinator_port_ = 0;
   int coordinator_metrics_port_ = 0;
   std::map<std::string, std::string> kinds_;  // Participant name -> reference kind.

@@ -60,12 +60,14 @@ std::optional<int> Process::Wait(absl::Duration timeout) {
   return status;
 }
 
-int WaitForPortFile(const std::string& path, absl::Duration timeout) {
+int WaitForPortFile(const std::string& path, absl::Duration timeout, Process* writer) {
   int port = 0;
   WaitFor(
       [&] {
         std::ifstream in(path);
-        return in && (in >> port) && port > 0;
+        if (in && (in >> port) && port > 0) return true;
+        port = 0;
+        return writer != nullptr && writer->Wait(absl::ZeroDuration()).has_value();
       },
       timeout);
   return port;

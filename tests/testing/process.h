@@ -35,8 +35,9 @@ class Process final {
   bool reaped_ = false;
 };
 
-// Reads the first line of `path` as a port once the file exists; 0 after `timeout`.
-int WaitForPortFile(const std::string& path, absl::Duration timeout);
+// Reads the first line of `path` as a port once the file exists; 0 after `timeout`, or as soon
+// as `writer` (if given, the process that writes it) has exited.
+int WaitForPortFile(const std::string& path, absl::Duration timeout, Process* writer = nullptr);
 
 // Where the binaries under test are (set by CMake).
 std::string BinaryPath(const std::string& name);
