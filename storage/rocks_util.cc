@@ -1,5 +1,10 @@
 #include "storage/rocks_util.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <utility>
 
@@ -67,6 +72,15 @@ absl::StatusOr<std::unique_ptr<rocksdb::Env>> TestEnv(const StoreOptions& option
 #endif
 }
 
+absl::Status SyncDirectory(const std::string& dir) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const bool ok = fd >= 0 && fsync(fd) == 0;
+  const int err = errno;
+  if (fd >= 0) close(fd);
+  if (ok) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat("cannot sync folder ", dir, ": ", strerror(err)));
+}
+
 }  // namespace
 
 absl::Status FromRocksDb(const rocksdb::Status& s, const std::string& what) {
@@ -107,6 +121,11 @@ absl::StatusOr<std::unique_ptr<OpenedDb>> OpenRocksDb(const std::string& dir,
   fs::create_directories(dir, ec);
   if (ec) {
     return absl::UnavailableError(absl::StrCat("cannot create data dir ", dir, ": ", ec.message()));
+  }
+  if (!exists) {
+    // RocksDB syncs the entries inside the folder, not the folder's own entry: without this a
+    // power cut soon after the first start could take the whole new log with it.
+    if (absl::Status s = SyncDirectory(fs::absolute(dir).parent_path().string()); !s.ok()) return s;
   }
 
   rocksdb::DBOptions options;

@@ -2,8 +2,10 @@
 // report. For soaks longer than CI affords:
 //   build/settle-chaos --minutes 10
 // Faults, drawn at random: kill -9 of the coordinator or a participant, a participant paused
-// past the prepare deadline, the coordinator's or a participant's disk full for a moment, the
-// RabbitMQ broker stopped or killed -9, settle-notifier killed -9; all the while every link
+// past the prepare deadline, the coordinator's or a participant's disk full for a moment, a
+// power cut of the whole stack (every process stopped at once, every unsynced write of the
+// coordinator and the participants lost: storage/power_cut_fs.h), the RabbitMQ broker stopped or
+// killed -9, settle-notifier killed -9; all the while every link
 // drops, delays and duplicates a share of requests and replies (settle-faultproxy). Payment
 // results go through the broker to settle-notifier and a merchant endpoint, and the checker
 // proves they are exactly the committed payments'.
@@ -30,6 +32,9 @@ ABSL_FLAG(double, link_fault_rate, 0.03, "share of requests and of replies each 
 ABSL_FLAG(bool, broker, true,
           "payment results through a RabbitMQ broker (rabbitmq-server) and settle-notifier, with "
           "broker and notifier faults");
+ABSL_FLAG(bool, power_cuts, true,
+          "power cuts among the faults: the coordinator and participants journal what reached "
+          "their disks, and a cut rolls every data dir back to it");
 
 namespace {
 
@@ -89,6 +94,8 @@ int main(int argc, char** argv) {
 
   LocalStack stack;
   g_dir = stack.dir();
+  const bool power_cuts = absl::GetFlag(FLAGS_power_cuts);
+  if (power_cuts) stack.EnablePowerCuts();
   std::unique_ptr<settle::testing::RabbitMqBroker> broker;
   settle::testing::MerchantEndpoint merchant("whsec-chaos");
   std::vector<std::string> notifier_flags;
@@ -143,12 +150,13 @@ int main(int argc, char** argv) {
   bank.Start();
 
   std::map<std::string, int> faults;
+  uint64_t unsynced_bytes_lost = 0;
   const absl::Time end = absl::Now() + absl::Minutes(absl::GetFlag(FLAGS_minutes));
   absl::Time next_report = absl::Now() + absl::Seconds(30);
   while (absl::Now() < end) {
     absl::SleepFor(absl::Milliseconds(200 + rng() % 1800));  // Faults land at random instants.
     const char* kind = kKinds[rng() % std::size(kKinds)];
-    switch (rng() % (broker != nullptr ? 8 : 6)) {
+    switch (rng() % (broker != nullptr ? 9 : 7)) {
       case 0:
         if (absl::Status s = Kill(stack.coordinator()); !s.ok()) return Fail("coordinator", s);
         if (absl::Status s = stack.StartCoordinator(coordinator_flags); !s.ok()) {
@@ -181,6 +189,28 @@ int main(int argc, char** argv) {
         ++faults["quiet interval"];
         break;
       case 6: {
+        if (!power_cuts) break;
+        auto cut = stack.PowerCut(rng);
+        if (!cut.ok()) return Fail("power cut", cut.status());
+        // The participants first, so that the coordinator's recovery finds them.
+        for (const char* k : kKinds) {
+          if (absl::Status s = stack.StartParticipant(k, ParticipantFlags(k)); !s.ok()) {
+            return Fail("participant start after a power cut", s);
+          }
+        }
+        if (absl::Status s = stack.StartCoordinator(coordinator_flags); !s.ok()) {
+          return Fail("coordinator start after a power cut", s);
+        }
+        if (broker != nullptr) {
+          if (absl::Status s = stack.StartNotifier(notifier_flags); !s.ok()) {
+            return Fail("notifier start after a power cut", s);
+          }
+        }
+        ++faults["power cut"];
+        unsynced_bytes_lost += cut->bytes_lost;
+        break;
+      }
+      case 7: {
         const bool kill = rng() % 2 == 0;
         if (absl::Status s = kill ? broker->Kill() : broker->Stop(); !s.ok()) return Fail("broker", s);
         absl::SleepFor(absl::Milliseconds(500 + rng() % 2500));
@@ -211,6 +241,10 @@ int main(int argc, char** argv) {
   auto settled = bank.AwaitQuiescence(absl::Minutes(3));
   std::printf("faults injected:\n");
   for (const auto& [what, n] : faults) std::printf("  %-42s %d\n", what.c_str(), n);
+  if (faults.count("power cut") > 0) {
+    std::printf("  (the power cuts dropped %llu unsynced bytes)\n",
+                static_cast<unsigned long long>(unsynced_bytes_lost));
+  }
   if (!settled.ok()) return Fail(settled.status().ToString());
   std::printf("longest time a transaction stayed undecided after the faults healed: %s\n",
               absl::FormatDuration(*settled).c_str());
