@@ -20,6 +20,7 @@
 #include "participants/outbox_relay.h"
 #include "participants/reference.h"
 #include "prometheus/registry.h"
+#include "storage/store_flags.h"
 
 ABSL_FLAG(std::string, kind, "", "balance, ledger, notification or gateway");
 ABSL_FLAG(std::string, name, "",
@@ -50,12 +51,6 @@ ABSL_FLAG(absl::Duration, outbox_retention, absl::Hours(24 * 7),
 ABSL_FLAG(std::string, amqp_requests, "",
           "also serve the participant protocol through RabbitMQ (--amqp_host) from this durable "
           "queue: register the participant as amqp:<queue>");
-ABSL_FLAG(std::string, test_power_cut_journal, "",
-          "TEST ONLY: journal what of the store reached stable storage to this file, so that a "
-          "harness can roll it back as a power cut would");
-ABSL_FLAG(std::string, test_write_fault_trigger, "",
-          "TEST ONLY: while a file exists at this path, every write of the store fails as on a "
-          "full disk");
 
 int main(int argc, char** argv) {
   settle::BlockTerminationSignals();
@@ -75,10 +70,8 @@ int main(int argc, char** argv) {
   std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   if (data_dir.empty()) data_dir = "settle-data/" + kind;
 
-  settle::storage::BranchStore::Options store_options;
-  store_options.write_fault_trigger_ForTest = absl::GetFlag(FLAGS_test_write_fault_trigger);
-  store_options.power_cut_journal_ForTest = absl::GetFlag(FLAGS_test_power_cut_journal);
-  auto store = settle::storage::BranchStore::Open(data_dir, store_options);
+  auto store =
+      settle::storage::BranchStore::Open(data_dir, settle::storage::StoreOptionsFromFlags());
   if (!store.ok()) {
     settle::Log(settle::LogLevel::kError, "cannot open the participant store; refusing to start",
                 {{"error", store.status().ToString()}});

@@ -21,6 +21,7 @@
 #include "server/engine/coordinator.h"
 #include "server/service/amqp_participant_channel.h"
 #include "server/service/coordinator_service.h"
+#include "storage/store_flags.h"
 #include "storage/txn_id.h"
 #include "storage/txn_log.h"
 
@@ -58,12 +59,6 @@ ABSL_FLAG(int32_t, saga_action_attempts, 5,
           "MODE_SAGA: attempts of an action that gets no answer before the saga compensates "
           "(compensations are never given up)");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
-ABSL_FLAG(std::string, test_power_cut_journal, "",
-          "TEST ONLY: journal what of the log reached stable storage to this file, so that a "
-          "harness can roll it back as a power cut would");
-ABSL_FLAG(std::string, test_write_fault_trigger, "",
-          "TEST ONLY: while a file exists at this path, every write of the log fails as on a "
-          "full disk");
 ABSL_FLAG(std::string, test_crash_point, "",
           "TEST ONLY: kills the process (SIGKILL) at this point of the first transaction that "
           "reaches it: 'logged:<state>' once a record is durable (logged:precommitting, "
@@ -142,10 +137,7 @@ int main(int argc, char** argv) {
   }
 
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
-  settle::storage::TxnLog::Options log_options;
-  log_options.write_fault_trigger_ForTest = absl::GetFlag(FLAGS_test_write_fault_trigger);
-  log_options.power_cut_journal_ForTest = absl::GetFlag(FLAGS_test_power_cut_journal);
-  auto log = settle::storage::TxnLog::Open(data_dir, log_options);
+  auto log = settle::storage::TxnLog::Open(data_dir, settle::storage::StoreOptionsFromFlags());
   if (!log.ok()) Die(log.status(), "cannot open the decision log; refusing to start");
 
   auto prom = std::make_shared<prometheus::Registry>();

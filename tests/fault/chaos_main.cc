@@ -4,10 +4,10 @@
 // Faults, drawn at random: kill -9 of the coordinator or a participant, a participant paused
 // past the prepare deadline, the coordinator's or a participant's disk full for a moment, a
 // power cut of the whole stack (every process stopped at once, every unsynced write of the
-// coordinator and the participants lost: storage/power_cut_fs.h), the RabbitMQ broker stopped or
-// killed -9, settle-notifier killed -9; all the while every link
-// drops, delays and duplicates a share of requests and replies (settle-faultproxy). Payment
-// results go through the broker to settle-notifier and a merchant endpoint, and the checker
+// coordinator, participants and notifier lost: storage/power_cut_fs.h), the RabbitMQ broker
+// stopped or killed -9, settle-notifier killed -9; all the while every link drops, delays and
+// duplicates a share of requests and replies (settle-faultproxy). Payment results go through
+// the broker to settle-notifier and a merchant endpoint, and the checker
 // proves they are exactly the committed payments'.
 
 #include <signal.h>
@@ -33,8 +33,8 @@ ABSL_FLAG(bool, broker, true,
           "payment results through a RabbitMQ broker (rabbitmq-server) and settle-notifier, with "
           "broker and notifier faults");
 ABSL_FLAG(bool, power_cuts, true,
-          "power cuts among the faults: the coordinator and participants journal what reached "
-          "their disks, and a cut rolls every data dir back to it");
+          "power cuts among the faults: the coordinator, participants and notifier journal what "
+          "reached their disks, and a cut rolls every data dir back to it");
 
 namespace {
 

@@ -102,7 +102,8 @@ TEST_F(PowerCutTest, PowerCutsAtRandomInstantsUnderLoad) {
 // A crash point on every sync of one payment, in each process it touches, just before the
 // sync reached the disk and just after: whatever the protocol forced, it must have been enough.
 // Each mode has its own test; the syncs of one payment are counted from the moment it starts.
-class CrashPointTest : public PowerCutTest, public ::testing::WithParamInterface<const char*> {
+class PowerCutCrashPointTest : public PowerCutTest,
+                               public ::testing::WithParamInterface<const char*> {
  protected:
   static BankOptions OptionsFor(const std::string& mode) {
     BankOptions options;
@@ -145,7 +146,7 @@ class CrashPointTest : public PowerCutTest, public ::testing::WithParamInterface
   }
 };
 
-TEST_P(CrashPointTest, PowerCutBeforeAndAfterEverySyncOfOnePayment) {
+TEST_P(PowerCutCrashPointTest, PowerCutBeforeAndAfterEverySyncOfOnePayment) {
   Bank bank(stack_, OptionsFor(GetParam()));
   std::vector<std::string> touched = {"coordinator", "balance", "notification"};
   touched.push_back(std::string(GetParam()) == "saga" ? "gateway" : "ledger");
@@ -167,7 +168,7 @@ TEST_P(CrashPointTest, PowerCutBeforeAndAfterEverySyncOfOnePayment) {
   FaultTest::HealAndCheck(bank, absl::Seconds(60));
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, CrashPointTest,
+INSTANTIATE_TEST_SUITE_P(Modes, PowerCutCrashPointTest,
                          ::testing::Values("two_phase", "three_phase", "saga"));
 
 // The power goes again while the stack recovers from the last cut: at each sync of the

@@ -161,6 +161,7 @@ absl::Status LocalStack::StartNotifier(const std::vector<std::string>& flags) {
   std::vector<std::string> args = {absl::StrCat("--listen=127.0.0.1:", notifier_port_),
                                    "--data_dir=" + dir_.Sub("notifier"),
                                    "--port_file=" + port_file};
+  for (auto& flag : PowerCutFlags("notifier")) args.push_back(std::move(flag));
   args.insert(args.end(), flags.begin(), flags.end());
   auto p = Process::Start(BinaryPath("settle-notifier"), args, dir_.Sub("notifier.log"));
   if (!p.ok()) return p.status();
@@ -368,6 +369,7 @@ absl::StatusOr<storage::PowerCutReport> LocalStack::PowerCut(std::mt19937& rng) 
 #if SETTLE_TEST_HOOKS
   std::vector<std::string> names = ParticipantNames();
   names.push_back("coordinator");
+  if (notifier_ != nullptr) names.push_back("notifier");
   for (const std::string& name : names) {
     std::filesystem::remove(dir_.Sub(name + ".synced.cut"));
     auto report = storage::RollBackToSynced(dir_.Sub(name + ".synced"), rng);

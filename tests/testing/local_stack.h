@@ -86,8 +86,8 @@ class LocalStack final {
   absl::StatusOr<std::vector<v1::GatewayRefundRecord>> Refunds();
   std::unique_ptr<v1::Participant::Stub> ParticipantStub(const std::string& kind);
 
-  // Simulated power cuts (storage/power_cut_fs.h): the coordinator and participants started
-  // from now on journal what reached their disk, to <dir>/<name>.synced.
+  // Simulated power cuts (storage/power_cut_fs.h): the coordinator, participants and notifier
+  // started from now on journal what reached their disk, to <dir>/<name>.synced.
   void EnablePowerCuts() { power_cuts_ = true; }
   // Stops every process at once (SIGSTOP to all, then SIGKILL), then rolls each data dir back to
   // what a power cut would have left, tearing unsynced tails at bytes `rng` picks. Everything is
