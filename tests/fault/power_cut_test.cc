@@ -80,6 +80,16 @@ class PowerCutTest : public FaultTest {
 
   void HealAndCheck() { FaultTest::HealAndCheck(bank_, absl::Seconds(90)); }
 
+  // A last cut with nothing armed, everything started again, then the bank check.
+  void CutOnceMoreHealAndCheck() {
+    Cut();
+    ASSERT_FALSE(HasFatalFailure());
+    StartAll();
+    ASSERT_FALSE(HasFailure());
+    PauseRandomly(300, 500);
+    HealAndCheck();
+  }
+
   testing::LocalStack stack_;
   Bank bank_{stack_, MixedModes()};
   storage::PowerCutReport lost_;
@@ -192,12 +202,7 @@ TEST_F(PowerCutTest, PowerCutAtEverySyncOfRecovery) {
   }
   std::printf("%d crash points, %d inside a start\n", points, during_start);
   EXPECT_GT(during_start, 8);
-  Cut();
-  ASSERT_FALSE(HasFatalFailure());
-  StartAll();
-  ASSERT_FALSE(HasFailure());
-  PauseRandomly(300, 500);
-  HealAndCheck();
+  CutOnceMoreHealAndCheck();
 }
 
 // A full disk, then, as the store reopens itself on the disk that works again, the power goes.
@@ -219,12 +224,7 @@ TEST_F(PowerCutTest, PowerCutWhileAStoreReopensAfterAFullDisk) {
     EXPECT_TRUE(ProcessNamed(who).Wait(absl::Seconds(30)).has_value())
         << who << " reached no sync after the disk worked again";
   }
-  Cut();
-  ASSERT_FALSE(HasFatalFailure());
-  StartAll();
-  ASSERT_FALSE(HasFailure());
-  PauseRandomly(300, 500);
-  HealAndCheck();
+  CutOnceMoreHealAndCheck();
 }
 
 }  // namespace
