@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "client/settle_client.h"
+#include "common/credentials.h"
 #include "grpcpp/create_channel.h"
 #include "proto/unary_call.h"
 #include "storage/txn_id.h"
@@ -29,7 +30,10 @@ std::shared_ptr<grpc::Channel> Channel(const std::string& endpoint) {
   args.SetInt("settle.bench.channel", 1);
   // As the coordinator's channels to participants: no transparent retries, on both sides.
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
-  return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
+  // The bench calls as any Settle client does: with --tls_* when given (checked in main).
+  static const auto* credentials = new std::shared_ptr<grpc::ChannelCredentials>(
+      ChannelCredentials(TlsOptionsFromFlags().value_or(TlsOptions{})));
+  return grpc::CreateCustomChannel(endpoint, *credentials, args);
 }
 
 class SettleDriver final : public Driver {

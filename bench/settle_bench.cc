@@ -139,6 +139,10 @@ void PrintRow(const char* who, const StepStats& s) {
 int main(int argc, char** argv) {
   settle::ParseFlagsWithEnv(argc, argv, "settle-bench: load generator for Settle");
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);  // As in the servers.
+  if (auto tls = settle::TlsOptionsFromFlags(); !tls.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(tls.status().message()).c_str());
+    return 2;
+  }
   std::unique_ptr<settle::testing::LocalStack> stack;
   std::unique_ptr<settle::testing::RabbitMqBroker> broker;  // With --amqp_participant.
   std::string coordinator = absl::GetFlag(FLAGS_coordinator);

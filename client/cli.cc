@@ -203,10 +203,10 @@ int Deliveries(const std::shared_ptr<grpc::Channel>& channel, grpc::ClientContex
   return 0;
 }
 
-int ReferenceData(const std::vector<std::string>& args) {
+int ReferenceData(const std::vector<std::string>& args, const settle::TlsOptions& tls) {
   const std::string at = absl::GetFlag(FLAGS_at);
   if (at.empty()) return Usage("--at HOST:PORT of the reference participant is required");
-  auto channel = grpc::CreateChannel(at, grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(at, settle::ChannelCredentials(tls));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   const std::string& cmd = args[0];
@@ -298,15 +298,18 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(raw.begin() + 1, raw.end());
   if (args.empty()) return Usage("no command given");
   const std::string& cmd = args[0];
+  // --tls_ca (and, for mutual TLS, --tls_cert and --tls_key): every call below goes over TLS.
+  auto tls = settle::TlsOptionsFromFlags();
+  if (!tls.ok()) return Usage(std::string(tls.status().message()));
   if (cmd == "accounts" || cmd == "journal" || cmd == "outbox" || cmd == "deliveries" ||
       cmd == "resend") {
-    return ReferenceData(args);
+    return ReferenceData(args, *tls);
   }
   if (cmd == "health") {
     std::string at = absl::GetFlag(FLAGS_at);
     if (at.empty()) at = absl::GetFlag(FLAGS_coordinator);
     auto stub = grpc::health::v1::Health::NewStub(
-        grpc::CreateChannel(at, grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(at, settle::ChannelCredentials(*tls)));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
     grpc::health::v1::HealthCheckResponse resp;
@@ -316,7 +319,7 @@ int main(int argc, char** argv) {
     return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
   }
 
-  auto client = settle::client::SettleClient::Connect(absl::GetFlag(FLAGS_coordinator));
+  auto client = settle::client::SettleClient::Connect(absl::GetFlag(FLAGS_coordinator), *tls);
   const bool json = absl::GetFlag(FLAGS_json);
   std::string key = absl::GetFlag(FLAGS_key);
   if (key.empty()) key = FreshKey();

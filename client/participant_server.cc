@@ -59,10 +59,11 @@ ParticipantServer::ParticipantServer(ParticipantOptions options, storage::Branch
             if (w.ok()) w = result.error;
             if (w.ok() && options_.metrics != nullptr) options_.metrics->Branch(result.effect);
             return w;
-          })) {
+          },
+          ChannelCredentials(options_.tls))) {
   if (!options_.coordinator_endpoint.empty()) {
     decisions_ = v1::DecisionService::NewStub(
-        grpc::CreateChannel(options_.coordinator_endpoint, grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(options_.coordinator_endpoint, ChannelCredentials(options_.tls)));
   }
 }
 

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/credentials.h"
 #include "client/participant_metrics.h"
 #include "settle/v1/coordinator.grpc.pb.h"
 #include "settle/v1/participant.grpc.pb.h"
@@ -98,6 +99,9 @@ struct ParticipantOptions {
   ParticipantMetrics* metrics = nullptr;
   // Saga steps; null: Act and Compensate answer UNIMPLEMENTED. Must outlive the server.
   SagaHandler* saga = nullptr;
+  // Credentials of the calls this participant makes (GetDecision, three-phase peers): TLS when
+  // it has a CA. The server's own credentials are the caller's ServerBuilder's.
+  TlsOptions tls;
   // The name the coordinator registers this service under. A Prepare, Act or Compensate naming
   // another participant is refused (FAILED_PRECONDITION): a registration pointing here by
   // mistake must not run another service's payload. Empty: not checked; a call naming no

@@ -25,9 +25,9 @@ constexpr absl::Duration kQueryTimeout = absl::Seconds(10);
 SettleClient::SettleClient(std::shared_ptr<grpc::Channel> channel)
     : coordinator_(v1::Coordinator::NewStub(channel)), registry_(v1::Registry::NewStub(channel)) {}
 
-std::unique_ptr<SettleClient> SettleClient::Connect(const std::string& endpoint) {
-  return std::make_unique<SettleClient>(
-      grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
+std::unique_ptr<SettleClient> SettleClient::Connect(const std::string& endpoint,
+                                                    const TlsOptions& tls) {
+  return std::make_unique<SettleClient>(grpc::CreateChannel(endpoint, ChannelCredentials(tls)));
 }
 
 absl::StatusOr<v1::ExecuteResponse> SettleClient::Execute(const v1::ExecuteRequest& request,

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/credentials.h"
 #include "settle/v1/coordinator.grpc.pb.h"
 
 namespace settle::client {
@@ -26,8 +27,9 @@ struct RetryOptions {
 class SettleClient final {
  public:
   explicit SettleClient(std::shared_ptr<grpc::Channel> channel);
-  // Insecure channel to `endpoint` (host:port).
-  static std::unique_ptr<SettleClient> Connect(const std::string& endpoint);
+  // A channel to `endpoint` (host:port), TLS when `tls` has a CA (common/credentials.h).
+  static std::unique_ptr<SettleClient> Connect(const std::string& endpoint,
+                                               const TlsOptions& tls = {});
 
   // Runs one transaction to its outcome. Retries on UNAVAILABLE and DEADLINE_EXCEEDED with the
   // same idempotency key, which is safe: a repeat returns the first outcome. An ABORTED

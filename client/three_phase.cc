@@ -126,15 +126,16 @@ bool TerminationCommits(BarrierStateRecord self,
   return any_precommitted;
 }
 
-ThreePhaseTimers::ThreePhaseTimers(storage::BranchStore& store, Decide decide)
-    : store_(store), decide_(std::move(decide)) {}
+ThreePhaseTimers::ThreePhaseTimers(storage::BranchStore& store, Decide decide,
+                                   std::shared_ptr<grpc::ChannelCredentials> credentials)
+    : store_(store), decide_(std::move(decide)), credentials_(std::move(credentials)) {}
 
 v1::Participant::Stub& ThreePhaseTimers::PeerStub(const std::string& endpoint) {
   absl::MutexLock lock(&mu_);
   auto& stub = stubs_[endpoint];
   if (stub == nullptr) {
     stub = v1::Participant::NewStub(
-        grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(endpoint, credentials_));
   }
   return *stub;
 }

@@ -67,7 +67,9 @@ class ThreePhaseTimers final {
   // Applies a decision to a local branch (the same unit of work as a Commit or Abort).
   using Decide = std::function<absl::Status(const std::string& txn_id, uint32_t branch_id,
                                             bool commit)>;
-  ThreePhaseTimers(storage::BranchStore& store, Decide decide);
+  // `credentials`: of the calls to peers.
+  ThreePhaseTimers(storage::BranchStore& store, Decide decide,
+                   std::shared_ptr<grpc::ChannelCredentials> credentials);
 
   // Terminates every branch whose timer ran out by `now`. Returns how many it finished.
   int RunDue(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
@@ -80,6 +82,7 @@ class ThreePhaseTimers final {
 
   storage::BranchStore& store_;
   const Decide decide_;
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<v1::Participant::Stub>> stubs_ ABSL_GUARDED_BY(mu_);
 };

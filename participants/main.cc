@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/amqp_participant_server.h"
+#include "common/credentials.h"
 #include "common/env_flags.h"
 #include "common/json_log.h"
 #include "common/serving.h"
@@ -96,6 +97,13 @@ int main(int argc, char** argv) {
   options.barrier_sweep_interval = absl::GetFlag(FLAGS_barrier_sweep_interval);
   options.saga = reference->saga.get();
   options.name = absl::GetFlag(FLAGS_name).empty() ? kind : absl::GetFlag(FLAGS_name);
+  // --tls_*: TLS for its server and for its calls to the coordinator and to three-phase peers.
+  const auto tls = settle::TlsOptionsFromFlags();
+  if (!tls.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(tls.status().message()).c_str());
+    return 2;
+  }
+  options.tls = *tls;
   auto server_impl =
       std::make_unique<settle::sdk::ParticipantServer>(options, **store, *reference->handler);
 
@@ -103,7 +111,7 @@ int main(int argc, char** argv) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), settle::ServerCredentials(*tls), &port);
   builder.RegisterService(server_impl->participant_service());
   builder.RegisterService(server_impl->inspect_service());
   builder.RegisterService(reference->admin.get());

@@ -9,6 +9,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/credentials.h"
 #include "common/crypto.h"
 #include "common/env_flags.h"
 #include "common/json_log.h"
@@ -163,6 +164,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   const settle::participants::NotifierOptions options = OptionsFromFlags();
+  // --tls_*: TLS (mutual as asked) for its admin API.
+  const auto tls = settle::TlsOptionsFromFlags();
+  if (!tls.ok()) {
+    Log(LogLevel::kError, "bad TLS settings", {{"error", tls.status().ToString()}});
+    return 2;
+  }
   auto amqp = settle::messaging::AmqpOptionsFromFlags();
   if (!settle::messaging::AmqpConfigured() || !amqp.ok()) {
     Log(LogLevel::kError, "bad RabbitMQ settings",
@@ -188,7 +195,7 @@ int main(int argc, char** argv) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), settle::ServerCredentials(*tls), &port);
   builder.RegisterService(admin.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {

@@ -9,6 +9,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/credentials.h"
 #include "common/env_flags.h"
 #include "common/json_log.h"
 #include "common/serving.h"
@@ -136,6 +137,10 @@ int main(int argc, char** argv) {
     };
   }
 
+  // --tls_*: TLS for callers, for the calls to participants, mutual TLS as asked.
+  const auto tls = settle::TlsOptionsFromFlags();
+  if (!tls.ok()) Die(tls.status(), "bad TLS settings");
+
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   auto log = settle::storage::TxnLog::Open(data_dir, settle::storage::StoreOptionsFromFlags());
   if (!log.ok()) Die(log.status(), "cannot open the decision log; refusing to start");
@@ -175,7 +180,7 @@ int main(int argc, char** argv) {
     amqp_link = std::make_shared<settle::AmqpCallLink>(*amqp, prom.get());
     amqp_link->Start();
   }
-  settle::ParticipantChannels channels(amqp_link);
+  settle::ParticipantChannels channels(amqp_link, settle::ChannelCredentials(*tls));
   settle::engine::CircuitBreakerOptions breaker;
   breaker.failure_threshold = std::max(1, absl::GetFlag(FLAGS_circuit_failure_threshold));
   breaker.probe_initial = options.retry.initial;
@@ -192,7 +197,7 @@ int main(int argc, char** argv) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), settle::ServerCredentials(*tls), &port);
   builder.RegisterService(&coordinator_service);
   builder.RegisterService(&registry_service);
   builder.RegisterService(&decision_service);

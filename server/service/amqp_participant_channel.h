@@ -124,8 +124,10 @@ class AmqpParticipantChannel final : public engine::ParticipantChannel {
 // this coordinator has no broker). Thread-safe.
 class ParticipantChannels final : public engine::ParticipantChannelFactory {
  public:
-  // `amqp` may be null: no broker configured.
-  explicit ParticipantChannels(std::shared_ptr<AmqpCallLink> amqp) : amqp_(std::move(amqp)) {}
+  // `amqp` may be null: no broker configured. `credentials`: of the gRPC channels.
+  ParticipantChannels(std::shared_ptr<AmqpCallLink> amqp,
+                      std::shared_ptr<grpc::ChannelCredentials> credentials)
+      : grpc_(std::move(credentials)), amqp_(std::move(amqp)) {}
   absl::StatusOr<std::shared_ptr<engine::ParticipantChannel>> Create(
       const std::string& endpoint) override;
 

@@ -89,7 +89,7 @@ absl::StatusOr<std::shared_ptr<engine::ParticipantChannel>> GrpcParticipantChann
   // The engine retries delivery itself, with its own backoff; gRPC's transparent retries would
   // only add their filter and buffering to every call.
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
-  auto channel = grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
+  auto channel = grpc::CreateCustomChannel(endpoint, credentials_, args);
   if (channel == nullptr) {
     return absl::InvalidArgumentError("cannot create a channel to '" + endpoint + "'");
   }

@@ -3,7 +3,9 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 
+#include "grpcpp/security/credentials.h"
 #include "server/engine/participant_channel.h"
 #include "settle/v1/participant.grpc.pb.h"
 
@@ -41,11 +43,17 @@ class GrpcParticipantChannel final : public engine::ParticipantChannel {
   std::unique_ptr<v1::Participant::Stub> stub_;
 };
 
-// Makes one gRPC channel per endpoint (insecure; loopback and in-cluster traffic). Thread-safe.
+// Makes one gRPC channel per endpoint with the process's credentials (common/credentials.h:
+// TLS when a CA is configured). Thread-safe.
 class GrpcParticipantChannelFactory final : public engine::ParticipantChannelFactory {
  public:
+  explicit GrpcParticipantChannelFactory(std::shared_ptr<grpc::ChannelCredentials> credentials)
+      : credentials_(std::move(credentials)) {}
   absl::StatusOr<std::shared_ptr<engine::ParticipantChannel>> Create(
       const std::string& endpoint) override;
+
+ private:
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
 };
 
 }  // namespace settle

@@ -15,6 +15,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/credentials.h"
 #include "common/env_flags.h"
 #include "common/json_log.h"
 #include "common/serving.h"
@@ -44,7 +45,7 @@ class FaultProxy final : public Participant::CallbackService {
  public:
   FaultProxy(const std::string& target, uint32_t seed)
       : stub_(Participant::NewStub(
-            grpc::CreateChannel(target, grpc::InsecureChannelCredentials()))),
+            grpc::CreateChannel(target, settle::ChannelCredentials({})))),
         rng_(seed) {}
 
   grpc::ServerUnaryReactor* Prepare(grpc::CallbackServerContext* ctx,
@@ -160,7 +161,7 @@ int main(int argc, char** argv) {
   FaultProxy proxy(absl::GetFlag(FLAGS_target), absl::GetFlag(FLAGS_seed));
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), settle::ServerCredentials({}), &port);
   builder.RegisterService(&proxy);
   auto server = builder.BuildAndStart();
   if (server == nullptr || port == 0) return 1;

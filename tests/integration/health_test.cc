@@ -2,6 +2,7 @@
 
 #include <sys/wait.h>
 
+#include "common/credentials.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
@@ -14,7 +15,7 @@ using HealthResponse = grpc::health::v1::HealthCheckResponse;
 
 HealthResponse::ServingStatus Check(const std::string& endpoint) {
   auto stub = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(endpoint, settle::ChannelCredentials({})));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   HealthResponse resp;

@@ -2,6 +2,7 @@
 
 #include <functional>
 
+#include "common/credentials.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "tests/testing/local_stack.h"
@@ -175,7 +176,7 @@ TEST_F(ParticipantSdkTest, ACallNamingAnotherParticipantAndAForeignPageTokenAreR
   EXPECT_EQ(resp.vote(), v1::VOTE_YES);
 
   auto inspect = v1::ParticipantInspect::NewStub(grpc::CreateChannel(
-      stack_.participant_endpoint("balance"), grpc::InsecureChannelCredentials()));
+      stack_.participant_endpoint("balance"), settle::ChannelCredentials({})));
   for (const char* token : {"acct-7", "s9-0000000000000030/1", "s9-0000000000000030/xxxxx"}) {
     SCOPED_TRACE(token);
     v1::ListBranchesRequest list;

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/credentials.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "tests/testing/http_get.h"
@@ -161,7 +162,7 @@ TEST_F(PaymentTest, ListsTransactionsByStateAndParticipant) {
 TEST_F(PaymentTest, JournalIsReadPageByPage) {
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Transfer(absl::StrCat("page-", i), 10).ok());
   auto stub = v1::LedgerAdmin::NewStub(grpc::CreateChannel(stack_.participant_endpoint("ledger"),
-                                                           grpc::InsecureChannelCredentials()));
+                                                           settle::ChannelCredentials({})));
   v1::ListEntriesRequest req;
   req.set_page_size(2);
   std::vector<uint64_t> sequences;

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/participant_server.h"
+#include "common/credentials.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/server_builder.h"
 
@@ -23,12 +24,12 @@ class InProcessParticipant final {
       : impl_(std::make_unique<sdk::ParticipantServer>(std::move(options), store, handler)) {
     grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.AddListeningPort("127.0.0.1:0", settle::ServerCredentials({}), &port);
     builder.RegisterService(impl_->participant_service());
     server_ = builder.BuildAndStart();
     endpoint_ = absl::StrCat("127.0.0.1:", port);
     stub_ = v1::Participant::NewStub(
-        grpc::CreateChannel(endpoint_, grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(endpoint_, settle::ChannelCredentials({})));
   }
   ~InProcessParticipant() {
     if (server_ != nullptr) server_->Shutdown();

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/credentials.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "proto/status_mapping.h"
@@ -20,8 +21,9 @@ constexpr absl::Duration kStartTimeout = absl::Seconds(30);
 const char* const kKinds[] = {"balance", "ledger", "notification"};
 
 template <typename Service>
-std::unique_ptr<typename Service::Stub> MakeStub(const std::string& endpoint) {
-  return Service::NewStub(grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
+std::unique_ptr<typename Service::Stub> MakeStub(const std::string& endpoint,
+                                                 const TlsOptions& tls) {
+  return Service::NewStub(grpc::CreateChannel(endpoint, ChannelCredentials(tls)));
 }
 
 // A process that did not start: its last log lines go into the error, since the test's folder
@@ -96,6 +98,7 @@ absl::Status LocalStack::StartCoordinator(const std::vector<std::string>& extra_
       "--retry_max=500ms",
   };
   for (auto& flag : PowerCutFlags("coordinator")) args.push_back(std::move(flag));
+  args.insert(args.end(), tls_flags_.begin(), tls_flags_.end());
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   auto p = Process::Start(BinaryPath("settle-coordinator"), args, dir_.Sub("coordinator.log"));
   if (!p.ok()) return p.status();
@@ -106,7 +109,7 @@ absl::Status LocalStack::StartCoordinator(const std::vector<std::string>& extra_
   std::ifstream ports(port_file);
   int grpc_port = 0;
   ports >> grpc_port >> coordinator_metrics_port_;
-  client_ = client::SettleClient::Connect(coordinator_endpoint());
+  client_ = client::SettleClient::Connect(coordinator_endpoint(), tls_);
   return absl::OkStatus();
 }
 
@@ -132,6 +135,7 @@ absl::Status LocalStack::StartParticipant(const std::string& name,
       "--coordinator=" + coordinator_endpoint(),
   };
   for (auto& flag : PowerCutFlags(name)) args.push_back(std::move(flag));
+  args.insert(args.end(), tls_flags_.begin(), tls_flags_.end());
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   auto p = Process::Start(BinaryPath("settle-participant"), args, dir_.Sub(name + ".log"));
   if (!p.ok()) return p.status();
@@ -162,6 +166,7 @@ absl::Status LocalStack::StartNotifier(const std::vector<std::string>& flags) {
                                    "--data_dir=" + dir_.Sub("notifier"),
                                    "--port_file=" + port_file};
   for (auto& flag : PowerCutFlags("notifier")) args.push_back(std::move(flag));
+  args.insert(args.end(), tls_flags_.begin(), tls_flags_.end());
   args.insert(args.end(), flags.begin(), flags.end());
   auto p = Process::Start(BinaryPath("settle-notifier"), args, dir_.Sub("notifier.log"));
   if (!p.ok()) return p.status();
@@ -199,7 +204,7 @@ absl::Status LocalStack::RegisterAt(const std::string& name, const std::string& 
 }
 
 bool LocalStack::CoordinatorServing() const {
-  auto stub = MakeStub<grpc::health::v1::Health>(coordinator_endpoint());
+  auto stub = MakeStub<grpc::health::v1::Health>(coordinator_endpoint(), tls_);
   grpc::health::v1::HealthCheckResponse resp;
   return stub->Check(Context().get(), {}, &resp).ok() &&
          resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
@@ -210,7 +215,7 @@ absl::Status LocalStack::OpenAccount(const std::string& account, int64_t amount_
   req.set_account(account);
   req.set_initial_minor(amount_minor);
   v1::Account resp;
-  return FromGrpcStatus(MakeStub<v1::BalanceAdmin>(participant_endpoint("balance"))
+  return FromGrpcStatus(MakeStub<v1::BalanceAdmin>(participant_endpoint("balance"), tls_)
                             ->OpenAccount(Context().get(), req, &resp));
 }
 
@@ -218,14 +223,14 @@ absl::StatusOr<v1::Account> LocalStack::Account(const std::string& account) {
   v1::GetAccountRequest req;
   req.set_account(account);
   v1::Account resp;
-  absl::Status s = FromGrpcStatus(MakeStub<v1::BalanceAdmin>(participant_endpoint("balance"))
+  absl::Status s = FromGrpcStatus(MakeStub<v1::BalanceAdmin>(participant_endpoint("balance"), tls_)
                                       ->GetAccount(Context().get(), req, &resp));
   if (!s.ok()) return s;
   return resp;
 }
 
 absl::StatusOr<std::vector<v1::JournalEntry>> LocalStack::Journal() {
-  auto stub = MakeStub<v1::LedgerAdmin>(participant_endpoint("ledger"));
+  auto stub = MakeStub<v1::LedgerAdmin>(participant_endpoint("ledger"), tls_);
   return ReadAllPages<v1::JournalEntry, v1::ListEntriesResponse>(
       v1::ListEntriesRequest(),
       [&](auto* ctx, const auto& req, auto* resp) { return stub->ListEntries(ctx, req, resp); },
@@ -233,7 +238,7 @@ absl::StatusOr<std::vector<v1::JournalEntry>> LocalStack::Journal() {
 }
 
 absl::StatusOr<std::vector<v1::OutboxMessage>> LocalStack::Outbox(const std::string& name) {
-  auto stub = MakeStub<v1::NotificationAdmin>(participant_endpoint(name));
+  auto stub = MakeStub<v1::NotificationAdmin>(participant_endpoint(name), tls_);
   return ReadAllPages<v1::OutboxMessage, v1::ListMessagesResponse>(
       v1::ListMessagesRequest(),
       [&](auto* ctx, const auto& req, auto* resp) { return stub->ListMessages(ctx, req, resp); },
@@ -241,7 +246,7 @@ absl::StatusOr<std::vector<v1::OutboxMessage>> LocalStack::Outbox(const std::str
 }
 
 absl::StatusOr<std::vector<v1::Delivery>> LocalStack::Deliveries(v1::DeliveryState state) {
-  auto stub = MakeStub<v1::NotifierAdmin>(notifier_endpoint());
+  auto stub = MakeStub<v1::NotifierAdmin>(notifier_endpoint(), tls_);
   v1::ListDeliveriesRequest request;
   request.set_state(state);
   return ReadAllPages<v1::Delivery, v1::ListDeliveriesResponse>(
@@ -252,12 +257,12 @@ absl::StatusOr<std::vector<v1::Delivery>> LocalStack::Deliveries(v1::DeliverySta
 
 absl::Status LocalStack::ConfigureGateway(const v1::GatewayConfig& config) {
   v1::GatewayConfig resp;
-  return FromGrpcStatus(MakeStub<v1::GatewayAdmin>(participant_endpoint("gateway"))
+  return FromGrpcStatus(MakeStub<v1::GatewayAdmin>(participant_endpoint("gateway"), tls_)
                             ->Configure(Context().get(), config, &resp));
 }
 
 absl::StatusOr<std::vector<v1::GatewayChargeRecord>> LocalStack::Charges() {
-  auto stub = MakeStub<v1::GatewayAdmin>(participant_endpoint("gateway"));
+  auto stub = MakeStub<v1::GatewayAdmin>(participant_endpoint("gateway"), tls_);
   return ReadAllPages<v1::GatewayChargeRecord, v1::ListChargesResponse>(
       v1::ListChargesRequest(),
       [&](auto* ctx, const auto& req, auto* resp) { return stub->ListCharges(ctx, req, resp); },
@@ -265,7 +270,7 @@ absl::StatusOr<std::vector<v1::GatewayChargeRecord>> LocalStack::Charges() {
 }
 
 absl::StatusOr<std::vector<v1::GatewayRefundRecord>> LocalStack::Refunds() {
-  auto stub = MakeStub<v1::GatewayAdmin>(participant_endpoint("gateway"));
+  auto stub = MakeStub<v1::GatewayAdmin>(participant_endpoint("gateway"), tls_);
   return ReadAllPages<v1::GatewayRefundRecord, v1::ListRefundsResponse>(
       v1::ListRefundsRequest(),
       [&](auto* ctx, const auto& req, auto* resp) { return stub->ListRefunds(ctx, req, resp); },
@@ -273,7 +278,7 @@ absl::StatusOr<std::vector<v1::GatewayRefundRecord>> LocalStack::Refunds() {
 }
 
 absl::StatusOr<std::vector<v1::BranchRecordInfo>> LocalStack::Branches(const std::string& kind) {
-  auto stub = MakeStub<v1::ParticipantInspect>(participant_endpoint(kind));
+  auto stub = MakeStub<v1::ParticipantInspect>(participant_endpoint(kind), tls_);
   v1::ListBranchesRequest req;
   req.set_page_size(1000);
   return ReadAllPages<v1::BranchRecordInfo, v1::ListBranchesResponse>(
@@ -306,7 +311,7 @@ absl::StatusOr<std::vector<v1::Transaction>> LocalStack::ActiveTransactions() co
 }
 
 std::unique_ptr<v1::Participant::Stub> LocalStack::ParticipantStub(const std::string& kind) {
-  return MakeStub<v1::Participant>(participant_endpoint(kind));
+  return MakeStub<v1::Participant>(participant_endpoint(kind), tls_);
 }
 
 

@@ -86,6 +86,13 @@ class LocalStack final {
   absl::StatusOr<std::vector<v1::GatewayRefundRecord>> Refunds();
   std::unique_ptr<v1::Participant::Stub> ParticipantStub(const std::string& kind);
 
+  // TLS: every process started from now on gets `process_flags` (its --tls_* flags), and this
+  // harness calls them with `client`.
+  void EnableTls(TlsOptions client, std::vector<std::string> process_flags) {
+    tls_ = std::move(client);
+    tls_flags_ = std::move(process_flags);
+  }
+
   // Simulated power cuts (storage/power_cut_fs.h): the coordinator, participants and notifier
   // started from now on journal what reached their disk, to <dir>/<name>.synced.
   void EnablePowerCuts() { power_cuts_ = true; }
@@ -113,6 +120,8 @@ class LocalStack final {
   std::vector<std::string> PowerCutFlags(const std::string& name) const;
 
   TempDir dir_;
+  TlsOptions tls_;
+  std::vector<std::string> tls_flags_;
   bool power_cuts_ = false;
   int coordinator_port_ = 0;
   int coordinator_metrics_port_ = 0;

@@ -1,0 +1,58 @@
+#ifndef SETTLE_COMMON_CREDENTIALS_H_
+#define SETTLE_COMMON_CREDENTIALS_H_
+
+// The one place gRPC credentials are built: every server and every channel of every Settle
+// process (coordinator, participants, notifier, CLI, bench) gets them here, plaintext only when
+// no TLS is configured. Certificates and keys are PEM files, read again from disk every
+// `reload_interval`, so that a renewed certificate takes effect without a restart.
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/security/server_credentials.h"
+
+namespace settle {
+
+// One process's TLS settings: who it is and whom it trusts. A plain value; copy freely.
+struct TlsOptions {
+  // This process's certificate chain and private key: its identity as a server, and as a
+  // client where a server asks for one (mutual TLS). Both or neither.
+  std::string cert_file;
+  std::string key_file;
+  // The CA certificates that verify the peers: the servers this process calls and, with
+  // `require_client_cert`, its clients. A client with a CA speaks TLS and checks that the
+  // server's certificate names the host it dialled (a SAN, DNS or IP).
+  std::string ca_file;
+  // Servers: refuse a client without a certificate that `ca_file` verifies (mutual TLS).
+  bool require_client_cert = false;
+  // How often the files are read again.
+  absl::Duration reload_interval = absl::Seconds(10);
+
+  // A server serves TLS when it has a certificate; a client speaks TLS when it has a CA.
+  bool server_tls() const { return !cert_file.empty(); }
+  bool client_tls() const { return !ca_file.empty(); }
+};
+
+// From --tls_cert, --tls_key, --tls_ca, --tls_client_auth and --tls_reload_interval, checked:
+// INVALID_ARGUMENT naming the flag when a file cannot be read, a certificate comes without its
+// key, or client authentication is asked for without a CA to check it.
+absl::StatusOr<TlsOptions> TlsOptionsFromFlags();
+
+// The same checks for options built in code.
+absl::Status ValidateTlsOptions(const TlsOptions& options);
+
+// Credentials for a server: TLS (mutual with `require_client_cert`) when it has a certificate,
+// plaintext otherwise. A TLS server refuses plaintext connections.
+std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const TlsOptions& options);
+
+// Credentials for a channel: TLS when a CA is given (presenting the certificate, if any, to
+// servers that ask), plaintext otherwise.
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const TlsOptions& options);
+
+}  // namespace settle
+
+#endif  // SETTLE_COMMON_CREDENTIALS_H_
