@@ -134,8 +134,7 @@ v1::Participant::Stub& ThreePhaseTimers::PeerStub(const std::string& endpoint) {
   absl::MutexLock lock(&mu_);
   auto& stub = stubs_[endpoint];
   if (stub == nullptr) {
-    stub = v1::Participant::NewStub(
-        grpc::CreateChannel(endpoint, credentials_));
+    stub = v1::Participant::NewStub(grpc::CreateChannel(endpoint, credentials_));
   }
   return *stub;
 }
