@@ -58,8 +58,8 @@ class Journal final {
     }
   }
 
-  // Before a file sync: its number since the crash point was armed (0 if it is not), and the
-  // kill if the point is just before this sync.
+  // Before a sync (of a file or a directory): its number since the crash point was armed (0 if
+  // it is not), and the kill if the point is just before this sync.
   int BeforeSync() ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     if (!armed_) Arm();
