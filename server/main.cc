@@ -49,6 +49,13 @@ ABSL_FLAG(absl::Duration, retention_sweep_interval, absl::Minutes(1),
 ABSL_FLAG(int32_t, max_in_flight, 10000,
           "transactions being decided beyond which Execute is refused (RESOURCE_EXHAUSTED); "
           "decided ones waiting for a participant do not count");
+ABSL_FLAG(int32_t, max_branches, 16,
+          "branches one transaction may have (1 to 1000); more is INVALID_ARGUMENT");
+ABSL_FLAG(int32_t, max_payload_bytes, 64 * 1024,
+          "bytes one branch's payload may have (1 to 4 MiB); more is RESOURCE_EXHAUSTED");
+ABSL_FLAG(int32_t, max_message_bytes, 4 << 20,
+          "bytes of one request message (1 KiB to 64 MiB); gRPC refuses a larger one with "
+          "RESOURCE_EXHAUSTED before it is parsed");
 ABSL_FLAG(int32_t, circuit_failure_threshold, 5,
           "consecutive unreachable answers after which a participant is taken for down: new "
           "payments that need it are refused and it is probed at the retry backoff until it "
@@ -110,6 +117,17 @@ int main(int argc, char** argv) {
   options.retention = absl::GetFlag(FLAGS_retention);
   options.retention_sweep_interval = absl::GetFlag(FLAGS_retention_sweep_interval);
   options.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
+  options.max_branches = absl::GetFlag(FLAGS_max_branches);
+  const int32_t max_payload_bytes = absl::GetFlag(FLAGS_max_payload_bytes);
+  const int32_t max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  if (options.max_branches < 1 || options.max_branches > 1000 || max_payload_bytes < 1 ||
+      max_payload_bytes > (4 << 20) || max_message_bytes < 1024 || max_message_bytes > (64 << 20)) {
+    std::fprintf(stderr,
+                 "--max_branches must be 1 to 1000, --max_payload_bytes 1 to 4194304, "
+                 "--max_message_bytes 1024 to 67108864\n");
+    return 2;
+  }
+  options.max_payload_bytes = static_cast<size_t>(max_payload_bytes);
   options.max_calls_per_participant = std::max(1, absl::GetFlag(FLAGS_max_calls_per_participant));
   options.protocol.saga_action_attempts = absl::GetFlag(FLAGS_saga_action_attempts);
   if (options.protocol.saga_action_attempts < 1 || options.protocol.saga_action_attempts > 1000) {
@@ -198,6 +216,7 @@ int main(int argc, char** argv) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), settle::ServerCredentials(*tls), &port);
+  builder.SetMaxReceiveMessageSize(max_message_bytes);
   builder.RegisterService(&coordinator_service);
   builder.RegisterService(&registry_service);
   builder.RegisterService(&decision_service);

@@ -102,5 +102,34 @@ TEST_F(BadInputTest, RegistrationsArePersistedAcrossRestarts) {
   EXPECT_EQ((*participants)[0].endpoint(), stack_.participant_endpoint("balance"));
 }
 
+// The limits are flags, enforced at their boundary: one more branch, payload byte or message byte
+// than allowed is refused with the status the proto documents; exactly the limit is accepted.
+TEST_F(BadInputTest, LimitsAreFlagsEnforcedAtTheirBoundary) {
+  ASSERT_TRUE(stack_.StartCoordinator({"--max_branches=2", "--max_payload_bytes=100"}).ok());
+  auto two = client::MakeTransfer("limit-branches-2", "a", "b", 1);
+  two.mutable_branches()->RemoveLast();
+  EXPECT_EQ(ExecuteCode(two), absl::StatusCode::kOk);
+  auto three = client::MakeTransfer("limit-branches-3", "a", "b", 1);
+  EXPECT_EQ(ExecuteCode(three), absl::StatusCode::kInvalidArgument);
+  for (const auto& [bytes, code] : {std::pair{100, absl::StatusCode::kOk},
+                                    std::pair{101, absl::StatusCode::kResourceExhausted}}) {
+    auto req = client::MakeTransfer(absl::StrCat("limit-payload-", bytes), "a", "b", 1);
+    req.mutable_branches()->RemoveLast();
+    req.mutable_branches(1)->set_payload(std::string(bytes, 'x'));  // The ledger votes NO.
+    EXPECT_EQ(ExecuteCode(req), code) << bytes << " payload bytes";
+  }
+
+  ASSERT_TRUE(stack_.StartCoordinator({"--max_message_bytes=65536"}).ok());
+  for (const auto& [bytes, code] : {std::pair{60000, absl::StatusCode::kOk},
+                                    std::pair{66000, absl::StatusCode::kResourceExhausted}}) {
+    auto req = client::MakeTransfer(absl::StrCat("limit-message-", bytes), "a", "b", 1);
+    req.mutable_branches(2)->set_payload(std::string(bytes, 'x'));
+    EXPECT_EQ(ExecuteCode(req), code) << "a message with a " << bytes << "-byte payload";
+  }
+
+  // A limit out of its range stops the start with the reason.
+  EXPECT_FALSE(stack_.StartCoordinator({"--max_branches=0"}).ok());
+}
+
 }  // namespace
 }  // namespace settle
