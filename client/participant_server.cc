@@ -50,6 +50,7 @@ ParticipantServer::ParticipantServer(ParticipantOptions options, storage::Branch
       participant_impl_(std::make_unique<internal::ParticipantService>(
           store, handler, options_.metrics, options_.saga, options_.name)),
       inspect_impl_(internal::MakeInspectService(store)),
+      credentials_(ChannelCredentials(options_.tls)),
       timers_(std::make_unique<internal::ThreePhaseTimers>(
           store, [this](const std::string& txn_id, uint32_t branch, bool commit) {
             UnitResult result;
@@ -60,10 +61,10 @@ ParticipantServer::ParticipantServer(ParticipantOptions options, storage::Branch
             if (w.ok() && options_.metrics != nullptr) options_.metrics->Branch(result.effect);
             return w;
           },
-          ChannelCredentials(options_.tls))) {
+          credentials_)) {
   if (!options_.coordinator_endpoint.empty()) {
     decisions_ = v1::DecisionService::NewStub(
-        grpc::CreateChannel(options_.coordinator_endpoint, ChannelCredentials(options_.tls)));
+        grpc::CreateChannel(options_.coordinator_endpoint, credentials_));
   }
 }
 

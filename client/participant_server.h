@@ -164,6 +164,8 @@ class ParticipantServer final {
   BranchHandler& handler_;
   std::unique_ptr<internal::ParticipantService> participant_impl_;
   std::unique_ptr<grpc::Service> inspect_impl_;
+  // Of the calls it makes; one set (one certificate watcher) for all of them.
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::unique_ptr<v1::DecisionService::Stub> decisions_;  // Null without a coordinator.
   std::unique_ptr<internal::ThreePhaseTimers> timers_;
 

@@ -43,6 +43,15 @@ struct PowerCutReport {
   int tails_torn = 0;      // Cut at a random byte after the synced length.
   int renames_undone = 0;  // The old file back in place.
   uint64_t bytes_lost = 0;
+
+  PowerCutReport& operator+=(const PowerCutReport& o) {
+    files_removed += o.files_removed;
+    tails_dropped += o.tails_dropped;
+    tails_torn += o.tails_torn;
+    renames_undone += o.renames_undone;
+    bytes_lost += o.bytes_lost;
+    return *this;
+  }
 };
 
 // Rolls every file `journal` names back to its synced state, as a power cut would leave it:

@@ -41,11 +41,7 @@ class PowerCutTest : public FaultTest {
   void Cut() {
     auto report = stack_.PowerCut(rng_);
     ASSERT_TRUE(report.ok()) << report.status();
-    lost_.files_removed += report->files_removed;
-    lost_.tails_dropped += report->tails_dropped;
-    lost_.tails_torn += report->tails_torn;
-    lost_.renames_undone += report->renames_undone;
-    lost_.bytes_lost += report->bytes_lost;
+    lost_ += *report;
     ++faults_;
   }
 

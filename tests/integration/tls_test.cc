@@ -80,9 +80,11 @@ TEST_F(TlsTest, APaymentCrossesTheStackOverMutualTls) {
   auto r = stack.client().Execute(client::MakeTransfer("tls-1", "alice", "bob", 250));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->outcome(), v1::OUTCOME_COMMITTED) << r->reason();
-  auto bob = stack.Account("bob");
-  ASSERT_TRUE(bob.ok()) << bob.status();
-  EXPECT_EQ(bob->available_minor(), 250);
+  // COMMITTED is answered once the decision is durable; the Commit reaches balance after.
+  EXPECT_TRUE(testing::WaitFor([&] {
+    auto bob = stack.Account("bob");
+    return bob.ok() && bob->available_minor() == 250;
+  })) << "the commit did not reach balance over TLS";
   // The participants' own link to the coordinator (GetDecision) is TLS too: plaintext is refused
   // everywhere.
   for (const std::string& target :

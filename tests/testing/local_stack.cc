@@ -379,11 +379,7 @@ absl::StatusOr<storage::PowerCutReport> LocalStack::PowerCut(std::mt19937& rng) 
     std::filesystem::remove(dir_.Sub(name + ".synced.cut"));
     auto report = storage::RollBackToSynced(dir_.Sub(name + ".synced"), rng);
     if (!report.ok()) return report.status();
-    total.files_removed += report->files_removed;
-    total.tails_dropped += report->tails_dropped;
-    total.tails_torn += report->tails_torn;
-    total.renames_undone += report->renames_undone;
-    total.bytes_lost += report->bytes_lost;
+    total += *report;
   }
 #else
   return absl::FailedPreconditionError("built with -DSETTLE_TEST_HOOKS=OFF: no power cuts");
