@@ -63,6 +63,7 @@ Payments and transactions (--coordinator, default 127.0.0.1:7070):
   settle resolve TXN_ID --reason R [--operator_name O]
                                                     a parked saga (needs_attention): try its
                                                     compensations again, or close it by hand
+  settle audit [--limit N] [--page_token T]         the operators' audit trail, oldest first
 Participants:
   settle register NAME HOST:PORT | settle deregister NAME | settle participants
 Health (grpc.health.v1; --at HOST:PORT, default the coordinator):
@@ -442,6 +443,27 @@ int main(int argc, char** argv) {
     absl::Status s = client->DeregisterParticipant(args[1]);
     if (!s.ok()) return Fail(s);
     if (!json) std::printf("deregistered %s\n", args[1].c_str());
+    return 0;
+  }
+  if (cmd == "audit" && args.size() == 1) {
+    settle::v1::ListOperatorCommandsRequest req;
+    req.set_page_size(absl::GetFlag(FLAGS_limit));
+    req.set_page_token(absl::GetFlag(FLAGS_page_token));
+    auto page = client->ListOperatorCommands(req);
+    if (!page.ok()) return Fail(page.status());
+    if (json) return PrintJson(*page), 0;
+    for (const auto& c : page->commands()) {
+      std::printf("%s %-10s %-24s who=%s%s reason=%s -> %s\n", Time(c.time()).c_str(),
+                  c.action().c_str(), c.target().c_str(), c.who().c_str(),
+                  c.on_behalf_of().empty() ? "" : (" for " + c.on_behalf_of()).c_str(),
+                  c.reason().c_str(),
+                  !c.finished() ? "outcome unknown"
+                  : c.code() == 0 ? "OK"
+                                  : c.error().c_str());
+    }
+    if (!page->next_page_token().empty()) {
+      std::printf("next page: --page_token %s\n", page->next_page_token().c_str());
+    }
     return 0;
   }
   if (cmd == "participants") {

@@ -84,6 +84,16 @@ absl::StatusOr<v1::ListTransactionsResponse> SettleClient::ListTransactions(
   return resp;
 }
 
+absl::StatusOr<v1::ListOperatorCommandsResponse> SettleClient::ListOperatorCommands(
+    const v1::ListOperatorCommandsRequest& request) const {
+  v1::ListOperatorCommandsResponse resp;
+  absl::Status s = Invoke(kQueryTimeout, [&](grpc::ClientContext* ctx) {
+    return coordinator_->ListOperatorCommands(ctx, request, &resp);
+  });
+  if (!s.ok()) return s;
+  return resp;
+}
+
 absl::StatusOr<v1::Transaction> SettleClient::AbortTransaction(const std::string& txn_id,
                                                                const std::string& reason) const {
   v1::AbortTransactionRequest req;

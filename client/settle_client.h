@@ -55,6 +55,9 @@ class SettleClient final {
                                                           const std::string& endpoint) const;
   absl::Status DeregisterParticipant(const std::string& name) const;
   absl::StatusOr<std::vector<v1::ParticipantInfo>> ListParticipants() const;
+  // One page of the operators' audit trail, oldest first.
+  absl::StatusOr<v1::ListOperatorCommandsResponse> ListOperatorCommands(
+      const v1::ListOperatorCommandsRequest& request) const;
 
  private:
   std::unique_ptr<v1::Coordinator::Stub> coordinator_;

@@ -4,7 +4,8 @@
 // The one place gRPC credentials are built: every server and every channel of every Settle
 // process (coordinator, participants, notifier, CLI, bench) gets them here, plaintext only when
 // no TLS is configured. Certificates and keys are PEM files, read again from disk every
-// `reload_interval`, so that a renewed certificate takes effect without a restart.
+// `reload_interval`, so that a renewed certificate takes effect without a restart. Servers with
+// a roles file check every call's identity and role (common/access.h) before any handler runs.
 
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_context.h"
 
 namespace settle {
 
@@ -29,17 +31,25 @@ struct TlsOptions {
   std::string ca_file;
   // Servers: refuse a client without a certificate that `ca_file` verifies (mutual TLS).
   bool require_client_cert = false;
-  // How often the files are read again.
+  // How often the files are read again (roles and tokens too).
   absl::Duration reload_interval = absl::Seconds(10);
+  // Servers: with a roles file, every call needs an identity with a role for its method
+  // (common/access.h); needs TLS. The tokens file adds bearer tokens as identities.
+  std::string roles_file;
+  std::string tokens_file;
+  // Clients: a file holding the bearer token sent with every call (needs TLS: gRPC sends
+  // tokens only over a secure channel).
+  std::string call_token_file;
 
   // A server serves TLS when it has a certificate; a client speaks TLS when it has a CA.
   bool server_tls() const { return !cert_file.empty(); }
   bool client_tls() const { return !ca_file.empty(); }
 };
 
-// From --tls_cert, --tls_key, --tls_ca, --tls_client_auth and --tls_reload_interval, checked:
-// INVALID_ARGUMENT naming the flag when a file cannot be read, a certificate comes without its
-// key, or client authentication is asked for without a CA to check it.
+// From --tls_cert, --tls_key, --tls_ca, --tls_client_auth, --tls_reload_interval, --auth_roles,
+// --auth_tokens and --call_token_file, checked: INVALID_ARGUMENT naming the flag when a file
+// cannot be read or parsed, a certificate comes without its key, client authentication is asked
+// for without a CA to check it, or roles or a token are given without TLS.
 absl::StatusOr<TlsOptions> TlsOptionsFromFlags();
 
 // The same checks for options built in code.
@@ -50,8 +60,12 @@ absl::Status ValidateTlsOptions(const TlsOptions& options);
 std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const TlsOptions& options);
 
 // Credentials for a channel: TLS when a CA is given (presenting the certificate, if any, to
-// servers that ask), plaintext otherwise.
+// servers that ask, and the bearer token, if any, with every call), plaintext otherwise.
 std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const TlsOptions& options);
+
+// The identity a server's access check accepted for this call (a certificate name or a token's
+// identity); "" when the server checks no roles. For the audit trail.
+std::string CallerIdentity(const grpc::ServerContextBase& context);
 
 }  // namespace settle
 

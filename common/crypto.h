@@ -14,6 +14,21 @@ namespace settle::crypto {
 // HMAC-SHA256 of `data` under `key`, as 64 lowercase hex digits.
 std::string HmacSha256Hex(absl::string_view key, absl::string_view data);
 
+// SHA-256 of `data`, as 64 lowercase hex digits.
+std::string Sha256Hex(absl::string_view data);
+
+// AES-256-GCM under a key of 32 bytes, with a key and a nonce used once: each call derives its
+// own key from `key` and 16 random bytes (HMAC-SHA256), so one key may seal any number of
+// records (a random 96-bit nonce alone would allow about 2^32). Returns salt, nonce,
+// ciphertext and the 16-byte tag, concatenated; `aad` is authenticated, not stored.
+std::string SealAes256Gcm(absl::string_view key, absl::string_view plaintext,
+                          absl::string_view aad);
+// Opens what SealAes256Gcm returned. DATA_LOSS when the tag does not verify: another key,
+// other `aad`, or damaged bytes.
+absl::StatusOr<std::string> OpenAes256Gcm(absl::string_view key, absl::string_view sealed,
+                                          absl::string_view aad);
+inline constexpr size_t kAes256KeyBytes = 32;
+
 // Compares two strings in time that depends only on their length (a signature check that does
 // not leak how many leading bytes matched).
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b);

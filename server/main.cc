@@ -208,8 +208,9 @@ int main(int argc, char** argv) {
   settle::engine::RealClock clock;
   settle::engine::Coordinator coordinator(options, **log, registry, *scheduler, clock, &metrics);
 
-  settle::CoordinatorService coordinator_service(coordinator);
-  settle::RegistryService registry_service(coordinator, registry);
+  settle::engine::AuditTrail audit(**log, clock);
+  settle::CoordinatorService coordinator_service(coordinator, audit);
+  settle::RegistryService registry_service(coordinator, registry, audit);
   settle::DecisionService decision_service(coordinator);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

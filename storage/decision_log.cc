@@ -36,6 +36,14 @@ void LogBatch::RemoveFinished(const TxnRecord& rec) {
   ops_.push_back({Space::kFinished, rec.txn_id(), std::nullopt});
   ops_.push_back({Space::kKeys, rec.idempotency_key(), std::nullopt});
 }
+void LogBatch::PutAudit(const std::string& key, const AuditRecord& rec) {
+  ops_.push_back({Space::kMeta, key, rec.SerializeAsString()});
+}
+std::string LogBatch::AuditKey(int64_t micros, uint64_t sequence) {
+  return absl::StrCat(kAuditPrefix, absl::Dec(micros, absl::kZeroPad20), "-",
+                      absl::Dec(sequence, absl::kZeroPad20));
+}
+const char LogBatch::kAuditPrefix[] = "audit/";
 // In the default column family, beside the schema version: the id counter reserved so far.
 const char LogBatch::kIdCeilingKey[] = "id_ceiling";
 

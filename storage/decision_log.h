@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -40,10 +41,17 @@ class LogBatch final {
   void ReserveIds(uint64_t ceiling);
   // A finished transaction past retention: its record and its key entry go.
   void RemoveFinished(const TxnRecord& rec);
+  // An entry of the operators' audit trail, under `key` (AuditKey; the same key again
+  // replaces it).
+  void PutAudit(const std::string& key, const AuditRecord& rec);
+  // Audit keys sort by time: the prefix, then micros and a sequence number, fixed width.
+  static std::string AuditKey(int64_t micros, uint64_t sequence);
+  static const char kAuditPrefix[];
 
   bool empty() const { return ops_.empty(); }
 
   // The changes, for implementations of DecisionLog.
+  // kAudit shares kMeta's space (keys under kAuditPrefix).
   enum class Space { kActive, kFinished, kKeys, kParticipants, kMeta };
   struct Op {
     Space space;
@@ -113,6 +121,11 @@ class DecisionLog {
   // never walk the same deletions again. Returns how many were removed.
   virtual absl::StatusOr<int> DeleteFinishedBefore(absl::Time cutoff, int max,
                                                    std::string* cursor) = 0;
+
+  // Up to `max` audit entries with keys after `after_key` ("" for the oldest), oldest first,
+  // each with its key. DATA_LOSS if one does not parse.
+  virtual absl::StatusOr<std::vector<std::pair<std::string, AuditRecord>>> ListAudit(
+      const std::string& after_key, int max) const = 0;
 };
 
 }  // namespace settle::storage

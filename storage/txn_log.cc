@@ -309,6 +309,26 @@ absl::StatusOr<int> TxnLog::DeleteFinishedBefore(absl::Time cutoff, int max,
   return removed;
 }
 
+absl::StatusOr<std::vector<std::pair<std::string, AuditRecord>>> TxnLog::ListAudit(
+    const std::string& after_key, int max) const {
+  absl::ReaderMutexLock lock(&impl_->store->mu);
+  if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
+  std::vector<std::pair<std::string, AuditRecord>> out;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->store->db()->NewIterator(
+      rocksdb::ReadOptions(), impl_->cf(LogBatch::Space::kMeta)));
+  it->Seek(after_key.empty() ? std::string(LogBatch::kAuditPrefix) : after_key);
+  if (it->Valid() && it->key() == after_key) it->Next();
+  for (; it->Valid() && it->key().starts_with(LogBatch::kAuditPrefix) &&
+         static_cast<int>(out.size()) < max;
+       it->Next()) {
+    auto rec = ParseRecord<AuditRecord>(it->value(), "audit record");
+    if (!rec.ok()) return rec.status();
+    out.emplace_back(it->key().ToString(), *std::move(rec));
+  }
+  if (!it->status().ok()) return FromRocksDb(it->status(), "cannot read the audit trail");
+  return out;
+}
+
 absl::Status TxnLog::Compact() {
   absl::ReaderMutexLock lock(&impl_->store->mu);
   if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;

@@ -79,6 +79,9 @@ class TxnLog final : public DecisionLog {
   absl::StatusOr<int> DeleteFinishedBefore(absl::Time cutoff, int max,
                                            std::string* cursor) override;
 
+  absl::StatusOr<std::vector<std::pair<std::string, AuditRecord>>> ListAudit(
+      const std::string& after_key, int max) const override;
+
   // Compacts every column family fully and waits for it. For tools that wrote a lot at once
   // (settle-bench seeds a log so that later measurements do not pay for its compaction).
   absl::Status Compact();

@@ -2,8 +2,12 @@
 
 #include <utility>
 
-#include "server/service/api_convert.h"
+#include "absl/strings/str_cat.h"
+#include "common/credentials.h"
+#include "common/echo.h"
 #include "proto/status_mapping.h"
+#include "proto/time_convert.h"
+#include "server/service/api_convert.h"
 
 namespace settle {
 namespace {
@@ -20,6 +24,48 @@ grpc::ServerUnaryReactor* FinishWith(grpc::CallbackServerContext* context,
     reactor->Finish(grpc::Status::OK);
   }
   return reactor;
+}
+
+// An operator command's outcome; the reactor finishes with it.
+using Finish = std::function<void(absl::Status)>;
+
+// Runs an operator command: recorded in the audit trail (synced) first, with the caller's
+// identity; `run(finish)` runs only once that record is durable, on the log's thread, and
+// calls `finish` once with the outcome, which is recorded too.
+grpc::ServerUnaryReactor* Audited(engine::AuditTrail& audit, grpc::CallbackServerContext* context,
+                                  engine::AuditTrail::Command command,
+                                  std::function<void(Finish)> run) {
+  auto* reactor = context->DefaultReactor();
+  for (const auto& [field, value] : {std::pair{"target", &command.target},
+                                     std::pair{"reason", &command.reason},
+                                     std::pair{"operator", &command.on_behalf_of}}) {
+    if (value->size() > 256) {
+      reactor->Finish(ToGrpcStatus(absl::InvalidArgumentError(
+          absl::StrCat(field, " is longer than 256 bytes: ", Echo(*value)))));
+      return reactor;
+    }
+  }
+  command.who = CallerIdentity(*context);
+  audit.Record(command, [&audit, reactor, run = std::move(run)](
+                            absl::StatusOr<engine::AuditTrail::Entry> entry) {
+    if (!entry.ok()) return reactor->Finish(ToGrpcStatus(entry.status()));
+    run([&audit, reactor, entry = *std::move(entry)](absl::Status s) mutable {
+      audit.Finish(std::move(entry), s);
+      reactor->Finish(ToGrpcStatus(s));
+    });
+  });
+  return reactor;
+}
+
+// A synchronous engine command that answers a transaction, as an audited one.
+template <typename Fill>
+std::function<void(Finish)> Answer(std::function<absl::StatusOr<engine::TxnSnapshot>()> command,
+                                   Fill fill) {
+  return [command = std::move(command), fill = std::move(fill)](Finish finish) {
+    absl::StatusOr<engine::TxnSnapshot> snap = command();
+    if (snap.ok()) fill(*snap);
+    finish(snap.status());
+  };
 }
 
 }  // namespace
@@ -86,10 +132,13 @@ grpc::ServerUnaryReactor* CoordinatorService::AbortTransaction(
   if (absl::Status s = RequireField(request->txn_id(), "txn_id"); !s.ok()) {
     return FinishWith(context, absl::StatusOr<engine::TxnSnapshot>(s), [](const auto&) {});
   }
-  return FinishWith(context, coordinator_.Abort(request->txn_id(), request->reason()),
-                    [response](const engine::TxnSnapshot& s) {
-                      ToTransaction(s, response->mutable_transaction());
-                    });
+  return Audited(audit_, context, {"", "", "abort", request->txn_id(), request->reason()},
+                 Answer([this, request] {
+                   return coordinator_.Abort(request->txn_id(), request->reason());
+                 },
+                 [response](const engine::TxnSnapshot& s) {
+                   ToTransaction(s, response->mutable_transaction());
+                 }));
 }
 
 namespace {
@@ -106,50 +155,83 @@ absl::Status RequireOperatorFields(const Req& request) {
 grpc::ServerUnaryReactor* CoordinatorService::RetryTransaction(
     grpc::CallbackServerContext* context, const v1::RetryTransactionRequest* request,
     v1::Transaction* response) {
-  absl::Status fields = RequireOperatorFields(*request);
-  return FinishWith(context,
-                    fields.ok() ? coordinator_.RetryParked(request->txn_id(), request->operator_(),
-                                                           request->reason())
-                                : absl::StatusOr<engine::TxnSnapshot>(fields),
-                    [response](const engine::TxnSnapshot& s) { ToTransaction(s, response); });
+  if (absl::Status s = RequireOperatorFields(*request); !s.ok()) {
+    return FinishWith(context, absl::StatusOr<engine::TxnSnapshot>(s), [](const auto&) {});
+  }
+  return Audited(audit_, context,
+                 {"", request->operator_(), "retry", request->txn_id(), request->reason()},
+                 Answer([this, request] {
+                   return coordinator_.RetryParked(request->txn_id(), request->operator_(),
+                                                   request->reason());
+                 },
+                 [response](const engine::TxnSnapshot& s) { ToTransaction(s, response); }));
 }
 
 grpc::ServerUnaryReactor* CoordinatorService::ResolveTransaction(
     grpc::CallbackServerContext* context, const v1::ResolveTransactionRequest* request,
     v1::Transaction* response) {
-  absl::Status fields = RequireOperatorFields(*request);
-  return FinishWith(context,
-                    fields.ok() ? coordinator_.Resolve(request->txn_id(), request->operator_(),
-                                                       request->reason())
-                                : absl::StatusOr<engine::TxnSnapshot>(fields),
-                    [response](const engine::TxnSnapshot& s) { ToTransaction(s, response); });
+  if (absl::Status s = RequireOperatorFields(*request); !s.ok()) {
+    return FinishWith(context, absl::StatusOr<engine::TxnSnapshot>(s), [](const auto&) {});
+  }
+  return Audited(audit_, context,
+                 {"", request->operator_(), "resolve", request->txn_id(), request->reason()},
+                 Answer([this, request] {
+                   return coordinator_.Resolve(request->txn_id(), request->operator_(),
+                                               request->reason());
+                 },
+                 [response](const engine::TxnSnapshot& s) { ToTransaction(s, response); }));
+}
+
+grpc::ServerUnaryReactor* CoordinatorService::ListOperatorCommands(
+    grpc::CallbackServerContext* context, const v1::ListOperatorCommandsRequest* request,
+    v1::ListOperatorCommandsResponse* response) {
+  std::string next;
+  const int page_size = request->page_size() == 0 ? 100 : request->page_size();
+  return FinishWith(
+      context, audit_.List(request->page_token(), page_size, &next),
+      [response, &next](const std::vector<storage::AuditRecord>& page) {
+        for (const storage::AuditRecord& r : page) {
+          v1::OperatorCommand* c = response->add_commands();
+          MicrosToProtoTime(r.micros(), c->mutable_time());
+          c->set_who(r.who());
+          c->set_on_behalf_of(r.on_behalf_of());
+          c->set_action(r.action());
+          c->set_target(r.target());
+          c->set_reason(r.reason());
+          c->set_finished(r.done());
+          c->set_code(r.code());
+          c->set_error(r.outcome());
+        }
+        response->set_next_page_token(next);
+      });
 }
 
 grpc::ServerUnaryReactor* RegistryService::RegisterParticipant(
     grpc::CallbackServerContext* context, const v1::RegisterParticipantRequest* request,
     v1::RegisterParticipantResponse* response) {
-  auto* reactor = context->DefaultReactor();
-  registry_.Register(request->name(), request->endpoint(), absl::Now(),
-                     [reactor, response](absl::StatusOr<engine::ParticipantEntry> e) {
-                       if (!e.ok()) return reactor->Finish(ToGrpcStatus(e.status()));
-                       ToParticipantInfo(*e, response->mutable_participant());
-                       reactor->Finish(grpc::Status::OK);
-                     });
-  return reactor;
+  return Audited(audit_, context, {"", "", "register", request->name(), request->endpoint()},
+                 [this, request, response](Finish finish) {
+                   registry_.Register(
+                       request->name(), request->endpoint(), absl::Now(),
+                       [response, finish](absl::StatusOr<engine::ParticipantEntry> e) {
+                         if (e.ok()) ToParticipantInfo(*e, response->mutable_participant());
+                         finish(e.status());
+                       });
+                 });
 }
 
 grpc::ServerUnaryReactor* RegistryService::DeregisterParticipant(
     grpc::CallbackServerContext* context, const v1::DeregisterParticipantRequest* request,
     v1::DeregisterParticipantResponse*) {
-  auto* reactor = context->DefaultReactor();
   if (absl::Status s = RequireField(request->name(), "name"); !s.ok()) {
+    auto* reactor = context->DefaultReactor();
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
-  coordinator_.Deregister(request->name(), [reactor](absl::Status s) {
-    reactor->Finish(ToGrpcStatus(s));
-  });
-  return reactor;
+  return Audited(audit_, context, {"", "", "deregister", request->name(), ""},
+                 [this, request](Finish finish) {
+                   coordinator_.Deregister(request->name(), std::move(finish));
+                 });
 }
 
 grpc::ServerUnaryReactor* RegistryService::ListParticipants(

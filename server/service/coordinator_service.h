@@ -1,6 +1,7 @@
 #ifndef SETTLE_SERVER_SERVICE_COORDINATOR_SERVICE_H_
 #define SETTLE_SERVER_SERVICE_COORDINATOR_SERVICE_H_
 
+#include "server/engine/audit_trail.h"
 #include "server/engine/coordinator.h"
 #include "server/engine/registry.h"
 #include "settle/v1/coordinator.grpc.pb.h"
@@ -9,10 +10,12 @@ namespace settle {
 
 // gRPC adapters: request -> engine call -> response, nothing more. Each reactor finishes from
 // the engine's callback, so no gRPC thread waits on the log or on a participant.
-// Thread-safe. The engine objects must outlive the services.
+// Operator commands go through the audit trail first. Thread-safe. The engine objects must
+// outlive the services.
 class CoordinatorService final : public v1::Coordinator::CallbackService {
  public:
-  explicit CoordinatorService(engine::Coordinator& coordinator) : coordinator_(coordinator) {}
+  CoordinatorService(engine::Coordinator& coordinator, engine::AuditTrail& audit)
+      : coordinator_(coordinator), audit_(audit) {}
 
   grpc::ServerUnaryReactor* Execute(grpc::CallbackServerContext* context,
                                     const v1::ExecuteRequest* request,
@@ -32,15 +35,20 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
   grpc::ServerUnaryReactor* ResolveTransaction(grpc::CallbackServerContext* context,
                                                const v1::ResolveTransactionRequest* request,
                                                v1::Transaction* response) override;
+  grpc::ServerUnaryReactor* ListOperatorCommands(
+      grpc::CallbackServerContext* context, const v1::ListOperatorCommandsRequest* request,
+      v1::ListOperatorCommandsResponse* response) override;
 
  private:
   engine::Coordinator& coordinator_;
+  engine::AuditTrail& audit_;
 };
 
 class RegistryService final : public v1::Registry::CallbackService {
  public:
-  RegistryService(engine::Coordinator& coordinator, engine::Registry& registry)
-      : coordinator_(coordinator), registry_(registry) {}
+  RegistryService(engine::Coordinator& coordinator, engine::Registry& registry,
+                  engine::AuditTrail& audit)
+      : coordinator_(coordinator), registry_(registry), audit_(audit) {}
 
   grpc::ServerUnaryReactor* RegisterParticipant(
       grpc::CallbackServerContext* context, const v1::RegisterParticipantRequest* request,
@@ -55,6 +63,7 @@ class RegistryService final : public v1::Registry::CallbackService {
  private:
   engine::Coordinator& coordinator_;
   engine::Registry& registry_;
+  engine::AuditTrail& audit_;
 };
 
 class DecisionService final : public v1::DecisionService::CallbackService {

@@ -191,6 +191,22 @@ absl::StatusOr<uint64_t> MemoryLog::IdCeiling() const {
   return ceiling;
 }
 
+absl::StatusOr<std::vector<std::pair<std::string, storage::AuditRecord>>> MemoryLog::ListAudit(
+    const std::string& after_key, int max) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::pair<std::string, storage::AuditRecord>> out;
+  auto s = current_.find(Space::kMeta);
+  if (s == current_.end()) return out;
+  for (auto it = s->second.upper_bound(after_key);
+       it != s->second.end() && static_cast<int>(out.size()) < max; ++it) {
+    if (it->first.rfind(LogBatch::kAuditPrefix, 0) != 0) continue;
+    storage::AuditRecord rec;
+    if (!rec.ParseFromString(it->second)) return absl::DataLossError("unreadable audit record");
+    out.emplace_back(it->first, std::move(rec));
+  }
+  return out;
+}
+
 absl::StatusOr<std::string> MemoryLog::Scan(
     const std::string& from_id, storage::ScanSet set, int max_examined,
     const std::function<bool(const TxnRecord&)>& visit) const {

@@ -1,0 +1,291 @@
+// Roles on every method: each method of the coordinator and of a participant, called with each
+// role's bearer token and with none, is let through or refused exactly as this file's table
+// says; a client certificate's name is an identity too; payments run with every link
+// authorized; every operator command is in the audit trail, with who, when and why, and stays
+// there across a kill -9.
+
+#include <signal.h>
+
+#include <fstream>
+#include <future>
+#include <map>
+#include <set>
+
+#include "common/credentials.h"
+#include "common/crypto.h"
+#include "google/protobuf/descriptor.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "gtest/gtest.h"
+#include "settle/v1/reference.pb.h"
+#include "tests/testing/local_stack.h"
+#include "tests/testing/test_pki.h"
+
+namespace settle {
+namespace {
+
+using testing::CertFiles;
+using testing::TestPki;
+
+// Which roles may call each method: written out here, apart from common/access.cc, so that a
+// change to the production table shows up as a failure.
+const std::map<std::string, std::set<std::string>>& Expected() {
+  static const auto* table = new std::map<std::string, std::set<std::string>>{
+      {"settle.v1.Coordinator/Execute", {"caller"}},
+      {"settle.v1.Coordinator/GetTransaction", {"caller", "operator"}},
+      {"settle.v1.Coordinator/ListTransactions", {"caller", "operator"}},
+      {"settle.v1.Coordinator/AbortTransaction", {"operator"}},
+      {"settle.v1.Coordinator/RetryTransaction", {"operator"}},
+      {"settle.v1.Coordinator/ResolveTransaction", {"operator"}},
+      {"settle.v1.Coordinator/ListOperatorCommands", {"operator"}},
+      {"settle.v1.Registry/RegisterParticipant", {"operator"}},
+      {"settle.v1.Registry/DeregisterParticipant", {"operator"}},
+      {"settle.v1.Registry/ListParticipants", {"operator"}},
+      {"settle.v1.DecisionService/GetDecision", {"participant"}},
+      {"settle.v1.Participant/Prepare", {"coordinator"}},
+      {"settle.v1.Participant/Commit", {"coordinator"}},
+      {"settle.v1.Participant/Abort", {"coordinator"}},
+      {"settle.v1.Participant/Act", {"coordinator"}},
+      {"settle.v1.Participant/Compensate", {"coordinator"}},
+      {"settle.v1.Participant/PreCommit", {"coordinator"}},
+      {"settle.v1.Participant/GetBranchState", {"coordinator", "participant"}},
+      {"settle.v1.ParticipantInspect/ListBranches", {"operator"}},
+      {"settle.v1.BalanceAdmin/OpenAccount", {"operator"}},
+      {"settle.v1.BalanceAdmin/GetAccount", {"operator"}},
+      {"settle.v1.BalanceAdmin/ListAccounts", {"operator"}},
+  };
+  return *table;
+}
+
+// Identities with tokens, and their roles line ("" : a known token without any role).
+const std::map<std::string, std::string>& Identities() {
+  static const auto* ids = new std::map<std::string, std::string>{
+      {"payment-api", "caller"},  {"ops", "operator"},           {"balance-svc", "participant"},
+      {"settle", "coordinator"},  {"harness", "caller,operator"}, {"nobody", ""},
+  };
+  return *ids;
+}
+
+class AccessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto ca = TestPki::Create(dir_.path(), "ca");
+    ASSERT_TRUE(ca.ok()) << ca.status();
+    ca_ = std::make_unique<TestPki>(*std::move(ca));
+    auto server = ca_->Issue("server", "IP:127.0.0.1");
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *server;
+    std::ofstream roles(Path("roles")), tokens(Path("tokens"));
+    roles << "# identity  roles\nops.example operator\nCN=batch-payer  caller\n";
+    for (const auto& [id, role] : Identities()) {
+      const std::string token = "token-of-" + id + "-" + std::to_string(::getpid());
+      std::ofstream(Path(id + ".token")) << token << "\n";
+      tokens << id << " " << crypto::Sha256Hex(token) << "\n";
+      if (!role.empty()) roles << id << "   " << role << "\n";
+    }
+  }
+
+  std::string Path(const std::string& name) const { return dir_.path() + "/" + name; }
+
+  std::vector<std::string> ServerFlags(bool client_auth) const {
+    std::vector<std::string> flags = {"--tls_cert=" + server_.cert, "--tls_key=" + server_.key,
+                                      "--tls_ca=" + ca_->ca_file(),
+                                      "--auth_roles=" + Path("roles"),
+                                      "--auth_tokens=" + Path("tokens")};
+    if (client_auth) flags.push_back("--tls_client_auth");
+    return flags;
+  }
+
+  // A client of `identity`'s token ("" : no token), with `cert` if given.
+  TlsOptions As(const std::string& identity, const CertFiles& cert = {}) const {
+    TlsOptions o;
+    o.ca_file = ca_->ca_file();
+    if (!identity.empty()) o.call_token_file = Path(identity + ".token");
+    o.cert_file = cert.cert;
+    o.key_file = cert.key;
+    return o;
+  }
+
+  // The coordinator and the three transfer participants, each calling with its own token.
+  void StartStack() {
+    stack_.EnableTls(As("harness"), ServerFlags(/*client_auth=*/false));
+    ASSERT_TRUE(stack_.StartCoordinator({"--call_token_file=" + Path("settle.token")}).ok());
+    for (const char* name : {"balance", "ledger", "notification"}) {
+      ASSERT_TRUE(
+          stack_.StartParticipant(name, {"--call_token_file=" + Path("balance-svc.token")}).ok());
+    }
+    ASSERT_TRUE(stack_.RegisterAll().ok());
+  }
+
+  // `method` ("package.Service/Method") at `target` with an empty request, as `tls`.
+  static grpc::Status Call(const std::string& target, const std::string& method,
+                           const TlsOptions& tls) {
+    grpc::GenericStub stub(grpc::CreateChannel(target, ChannelCredentials(tls)));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Slice empty("");  // An empty message (a default ByteBuffer is no message at all).
+    grpc::ByteBuffer request(&empty, 1), response;
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&ctx, "/" + method, grpc::StubOptions(), &request, &response,
+                   [&done](grpc::Status s) { done.set_value(std::move(s)); });
+    return done.get_future().get();
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<TestPki> ca_;
+  CertFiles server_;
+  testing::LocalStack stack_;
+};
+
+TEST_F(AccessTest, EveryMethodAndEveryRoleAsTheTableSays) {
+  ASSERT_NO_FATAL_FAILURE(StartStack());
+  const std::vector<std::pair<std::string, std::string>> services = {
+      {"settle.v1.Coordinator", stack_.coordinator_endpoint()},
+      {"settle.v1.Registry", stack_.coordinator_endpoint()},
+      {"settle.v1.DecisionService", stack_.coordinator_endpoint()},
+      {"settle.v1.Participant", stack_.participant_endpoint("balance")},
+      {"settle.v1.ParticipantInspect", stack_.participant_endpoint("balance")},
+      {"settle.v1.BalanceAdmin", stack_.participant_endpoint("balance")},
+  };
+  const auto* pool = google::protobuf::DescriptorPool::generated_pool();
+  v1::Account linked;  // Links reference.proto's descriptors into this binary.
+  int calls = 0;
+  for (const auto& [service_name, target] : services) {
+    const auto* service = pool->FindServiceByName(service_name);
+    ASSERT_NE(service, nullptr) << service_name;
+    for (int m = 0; m < service->method_count(); ++m) {
+      const std::string method = service_name + "/" + service->method(m)->name();
+      auto expected = Expected().find(method);
+      ASSERT_NE(expected, Expected().end()) << method << " is missing from this test's table";
+      grpc::Status none = Call(target, method, As(""));
+      EXPECT_EQ(none.error_code(), grpc::StatusCode::UNAUTHENTICATED) << method;
+      for (const auto& [identity, roles] : Identities()) {
+        bool allowed = false;
+        for (const std::string& role : expected->second) {
+          allowed |= roles.find(role) != std::string::npos;
+        }
+        grpc::Status s = Call(target, method, As(identity));
+        ++calls;
+        if (allowed) {
+          EXPECT_NE(s.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+              << method << " as " << identity << ": " << s.error_message();
+          EXPECT_NE(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << method;
+        } else {
+          EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+              << method << " as " << identity << ": " << s.error_message();
+          EXPECT_NE(s.error_message().find(identity), std::string::npos) << s.error_message();
+        }
+      }
+    }
+  }
+  EXPECT_EQ(calls, 6 * static_cast<int>(Expected().size()));
+  // A token nobody was given, and a health check without any credential.
+  std::ofstream(Path("forged.token")) << "forged\n";
+  TlsOptions forged = As("");
+  forged.call_token_file = Path("forged.token");
+  EXPECT_EQ(Call(stack_.coordinator_endpoint(), "settle.v1.Coordinator/ListTransactions", forged)
+                .error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(Call(stack_.coordinator_endpoint(), "grpc.health.v1.Health/Check", As("")).ok());
+}
+
+TEST_F(AccessTest, APaymentRunsWithEveryLinkAuthorized) {
+  ASSERT_NO_FATAL_FAILURE(StartStack());
+  ASSERT_TRUE(stack_.OpenAccount("alice", 1000).ok());
+  ASSERT_TRUE(stack_.OpenAccount("bob", 0).ok());
+  auto payer = client::SettleClient::Connect(stack_.coordinator_endpoint(), As("payment-api"));
+  auto r = payer->Execute(client::MakeTransfer("access-1", "alice", "bob", 250));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->outcome(), v1::OUTCOME_COMMITTED);
+  EXPECT_TRUE(testing::WaitFor([&] {
+    auto bob = stack_.Account("bob");
+    return bob.ok() && bob->available_minor() == 250;
+  }));
+  // The payment API may not abort, even its own payment.
+  auto abort = payer->AbortTransaction(r->txn_id(), "mine");
+  EXPECT_EQ(abort.status().code(), absl::StatusCode::kPermissionDenied) << abort.status();
+}
+
+TEST_F(AccessTest, AClientCertificateNamesItsHolder) {
+  auto ops = ca_->Issue("ops-cert", "DNS:ops.example");
+  ASSERT_TRUE(ops.ok()) << ops.status();
+  auto stranger = ca_->Issue("stranger", "DNS:stranger.example");
+  ASSERT_TRUE(stranger.ok()) << stranger.status();
+  stack_.EnableTls(As("harness"), ServerFlags(/*client_auth=*/true));
+  ASSERT_TRUE(stack_.StartCoordinator().ok());
+  const std::string at = stack_.coordinator_endpoint();
+  // The certificate's SAN is in the roles file as an operator: operators' methods pass the
+  // access check (and answer for themselves), callers' are refused naming the identity.
+  grpc::Status s = Call(at, "settle.v1.Coordinator/ListOperatorCommands", As("", *ops));
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  s = Call(at, "settle.v1.Coordinator/Execute", As("", *ops));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(s.error_message().find("ops.example"), std::string::npos) << s.error_message();
+  // A certificate the CA signed but the roles file does not name may call nothing.
+  s = Call(at, "settle.v1.Coordinator/ListTransactions", As("", *stranger));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  // The subject names the holder too, when no SAN is in the roles file.
+  auto batch = ca_->Issue("batch-payer", "DNS:unlisted.example");
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  s = Call(at, "settle.v1.Coordinator/Execute", As("", *batch));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  // A token outranks the certificate it comes with.
+  s = Call(at, "settle.v1.Coordinator/Execute", As("payment-api", *ops));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+}
+
+TEST_F(AccessTest, OperatorCommandsAreAuditedWithWhoWhenAndWhy) {
+  ASSERT_NO_FATAL_FAILURE(StartStack());
+  const absl::Time before = absl::Now();
+  auto ops = client::SettleClient::Connect(stack_.coordinator_endpoint(), As("ops"));
+  EXPECT_EQ(ops->AbortTransaction("no-such-txn", "customer called").status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(ops->RegisterParticipant("extra", "127.0.0.1:9").ok());
+  ASSERT_TRUE(ops->DeregisterParticipant("extra").ok());
+  // The caller's role may not read the trail.
+  auto payer = client::SettleClient::Connect(stack_.coordinator_endpoint(), As("payment-api"));
+  EXPECT_EQ(payer->ListOperatorCommands({}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+
+  auto by_ops = [&]() -> std::vector<v1::OperatorCommand> {
+    auto page = ops->ListOperatorCommands({});
+    EXPECT_TRUE(page.ok()) << page.status();
+    std::vector<v1::OperatorCommand> out;
+    if (!page.ok()) return out;
+    for (const auto& c : page->commands()) {
+      if (c.who() == "ops") out.push_back(c);
+    }
+    return out;
+  };
+  auto check = [&](const std::vector<v1::OperatorCommand>& cs) {
+    ASSERT_EQ(cs.size(), 3u);
+    EXPECT_EQ(cs[0].action(), "abort");
+    EXPECT_EQ(cs[0].target(), "no-such-txn");
+    EXPECT_EQ(cs[0].reason(), "customer called");
+    EXPECT_TRUE(cs[0].finished());
+    EXPECT_EQ(cs[0].code(), static_cast<int>(grpc::StatusCode::NOT_FOUND));
+    EXPECT_EQ(cs[1].action(), "register");
+    EXPECT_EQ(cs[1].target(), "extra");
+    EXPECT_EQ(cs[1].reason(), "127.0.0.1:9");
+    EXPECT_EQ(cs[1].code(), 0);
+    EXPECT_EQ(cs[2].action(), "deregister");
+    for (const auto& c : cs) {
+      EXPECT_GE(c.time().seconds(), absl::ToUnixSeconds(before) - 1);
+    }
+  };
+  check(by_ops());
+  // The harness registered the participants: its identity is on those entries.
+  auto all = ops->ListOperatorCommands({});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->commands(0).who(), "harness");
+  EXPECT_EQ(all->commands(0).action(), "register");
+
+  stack_.coordinator().Signal(SIGKILL);
+  stack_.coordinator().Wait(absl::Seconds(30));
+  ASSERT_TRUE(stack_.StartCoordinator({"--call_token_file=" + Path("settle.token")}).ok());
+  ops = client::SettleClient::Connect(stack_.coordinator_endpoint(), As("ops"));
+  check(by_ops());
+}
+
+}  // namespace
+}  // namespace settle
