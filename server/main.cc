@@ -5,6 +5,7 @@
 #include <csignal>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
@@ -22,6 +23,7 @@
 #include "server/engine/coordinator.h"
 #include "server/service/amqp_participant_channel.h"
 #include "server/service/coordinator_service.h"
+#include "storage/record_cipher.h"
 #include "storage/store_flags.h"
 #include "storage/txn_id.h"
 #include "storage/txn_log.h"
@@ -75,6 +77,10 @@ ABSL_FLAG(std::string, test_crash_point, "",
 ABSL_FLAG(absl::Duration, three_phase_timeout, absl::Seconds(5),
           "MODE_THREE_PHASE: the bound on message delays; participants' timers use it, and the "
           "PreCommit round waits at most this long for a silent branch");
+ABSL_FLAG(std::vector<std::string>, at_rest_keys, {},
+          "key files (64 hex digits each; the file name is the key id): transaction records, "
+          "payloads included, are sealed with AES-256-GCM under the first; the others open "
+          "older records (key rotation)");
 
 namespace {
 
@@ -160,7 +166,16 @@ int main(int argc, char** argv) {
   if (!tls.ok()) Die(tls.status(), "bad TLS settings");
 
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
-  auto log = settle::storage::TxnLog::Open(data_dir, settle::storage::StoreOptionsFromFlags());
+  settle::storage::TxnLog::Options log_options;
+  static_cast<settle::storage::StoreOptions&>(log_options) =
+      settle::storage::StoreOptionsFromFlags();
+  if (const auto keys = absl::GetFlag(FLAGS_at_rest_keys); !keys.empty()) {
+    auto cipher = settle::storage::RecordCipher::FromKeyFiles(keys);
+    if (!cipher.ok()) Die(cipher.status(), "bad --at_rest_keys");
+    log_options.cipher =
+        std::make_shared<const settle::storage::RecordCipher>(*std::move(cipher));
+  }
+  auto log = settle::storage::TxnLog::Open(data_dir, log_options);
   if (!log.ok()) Die(log.status(), "cannot open the decision log; refusing to start");
 
   auto prom = std::make_shared<prometheus::Registry>();

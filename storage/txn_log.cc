@@ -49,6 +49,7 @@ struct TxnLog::Pending {
 
 struct TxnLog::Impl {
   std::unique_ptr<ReopenableDb> store;
+  std::shared_ptr<const RecordCipher> cipher;  // Null: records are stored in clear.
   // Touched only by the writer thread: set after a failed write, so the next group first
   // brings the database back (writes work again once the disk does).
   bool needs_recovery = false;
@@ -58,6 +59,11 @@ struct TxnLog::Impl {
 
   rocksdb::ColumnFamilyHandle* cf(int i) const ABSL_SHARED_LOCKS_REQUIRED(store->mu) {
     return store->cf(i);
+  }
+  // A transaction record as read back (opened, if sealed).
+  absl::StatusOr<TxnRecord> Decode(const rocksdb::Slice& id, const rocksdb::Slice& value) const {
+    return DecodeTxnRecord(cipher.get(), absl::string_view(id.data(), id.size()),
+                           absl::string_view(value.data(), value.size()));
   }
   // kMeta lives in the default column family, beside the schema version.
   rocksdb::ColumnFamilyHandle* cf(LogBatch::Space s) const ABSL_SHARED_LOCKS_REQUIRED(store->mu) {
@@ -72,6 +78,7 @@ absl::StatusOr<std::unique_ptr<TxnLog>> TxnLog::Open(const std::string& dir,
   if (!store.ok()) return store.status();
   auto impl = std::make_unique<Impl>();
   impl->store = std::move(*store);
+  impl->cipher = options.cipher;
   std::unique_ptr<TxnLog> log(new TxnLog(std::move(impl)));
   TxnLog* raw = log.get();
   log->impl_->queue = std::make_unique<CommitQueue<Pending>>(
@@ -115,7 +122,11 @@ void TxnLog::FlushGroup(std::vector<Pending>& group) {
       rocksdb::WriteBatch wb;
       for (const Pending& p : group) {
         for (const LogBatch::Op& op : p.batch.ops()) {
-          if (op.value.has_value()) {
+          const bool txn = op.space == LogBatch::Space::kActive ||
+                           op.space == LogBatch::Space::kFinished;
+          if (op.value.has_value() && txn && impl_->cipher != nullptr) {
+            wb.Put(impl_->cf(op.space), op.key, impl_->cipher->Seal(op.key, *op.value));
+          } else if (op.value.has_value()) {
             wb.Put(impl_->cf(op.space), op.key, *op.value);
           } else {
             wb.Delete(impl_->cf(op.space), op.key);
@@ -146,7 +157,7 @@ absl::StatusOr<std::vector<TxnRecord>> TxnLog::LoadActive() const {
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->store->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(kActiveCf)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto rec = ParseRecord<TxnRecord>(it->value(), "active transaction record");
+    auto rec = impl_->Decode(it->key(), it->value());
     if (!rec.ok()) return rec.status();
     out.push_back(std::move(*rec));
   }
@@ -177,7 +188,7 @@ absl::StatusOr<std::optional<TxnRecord>> TxnLog::FindFinished(const std::string&
                                      &value);
   if (s.IsNotFound()) return std::nullopt;
   if (!s.ok()) return FromRocksDb(s, absl::StrCat("cannot read transaction ", txn_id));
-  auto rec = ParseRecord<TxnRecord>(value, "finished transaction record");
+  auto rec = impl_->Decode(txn_id, value);
   if (!rec.ok()) return rec.status();
   return std::optional<TxnRecord>(std::move(*rec));
 }
@@ -190,7 +201,7 @@ absl::StatusOr<std::optional<TxnRecord>> TxnLog::Find(const std::string& txn_id)
     rocksdb::Status s =
         impl_->store->db()->Get(rocksdb::ReadOptions(), impl_->cf(kActiveCf), txn_id, &value);
     if (s.ok()) {
-      auto rec = ParseRecord<TxnRecord>(value, "active transaction record");
+      auto rec = impl_->Decode(txn_id, value);
       if (!rec.ok()) return rec.status();
       return std::optional<TxnRecord>(std::move(*rec));
     }
@@ -261,7 +272,7 @@ absl::StatusOr<std::string> TxnLog::Scan(
     rocksdb::Iterator* next = !a->Valid()   ? f.get()
                               : !f->Valid() ? a.get()
                               : (a->key().compare(f->key()) <= 0 ? a.get() : f.get());
-    auto rec = ParseRecord<TxnRecord>(next->value(), "transaction record");
+    auto rec = impl_->Decode(next->key(), next->value());
     if (!rec.ok()) return rec.status();
     const std::string id = next->key().ToString();
     next->Next();
@@ -287,7 +298,7 @@ absl::StatusOr<int> TxnLog::DeleteFinishedBefore(absl::Time cutoff, int max,
         impl_->store->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(kFinishedCf)));
     for (it->Seek(*cursor); it->Valid() && removed < max; it->Next()) {
       stop = it->key().ToString();
-      auto rec = ParseRecord<TxnRecord>(it->value(), "finished transaction record");
+      auto rec = impl_->Decode(it->key(), it->value());
       if (!rec.ok()) return rec.status();
       // Ids grow with begin time, and a transaction finishes after it begins: once one began
       // after the cutoff, every later one finished after it too.

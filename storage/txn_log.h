@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "storage/decision_log.h"
+#include "storage/record_cipher.h"
 #include "storage/records.pb.h"
 #include "storage/store_options.h"
 
@@ -28,10 +29,14 @@ class TxnLog final : public DecisionLog {
   using Done = std::function<void(absl::Status)>;
   using StatsObserver = std::function<void(const GroupWriteStats&)>;
 
+  struct Options : StoreOptions {
+    // Set: transaction records are sealed at rest (storage/record_cipher.h).
+    std::shared_ptr<const RecordCipher> cipher;
+  };
   // Opens or creates the log in `dir`. DATA_LOSS when the folder holds a damaged or foreign
   // database (the process must not serve); FAILED_PRECONDITION on a schema version mismatch;
-  // UNAVAILABLE when the disk cannot be used.
-  using Options = StoreOptions;
+  // UNAVAILABLE when the disk cannot be used. Reads of a sealed record whose key is not given
+  // answer FAILED_PRECONDITION; of one whose tag does not verify, DATA_LOSS.
   static absl::StatusOr<std::unique_ptr<TxnLog>> Open(const std::string& dir,
                                                      const Options& options);
   static absl::StatusOr<std::unique_ptr<TxnLog>> Open(const std::string& dir) {

@@ -47,6 +47,7 @@ void Process::Signal(int sig) {
 }
 
 std::optional<int> Process::Wait(absl::Duration timeout) {
+  if (reaped_) return status_;
   int status = 0;
   const bool ended = WaitFor(
       [&] {
@@ -57,6 +58,7 @@ std::optional<int> Process::Wait(absl::Duration timeout) {
       timeout);
   if (!ended) return std::nullopt;
   reaped_ = true;
+  status_ = status;
   return status;
 }
 

@@ -25,7 +25,8 @@ class Process final {
   Process& operator=(const Process&) = delete;
 
   void Signal(int sig);
-  // Waits for the process to end; returns its wait status, or nullopt after `timeout`.
+  // Waits for the process to end; returns its wait status (the same on every call once it
+  // ended), or nullopt after `timeout`.
   std::optional<int> Wait(absl::Duration timeout);
   pid_t pid() const { return pid_; }
 
@@ -33,6 +34,7 @@ class Process final {
   explicit Process(pid_t pid) : pid_(pid) {}
   pid_t pid_;
   bool reaped_ = false;
+  int status_ = 0;  // Its wait status, once reaped_.
 };
 
 // Reads the first line of `path` as a port once the file exists; 0 after `timeout`, or as soon
