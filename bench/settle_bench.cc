@@ -52,6 +52,9 @@ std::string AbslUnparseFlag(Seconds s) { return absl::FormatDuration(s.value); }
 
 ABSL_FLAG(bool, local, false, "start the coordinator and the three participants in a temp dir");
 ABSL_FLAG(std::string, coordinator, "", "coordinator to aim at (without --local)");
+ABSL_FLAG(std::string, coordinator_flags, "",
+          "with --local: more flags for settle-coordinator, space-separated (for example "
+          "--at_rest_keys=/keys/k1.key to measure encryption at rest)");
 ABSL_FLAG(std::string, metrics, "",
           "coordinator's metrics host:port (for the group-commit figure)");
 ABSL_FLAG(std::string, participants, "",
@@ -171,6 +174,10 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_local) || coordinator.empty()) {
     stack = std::make_unique<settle::testing::LocalStack>();
     absl::Status started = stack->StartAll();
+    if (const std::string extra = absl::GetFlag(FLAGS_coordinator_flags);
+        started.ok() && !extra.empty()) {
+      started = stack->StartCoordinator(absl::StrSplit(extra, ' ', absl::SkipEmpty()));
+    }
     if (started.ok() && saga) started = stack->StartParticipant("gateway");
     if (started.ok() && saga) started = stack->RegisterAll();
     if (!started.ok()) {
