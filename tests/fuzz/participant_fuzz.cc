@@ -1,0 +1,76 @@
+// libFuzzer: the Participant service of each reference participant (balance, ledger,
+// notification, gateway), run in process over a real BranchStore through the SDK's
+// transport-free path (ServeCall: the same code gRPC and AMQP calls run). The first byte picks
+// the participant, the second the method, or plants the rest as a damaged barrier record of a
+// branch that the next calls then touch; the rest is the request. Every call must end with a
+// status, never a crash or a hang.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/participant_server.h"
+#include "client/participant_service.h"
+#include "participants/reference.h"
+#include "storage/branch_store.h"
+
+namespace {
+
+constexpr char kTxn[] = "s0-0000000000000001";
+
+struct Participant {
+  std::unique_ptr<settle::storage::BranchStore> store;
+  settle::participants::ReferenceParticipant reference;
+  std::unique_ptr<settle::sdk::internal::ParticipantService> service;
+};
+
+std::vector<Participant>& Participants() {
+  static auto* all = [] {
+    auto* out = new std::vector<Participant>();
+    // tmpfs when there is one: every call syncs its store.
+    const std::string root = std::filesystem::exists("/dev/shm") ? "/dev/shm" : "/tmp";
+    static const std::string base = root + "/settle-fuzz-" + std::to_string(getpid());
+    std::atexit([] { std::filesystem::remove_all(base); });
+    for (const char* kind : {"balance", "ledger", "notification", "gateway"}) {
+      const std::string dir = base + "/" + kind;
+      Participant p;
+      p.store = *settle::storage::BranchStore::Open(dir);
+      p.reference = *settle::participants::MakeReference(kind, *p.store);
+      p.service = std::make_unique<settle::sdk::internal::ParticipantService>(
+          *p.store, *p.reference.handler, nullptr, p.reference.saga.get(), kind);
+      out->push_back(std::move(p));
+    }
+    return out;
+  }();
+  return *all;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 2) return 0;
+  static const char* const kMethods[] = {"Prepare", "Commit",    "Abort",          "Act",
+                                         "Compensate", "PreCommit", "GetBranchState", "Nope"};
+  Participant& p = Participants()[data[0] % 4];
+  const std::string rest(reinterpret_cast<const char*>(data) + 2, size - 2);
+  if (data[1] >= 0xf0) {
+    // A damaged barrier record for branch 0 of kTxn, as a bad disk or an old version left it.
+    const absl::Status planted = p.store->SubmitAndWait([&](settle::storage::WorkView& view) {
+      view.Put(settle::storage::Space::kBarrier, settle::sdk::BarrierKey(kTxn, 0), rest);
+      return true;
+    });
+    if (!planted.ok()) __builtin_trap();
+    return 0;
+  }
+  std::promise<void> done;
+  p.service->ServeCall(kMethods[data[1] % 8], rest,
+                       [&done](absl::Status, std::string) { done.set_value(); });
+  // A call that never ends is a hang: libFuzzer's -timeout reports it.
+  done.get_future().wait();
+  return 0;
+}
