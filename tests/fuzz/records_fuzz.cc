@@ -1,9 +1,9 @@
 // libFuzzer: every on-disk record of both stores, as start-up and queries read it back.
 // Coordinator: a transaction record (in clear or sealed) decoded, turned into its protocol,
 // resumed as after a crash and shown as GetTransaction shows it; participant, audit and
-// registry records parsed. Participant SDK: a barrier record planted in a real BranchStore and
-// read by every Participant method (participant_fuzz.cc does the requests). A damaged record
-// must give a status, never a crash.
+// registry records parsed. (The participant SDK's barrier records: participant_fuzz.cc plants
+// damaged ones in a real BranchStore and calls every Participant method on them.) A damaged
+// record must give a status, never a crash.
 
 #include <cstddef>
 #include <cstdint>

@@ -102,8 +102,10 @@ TEST_F(BadInputTest, RegistrationsArePersistedAcrossRestarts) {
   EXPECT_EQ((*participants)[0].endpoint(), stack_.participant_endpoint("balance"));
 }
 
-// The limits are flags, enforced at their boundary: one more branch, payload byte or message byte
-// than allowed is refused with the status the proto documents; exactly the limit is accepted.
+// The limits are flags, enforced at their boundary: one more branch, payload byte, timeout
+// nanosecond or message byte than allowed is refused with the status the proto documents;
+// exactly the limit is accepted. (In-flight transactions and calls per participant: at their
+// boundary in the engine's unit tests, ParticipantDownTest and call_limit_test.)
 TEST_F(BadInputTest, LimitsAreFlagsEnforcedAtTheirBoundary) {
   ASSERT_TRUE(stack_.StartCoordinator({"--max_branches=2", "--max_payload_bytes=100"}).ok());
   auto two = client::MakeTransfer("limit-branches-2", "a", "b", 1);
@@ -117,6 +119,19 @@ TEST_F(BadInputTest, LimitsAreFlagsEnforcedAtTheirBoundary) {
     req.mutable_branches()->RemoveLast();
     req.mutable_branches(1)->set_payload(std::string(bytes, 'x'));  // The ledger votes NO.
     EXPECT_EQ(ExecuteCode(req), code) << bytes << " payload bytes";
+  }
+
+  // The timeout's range: 1 ms up to --max_txn_timeout, both ends included.
+  ASSERT_TRUE(stack_.StartCoordinator({"--max_txn_timeout=3s"}).ok());
+  for (const auto& [nanos, code] :
+       {std::pair{int64_t{999'999}, absl::StatusCode::kInvalidArgument},
+        std::pair{int64_t{1'000'000}, absl::StatusCode::kOk},
+        std::pair{int64_t{3'000'000'000}, absl::StatusCode::kOk},
+        std::pair{int64_t{3'000'000'001}, absl::StatusCode::kInvalidArgument}}) {
+    auto req = client::MakeTransfer(absl::StrCat("limit-timeout-", nanos), "a", "b", 1);
+    req.mutable_timeout()->set_seconds(nanos / 1'000'000'000);
+    req.mutable_timeout()->set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
+    EXPECT_EQ(ExecuteCode(req), code) << "a timeout of " << nanos << " ns";
   }
 
   ASSERT_TRUE(stack_.StartCoordinator({"--max_message_bytes=65536"}).ok());
