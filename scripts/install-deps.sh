@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(g++ cmake pkg-config ccache make
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
       librocksdb-dev libabsl-dev prometheus-cpp-dev libgoogle-perftools-dev
-      libgtest-dev libgmock-dev libbenchmark-dev curl clang prometheus python3
+      libgtest-dev libgmock-dev libbenchmark-dev curl clang libclang-rt-14-dev prometheus python3
       librabbitmq-dev rabbitmq-server librdkafka-dev libssl-dev libcurl4-openssl-dev
       libcpp-httplib-dev openssl)
 missing=()

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs every test (unit, integration, fault, container) with
-# ctest, then says why any test skipped.
+# ctest, then says why any test skipped; then the unit and integration suites again under
+# AddressSanitizer and UndefinedBehaviorSanitizer, and each fuzzer for a minute
+# (scripts/sanitize.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -13,4 +15,6 @@ status=0
 ctest -j2 --output-on-failure --timeout 300 || status=$?
 # CTest shows a skipped test's name but not its reason: say why each one skipped.
 grep -h "SKIPPED LOUDLY" Testing/Temporary/LastTest.log 2>/dev/null | sort -u || true
+cd ..
+scripts/sanitize.sh || status=$?
 exit $status
