@@ -15,12 +15,7 @@ namespace {
 class BankFaultTest : public FaultTest {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(stack_.StartCoordinator().ok());
-    for (const char* kind : {"balance", "ledger", "notification", "gateway"}) {
-      ASSERT_TRUE(stack_.StartParticipant(kind, ParticipantFlags()).ok());
-    }
-    ASSERT_TRUE(stack_.RegisterAll().ok());
-    ASSERT_TRUE(bank_.Setup().ok());
+    StartBankStack(stack_, bank_);
   }
 
   void KillAndRestartCoordinator() {

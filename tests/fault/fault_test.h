@@ -32,6 +32,17 @@ class FaultTest : public ::testing::Test {
     return {"--in_doubt_after=1s", "--in_doubt_check_interval=200ms"};
   }
 
+  // The coordinator and the four reference participants, registered, and `bank`'s accounts
+  // opened: where most fault tests start.
+  static void StartBankStack(testing::LocalStack& stack, Bank& bank) {
+    ASSERT_TRUE(stack.StartCoordinator().ok());
+    for (const char* kind : {"balance", "ledger", "notification", "gateway"}) {
+      ASSERT_TRUE(stack.StartParticipant(kind, ParticipantFlags()).ok());
+    }
+    ASSERT_TRUE(stack.RegisterAll().ok());
+    ASSERT_TRUE(bank.Setup().ok());
+  }
+
   // A random instant for the next fault. Not a wait for a condition: the faults are meant to
   // land anywhere.
   void PauseRandomly(int min_ms, int max_ms) {

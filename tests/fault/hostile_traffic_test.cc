@@ -5,7 +5,6 @@
 // (extreme numbers, unknown enum values, empty, long, non-UTF-8 and control-byte strings,
 // nested messages); and those encodings with flipped bytes or cut short.
 
-#include <future>
 #include <map>
 
 #include "google/protobuf/descriptor.h"
@@ -14,9 +13,9 @@
 #include "google/protobuf/stubs/logging.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "settle/v1/reference.pb.h"
 #include "tests/fault/fault_test.h"
+#include "tests/testing/raw_call.h"
 
 namespace settle::fault {
 namespace {
@@ -29,12 +28,7 @@ using google::protobuf::Reflection;
 class HostileTrafficTest : public FaultTest {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(stack_.StartCoordinator().ok());
-    for (const char* kind : {"balance", "ledger", "notification", "gateway"}) {
-      ASSERT_TRUE(stack_.StartParticipant(kind, ParticipantFlags()).ok());
-    }
-    ASSERT_TRUE(stack_.RegisterAll().ok());
-    ASSERT_TRUE(bank_.Setup().ok());
+    StartBankStack(stack_, bank_);
   }
 
   std::string RandomString() {
@@ -121,18 +115,6 @@ class HostileTrafficTest : public FaultTest {
     return bytes;
   }
 
-  static grpc::Status Send(grpc::GenericStub& stub, const std::string& method,
-                           const std::string& body) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    grpc::Slice slice(body);
-    grpc::ByteBuffer request(&slice, 1), response;
-    std::promise<grpc::Status> done;
-    stub.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response,
-                   [&done](grpc::Status s) { done.set_value(std::move(s)); });
-    return done.get_future().get();
-  }
-
   static bool Serving(const std::string& endpoint) {
     auto stub = grpc::health::v1::Health::NewStub(
         grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
@@ -182,7 +164,7 @@ TEST_F(HostileTrafficTest, RandomAndMalformedMessagesToEveryMethod) {
   std::map<grpc::StatusCode, int> codes;
   for (int i = 0; i < kMessages; ++i) {
     const Target& t = targets[i % targets.size()];
-    const grpc::Status s = Send(*t.stub, t.path, Body(t.input));
+    const grpc::Status s = testing::RawCall(*t.stub, t.path, Body(t.input), absl::Seconds(20));
     ++codes[s.error_code()];
     // A hang shows as the call's own deadline; a dead process as UNAVAILABLE from the channel.
     ASSERT_NE(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << t.path << " (seed " << seed_ << ")";

@@ -7,7 +7,6 @@
 #include <signal.h>
 
 #include <fstream>
-#include <future>
 #include <map>
 #include <set>
 
@@ -15,10 +14,10 @@
 #include "common/crypto.h"
 #include "google/protobuf/descriptor.h"
 #include "grpcpp/create_channel.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "settle/v1/reference.pb.h"
 #include "tests/testing/local_stack.h"
+#include "tests/testing/raw_call.h"
 #include "tests/testing/test_pki.h"
 
 namespace settle {
@@ -121,14 +120,7 @@ class AccessTest : public ::testing::Test {
   static grpc::Status Call(const std::string& target, const std::string& method,
                            const TlsOptions& tls) {
     grpc::GenericStub stub(grpc::CreateChannel(target, ChannelCredentials(tls)));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    grpc::Slice empty("");  // An empty message (a default ByteBuffer is no message at all).
-    grpc::ByteBuffer request(&empty, 1), response;
-    std::promise<grpc::Status> done;
-    stub.UnaryCall(&ctx, "/" + method, grpc::StubOptions(), &request, &response,
-                   [&done](grpc::Status s) { done.set_value(std::move(s)); });
-    return done.get_future().get();
+    return testing::RawCall(stub, "/" + method, "", absl::Seconds(10));
   }
 
   testing::TempDir dir_;

@@ -18,19 +18,6 @@ namespace {
 
 constexpr char kMarker[] = "PANMARKER4111111111111111";
 
-// How many files under `dir` hold `needle`.
-int FilesHolding(const std::string& dir, const std::string& needle) {
-  int n = 0;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-    if (!e.is_regular_file()) continue;
-    std::ifstream in(e.path(), std::ios::binary);
-    std::stringstream bytes;
-    bytes << in.rdbuf();
-    n += bytes.str().find(needle) != std::string::npos;
-  }
-  return n;
-}
-
 void WriteKey(const std::string& path, char fill) {
   std::ofstream(path) << std::string(64, fill) << "\n";
 }
@@ -73,9 +60,9 @@ TEST(AtRestTest, NoFileOfTheDataDirHoldsAPayloadAndAWrongKeyStopsStartUp) {
   stack.coordinator().Signal(SIGKILL);
   stack.coordinator().Wait(absl::Seconds(30));
   const std::string data = stack.dir() + "/coordinator";
-  EXPECT_EQ(FilesHolding(data, kMarker), 0) << "a payload is in clear in " << data;
+  EXPECT_EQ(testing::FilesHolding(data, kMarker), 0) << "a payload is in clear in " << data;
   // The check bites: the balance participant keeps the same accounts in clear.
-  EXPECT_GT(FilesHolding(stack.dir() + "/balance", kMarker), 0);
+  EXPECT_GT(testing::FilesHolding(stack.dir() + "/balance", kMarker), 0);
 
   // Another key under the same id: the active record's tag does not verify.
   const std::string wrong = stack.dir() + "/wrong/k1.key";

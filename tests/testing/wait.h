@@ -3,6 +3,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 
@@ -44,6 +46,18 @@ class TempDir final {
  private:
   std::string path_;
 };
+
+// How many files under `dir` (recursively) hold `needle` anywhere in their bytes.
+inline int FilesHolding(const std::string& dir, const std::string& needle) {
+  int n = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    n += bytes.find(needle) != std::string::npos;
+  }
+  return n;
+}
 
 }  // namespace settle::testing
 

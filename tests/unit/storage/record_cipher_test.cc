@@ -54,19 +54,6 @@ class RecordCipherTest : public ::testing::Test {
     ASSERT_TRUE(log.WriteAndWait(std::move(b), /*sync=*/true).ok());
   }
 
-  // How many files under the log's folder hold `needle`.
-  int FilesHolding(const std::string& needle) {
-    int n = 0;
-    for (const auto& e : std::filesystem::recursive_directory_iterator(dir_.Sub("log"))) {
-      if (!e.is_regular_file()) continue;
-      std::ifstream in(e.path(), std::ios::binary);
-      std::stringstream bytes;
-      bytes << in.rdbuf();
-      n += bytes.str().find(needle) != std::string::npos;
-    }
-    return n;
-  }
-
   testing::TempDir dir_;
 };
 
@@ -95,7 +82,7 @@ TEST_F(RecordCipherTest, NoFileHoldsAPayloadInClearAndTheLogReadsBack) {
     ASSERT_TRUE(log->Compact().ok());  // SST files too, not just the WAL.
     Begin(*log, "t-in-wal");
   }
-  EXPECT_EQ(FilesHolding(kMarker), 0);
+  EXPECT_EQ(testing::FilesHolding(dir_.Sub("log"), kMarker), 0);
   auto log = Open({dir_.Sub("k1.key")});
   auto active = log->LoadActive();
   ASSERT_TRUE(active.ok()) << active.status();
@@ -112,7 +99,7 @@ TEST_F(RecordCipherTest, TheSameRecordsInClearHoldTheMarker) {
     auto log = Open({});
     Begin(*log, "t1");
   }
-  EXPECT_GT(FilesHolding(kMarker), 0);
+  EXPECT_GT(testing::FilesHolding(dir_.Sub("log"), kMarker), 0);
   // ...and they stay readable once encryption is turned on, beside sealed ones.
   auto log = Open({Key("k1", 'a')});
   Begin(*log, "t2");
