@@ -146,34 +146,39 @@ absl::Status RequireOperatorFields(const Req& request) {
 
 }  // namespace
 
-grpc::ServerUnaryReactor* CoordinatorService::RetryTransaction(
-    grpc::CallbackServerContext* context, const v1::RetryTransactionRequest* request,
-    v1::Transaction* response) {
+namespace {
+
+// Retry and resolve: a parked saga's commands, by the operator the request names, audited.
+template <typename Req, typename Command>
+grpc::ServerUnaryReactor* ParkedCommand(engine::AuditTrail& audit,
+                                        grpc::CallbackServerContext* context, const Req* request,
+                                        v1::Transaction* response, const char* action,
+                                        Command command) {
   if (absl::Status s = RequireOperatorFields(*request); !s.ok()) {
     return FinishWith(context, absl::StatusOr<engine::TxnSnapshot>(s), [](const auto&) {});
   }
-  return Audited(audit_, context,
-                 {"", request->operator_(), "retry", request->txn_id(), request->reason()},
-                 Answer([this, request] {
-                   return coordinator_.RetryParked(request->txn_id(), request->operator_(),
-                                                   request->reason());
+  return Audited(audit, context,
+                 {"", request->operator_(), action, request->txn_id(), request->reason()},
+                 Answer([request, command] {
+                   return command(request->txn_id(), request->operator_(), request->reason());
                  },
                  [response](const engine::TxnSnapshot& s) { ToTransaction(s, response); }));
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* CoordinatorService::RetryTransaction(
+    grpc::CallbackServerContext* context, const v1::RetryTransactionRequest* request,
+    v1::Transaction* response) {
+  return ParkedCommand(audit_, context, request, response, "retry",
+                       [this](const auto&... args) { return coordinator_.RetryParked(args...); });
 }
 
 grpc::ServerUnaryReactor* CoordinatorService::ResolveTransaction(
     grpc::CallbackServerContext* context, const v1::ResolveTransactionRequest* request,
     v1::Transaction* response) {
-  if (absl::Status s = RequireOperatorFields(*request); !s.ok()) {
-    return FinishWith(context, absl::StatusOr<engine::TxnSnapshot>(s), [](const auto&) {});
-  }
-  return Audited(audit_, context,
-                 {"", request->operator_(), "resolve", request->txn_id(), request->reason()},
-                 Answer([this, request] {
-                   return coordinator_.Resolve(request->txn_id(), request->operator_(),
-                                               request->reason());
-                 },
-                 [response](const engine::TxnSnapshot& s) { ToTransaction(s, response); }));
+  return ParkedCommand(audit_, context, request, response, "resolve",
+                       [this](const auto&... args) { return coordinator_.Resolve(args...); });
 }
 
 grpc::ServerUnaryReactor* CoordinatorService::ListOperatorCommands(

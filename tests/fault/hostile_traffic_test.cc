@@ -132,14 +132,7 @@ class HostileTrafficTest : public FaultTest {
 
 TEST_F(HostileTrafficTest, RandomAndMalformedMessagesToEveryMethod) {
   bank_.Start();
-  const std::vector<std::pair<std::string, std::string>> services = {
-      {"settle.v1.Coordinator", stack_.coordinator_endpoint()},
-      {"settle.v1.Registry", stack_.coordinator_endpoint()},
-      {"settle.v1.DecisionService", stack_.coordinator_endpoint()},
-      {"settle.v1.Participant", stack_.participant_endpoint("balance")},
-      {"settle.v1.ParticipantInspect", stack_.participant_endpoint("balance")},
-      {"settle.v1.BalanceAdmin", stack_.participant_endpoint("balance")},
-  };
+  const auto services = stack_.ServicesOfCoordinatorAndBalance();
   v1::Account linked;  // Links reference.proto's descriptors into this binary.
   const auto* pool = google::protobuf::DescriptorPool::generated_pool();
   struct Target {

@@ -131,14 +131,7 @@ class AccessTest : public ::testing::Test {
 
 TEST_F(AccessTest, EveryMethodAndEveryRoleAsTheTableSays) {
   ASSERT_NO_FATAL_FAILURE(StartStack());
-  const std::vector<std::pair<std::string, std::string>> services = {
-      {"settle.v1.Coordinator", stack_.coordinator_endpoint()},
-      {"settle.v1.Registry", stack_.coordinator_endpoint()},
-      {"settle.v1.DecisionService", stack_.coordinator_endpoint()},
-      {"settle.v1.Participant", stack_.participant_endpoint("balance")},
-      {"settle.v1.ParticipantInspect", stack_.participant_endpoint("balance")},
-      {"settle.v1.BalanceAdmin", stack_.participant_endpoint("balance")},
-  };
+  const auto services = stack_.ServicesOfCoordinatorAndBalance();
   const auto* pool = google::protobuf::DescriptorPool::generated_pool();
   v1::Account linked;  // Links reference.proto's descriptors into this binary.
   int calls = 0;

@@ -387,4 +387,16 @@ absl::StatusOr<storage::PowerCutReport> LocalStack::PowerCut(std::mt19937& rng) 
   return total;
 }
 
+std::vector<std::pair<std::string, std::string>> LocalStack::ServicesOfCoordinatorAndBalance()
+    const {
+  return {
+      {"settle.v1.Coordinator", coordinator_endpoint()},
+      {"settle.v1.Registry", coordinator_endpoint()},
+      {"settle.v1.DecisionService", coordinator_endpoint()},
+      {"settle.v1.Participant", participant_endpoint("balance")},
+      {"settle.v1.ParticipantInspect", participant_endpoint("balance")},
+      {"settle.v1.BalanceAdmin", participant_endpoint("balance")},
+  };
+}
+
 }  // namespace settle::testing

@@ -85,6 +85,9 @@ class LocalStack final {
   absl::StatusOr<std::vector<v1::GatewayChargeRecord>> Charges();
   absl::StatusOr<std::vector<v1::GatewayRefundRecord>> Refunds();
   std::unique_ptr<v1::Participant::Stub> ParticipantStub(const std::string& kind);
+  // Every gRPC service a client reaches on the coordinator and on the balance participant
+  // ("settle.v1.Coordinator", ...), each with its endpoint: with their descriptors, every method.
+  std::vector<std::pair<std::string, std::string>> ServicesOfCoordinatorAndBalance() const;
 
   // TLS: every process started from now on gets `process_flags` (its --tls_* flags), and this
   // harness calls them with `client`.
