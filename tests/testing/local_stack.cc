@@ -314,7 +314,6 @@ std::unique_ptr<v1::Participant::Stub> LocalStack::ParticipantStub(const std::st
   return MakeStub<v1::Participant>(participant_endpoint(kind), tls_);
 }
 
-
 absl::StatusOr<std::unique_ptr<Process>> LocalStack::StartFaultProxy(
     const std::string& kind, const std::vector<std::string>& flags) {
   const std::string port_file = dir_.Sub("proxy-" + kind + ".port");
@@ -389,14 +388,10 @@ absl::StatusOr<storage::PowerCutReport> LocalStack::PowerCut(std::mt19937& rng) 
 
 std::vector<std::pair<std::string, std::string>> LocalStack::ServicesOfCoordinatorAndBalance()
     const {
-  return {
-      {"settle.v1.Coordinator", coordinator_endpoint()},
-      {"settle.v1.Registry", coordinator_endpoint()},
-      {"settle.v1.DecisionService", coordinator_endpoint()},
-      {"settle.v1.Participant", participant_endpoint("balance")},
-      {"settle.v1.ParticipantInspect", participant_endpoint("balance")},
-      {"settle.v1.BalanceAdmin", participant_endpoint("balance")},
-  };
+  const std::string c = coordinator_endpoint(), b = participant_endpoint("balance");
+  return {{"settle.v1.Coordinator", c},    {"settle.v1.Registry", c},
+          {"settle.v1.DecisionService", c}, {"settle.v1.Participant", b},
+          {"settle.v1.ParticipantInspect", b}, {"settle.v1.BalanceAdmin", b}};
 }
 
 }  // namespace settle::testing
