@@ -5,6 +5,8 @@
 // branch that the next calls then touch; the rest is the request. Every call must end with a
 // status, never a crash or a hang.
 
+#include <sys/statvfs.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -29,24 +31,36 @@ struct Participant {
   std::unique_ptr<settle::sdk::internal::ParticipantService> service;
 };
 
+// Where the stores live: tmpfs when it has room (every call syncs its store), else the temp
+// folder. A container's /dev/shm is often 64 MB, less than a minute of fuzzing writes.
+std::string Root() {
+  struct statvfs fs;
+  const bool roomy = statvfs("/dev/shm", &fs) == 0 &&
+                     static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize > (uint64_t{2} << 30);
+  return roomy ? "/dev/shm" : std::filesystem::temp_directory_path().string();
+}
+
+// The four participants, on fresh stores every kCallsPerStore calls, so that the stores' files
+// stay small however long the fuzzer runs.
 std::vector<Participant>& Participants() {
+  constexpr int kCallsPerStore = 20000;
+  static const std::string base = Root() + "/settle-fuzz-" + std::to_string(getpid());
   static auto* all = [] {
-    auto* out = new std::vector<Participant>();
-    // tmpfs when there is one: every call syncs its store.
-    const std::string root = std::filesystem::exists("/dev/shm") ? "/dev/shm" : "/tmp";
-    static const std::string base = root + "/settle-fuzz-" + std::to_string(getpid());
     std::atexit([] { std::filesystem::remove_all(base); });
-    for (const char* kind : {"balance", "ledger", "notification", "gateway"}) {
-      const std::string dir = base + "/" + kind;
-      Participant p;
-      p.store = *settle::storage::BranchStore::Open(dir);
-      p.reference = *settle::participants::MakeReference(kind, *p.store);
-      p.service = std::make_unique<settle::sdk::internal::ParticipantService>(
-          *p.store, *p.reference.handler, nullptr, p.reference.saga.get(), kind);
-      out->push_back(std::move(p));
-    }
-    return out;
+    return new std::vector<Participant>();
   }();
+  static int calls = 0;
+  if (calls++ % kCallsPerStore != 0) return *all;
+  all->clear();
+  std::filesystem::remove_all(base);
+  for (const char* kind : {"balance", "ledger", "notification", "gateway"}) {
+    Participant p;
+    p.store = *settle::storage::BranchStore::Open(base + "/" + kind);
+    p.reference = *settle::participants::MakeReference(kind, *p.store);
+    p.service = std::make_unique<settle::sdk::internal::ParticipantService>(
+        *p.store, *p.reference.handler, nullptr, p.reference.saga.get(), kind);
+    all->push_back(std::move(p));
+  }
   return *all;
 }
 
