@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs every test (unit, integration, fault, container) with
 # ctest, then says why any test skipped; then the unit and integration suites again under
-# AddressSanitizer and UndefinedBehaviorSanitizer, and each fuzzer for a minute
-# (scripts/sanitize.sh).
+# AddressSanitizer and UndefinedBehaviorSanitizer with each fuzzer for a minute, and under
+# ThreadSanitizer with the fault tests that load and kill the product (scripts/sanitize.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh

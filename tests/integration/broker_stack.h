@@ -6,6 +6,7 @@
 // the subclass starts first. BrokerStackTest: a real RabbitMQ on loopback (or the test skips
 // loudly).
 
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -25,13 +26,18 @@ class PaymentResultsStack : public ::testing::Test {
   void SetUp() override {
     StartBroker();
     if (IsSkipped() || HasFatalFailure()) return;
-    ASSERT_TRUE(stack_.StartCoordinator().ok());
-    ASSERT_TRUE(stack_.StartParticipant("balance").ok());
-    ASSERT_TRUE(stack_.StartParticipant("ledger").ok());
-    ASSERT_TRUE(stack_.StartParticipant("notification", RelayFlags()).ok());
-    ASSERT_TRUE(stack_.RegisterAll().ok());
-    ASSERT_TRUE(stack_.OpenAccount("alice", 100000).ok());
-    ASSERT_TRUE(stack_.OpenAccount("bob", 0).ok());
+    const std::vector<std::function<absl::Status()>> steps = {
+        [&] { return stack_.StartCoordinator(); },
+        [&] { return stack_.StartParticipant("balance"); },
+        [&] { return stack_.StartParticipant("ledger"); },
+        [&] { return stack_.StartParticipant("notification", RelayFlags()); },
+        [&] { return stack_.RegisterAll(); },
+        [&] { return stack_.OpenAccount("alice", 100000); },
+        [&] { return stack_.OpenAccount("bob", 0); }};
+    for (const auto& step : steps) {
+      const absl::Status s = step();
+      ASSERT_TRUE(s.ok()) << s;
+    }
   }
 
   virtual void StartBroker() = 0;

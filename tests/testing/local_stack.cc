@@ -67,7 +67,7 @@ LocalStack::LocalStack() = default;
 LocalStack::~LocalStack() = default;
 
 std::string LocalStack::coordinator_endpoint() const {
-  return absl::StrCat("127.0.0.1:", coordinator_port_);
+  return absl::StrCat("127.0.0.1:", coordinator_port_.load());
 }
 
 std::string LocalStack::DeadEndpoint() { return absl::StrCat("127.0.0.1:", FreePort()); }
@@ -90,7 +90,7 @@ absl::Status LocalStack::StartCoordinator(const std::vector<std::string>& extra_
   const std::string port_file = dir_.Sub("coordinator.port");
   std::filesystem::remove(port_file);
   std::vector<std::string> args = {
-      absl::StrCat("--listen=127.0.0.1:", coordinator_port_),
+      absl::StrCat("--listen=127.0.0.1:", coordinator_port_.load()),
       "--metrics_listen=127.0.0.1:0",
       "--data_dir=" + dir_.Sub("coordinator"),
       "--port_file=" + port_file,

@@ -1,6 +1,7 @@
 #ifndef SETTLE_TESTS_TESTING_LOCAL_STACK_H_
 #define SETTLE_TESTS_TESTING_LOCAL_STACK_H_
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <random>
@@ -19,7 +20,8 @@ namespace settle::testing {
 
 // The whole product on loopback, as real processes: settle-coordinator and the three reference
 // participants, each with its own RocksDB folder under one temp dir, each on a free port that
-// it keeps across restarts. Not thread-safe.
+// it keeps across restarts. Not thread-safe, except coordinator_endpoint(), which load threads
+// call while the test restarts the coordinator.
 class LocalStack final {
  public:
   LocalStack();
@@ -126,7 +128,7 @@ class LocalStack final {
   TlsOptions tls_;
   std::vector<std::string> tls_flags_;
   bool power_cuts_ = false;
-  int coordinator_port_ = 0;
+  std::atomic<int> coordinator_port_{0};  // Read by load threads (coordinator_endpoint).
   int coordinator_metrics_port_ = 0;
   std::map<std::string, std::string> kinds_;  // Participant name -> reference kind.
   std::map<std::string, std::string> registered_at_;  // Name -> endpoint, when not its port.
