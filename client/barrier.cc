@@ -11,6 +11,26 @@ namespace settle::sdk::internal {
 using storage::BarrierRecord;
 using storage::Space;
 
+// The savepoint's statements fail only with the unit's SQL transaction, which the store then
+// rolls back whole: their errors need no handling here.
+StagingView::StagingView(storage::WorkView& base) : base_(base) {
+  if (base_.sql() != nullptr) base_.sql()->Exec("SAVEPOINT settle_handler", {}).IgnoreError();
+}
+
+StagingView::~StagingView() {
+  if (!ended_) Discard();
+}
+
+void StagingView::EndSavepoint(const char* statement) {
+  ended_ = true;
+  if (base_.sql() != nullptr) base_.sql()->Exec(statement, {}).IgnoreError();
+}
+
+void StagingView::Discard() {
+  writes_.clear();
+  EndSavepoint("ROLLBACK TO SAVEPOINT settle_handler");
+}
+
 absl::StatusOr<std::optional<std::string>> StagingView::Get(Space space, const std::string& key) {
   auto it = writes_.find({space, key});
   if (it != writes_.end()) return it->second;
@@ -26,6 +46,7 @@ void StagingView::Delete(Space space, const std::string& key) {
 }
 
 void StagingView::Apply() {
+  EndSavepoint("RELEASE SAVEPOINT settle_handler");
   for (const auto& [where, value] : writes_) {
     if (value.has_value()) {
       base_.Put(where.first, where.second, *value);

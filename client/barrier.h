@@ -21,18 +21,28 @@
 namespace settle::sdk::internal {
 
 // Buffers a handler's writes so that a NO vote (or a refusal) can drop them while the SDK still
-// records the answer in the same unit of work. Reads see the buffered writes first.
+// records the answer in the same unit of work. Reads see the buffered writes first. On a SQL
+// store the handler's statements run at once, inside a savepoint that Discard rolls back.
+// Exactly one of Apply and Discard ends it (the destructor discards).
 class StagingView final : public storage::WorkView {
  public:
-  explicit StagingView(storage::WorkView& base) : base_(base) {}
+  explicit StagingView(storage::WorkView& base);
+  ~StagingView() override;
   absl::StatusOr<std::optional<std::string>> Get(storage::Space space,
                                                  const std::string& key) override;
   void Put(storage::Space space, const std::string& key, const std::string& value) override;
   void Delete(storage::Space space, const std::string& key) override;
+  storage::SqlTxn* sql() override { return base_.sql(); }
+  // Keeps what the handler did.
   void Apply();
+  // Drops what the handler did.
+  void Discard();
 
  private:
+  void EndSavepoint(const char* statement);
+
   storage::WorkView& base_;
+  bool ended_ = false;
   std::map<std::pair<storage::Space, std::string>, std::optional<std::string>> writes_;
 };
 

@@ -71,6 +71,7 @@ bool PrepareWork(BranchHandler& handler, const v1::PrepareRequest& req, WorkView
       view.Put(Space::kMeta, kPreparedPrefix + key, absl::StrCat(rec.prepared_micros()));
     }
   } else {
+    staging.Discard();
     // Recorded so a duplicate Prepare repeats the NO instead of reserving anew: the
     // coordinator sends no Abort to a branch that voted NO.
     rec.set_state(storage::BARRIER_ABORTED);

@@ -15,7 +15,11 @@ StepOutcome Staged(storage::WorkView& view,
                    const std::function<StepOutcome(storage::WorkView&)>& step) {
   StagingView staging(view);
   StepOutcome outcome = step(staging);
-  if (outcome.kind != StepOutcome::Kind::kRefused) staging.Apply();
+  if (outcome.kind != StepOutcome::Kind::kRefused) {
+    staging.Apply();
+  } else {
+    staging.Discard();
+  }
   return outcome;
 }
 

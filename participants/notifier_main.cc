@@ -20,6 +20,7 @@
 #include "grpcpp/server_builder.h"
 #include "messaging/amqp_flags.h"
 #include "participants/notifier.h"
+#include "storage/rocks_branch_store.h"
 #include "storage/store_flags.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "admin gRPC listen address (port 0 picks one)");
@@ -178,7 +179,7 @@ int main(int argc, char** argv) {
   }
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   auto store =
-      settle::storage::BranchStore::Open(data_dir, settle::storage::StoreOptionsFromFlags());
+      settle::storage::OpenRocksBranchStore(data_dir, settle::storage::StoreOptionsFromFlags());
   if (!store.ok()) {
     Log(LogLevel::kError, "cannot open the notifier store; refusing to start",
         {{"error", store.status().ToString()}});

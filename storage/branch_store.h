@@ -1,14 +1,20 @@
 #ifndef SETTLE_STORAGE_BRANCH_STORE_H_
 #define SETTLE_STORAGE_BRANCH_STORE_H_
 
+// The participant SDK's store: where a service's business change and the SDK's barrier record of
+// each branch are written in one atomic unit. Two implementations: RocksDB in the participant's
+// own folder (rocks_branch_store.h) and the service's PostgreSQL database (postgres/).
+
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "storage/store_options.h"
+#include "storage/sql_txn.h"
 
 namespace settle::storage {
 
@@ -16,12 +22,13 @@ namespace settle::storage {
 enum class Space {
   kData,     // The service's own business state (accounts, journal, outbox).
   kBarrier,  // The SDK's record of each branch: prepared, committed, aborted.
-  kMeta,     // The SDK's counters.
+  kMeta,     // The SDK's indexes and counters (prepared branches, timers, dedup records).
 };
 
-// Reads and stages writes inside one unit of work. Reads see the store plus every write staged
-// so far in the same group, so units of work applied one after another see each other's effects
-// before they reach the disk. Used only on the store's writer thread, during Apply.
+// Reads and stages writes inside one unit of work. Used only during the unit, on the thread that
+// runs it. On RocksDB, reads see the store plus every write staged so far in the same group; on
+// a SQL store, the unit's own SQL transaction (READ COMMITTED), and a barrier record read here
+// stays locked until the unit ends.
 class WorkView {
  public:
   virtual ~WorkView() = default;
@@ -29,50 +36,41 @@ class WorkView {
   virtual absl::StatusOr<std::optional<std::string>> Get(Space space, const std::string& key) = 0;
   virtual void Put(Space space, const std::string& key, const std::string& value) = 0;
   virtual void Delete(Space space, const std::string& key) = 0;
+  // The unit's SQL transaction on a SQL store; null on RocksDB.
+  virtual SqlTxn* sql() { return nullptr; }
 };
 
-// A participant's local store on RocksDB. The service's business change and the SDK's barrier
-// record are staged by the same unit of work and written in one atomic, synced WriteBatch, so
-// neither can exist without the other (the idea behind DTM's barrier and Seata's TCC fence,
-// with no extra round trip).
-//
-// Units of work are applied one at a time, in submission order, on one writer thread; all units
-// queued together share one synced write. After a failed write the database is reopened in
-// place before the next group (see ReopenableDb), so a full disk needs no restart. Thread-safe.
-class BranchStore final {
+// Units of work, each applied atomically: everything a unit stages is durable together, or none
+// of it. A unit's writes are durable before its Done runs with OK. Thread-safe.
+class BranchStore {
  public:
-  // Runs on the writer thread; stages writes through `view` and must not block. Returns false to
-  // drop everything it staged (its effects never happen).
+  // Stages writes through `view` and must not block on anything but the store. Returns false to
+  // drop everything it staged (its effects never happen). May run more than once (a SQL store
+  // reruns a unit the database rolled back for a conflict); only the last run's writes persist.
   using Work = std::function<bool(WorkView& view)>;
-  // Runs on the writer thread after the group's write: OK once durable, UNAVAILABLE if nothing
-  // of the group was persisted.
+  // Runs after the unit's write: OK once durable, UNAVAILABLE if nothing of it was persisted.
   using Done = std::function<void(absl::Status)>;
 
-  // DATA_LOSS for a damaged or foreign database; UNAVAILABLE when the disk cannot be used.
-  using Options = StoreOptions;
-  static absl::StatusOr<std::unique_ptr<BranchStore>> Open(const std::string& dir,
-                                                           const Options& options);
-  static absl::StatusOr<std::unique_ptr<BranchStore>> Open(const std::string& dir) {
-    return Open(dir, Options());
-  }
-  ~BranchStore();
-  BranchStore(const BranchStore&) = delete;
-  BranchStore& operator=(const BranchStore&) = delete;
+  virtual ~BranchStore() = default;
 
-  void Submit(Work work, Done done);
-  absl::Status SubmitAndWait(Work work);
+  // Runs `work` on one of the store's threads, then `done`. Submission order is kept on RocksDB
+  // (one writer); a SQL store runs units on a pool of connections, ordered by the database's
+  // locks.
+  virtual void Submit(Work work, Done done) = 0;
+  absl::Status SubmitAndWait(Work work) {
+    std::promise<absl::Status> result;
+    Submit(std::move(work), [&result](absl::Status s) { result.set_value(std::move(s)); });
+    return result.get_future().get();
+  }
 
   // Committed state only (not staged writes). For queries and start-up.
-  absl::StatusOr<std::optional<std::string>> Get(Space space, const std::string& key) const;
-  // Visits keys >= `from` with `prefix`, in order, until `visit` returns false.
-  absl::Status Scan(Space space, const std::string& prefix, const std::string& from,
-                    const std::function<bool(const std::string& key,
-                                             const std::string& value)>& visit) const;
-
- private:
-  struct Impl;
-  explicit BranchStore(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  virtual absl::StatusOr<std::optional<std::string>> Get(Space space,
+                                                         const std::string& key) const = 0;
+  // Visits keys >= `from` with `prefix`, in byte order, until `visit` returns false.
+  virtual absl::Status Scan(
+      Space space, const std::string& prefix, const std::string& from,
+      const std::function<bool(const std::string& key, const std::string& value)>& visit)
+      const = 0;
 };
 
 }  // namespace settle::storage

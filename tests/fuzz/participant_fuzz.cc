@@ -20,6 +20,7 @@
 #include "client/participant_service.h"
 #include "participants/reference.h"
 #include "storage/branch_store.h"
+#include "storage/rocks_branch_store.h"
 
 namespace {
 
@@ -55,7 +56,7 @@ std::vector<Participant>& Participants() {
   std::filesystem::remove_all(base);
   for (const char* kind : {"balance", "ledger", "notification", "gateway"}) {
     Participant p;
-    p.store = *settle::storage::BranchStore::Open(base + "/" + kind);
+    p.store = *settle::storage::OpenRocksBranchStore(base + "/" + kind);
     p.reference = *settle::participants::MakeReference(kind, *p.store);
     p.service = std::make_unique<settle::sdk::internal::ParticipantService>(
         *p.store, *p.reference.handler, nullptr, p.reference.saga.get(), kind);

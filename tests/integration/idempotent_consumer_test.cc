@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "storage/rocks_branch_store.h"
 #include "tests/testing/rabbitmq_broker.h"
 #include "tests/testing/wait.h"
 
@@ -42,7 +43,7 @@ class IdempotentConsumerTest : public ::testing::Test {
   void SetUp() override {
     SETTLE_START_BROKER_OR_SKIP(broker_, dir_.Sub("broker"));
     amqp_.port = broker_->port();
-    store_ = std::move(*storage::BranchStore::Open(dir_.Sub("store")));
+    store_ = std::move(*storage::OpenRocksBranchStore(dir_.Sub("store")));
     auto channel = messaging::AmqpChannel::Connect(amqp_);
     ASSERT_TRUE(channel.ok()) << channel.status();
     channel_ = std::move(*channel);

@@ -11,6 +11,7 @@
 #include "common/crypto.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "storage/rocks_branch_store.h"
 #include "tests/testing/wait.h"
 
 namespace settle::participants {
@@ -42,7 +43,7 @@ class ScriptedSender final : public messaging::WebhookSender {
 class NotifierTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = std::move(*storage::BranchStore::Open(dir_.path()));
+    store_ = std::move(*storage::OpenRocksBranchStore(dir_.path()));
     options_.retry_schedule = {absl::Minutes(1), absl::Hours(1)};
     options_.webhooks = {{"shop-a", "http://a.example/hook"}};
     options_.signing_key = kKey;

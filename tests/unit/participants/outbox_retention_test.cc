@@ -7,6 +7,7 @@
 #include "gtest/gtest.h"
 #include "participants/outbox_relay.h"
 #include "settle/v1/reference.pb.h"
+#include "storage/rocks_branch_store.h"
 #include "tests/testing/wait.h"
 
 namespace settle::participants {
@@ -17,7 +18,7 @@ using storage::Space;
 class OutboxRetentionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = std::move(*storage::BranchStore::Open(dir_.path()));
+    store_ = std::move(*storage::OpenRocksBranchStore(dir_.path()));
     options_.published_retention = absl::Hours(24);
     relay_ = std::make_unique<OutboxRelay>(*store_, OutboxTarget(), options_, nullptr);
   }

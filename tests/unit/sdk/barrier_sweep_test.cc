@@ -7,6 +7,7 @@
 #include "client/participant_server.h"
 #include "gtest/gtest.h"
 #include "storage/records.pb.h"
+#include "storage/rocks_branch_store.h"
 #include "storage/txn_id.h"
 #include "tests/testing/wait.h"
 
@@ -32,7 +33,7 @@ class NoOpHandler final : public BranchHandler {
 class BarrierSweepTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = std::move(*storage::BranchStore::Open(dir_.path()));
+    store_ = std::move(*storage::OpenRocksBranchStore(dir_.path()));
     options_.barrier_retention = absl::Hours(24);
     server_ = std::make_unique<ParticipantServer>(options_, *store_, handler_);
   }

@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "client/participant_server.h"
 #include "gtest/gtest.h"
+#include "storage/rocks_branch_store.h"
 #include "storage/txn_id.h"
 #include "tests/testing/in_process_participant.h"
 #include "tests/testing/wait.h"
@@ -66,7 +67,7 @@ class BranchHandlerUnused final : public BranchHandler {
 class SagaBarrierTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = std::move(*storage::BranchStore::Open(dir_.path()));
+    store_ = std::move(*storage::OpenRocksBranchStore(dir_.path()));
     ParticipantOptions options;
     options.saga = &saga_;
     participant_ = std::make_unique<testing::InProcessParticipant>(*store_, unused_, options);

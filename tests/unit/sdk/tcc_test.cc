@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "client/tcc_handler.h"
 #include "gtest/gtest.h"
+#include "storage/rocks_branch_store.h"
 #include "storage/txn_id.h"
 #include "tests/testing/in_process_participant.h"
 #include "tests/testing/wait.h"
@@ -48,7 +49,7 @@ class CountingTcc final : public TccHandler {
 class TccTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = std::move(*storage::BranchStore::Open(dir_.path()));
+    store_ = std::move(*storage::OpenRocksBranchStore(dir_.path()));
     participant_ = std::make_unique<testing::InProcessParticipant>(*store_, adapter_);
     ASSERT_TRUE(participant_->serving());
     stub_ = &participant_->stub();

@@ -13,6 +13,7 @@
 #include "client/participant_server.h"
 #include "client/three_phase.h"
 #include "gtest/gtest.h"
+#include "storage/rocks_branch_store.h"
 #include "storage/txn_id.h"
 #include "tests/testing/in_process_participant.h"
 #include "tests/testing/wait.h"
@@ -86,7 +87,7 @@ class ThreePhasePairTest : public ::testing::Test {
  protected:
   void SetUp() override {
     for (int i = 0; i < 2; ++i) {
-      stores_[i] = std::move(*storage::BranchStore::Open(dirs_[i].path()));
+      stores_[i] = std::move(*storage::OpenRocksBranchStore(dirs_[i].path()));
       nodes_[i] = std::make_unique<testing::InProcessParticipant>(*stores_[i], handlers_[i]);
       ASSERT_TRUE(nodes_[i]->serving());
     }

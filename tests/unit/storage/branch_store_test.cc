@@ -1,4 +1,5 @@
 #include "storage/branch_store.h"
+#include "storage/rocks_branch_store.h"
 
 #include "gtest/gtest.h"
 #include "tests/testing/wait.h"
@@ -7,7 +8,7 @@ namespace settle::storage {
 namespace {
 
 std::unique_ptr<BranchStore> OpenOrDie(const std::string& dir) {
-  auto store = BranchStore::Open(dir);
+  auto store = OpenRocksBranchStore(dir);
   EXPECT_TRUE(store.ok()) << store.status();
   return std::move(*store);
 }

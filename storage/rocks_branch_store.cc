@@ -1,6 +1,6 @@
-#include "storage/branch_store.h"
+#include "storage/rocks_branch_store.h"
 
-#include <future>
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -46,37 +46,58 @@ class BatchView final : public WorkView {
   const std::vector<std::unique_ptr<rocksdb::ColumnFamilyHandle>>& cfs_;
 };
 
-}  // namespace
+class RocksBranchStore final : public BranchStore {
+ public:
+  explicit RocksBranchStore(std::unique_ptr<ReopenableDb> db) : db_(std::move(db)) {
+    queue_ =
+        std::make_unique<CommitQueue<Unit>>([this](std::vector<Unit>& group) { Flush(group); });
+  }
+  ~RocksBranchStore() override {
+    // Close, not reset: the last groups' callbacks may write again, through this queue.
+    queue_->Close();
+    queue_.reset();
+  }
+  RocksBranchStore(const RocksBranchStore&) = delete;
+  RocksBranchStore& operator=(const RocksBranchStore&) = delete;
 
-struct BranchStore::Impl {
-  std::unique_ptr<ReopenableDb> store;
-  bool needs_recovery = false;  // Writer thread only; see TxnLog.
-  std::unique_ptr<CommitQueue<Unit>> queue;  // Last: its thread uses the fields above.
+  void Submit(Work work, Done done) override {
+    queue_->Push(Unit{std::move(work), std::move(done)});
+  }
+  absl::StatusOr<std::optional<std::string>> Get(Space space,
+                                                 const std::string& key) const override;
+  absl::Status Scan(Space space, const std::string& prefix, const std::string& from,
+                    const std::function<bool(const std::string&, const std::string&)>& visit)
+      const override;
 
-  rocksdb::ColumnFamilyHandle* cf(Space s) const ABSL_SHARED_LOCKS_REQUIRED(store->mu) {
-    return store->cf(static_cast<int>(s));
+ private:
+  std::unique_ptr<ReopenableDb> db_;
+  bool needs_recovery_ = false;  // Writer thread only; see TxnLog.
+  std::unique_ptr<CommitQueue<Unit>> queue_;  // Last: its thread uses the fields above.
+
+  rocksdb::ColumnFamilyHandle* cf(Space s) const ABSL_SHARED_LOCKS_REQUIRED(db_->mu) {
+    return db_->cf(static_cast<int>(s));
   }
 
   void Flush(std::vector<Unit>& group) {
     absl::Status status;
-    if (needs_recovery) status = store->Reopen();
+    if (needs_recovery_) status = db_->Reopen();
     if (status.ok()) {
-      absl::ReaderMutexLock lock(&store->mu);
-      status = store->CheckOpen();
+      absl::ReaderMutexLock lock(&db_->mu);
+      status = db_->CheckOpen();
       if (status.ok()) status = ApplyAndWrite(group);
     }
-    needs_recovery = !status.ok();
+    needs_recovery_ = !status.ok();
     if (!status.ok() && status.code() != absl::StatusCode::kUnavailable) {
       status = absl::UnavailableError(status.message());
     }
     for (Unit& u : group) u.done(status);
   }
 
-  absl::Status ApplyAndWrite(std::vector<Unit>& group) ABSL_SHARED_LOCKS_REQUIRED(store->mu) {
-    rocksdb::DB* db = store->db();
+  absl::Status ApplyAndWrite(std::vector<Unit>& group) ABSL_SHARED_LOCKS_REQUIRED(db_->mu) {
+    rocksdb::DB* db = db_->db();
     // overwrite_key: reads inside the group must see the latest staged value of a key.
     rocksdb::WriteBatchWithIndex batch(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true);
-    BatchView view(db, &batch, store->cfs());
+    BatchView view(db, &batch, db_->cfs());
     for (Unit& u : group) {
       batch.SetSavePoint();
       if (!u.work(view)) {
@@ -93,58 +114,23 @@ struct BranchStore::Impl {
   }
 };
 
-absl::StatusOr<std::unique_ptr<BranchStore>> BranchStore::Open(const std::string& dir,
-                                                               const Options& options) {
-  auto impl = std::make_unique<Impl>();
-  // Queues: barrier records are swept by age, and the meta space's index of prepared branches
-  // loses an entry with every decision (the in-doubt resolver scans it every few seconds).
-  auto store =
-      ReopenableDb::Open(dir, {{"data"}, {"barrier", /*queue=*/true}, {"meta", /*queue=*/true}},
-                         kSchemaKey, kSchemaVersion, options);
-  if (!store.ok()) return store.status();
-  impl->store = std::move(*store);
-  Impl* raw = impl.get();
-  impl->queue =
-      std::make_unique<CommitQueue<Unit>>([raw](std::vector<Unit>& group) { raw->Flush(group); });
-  return std::unique_ptr<BranchStore>(new BranchStore(std::move(impl)));
-}
-
-BranchStore::BranchStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-BranchStore::~BranchStore() {
-  // Close, not reset: the last groups' callbacks may write again, through this queue.
-  impl_->queue->Close();
-  impl_->queue.reset();
-}
-
-void BranchStore::Submit(Work work, Done done) {
-  impl_->queue->Push(Unit{std::move(work), std::move(done)});
-}
-
-absl::Status BranchStore::SubmitAndWait(Work work) {
-  std::promise<absl::Status> result;
-  Submit(std::move(work), [&result](absl::Status s) { result.set_value(std::move(s)); });
-  return result.get_future().get();
-}
-
-absl::StatusOr<std::optional<std::string>> BranchStore::Get(Space space,
-                                                            const std::string& key) const {
-  absl::ReaderMutexLock lock(&impl_->store->mu);
-  if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
+absl::StatusOr<std::optional<std::string>> RocksBranchStore::Get(Space space,
+                                                                 const std::string& key) const {
+  absl::ReaderMutexLock lock(&db_->mu);
+  if (absl::Status s = db_->CheckOpen(); !s.ok()) return s;
   std::string value;
-  rocksdb::Status s =
-      impl_->store->db()->Get(rocksdb::ReadOptions(), impl_->cf(space), key, &value);
+  rocksdb::Status s = db_->db()->Get(rocksdb::ReadOptions(), cf(space), key, &value);
   if (s.IsNotFound()) return std::nullopt;
   if (!s.ok()) return FromRocksDb(s, "cannot read the participant store");
   return std::optional<std::string>(std::move(value));
 }
 
-absl::Status BranchStore::Scan(
+absl::Status RocksBranchStore::Scan(
     Space space, const std::string& prefix, const std::string& from,
     const std::function<bool(const std::string&, const std::string&)>& visit) const {
-  absl::ReaderMutexLock lock(&impl_->store->mu);
-  if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->store->db()->NewIterator(rocksdb::ReadOptions(), impl_->cf(space)));
+  absl::ReaderMutexLock lock(&db_->mu);
+  if (absl::Status s = db_->CheckOpen(); !s.ok()) return s;
+  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions(), cf(space)));
   for (it->Seek(std::max(prefix, from)); it->Valid(); it->Next()) {
     if (!it->key().starts_with(prefix)) break;
     if (!visit(it->key().ToString(), it->value().ToString())) break;
@@ -152,4 +138,18 @@ absl::Status BranchStore::Scan(
   return FromRocksDb(it->status(), "cannot scan the participant store");
 }
 
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<BranchStore>> OpenRocksBranchStore(const std::string& dir,
+                                                                  const StoreOptions& options) {
+  // Queues: barrier records are swept by age, and the meta space's index of prepared branches
+  // loses an entry with every decision (the in-doubt resolver scans it every few seconds).
+  auto store =
+      ReopenableDb::Open(dir, {{"data"}, {"barrier", /*queue=*/true}, {"meta", /*queue=*/true}},
+                         kSchemaKey, kSchemaVersion, options);
+  if (!store.ok()) return store.status();
+  return std::make_unique<RocksBranchStore>(std::move(*store));
+}
+
 }  // namespace settle::storage
+
