@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/echo.h"
+#include "participants/balance_rules.h"
 #include "participants/reference.h"
 #include "proto/status_mapping.h"
 #include "settle/v1/reference.grpc.pb.h"
@@ -38,20 +39,9 @@ class BalanceHandler final : public sdk::BranchHandler {
                     storage::WorkView& view) override {
     v1::BalancePayload p;
     if (!p.ParseFromString(payload)) return sdk::Vote::No("payload is not a BalancePayload");
-    if (p.postings_size() < 1 || p.postings_size() > 64) {
-      return sdk::Vote::No("a balance payload needs 1 to 64 postings");
-    }
+    if (std::string why = CheckPostings(p); !why.empty()) return sdk::Vote::No(why);
     for (int i = 0; i < p.postings_size(); ++i) {
       const v1::BalancePosting& posting = p.postings(i);
-      // Bounded before any arithmetic: negating INT64_MIN overflows into a "debit" that passes
-      // every funds check.
-      if (posting.amount_minor() == 0 || posting.amount_minor() < -kMaxAmountMinor ||
-          posting.amount_minor() > kMaxAmountMinor) {
-        return sdk::Vote::No(absl::StrCat("postings[", i, "].amount_minor ",
-                                          posting.amount_minor(),
-                                          " is out of range: it must be non-zero and at most ",
-                                          kMaxAmountMinor, " either way"));
-      }
       auto acct = ReadAccount(view, posting.account());
       if (!acct.ok()) return sdk::Vote::No(std::string(acct.status().message()));
       if (!acct->has_value()) {
@@ -120,10 +110,8 @@ class BalanceAdmin final : public v1::BalanceAdmin::CallbackService {
                                         const v1::OpenAccountRequest* request,
                                         v1::Account* response) override {
     auto* reactor = context->DefaultReactor();
-    if (request->account().empty() || request->account().size() > 64 ||
-        request->initial_minor() < 0) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                   "account must be 1 to 64 bytes and initial_minor >= 0"));
+    if (absl::Status s = CheckOpenAccount(*request); !s.ok()) {
+      reactor->Finish(ToGrpcStatus(s));
       return reactor;
     }
     auto result = std::make_shared<absl::Status>();
@@ -159,7 +147,7 @@ class BalanceAdmin final : public v1::BalanceAdmin::CallbackService {
       reactor->Finish(ToGrpcStatus(raw.status()));
     } else if (!raw->has_value()) {
       reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                   "no account " + request->account()));
+                                   absl::StrCat("account: no account ", Echo(request->account()))));
     } else {
       response->ParseFromString(**raw);
       reactor->Finish(grpc::Status::OK);
@@ -186,8 +174,34 @@ class BalanceAdmin final : public v1::BalanceAdmin::CallbackService {
 
 }  // namespace
 
-// A saga's compensation: every posting turned round (a credit becomes the debit that takes it
-// back, and may be refused if the money was spent since).
+std::string CheckPostings(const v1::BalancePayload& p) {
+  if (p.postings_size() < 1 || p.postings_size() > 64) {
+    return "a balance payload needs 1 to 64 postings";
+  }
+  for (int i = 0; i < p.postings_size(); ++i) {
+    const int64_t amount = p.postings(i).amount_minor();
+    // Bounded before any arithmetic: negating INT64_MIN overflows into a "debit" that passes
+    // every funds check.
+    if (amount == 0 || amount < -kMaxAmountMinor || amount > kMaxAmountMinor) {
+      return absl::StrCat("postings[", i, "].amount_minor ", amount,
+                          " is out of range: it must be non-zero and at most ", kMaxAmountMinor,
+                          " either way");
+    }
+  }
+  return "";
+}
+
+absl::Status CheckOpenAccount(const v1::OpenAccountRequest& request) {
+  if (request.account().empty() || request.account().size() > 64) {
+    return absl::InvalidArgumentError("account must be 1 to 64 bytes");
+  }
+  if (request.initial_minor() < 0 || request.initial_minor() > kMaxAmountMinor) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("initial_minor must be 0 to ", kMaxAmountMinor));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> ReverseBalance(const std::string& payload) {
   v1::BalancePayload p;
   if (!p.ParseFromString(payload)) return absl::InvalidArgumentError("payload is not a BalancePayload");

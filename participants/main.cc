@@ -21,6 +21,8 @@
 #include "participants/outbox_relay.h"
 #include "participants/reference.h"
 #include "prometheus/registry.h"
+#include "storage/postgres/pg_branch_store.h"
+#include "storage/rocks_branch_store.h"
 #include "storage/store_flags.h"
 
 ABSL_FLAG(std::string, kind, "", "balance, ledger, notification or gateway");
@@ -29,6 +31,13 @@ ABSL_FLAG(std::string, name, "",
           "naming another participant are refused");
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "gRPC listen address (port 0 picks one)");
 ABSL_FLAG(std::string, data_dir, "", "folder of this participant's RocksDB store");
+ABSL_FLAG(std::string, store, "",
+          "empty: RocksDB in --data_dir; otherwise the PostgreSQL database that keeps the "
+          "barrier (and balance's accounts), as a libpq connection string or postgres:// URI "
+          "(sslmode= for TLS)");
+ABSL_FLAG(int32_t, pg_pool_size, 8, "PostgreSQL: connections that run Prepares, Commits, ...");
+ABSL_FLAG(absl::Duration, pg_lock_timeout, absl::Seconds(5),
+          "PostgreSQL: a call waiting longer for a row lock fails UNAVAILABLE (retried)");
 ABSL_FLAG(std::string, coordinator, "",
           "coordinator address, asked for the decision of branches left prepared");
 ABSL_FLAG(absl::Duration, in_doubt_after, absl::Seconds(10),
@@ -46,12 +55,34 @@ ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:0",
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 ABSL_FLAG(std::string, test_crash_point, "",
           "TEST ONLY: 'after_publish_confirmed' kills the notification participant (SIGKILL) once "
-          "the broker confirmed a batch and before it is marked published");
+          "the broker confirmed a batch and before it is marked published; "
+          "'before_sql_commit' (with a PostgreSQL --store) kills it after a call's statements and "
+          "barrier row, before their COMMIT");
 ABSL_FLAG(absl::Duration, outbox_retention, absl::Hours(24 * 7),
           "notification: messages the broker confirmed are removed this long after");
 ABSL_FLAG(std::string, amqp_requests, "",
           "also serve the participant protocol through RabbitMQ (--amqp_host) from this durable "
           "queue: register the participant as amqp:<queue>");
+
+namespace {
+
+// A store that cannot be opened: 2 for its configuration (a DSN that does not parse, a login
+// refused), 3 for its data (damaged, or a schema from a newer Settle), 1 for what may pass.
+int StoreExitCode(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kUnauthenticated:
+      return 2;
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kFailedPrecondition:
+      return 3;
+    default:
+      return 1;
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   settle::BlockTerminationSignals();
@@ -71,17 +102,35 @@ int main(int argc, char** argv) {
   std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   if (data_dir.empty()) data_dir = "settle-data/" + kind;
 
-  auto store =
-      settle::storage::BranchStore::Open(data_dir, settle::storage::StoreOptionsFromFlags());
+  const std::string dsn = absl::GetFlag(FLAGS_store);
+  absl::StatusOr<std::unique_ptr<settle::storage::BranchStore>> store;
+  if (dsn.empty()) {
+    store = settle::storage::OpenRocksBranchStore(data_dir, settle::storage::StoreOptionsFromFlags());
+  } else {
+    settle::storage::PgStoreOptions pg;
+    pg.dsn = dsn;
+    pg.pool_size = absl::GetFlag(FLAGS_pg_pool_size);
+    pg.lock_timeout = absl::GetFlag(FLAGS_pg_lock_timeout);
+    if (absl::GetFlag(FLAGS_test_crash_point) == "before_sql_commit") {
+      pg.before_commit_ForTest = [] {
+        settle::Log(settle::LogLevel::kWarning, "test crash point reached", {});
+        std::raise(SIGKILL);
+      };
+    }
+    store = settle::storage::OpenPgBranchStore(pg);
+  }
   if (!store.ok()) {
     settle::Log(settle::LogLevel::kError, "cannot open the participant store; refusing to start",
                 {{"error", store.status().ToString()}});
-    return store.status().code() == absl::StatusCode::kDataLoss ? 3 : 1;
+    return StoreExitCode(store.status());
   }
-  auto reference = settle::participants::MakeReference(kind, **store);
+  auto reference = !dsn.empty() && kind == "balance"
+                       ? settle::participants::MakeSqlBalance(**store)
+                       : settle::participants::MakeReference(kind, **store);
   if (!reference.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(reference.status().message()).c_str());
-    return 2;
+    settle::Log(settle::LogLevel::kError, "cannot start the participant",
+                {{"error", reference.status().ToString()}});
+    return StoreExitCode(reference.status());
   }
   auto prom = std::make_shared<prometheus::Registry>();
   settle::sdk::ParticipantMetrics metrics(*prom);
@@ -172,7 +221,8 @@ int main(int argc, char** argv) {
               {{"kind", kind},
                {"grpc_port", absl::StrCat(port)},
                {"metrics_port", absl::StrCat(metrics_port)},
-               {"data_dir", data_dir}});
+               // Not the DSN itself: it may hold a password.
+               {"store", dsn.empty() ? "rocksdb:" + data_dir : "postgres"}});
 
   const int sig = settle::WaitForTerminationSignal();
   settle::Log(settle::LogLevel::kInfo, "shutting down", {{"signal", absl::StrCat(sig)}});

@@ -37,6 +37,11 @@ ReferenceParticipant MakeLedger(storage::BranchStore& store);
 ReferenceParticipant MakeNotification(storage::BranchStore& store);
 ReferenceParticipant MakeGateway(storage::BranchStore& store);
 
+// balance with its accounts in a table of the service's PostgreSQL database (balance_sql.cc),
+// created if missing. INVALID_ARGUMENT when `store` is not a PostgreSQL store; UNAVAILABLE when
+// the table cannot be created.
+absl::StatusOr<ReferenceParticipant> MakeSqlBalance(storage::BranchStore& store);
+
 // INVALID_ARGUMENT for an unknown kind.
 absl::StatusOr<ReferenceParticipant> MakeReference(const std::string& kind,
                                                    storage::BranchStore& store);

@@ -7,7 +7,7 @@ PKGS=(g++ cmake pkg-config ccache make
       librocksdb-dev libabsl-dev prometheus-cpp-dev libgoogle-perftools-dev
       libgtest-dev libgmock-dev libbenchmark-dev curl clang libclang-rt-14-dev prometheus python3
       librabbitmq-dev rabbitmq-server librdkafka-dev libssl-dev libcurl4-openssl-dev
-      libcpp-httplib-dev openssl)
+      libcpp-httplib-dev openssl libpq-dev postgresql)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
