@@ -47,6 +47,12 @@ class TempDir final {
   std::string path_;
 };
 
+// The whole of file `path` ("" if it cannot be read).
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 // How many files under `dir` (recursively) hold `needle` anywhere in their bytes.
 inline int FilesHolding(const std::string& dir, const std::string& needle) {
   int n = 0;
