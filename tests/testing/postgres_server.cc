@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "tests/testing/http_get.h"
+#include "tests/testing/process.h"
 #include "tests/testing/wait.h"
 
 namespace settle::testing {
@@ -26,8 +27,6 @@ std::string FindBin() {
   }
   return best;
 }
-
-std::string Quoted(const std::string& s) { return "'" + s + "'"; }
 
 }  // namespace
 
@@ -83,14 +82,28 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
 }
 
 absl::Status PostgresServer::Launch() {
-  const std::string opts =
-      absl::StrCat("-c listen_addresses=127.0.0.1 -p ", port_, " -k ", dir_,
-                   " -c max_connections=200 -c shared_buffers=32MB");
-  absl::Status s = Run("pg_ctl", absl::StrCat("-D ", dir_, "/data -l ", dir_,
-                                              "/server.log -w -t 60 -o ", Quoted(opts), " start"));
-  if (!s.ok()) {
-    return absl::UnavailableError(absl::StrCat("the PostgreSQL server did not start: ",
-                                               s.message(), "; see ", dir_, "/server.log"));
+  // The postmaster is this process's child (through runuser as root), not pg_ctl's daemon: once
+  // killed it is reaped here, where a daemon's zombie would keep its pid alive and a new
+  // postmaster would refuse to start beside it.
+  std::vector<std::string> args = {
+      bin_ + "/postgres", "-D", dir_ + "/data", "-c", "listen_addresses=127.0.0.1", "-p",
+      absl::StrCat(port_), "-k", dir_, "-c", "max_connections=200", "-c", "shared_buffers=32MB"};
+  std::string binary = args[0];
+  if (geteuid() == 0) {
+    args.insert(args.begin(), {"-u", "postgres", "--"});
+    binary = "/usr/sbin/runuser";
+  } else {
+    args.erase(args.begin());
+  }
+  auto p = Process::Start(binary, args, dir_ + "/server.log");
+  if (!p.ok()) return p.status();
+  process_ = std::move(*p);
+  const std::string ready =
+      absl::StrCat(bin_, "/pg_isready -q -h ", dir_, " -p ", port_, " >/dev/null 2>&1");
+  if (!WaitFor([&] { return std::system(ready.c_str()) == 0; }, absl::Seconds(60))) {
+    return absl::UnavailableError(absl::StrCat(
+        "the PostgreSQL server did not accept connections within a minute; see ", dir_,
+        "/server.log"));
   }
   return absl::OkStatus();
 }
@@ -133,8 +146,12 @@ std::string PostgresServer::DsnWithPassword(const std::string& database,
 }
 
 absl::Status PostgresServer::Stop(bool immediate) {
-  return Run("pg_ctl", absl::StrCat("-D ", dir_, "/data -w -t 60 -m ",
-                                    immediate ? "immediate" : "fast", " stop"));
+  absl::Status s = Run("pg_ctl", absl::StrCat("-D ", dir_, "/data -w -t 60 -m ",
+                                              immediate ? "immediate" : "fast", " stop"));
+  if (s.ok() && process_ != nullptr && !process_->Wait(absl::Seconds(60)).has_value()) {
+    return absl::DeadlineExceededError("the postmaster did not exit within a minute");
+  }
+  return s;
 }
 
 absl::Status PostgresServer::Kill() {
@@ -142,6 +159,7 @@ absl::Status PostgresServer::Kill() {
   std::ifstream(dir_ + "/data/postmaster.pid") >> pid;
   if (pid <= 0) return absl::NotFoundError("the server wrote no postmaster.pid");
   kill(pid, SIGKILL);
+  if (process_ != nullptr) process_->Wait(absl::Seconds(30));
   // Gone once its backends are too (they exit when they notice the postmaster died): a new
   // postmaster refuses shared memory that old backends still hold. Each runs in the data folder.
   const std::filesystem::path data = dir_ + "/data";
@@ -162,7 +180,10 @@ absl::Status PostgresServer::Kill() {
 absl::Status PostgresServer::Restart() { return Launch(); }
 
 PostgresServer::~PostgresServer() {
-  Stop(/*immediate=*/true).IgnoreError();
+  if (process_ != nullptr && !process_->Wait(absl::ZeroDuration()).has_value()) {
+    Stop(/*immediate=*/true).IgnoreError();
+  }
+  process_.reset();
   if (std::getenv("SETTLE_KEEP_TEST_DIR") != nullptr) return;
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);

@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "tests/testing/process.h"
 
 namespace settle::testing {
 
@@ -46,6 +47,7 @@ class PostgresServer final {
 
   const std::string bin_, dir_;
   const int port_;
+  std::unique_ptr<Process> process_;  // The postmaster (or runuser, its parent), while it runs.
 };
 
 }  // namespace settle::testing
