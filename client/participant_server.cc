@@ -53,19 +53,13 @@ ParticipantServer::ParticipantServer(ParticipantOptions options, storage::Branch
       credentials_(ChannelCredentials(options_.tls)),
       timers_(std::make_unique<internal::ThreePhaseTimers>(
           store, [this](const std::string& txn_id, uint32_t branch, bool commit) {
-            UnitResult result;
-            absl::Status w = store_.SubmitAndWait([&](WorkView& v) {
-              return internal::DecideWork(handler_, txn_id, branch, commit, v, result);
-            });
-            if (w.ok()) w = result.error;
-            if (w.ok() && options_.metrics != nullptr) options_.metrics->Branch(result.effect);
-            return w;
+            return Decide(txn_id, branch, commit);
           },
           credentials_)) {
-  if (!options_.coordinator_endpoint.empty()) {
-    decisions_ = v1::DecisionService::NewStub(
-        grpc::CreateChannel(options_.coordinator_endpoint, credentials_));
+  if (options_.decisions == nullptr && !options_.coordinator_endpoint.empty()) {
+    own_decisions_ = MakeGrpcDecisionSource(options_.coordinator_endpoint, credentials_);
   }
+  decisions_ = options_.decisions != nullptr ? options_.decisions : own_decisions_.get();
 }
 
 ParticipantServer::~ParticipantServer() {
@@ -107,7 +101,7 @@ void ParticipantServer::BackgroundLoop() {
       next_timers = absl::Now() + options_.three_phase_check_interval;
     }
     if (decisions_ != nullptr && absl::Now() >= next_resolve) {
-      ResolveInDoubtOnce();
+      ResolveInDoubtOnce(absl::Now());
       next_resolve = absl::Now() + options_.in_doubt_check_interval;
     }
     if (absl::Now() >= next_sweep) {
@@ -124,38 +118,14 @@ void ParticipantServer::BackgroundLoop() {
 
 absl::StatusOr<int> ParticipantServer::SweepBarriersOnce(absl::Time now, int max) {
   const int64_t cutoff = absl::ToUnixMicros(now - options_.barrier_retention);
-  std::vector<std::string> due;
-  std::string from;
-  for (bool next_shard = true; next_shard && static_cast<int>(due.size()) < max;) {
-    next_shard = false;
-    absl::Status bad;
-    absl::Status s = store_.Scan(
-        Space::kBarrier, "", from, [&](const std::string& key, const std::string& value) {
-          const auto id = storage::ParseTxnId(absl::string_view(key).substr(0, key.rfind('/')));
-          if (id.has_value() && id->counter >= static_cast<uint64_t>(cutoff)) {
-            // Ids grow with begin time, so the rest of this shard began after the cutoff and
-            // none of it can be due: go on past the shard's last possible key ('0' > '/').
-            from = storage::TxnIdFor(id->shard, UINT64_MAX) + "0";
-            next_shard = true;
-            return false;
-          }
-          BarrierRecord rec;
-          if (!rec.ParseFromString(value)) {
-            bad = absl::DataLossError(absl::StrCat("barrier record ", key, " is unreadable"));
-            return false;
-          }
-          if (Finished(rec) && rec.update_micros() < cutoff) due.push_back(key);
-          return static_cast<int>(due.size()) < max;
-        });
-    if (!s.ok()) return s;
-    if (!bad.ok()) return bad;
-  }
-  if (due.empty()) return 0;
+  auto due = store_.FinishedBarriers(now - options_.barrier_retention, max);
+  if (!due.ok()) return due.status();
+  if (due->empty()) return 0;
   int removed = 0;
   absl::Status w = store_.SubmitAndWait([&](WorkView& view) {
     // Checked again on the writer: only what is still finished and old goes.
     removed = 0;
-    for (const std::string& key : due) {
+    for (const std::string& key : *due) {
       auto rec = ReadBarrier(view, key);
       if (!rec.ok() || !rec->has_value() || !Finished(**rec) || (*rec)->update_micros() >= cutoff) {
         continue;
@@ -170,9 +140,20 @@ absl::StatusOr<int> ParticipantServer::SweepBarriersOnce(absl::Time now, int max
   return removed;
 }
 
-int ParticipantServer::ResolveInDoubtOnce() {
+absl::Status ParticipantServer::Decide(const std::string& txn_id, uint32_t branch, bool commit) {
+  UnitResult result;
+  absl::Status w = store_.SubmitAndWait([&](WorkView& v) {
+    result = UnitResult();  // A SQL store may run the unit again: each run starts afresh.
+    return internal::DecideWork(handler_, txn_id, branch, commit, v, result);
+  });
+  if (w.ok()) w = result.error;
+  if (w.ok() && options_.metrics != nullptr) options_.metrics->Branch(result.effect);
+  return w;
+}
+
+int ParticipantServer::ResolveInDoubtOnce(absl::Time now) {
   if (decisions_ == nullptr) return 0;
-  const int64_t cutoff = absl::ToUnixMicros(absl::Now() - options_.in_doubt_after);
+  const int64_t cutoff = absl::ToUnixMicros(now - options_.in_doubt_after);
   std::vector<std::string> in_doubt;
   int prepared_total = 0;
   absl::Status s = store_.Scan(
@@ -195,25 +176,17 @@ int ParticipantServer::ResolveInDoubtOnce() {
     std::string txn_id;
     uint32_t branch = 0;
     if (!internal::ParseBarrierKey(key, &txn_id, &branch)) continue;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
-    v1::GetDecisionRequest req;
-    req.set_txn_id(txn_id);
-    v1::GetDecisionResponse resp;
-    grpc::Status st = decisions_->GetDecision(&ctx, req, &resp);
+    const auto decision = decisions_->GetDecision(txn_id);
     if (options_.metrics != nullptr) {
-      options_.metrics->DecisionQuery(!st.ok()                                    ? "error"
-                                      : resp.decision() == v1::DECISION_COMMIT    ? "commit"
-                                      : resp.decision() == v1::DECISION_UNDECIDED ? "undecided"
-                                                                                  : "abort");
+      options_.metrics->DecisionQuery(
+          !decision.ok()                                      ? "error"
+          : *decision == DecisionSource::Decision::kCommit    ? "commit"
+          : *decision == DecisionSource::Decision::kUndecided ? "undecided"
+                                                              : "abort");
     }
-    if (!st.ok() || resp.decision() == v1::DECISION_UNDECIDED) continue;
-    const bool commit = resp.decision() == v1::DECISION_COMMIT;
-    UnitResult result;
-    absl::Status w = store_.SubmitAndWait([&](WorkView& v) {
-      return internal::DecideWork(handler_, txn_id, branch, commit, v, result);
-    });
-    if (w.ok()) w = result.error;
+    if (!decision.ok() || *decision == DecisionSource::Decision::kUndecided) continue;
+    const bool commit = *decision == DecisionSource::Decision::kCommit;
+    const absl::Status w = Decide(txn_id, branch, commit);
     Log(w.ok() ? LogLevel::kInfo : LogLevel::kWarning, "in-doubt branch resolved",
         {{"txn", txn_id},
          {"branch", absl::StrCat(branch)},

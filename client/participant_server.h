@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "client/decision_source.h"
 #include "client/participant_metrics.h"
 #include "common/credentials.h"
 #include "settle/v1/coordinator.grpc.pb.h"
@@ -86,6 +87,9 @@ class SagaHandler {
 struct ParticipantOptions {
   // Coordinator to ask GetDecision when a branch stays prepared; empty disables the timer.
   std::string coordinator_endpoint;
+  // Where the in-doubt resolver asks instead (a test's fake); null: the coordinator above. Must
+  // outlive the server.
+  DecisionSource* decisions = nullptr;
   absl::Duration in_doubt_after = absl::Seconds(10);
   absl::Duration in_doubt_check_interval = absl::Seconds(2);
   // Finished (committed or aborted) barrier records are removed this long after their last
@@ -141,9 +145,10 @@ class ParticipantServer final {
   // ask), three-phase timers and the barrier sweep.
   void StartBackgroundWork() ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Resolves every branch prepared before `now - in_doubt_after` by asking the coordinator.
-  // Blocks on RPCs: runs on the background thread (or a test's). Returns how many were resolved.
-  int ResolveInDoubtOnce() ABSL_LOCKS_EXCLUDED(mu_);
+  // Resolves every branch prepared before `now - in_doubt_after` by asking the decision source.
+  // Blocks on RPCs: runs on the background thread (or a test's, which passes a future `now`).
+  // Returns how many were resolved.
+  int ResolveInDoubtOnce(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Removes up to `max` finished barrier records last changed before `now - barrier_retention`
   // (prepared ones stay whatever their age). Returns how many it removed; `max` means more may
@@ -158,6 +163,8 @@ class ParticipantServer final {
 
  private:
   void BackgroundLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  // Commits or aborts one branch as decided (timers, resolver) and waits until it is durable.
+  absl::Status Decide(const std::string& txn_id, uint32_t branch, bool commit);
 
   const ParticipantOptions options_;
   storage::BranchStore& store_;
@@ -166,7 +173,8 @@ class ParticipantServer final {
   std::unique_ptr<grpc::Service> inspect_impl_;
   // Of the calls it makes; one set (one certificate watcher) for all of them.
   const std::shared_ptr<grpc::ChannelCredentials> credentials_;
-  std::unique_ptr<v1::DecisionService::Stub> decisions_;  // Null without a coordinator.
+  std::unique_ptr<DecisionSource> own_decisions_;  // When options_.decisions is null.
+  DecisionSource* decisions_;                     // Null: nothing to ask.
   std::unique_ptr<internal::ThreePhaseTimers> timers_;
 
   absl::Mutex mu_;

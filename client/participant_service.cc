@@ -130,7 +130,11 @@ ParticipantService::ParticipantService(storage::BranchStore& store, BranchHandle
 void ParticipantService::RunUnit(std::function<bool(WorkView&, UnitResult&)> work,
                                  std::function<void(const UnitResult&)> fill, Finish finish) {
   auto result = std::make_shared<UnitResult>();
-  store_.Submit([work = std::move(work), result](WorkView& v) { return work(v, *result); },
+  store_.Submit(
+      [work = std::move(work), result](WorkView& v) {
+        *result = UnitResult();  // A SQL store may run the unit again: each run starts afresh.
+        return work(v, *result);
+      },
                 [result, metrics = metrics_, fill = std::move(fill),
                  finish = std::move(finish)](absl::Status s) {
                   // A failed group write voids every answer in it, even one that wrote nothing:
