@@ -52,6 +52,8 @@ absl::StatusOr<ConsumeStats> IdempotentConsumer::ConsumeOnce(int max) {
     const std::string dedup_key = kDedupPrefix + t.message.message_id;
     store_.Submit(
         [&t, dedup_key, this](storage::WorkView& view) {
+          t.handled = absl::OkStatus();  // A SQL store may run the unit again.
+          t.duplicate = false;
           auto seen = view.Get(Space::kMeta, dedup_key);
           if (!seen.ok()) {
             t.handled = seen.status();

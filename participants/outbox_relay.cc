@@ -197,6 +197,7 @@ absl::StatusOr<int> OutboxRelay::PublishRound(messaging::Publisher& publisher) {
   if (options_.on_confirmed_ForTest) options_.on_confirmed_ForTest();
   int published = 0;
   s = store_.SubmitAndWait([&](storage::WorkView& view) {
+    published = 0;  // A SQL store may run the unit again.
     for (size_t i = 0; i < entries.size(); ++i) {
       if (!(*confirmed)[i]) continue;
       v1::OutboxMessage m = entries[i].message;

@@ -11,9 +11,11 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "storage/sql_txn.h"
 
 namespace settle::storage {
@@ -71,6 +73,11 @@ class BranchStore {
       Space space, const std::string& prefix, const std::string& from,
       const std::function<bool(const std::string& key, const std::string& value)>& visit)
       const = 0;
+  // Keys of up to `max` finished barrier records (committed or aborted) last changed before
+  // `cutoff`, for the retention sweep; prepared ones are never listed. DATA_LOSS if a record
+  // is unreadable; UNAVAILABLE if the store cannot be read.
+  virtual absl::StatusOr<std::vector<std::string>> FinishedBarriers(absl::Time cutoff,
+                                                                    int max) const = 0;
 };
 
 }  // namespace settle::storage

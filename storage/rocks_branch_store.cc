@@ -4,10 +4,13 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "rocksdb/db.h"
 #include "rocksdb/utilities/write_batch_with_index.h"
 #include "storage/commit_queue.h"
+#include "storage/records.pb.h"
 #include "storage/rocks_util.h"
+#include "storage/txn_id.h"
 
 namespace settle::storage {
 namespace {
@@ -68,6 +71,8 @@ class RocksBranchStore final : public BranchStore {
   absl::Status Scan(Space space, const std::string& prefix, const std::string& from,
                     const std::function<bool(const std::string&, const std::string&)>& visit)
       const override;
+  absl::StatusOr<std::vector<std::string>> FinishedBarriers(absl::Time cutoff,
+                                                            int max) const override;
 
  private:
   std::unique_ptr<ReopenableDb> db_;
@@ -136,6 +141,40 @@ absl::Status RocksBranchStore::Scan(
     if (!visit(it->key().ToString(), it->value().ToString())) break;
   }
   return FromRocksDb(it->status(), "cannot scan the participant store");
+}
+
+absl::StatusOr<std::vector<std::string>> RocksBranchStore::FinishedBarriers(absl::Time cutoff,
+                                                                           int max) const {
+  const int64_t cutoff_micros = absl::ToUnixMicros(cutoff);
+  std::vector<std::string> due;
+  std::string from;
+  for (bool next_shard = true; next_shard && static_cast<int>(due.size()) < max;) {
+    next_shard = false;
+    absl::Status bad;
+    absl::Status s = Scan(
+        Space::kBarrier, "", from, [&](const std::string& key, const std::string& value) {
+          const auto id = ParseTxnId(absl::string_view(key).substr(0, key.rfind('/')));
+          if (id.has_value() && id->counter >= static_cast<uint64_t>(cutoff_micros)) {
+            // Ids grow with begin time, so the rest of this shard began after the cutoff and
+            // none of it can be due: go on past the shard's last possible key ('0' > '/').
+            from = TxnIdFor(id->shard, UINT64_MAX) + "0";
+            next_shard = true;
+            return false;
+          }
+          BarrierRecord rec;
+          if (!rec.ParseFromString(value)) {
+            bad = absl::DataLossError(absl::StrCat("barrier record ", key, " is unreadable"));
+            return false;
+          }
+          const bool finished =
+              rec.state() == BARRIER_COMMITTED || rec.state() == BARRIER_ABORTED;
+          if (finished && rec.update_micros() < cutoff_micros) due.push_back(key);
+          return static_cast<int>(due.size()) < max;
+        });
+    if (!s.ok()) return s;
+    if (!bad.ok()) return bad;
+  }
+  return due;
 }
 
 }  // namespace

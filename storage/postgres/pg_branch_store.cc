@@ -8,6 +8,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
@@ -50,6 +51,9 @@ class PgBranchStore final : public BranchStore {
   absl::Status Scan(Space space, const std::string& prefix, const std::string& from,
                     const std::function<bool(const std::string&, const std::string&)>& visit)
       const override ABSL_LOCKS_EXCLUDED(query_mu_);
+  absl::StatusOr<std::vector<std::string>> FinishedBarriers(absl::Time cutoff,
+                                                            int max) const override
+      ABSL_LOCKS_EXCLUDED(query_mu_);
 
   // Connects with the session settings every connection of the store has.
   static absl::StatusOr<std::unique_ptr<Conn>> Connect(const PgStoreOptions& options) {
@@ -240,6 +244,28 @@ absl::Status PgBranchStore::Scan(
     }
     if (static_cast<int>(r.rows.size()) < kScanPage) return absl::OkStatus();
   }
+}
+
+absl::StatusOr<std::vector<std::string>> PgBranchStore::FinishedBarriers(absl::Time cutoff,
+                                                                        int max) const {
+  SqlResult r;
+  {
+    absl::MutexLock lock(&query_mu_);
+    // The partial index settle_barrier_finished answers this without reading prepared rows.
+    absl::Status s = QueryLocked(
+        "SELECT txn_id, branch_id FROM settle_barrier WHERE state IN ('committed', 'aborted') "
+        "AND updated_micros < $1 ORDER BY updated_micros LIMIT $2",
+        {Param::Text(absl::StrCat(absl::ToUnixMicros(cutoff))), Param::Text(absl::StrCat(max))},
+        {}, &r);
+    if (!s.ok()) return s;
+  }
+  std::vector<std::string> keys;
+  for (const auto& row : r.rows) {
+    int64_t branch = 0;
+    if (!absl::SimpleAtoi(row[1].value_or(""), &branch)) continue;
+    keys.push_back(absl::StrFormat("%s/%05d", row[0].value_or(""), branch));
+  }
+  return keys;
 }
 
 }  // namespace

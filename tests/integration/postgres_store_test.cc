@@ -10,8 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "storage/postgres/pg_branch_store.h"
+#include "storage/postgres/pg_schema.h"
 #include "storage/records.pb.h"
 #include "tests/testing/postgres_server.h"
+#include "tests/testing/wait.h"
 
 namespace settle {
 namespace {
@@ -194,6 +196,31 @@ TEST_F(PgStoreTest, BarrierRowsReadBackAndScanInKeyOrder) {
   EXPECT_EQ(**meta, "1");
 }
 
+TEST_F(PgStoreTest, ListsFinishedBarriersPastTheCutoffOldestFirst) {
+  auto store = Open();
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto put = [&](const std::string& key, storage::BarrierStateRecord state, int64_t update) {
+    storage::BarrierRecord rec;
+    rec.set_state(state);
+    rec.set_update_micros(update);
+    ASSERT_TRUE((*store)
+                    ->SubmitAndWait([&](WorkView& view) {
+                      view.Put(Space::kBarrier, key, rec.SerializeAsString());
+                      return true;
+                    })
+                    .ok());
+  };
+  put("s0-0000000000000001/00000", storage::BARRIER_ABORTED, 200);
+  put("s0-0000000000000002/00003", storage::BARRIER_COMMITTED, 100);
+  put("s0-0000000000000003/00000", storage::BARRIER_PREPARED, 50);  // In doubt: never listed.
+  put("s0-0000000000000004/00000", storage::BARRIER_COMMITTED, 5000);
+  auto due = (*store)->FinishedBarriers(absl::FromUnixMicros(1000), 10);
+  ASSERT_TRUE(due.ok()) << due.status();
+  EXPECT_EQ(*due, (std::vector<std::string>{"s0-0000000000000002/00003",
+                                            "s0-0000000000000001/00000"}));
+  EXPECT_EQ((*store)->FinishedBarriers(absl::FromUnixMicros(1000), 1)->size(), 1u);
+}
+
 TEST_F(PgStoreTest, ALostConnectionIsUnavailableAndTheNextUnitReconnects) {
   auto store = Open(/*pool=*/1);
   ASSERT_TRUE(store.ok()) << store.status();
@@ -206,6 +233,14 @@ TEST_F(PgStoreTest, ALostConnectionIsUnavailableAndTheNextUnitReconnects) {
   auto lost = Sql(**store, "SELECT 1");
   EXPECT_EQ(lost.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(Sql(**store, "SELECT 1").ok());
+}
+
+TEST(PgSchemaTest, TheReadmeShowsTheSchemaAsTheStoreCreatesIt) {
+  std::string ddl = storage::pg::kSchemaDdl;
+  while (!ddl.empty() && ddl.front() == '\n') ddl.erase(0, 1);
+  const std::string readme = testing::ReadFile(std::string(SETTLE_SOURCE_DIR) + "/README.md");
+  EXPECT_NE(readme.find(ddl), std::string::npos)
+      << "README.md, \"Participants on PostgreSQL\", must show storage/postgres/pg_schema.h's DDL";
 }
 
 }  // namespace
