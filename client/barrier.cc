@@ -21,14 +21,12 @@ StagingView::~StagingView() {
   if (!ended_) Discard();
 }
 
-void StagingView::EndSavepoint(const char* statement) {
-  ended_ = true;
-  if (base_.sql() != nullptr) base_.sql()->Exec(statement, {}).IgnoreError();
-}
-
 void StagingView::Discard() {
+  ended_ = true;
   writes_.clear();
-  EndSavepoint("ROLLBACK TO SAVEPOINT settle_handler");
+  if (base_.sql() != nullptr) {
+    base_.sql()->Exec("ROLLBACK TO SAVEPOINT settle_handler", {}).IgnoreError();
+  }
 }
 
 absl::StatusOr<std::optional<std::string>> StagingView::Get(Space space, const std::string& key) {
@@ -46,7 +44,8 @@ void StagingView::Delete(Space space, const std::string& key) {
 }
 
 void StagingView::Apply() {
-  EndSavepoint("RELEASE SAVEPOINT settle_handler");
+  // No RELEASE: the savepoint ends with the unit's COMMIT anyway, a round trip later.
+  ended_ = true;
   for (const auto& [where, value] : writes_) {
     if (value.has_value()) {
       base_.Put(where.first, where.second, *value);

@@ -39,8 +39,6 @@ class StagingView final : public storage::WorkView {
   void Discard();
 
  private:
-  void EndSavepoint(const char* statement);
-
   storage::WorkView& base_;
   bool ended_ = false;
   std::map<std::pair<storage::Space, std::string>, std::optional<std::string>> writes_;

@@ -87,6 +87,20 @@ Conn::~Conn() { PQfinish(conn_); }
 
 bool Conn::ok() const { return PQstatus(conn_) == CONNECTION_OK; }
 
+absl::StatusOr<std::string> Conn::Prepared(const std::string& sql, int params) {
+  constexpr size_t kMaxPrepared = 256;
+  if (auto it = prepared_.find(sql); it != prepared_.end()) return it->second;
+  if (prepared_.size() >= kMaxPrepared) return std::string();
+  std::string name = absl::StrCat("settle_", prepared_.size());
+  PGresult* res = PQprepare(conn_, name.c_str(), sql.c_str(), params, nullptr);
+  std::unique_ptr<PGresult, void (*)(PGresult*)> hold(res, PQclear);
+  if (res == nullptr || PQresultStatus(res) != PGRES_COMMAND_OK) {
+    return FromResult(conn_, res, "a PostgreSQL statement failed");
+  }
+  prepared_.emplace(sql, name);
+  return name;
+}
+
 absl::StatusOr<SqlResult> Conn::Exec(const std::string& sql, const std::vector<Param>& params,
                                      const std::vector<int>& bytea_columns) {
   std::vector<const char*> values;
@@ -97,11 +111,19 @@ absl::StatusOr<SqlResult> Conn::Exec(const std::string& sql, const std::vector<P
     formats.push_back(p.binary ? 1 : 0);
   }
   // Without parameters PQexec, which also runs a script of several statements (the schema).
+  std::string name;
+  if (!params.empty()) {
+    auto prepared = Prepared(sql, static_cast<int>(params.size()));
+    if (!prepared.ok()) return prepared.status();
+    name = *prepared;
+  }
+  const int n = static_cast<int>(params.size());
   PGresult* res =
-      params.empty()
-          ? PQexec(conn_, sql.c_str())
-          : PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr,
-                         values.data(), lengths.data(), formats.data(), /*resultFormat=*/0);
+      params.empty()   ? PQexec(conn_, sql.c_str())
+      : name.empty()   ? PQexecParams(conn_, sql.c_str(), n, nullptr, values.data(),
+                                      lengths.data(), formats.data(), /*resultFormat=*/0)
+                       : PQexecPrepared(conn_, name.c_str(), n, values.data(), lengths.data(),
+                                        formats.data(), /*resultFormat=*/0);
   std::unique_ptr<PGresult, void (*)(PGresult*)> hold(res, PQclear);
   const ExecStatusType st = res == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(res);
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {

@@ -4,6 +4,7 @@
 // Internal to the PostgreSQL store: one libpq connection and the one place libpq's errors become
 // absl::Status. libpq lives only in this folder (STYLE.md 11).
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,7 +51,14 @@ class Conn final {
 
  private:
   explicit Conn(pg_conn* conn) : conn_(conn) {}
+  // The name of the server-side prepared statement for `sql`, preparing it on first use: the
+  // barrier's few statements run thousands of times, and parsing and planning each time cost
+  // the server more than running them. Empty when the cache is full (a handler that builds its
+  // SQL text per call): then the statement runs unprepared.
+  absl::StatusOr<std::string> Prepared(const std::string& sql, int params);
+
   pg_conn* conn_;
+  std::map<std::string, std::string> prepared_;
 };
 
 // INVALID_ARGUMENT naming the flag when `dsn` is not a libpq connection string or URI.
