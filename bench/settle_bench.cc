@@ -24,6 +24,7 @@
 #include "common/env_flags.h"
 #include "tests/testing/http_get.h"
 #include "tests/testing/local_stack.h"
+#include "tests/testing/postgres_server.h"
 #include "tests/testing/rabbitmq_broker.h"
 
 namespace settle::bench {
@@ -81,6 +82,9 @@ ABSL_FLAG(std::string, amqp_participant, "",
           "with --local: also run each step with this participant (balance, ledger or "
           "notification) reached through a RabbitMQ broker the bench starts, and report it "
           "beside gRPC");
+ABSL_FLAG(std::string, balance_store, "rocksdb",
+          "with --local: where balance keeps its accounts and barrier: rocksdb, or postgres (a "
+          "PostgreSQL server the bench starts on loopback)");
 ABSL_FLAG(bool, json, false, "print the report as JSON on stdout");
 ABSL_FLAG(bool, progress, true, "live progress line on stderr");
 ABSL_FLAG(bool, growth, false,
@@ -146,6 +150,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", std::string(tls.status().message()).c_str());
     return 2;
   }
+  std::unique_ptr<settle::testing::PostgresServer> postgres;  // With --balance_store=postgres.
   std::unique_ptr<settle::testing::LocalStack> stack;
   std::unique_ptr<settle::testing::RabbitMqBroker> broker;  // With --amqp_participant.
   std::string coordinator = absl::GetFlag(FLAGS_coordinator);
@@ -177,6 +182,22 @@ int main(int argc, char** argv) {
     if (const std::string extra = absl::GetFlag(FLAGS_coordinator_flags);
         started.ok() && !extra.empty()) {
       started = stack->StartCoordinator(absl::StrSplit(extra, ' ', absl::SkipEmpty()));
+    }
+    if (const std::string store = absl::GetFlag(FLAGS_balance_store); store == "postgres") {
+      // Balance restarts on the same port with its accounts and barrier in PostgreSQL.
+      auto pg = settle::testing::PostgresServer::Start();
+      if (!pg.ok()) {
+        std::fprintf(stderr, "--balance_store=postgres: %s\n", pg.status().ToString().c_str());
+        return 1;
+      }
+      postgres = std::move(*pg);
+      if (started.ok()) started = postgres->CreateDatabase("bench");
+      if (started.ok()) {
+        started = stack->StartParticipant("balance", {"--store=" + postgres->Dsn("bench")});
+      }
+    } else if (store != "rocksdb") {
+      std::fprintf(stderr, "--balance_store takes rocksdb or postgres\n");
+      return 2;
     }
     if (started.ok() && saga) started = stack->StartParticipant("gateway");
     if (started.ok() && saga) started = stack->RegisterAll();

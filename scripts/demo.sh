@@ -2,7 +2,8 @@
 # The main job: install, build, start the coordinator and the four reference participants on
 # loopback (data in ./settle-data), run a payment, an insufficient-funds payment, a card payment
 # (a saga through the card gateway) and its refund, print the outcomes and the balances, and
-# stop everything.
+# stop everything. With --postgres, balance keeps its accounts and barrier in a PostgreSQL
+# server the demo starts on loopback (Debian's postgresql), instead of RocksDB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -13,6 +14,24 @@ rm -rf "$DATA" && mkdir -p "$DATA"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
+
+balance_store=()
+if [ "${1:-}" = "--postgres" ]; then
+  # initdb and postgres refuse root: as root they run as the postgres user, in a folder it owns.
+  PG=$(mktemp -d /tmp/settle-demo-pg-XXXXXX)
+  as=()
+  if [ "$(id -u)" -eq 0 ]; then chown postgres "$PG"; chmod 755 "$PG"; as=(runuser -u postgres --); fi
+  PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  "${as[@]}" "$PGBIN/initdb" -D "$PG/data" -U postgres --auth-local=trust --auth-host=reject \
+    --no-sync >"$DATA/postgres-init.log" 2>&1
+  "${as[@]}" "$PGBIN/pg_ctl" -D "$PG/data" -l "$PG/server.log" -w \
+    -o "-c listen_addresses='' -k $PG -p 7432" start >/dev/null
+  pg_stop() { "${as[@]}" "$PGBIN/pg_ctl" -D "$PG/data" -m fast -w stop >/dev/null 2>&1 || true; rm -rf "$PG"; }
+  trap 'cleanup; pg_stop' EXIT
+  "$PGBIN/psql" -h "$PG" -p 7432 -U postgres -qc "CREATE DATABASE payments"
+  balance_store=(--store="host=$PG port=7432 user=postgres dbname=payments")
+  echo "balance keeps its accounts in PostgreSQL (socket in $PG, database payments)"
+fi
 
 wait_port() {  # the port a process wrote to its port file, once it serves
   for _ in $(seq 200); do [ -s "$1" ] && { head -1 "$1"; return; }; sleep 0.05; done
@@ -25,8 +44,10 @@ pids+=($!)
 wait_port $DATA/coordinator.port >/dev/null
 declare -A port=([balance]=7101 [ledger]=7102 [notification]=7103 [gateway]=7104)
 for kind in balance ledger notification gateway; do
+  store=()
+  [ $kind = balance ] && store=("${balance_store[@]}")
   $B/settle-participant --kind=$kind --listen=127.0.0.1:${port[$kind]} --data_dir=$DATA/$kind \
-    --coordinator=127.0.0.1:7070 --port_file=$DATA/$kind.port 2>$DATA/$kind.log &
+    --coordinator=127.0.0.1:7070 --port_file=$DATA/$kind.port "${store[@]}" 2>$DATA/$kind.log &
   pids+=($!)
   wait_port $DATA/$kind.port >/dev/null
   $B/settle register $kind 127.0.0.1:${port[$kind]}
@@ -47,6 +68,9 @@ echo; echo "== refund of that card payment (its own saga; the refund completes a
 $B/settle refund "$card_txn" shop 4200 --key demo-refund-1
 echo; echo "== balances"
 $B/settle accounts list --at 127.0.0.1:7101
+echo; echo "== balance keeps its contract (settle-conformance)"
+$B/settle accounts open kit 0 --at 127.0.0.1:7101 >/dev/null
+$B/settle-conformance --participant 127.0.0.1:7101 --name balance --balance_account kit | tail -1
 echo; echo "== journal";  $B/settle journal --at 127.0.0.1:7102
 echo; echo "== outbox";   $B/settle outbox --at 127.0.0.1:7103
 echo; echo "== transactions"; $B/settle list
