@@ -17,9 +17,11 @@ if [ ${#srcs[@]} -eq 0 ]; then
   echo "check-thread-safety: FAILED, found no source file to check under ${dirs[*]}"
   exit 1
 fi
+# libpq's headers live in a folder of their own (storage/postgres includes them).
+PQ_CFLAGS=$(pkg-config --cflags libpq)
 # Two at a time: one clang per core.
 printf '%s\0' "${srcs[@]}" | xargs -0 -n 1 -P "$(nproc)" \
   clang++ -std=c++17 -fsyntax-only -Wthread-safety -Werror=thread-safety \
-    -Wno-unknown-warning-option -DSETTLE_BIN_DIR=\"\" -DSETTLE_SOURCE_DIR=\"\" -I. -I"$GEN" \
+    -Wno-unknown-warning-option -DSETTLE_BIN_DIR=\"\" -DSETTLE_SOURCE_DIR=\"\" -I. -I"$GEN" $PQ_CFLAGS \
   || { echo "check-thread-safety: FAILED (see the errors above)"; exit 1; }
 echo "check-thread-safety: ${#srcs[@]} files clean"

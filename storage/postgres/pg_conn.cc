@@ -130,7 +130,8 @@ absl::StatusOr<SqlResult> Conn::Exec(const std::string& sql, const std::vector<P
     return FromResult(conn_, res, "a PostgreSQL statement failed");
   }
   SqlResult out;
-  absl::SimpleAtoi(PQcmdTuples(res), &out.affected);  // Empty for statements that count none.
+  // Empty for statements that count no rows: then 0.
+  if (!absl::SimpleAtoi(PQcmdTuples(res), &out.affected)) out.affected = 0;
   const int rows = PQntuples(res), cols = PQnfields(res);
   out.rows.resize(rows);
   for (int r = 0; r < rows; ++r) {
