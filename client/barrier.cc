@@ -102,12 +102,13 @@ bool ReadBarrierFor(storage::WorkView& view, const std::string& key,
   return true;
 }
 
-void WriteTombstone(storage::WorkView& view, const std::string& key, UnitResult& out) {
+void WriteTombstone(storage::WorkView& view, const std::string& key, absl::Time now,
+                    UnitResult& out) {
   BarrierRecord rec;
   rec.set_state(storage::BARRIER_ABORTED);
   rec.set_tombstone(true);
   out.effect = "tombstone";
-  WriteBarrier(view, key, std::move(rec), absl::Now());
+  WriteBarrier(view, key, std::move(rec), now);
 }
 
 bool ParseBarrierKey(const std::string& key, std::string* txn_id, uint32_t* branch_id) {

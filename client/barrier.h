@@ -61,7 +61,8 @@ bool ReadBarrierFor(storage::WorkView& view, const std::string& key,
                     std::optional<storage::BarrierRecord>* rec, UnitResult& out);
 // A branch ended before its first call arrived (Abort before Prepare, Compensate before Act):
 // the tombstone makes that call, arriving late, refused.
-void WriteTombstone(storage::WorkView& view, const std::string& key, UnitResult& out);
+void WriteTombstone(storage::WorkView& view, const std::string& key, absl::Time now,
+                    UnitResult& out);
 // The edge: a request is checked before any work.
 // INVALID_ARGUMENT naming the field unless `txn_id` is a Settle id and `branch_id` in range.
 absl::Status CheckBranch(const std::string& txn_id, uint32_t branch_id);

@@ -48,7 +48,7 @@ ParticipantServer::ParticipantServer(ParticipantOptions options, storage::Branch
       store_(store),
       handler_(handler),
       participant_impl_(std::make_unique<internal::ParticipantService>(
-          store, handler, options_.metrics, options_.saga, options_.name)),
+          store, handler, options_.metrics, options_.saga, options_.name, options_.clock)),
       inspect_impl_(internal::MakeInspectService(store)),
       credentials_(ChannelCredentials(options_.tls)),
       timers_(std::make_unique<internal::ThreePhaseTimers>(
@@ -97,15 +97,15 @@ void ParticipantServer::BackgroundLoop() {
       if (stop_) return;
     }
     if (absl::Now() >= next_timers) {
-      TerminateDueOnce(absl::Now());
+      TerminateDueOnce(options_.clock());
       next_timers = absl::Now() + options_.three_phase_check_interval;
     }
     if (decisions_ != nullptr && absl::Now() >= next_resolve) {
-      ResolveInDoubtOnce(absl::Now());
+      ResolveInDoubtOnce(options_.clock());
       next_resolve = absl::Now() + options_.in_doubt_check_interval;
     }
     if (absl::Now() >= next_sweep) {
-      auto removed = SweepBarriersOnce(absl::Now(), kSweepBatch);
+      auto removed = SweepBarriersOnce(options_.clock(), kSweepBatch);
       if (!removed.ok()) {
         Log(LogLevel::kWarning, "barrier sweep failed", {{"error", removed.status().ToString()}});
       }
@@ -144,7 +144,7 @@ absl::Status ParticipantServer::Decide(const std::string& txn_id, uint32_t branc
   UnitResult result;
   absl::Status w = store_.SubmitAndWait([&](WorkView& v) {
     result = UnitResult();  // A SQL store may run the unit again: each run starts afresh.
-    return internal::DecideWork(handler_, txn_id, branch, commit, v, result);
+    return internal::DecideWork(handler_, txn_id, branch, commit, options_.clock(), v, result);
   });
   if (w.ok()) w = result.error;
   if (w.ok() && options_.metrics != nullptr) options_.metrics->Branch(result.effect);

@@ -11,7 +11,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "client/branch_handler.h"
 #include "client/decision_source.h"
 #include "client/participant_metrics.h"
 #include "common/credentials.h"
@@ -25,64 +27,9 @@ class ParticipantService;
 class ThreePhaseTimers;
 }  // namespace internal
 
-struct BranchContext {
-  std::string txn_id;
-  uint32_t branch_id = 0;
-};
-
-struct Vote {
-  bool yes = false;
-  std::string reason;  // With a NO: why, for a person.
-  static Vote Yes() { return {true, ""}; }
-  static Vote No(std::string reason) { return {false, std::move(reason)}; }
-};
-
-// A service's domain logic; the SDK does everything else (barrier, idempotency, tombstones,
-// durability, in-doubt resolution).
-//
-// Each method runs on the store's writer thread, one call at a time across the whole
-// participant, so it may read-modify-write its state through `view` without locks. It stages
-// changes through `view`; the SDK writes them in the same atomic, synced WriteBatch as the
-// branch's barrier record. It must not block. Called at most once per branch per phase.
-class BranchHandler {
- public:
-  virtual ~BranchHandler() = default;
-  // Validate and reserve. A NO's staged changes are dropped.
-  virtual Vote Prepare(const BranchContext& ctx, const std::string& payload,
-                       storage::WorkView& view) = 0;
-  // Apply what Prepare reserved. An error is returned to the coordinator, which retries.
-  virtual absl::Status Commit(const BranchContext& ctx, const std::string& payload,
-                              storage::WorkView& view) = 0;
-  // Release what Prepare reserved (only called for a branch that voted YES).
-  virtual absl::Status Abort(const BranchContext& ctx, const std::string& payload,
-                             storage::WorkView& view) = 0;
-};
-
-// A saga step's answer (MODE_SAGA): see participant.proto's result contract.
-struct StepOutcome {
-  enum class Kind { kDone, kRefused, kInProgress };
-  Kind kind = Kind::kDone;
-  std::string reason;  // With kRefused: why, for a person.
-  static StepOutcome Done() { return {Kind::kDone, ""}; }
-  static StepOutcome Refused(std::string reason) { return {Kind::kRefused, std::move(reason)}; }
-  static StepOutcome InProgress() { return {Kind::kInProgress, ""}; }
-};
-
-// A service's saga steps: an action that takes effect at once and its compensation. The SDK
-// keeps the barrier: Act runs until it answers done or refused, once per branch; Compensate
-// runs only for a branch whose action took effect or is in progress, until done; a Compensate
-// before any Act leaves a tombstone and the later Act is refused without calling the handler.
-// An answer in progress is asked again when the coordinator asks again (the handler looks up
-// its own pending work, e.g. an asynchronous refund). Same threading and staging as
-// BranchHandler; a refusal's staged changes are dropped.
-class SagaHandler {
- public:
-  virtual ~SagaHandler() = default;
-  virtual StepOutcome Act(const BranchContext& ctx, const std::string& payload,
-                          storage::WorkView& view) = 0;
-  virtual StepOutcome Compensate(const BranchContext& ctx, const std::string& payload,
-                                 storage::WorkView& view) = 0;
-};
+// The SDK's time: when a Prepare is past its deadline, and the times barrier records carry.
+// Thread-safe; called from the store's threads.
+using Clock = std::function<absl::Time()>;
 
 struct ParticipantOptions {
   // Coordinator to ask GetDecision when a branch stays prepared; empty disables the timer.
@@ -90,6 +37,8 @@ struct ParticipantOptions {
   // Where the in-doubt resolver asks instead (a test's fake); null: the coordinator above. Must
   // outlive the server.
   DecisionSource* decisions = nullptr;
+  // The clock of every unit of work (a test's manual one); absl::Now by default.
+  Clock clock = [] { return absl::Now(); };
   absl::Duration in_doubt_after = absl::Seconds(10);
   absl::Duration in_doubt_check_interval = absl::Seconds(2);
   // Finished (committed or aborted) barrier records are removed this long after their last

@@ -30,7 +30,8 @@ absl::Status CheckPrepare(const v1::PrepareRequest& req) {
 }
 
 // The units of work. Each runs on the store's writer thread; returns true to keep its writes.
-bool PrepareWork(BranchHandler& handler, const v1::PrepareRequest& req, WorkView& view,
+bool PrepareWork(BranchHandler& handler, const v1::PrepareRequest& req, absl::Time now,
+                 WorkView& view,
                  UnitResult& out) {
   const std::string key = BarrierKey(req.txn_id(), req.branch_id());
   std::optional<BarrierRecord> barrier;
@@ -49,7 +50,6 @@ bool PrepareWork(BranchHandler& handler, const v1::PrepareRequest& req, WorkView
     }
     return false;
   }
-  const absl::Time now = absl::Now();
   // Checked valid by CheckPrepare.
   if (now > *FromProtoTime(req.deadline(), "deadline")) {
     out.vote = Vote::No("the Prepare arrived after the transaction's deadline");
@@ -83,7 +83,7 @@ bool PrepareWork(BranchHandler& handler, const v1::PrepareRequest& req, WorkView
 }  // namespace
 
 bool DecideWork(BranchHandler& handler, const std::string& txn_id, uint32_t branch_id, bool commit,
-                WorkView& view, UnitResult& out) {
+                absl::Time now, WorkView& view, UnitResult& out) {
   const std::string key = BarrierKey(txn_id, branch_id);
   std::optional<BarrierRecord> barrier;
   if (!ReadBarrierFor(view, key, &barrier, out)) return false;
@@ -94,7 +94,7 @@ bool DecideWork(BranchHandler& handler, const std::string& txn_id, uint32_t bran
           "branch ", key, " was never prepared here; a Commit for it breaks the protocol"));
       return false;
     }
-    WriteTombstone(view, key, out);  // Abort before Prepare: a late Prepare votes NO.
+    WriteTombstone(view, key, now, out);  // Abort before Prepare: a late Prepare votes NO.
     return true;
   }
   BarrierRecord rec = std::move(*barrier);
@@ -118,22 +118,27 @@ bool DecideWork(BranchHandler& handler, const std::string& txn_id, uint32_t bran
   out.effect = commit ? "committed" : "aborted";
   view.Delete(Space::kMeta,
               (rec.three_phase_timeout_micros() > 0 ? kTimerPrefix : kPreparedPrefix) + key);
-  WriteBarrier(view, key, std::move(rec), absl::Now());
+  WriteBarrier(view, key, std::move(rec), now);
   return true;
 }
 
 ParticipantService::ParticipantService(storage::BranchStore& store, BranchHandler& handler,
                                        ParticipantMetrics* metrics, SagaHandler* saga,
-                                       std::string name)
-    : store_(store), handler_(handler), metrics_(metrics), saga_(saga), name_(std::move(name)) {}
+                                       std::string name, Clock clock)
+    : store_(store),
+      handler_(handler),
+      metrics_(metrics),
+      saga_(saga),
+      name_(std::move(name)),
+      clock_(std::move(clock)) {}
 
-void ParticipantService::RunUnit(std::function<bool(WorkView&, UnitResult&)> work,
+void ParticipantService::RunUnit(std::function<bool(absl::Time, WorkView&, UnitResult&)> work,
                                  std::function<void(const UnitResult&)> fill, Finish finish) {
   auto result = std::make_shared<UnitResult>();
   store_.Submit(
-      [work = std::move(work), result](WorkView& v) {
+      [work = std::move(work), result, this](WorkView& v) {
         *result = UnitResult();  // A SQL store may run the unit again: each run starts afresh.
-        return work(v, *result);
+        return work(clock_(), v, *result);
       },
                 [result, metrics = metrics_, fill = std::move(fill),
                  finish = std::move(finish)](absl::Status s) {
@@ -154,7 +159,9 @@ void ParticipantService::DoPrepare(const v1::PrepareRequest& request, v1::Prepar
   if (checked.ok()) checked = CheckParticipant(name_, request.participant());
   if (!checked.ok()) return finish(checked);
   RunUnit(
-      [this, &request](WorkView& v, UnitResult& r) { return PrepareWork(handler_, request, v, r); },
+      [this, &request](absl::Time now, WorkView& v, UnitResult& r) {
+        return PrepareWork(handler_, request, now, v, r);
+      },
       [response](const UnitResult& r) {
         response->set_vote(r.vote.yes ? v1::VOTE_YES : v1::VOTE_NO);
         response->set_reason(r.vote.reason);
@@ -166,8 +173,8 @@ void ParticipantService::DoDecide(const std::string& txn_id, uint32_t branch_id,
                                   Finish finish) {
   if (absl::Status s = CheckBranch(txn_id, branch_id); !s.ok()) return finish(s);
   RunUnit(
-      [this, txn_id, branch_id, commit](WorkView& v, UnitResult& r) {
-        return DecideWork(handler_, txn_id, branch_id, commit, v, r);
+      [this, txn_id, branch_id, commit](absl::Time now, WorkView& v, UnitResult& r) {
+        return DecideWork(handler_, txn_id, branch_id, commit, now, v, r);
       },
       [](const UnitResult&) {}, std::move(finish));
 }
@@ -180,9 +187,9 @@ void ParticipantService::DoStep(const v1::StepRequest& request, v1::StepResponse
   if (s.ok()) s = CheckParticipant(name_, request.participant());
   if (!s.ok()) return finish(s);
   RunUnit(
-      [this, &request, compensate](WorkView& v, UnitResult& r) {
+      [this, &request, compensate](absl::Time now, WorkView& v, UnitResult& r) {
         return (compensate ? CompensateWork : ActWork)(
-            *saga_, request.txn_id(), request.branch_id(), request.payload(), v, r);
+            *saga_, request.txn_id(), request.branch_id(), request.payload(), now, v, r);
       },
       [response](const UnitResult& r) { ToStepResponse(r.step, response); }, std::move(finish));
 }
@@ -192,8 +199,8 @@ void ParticipantService::DoPreCommit(const v1::PreCommitRequest& request, Finish
     return finish(s);
   }
   RunUnit(
-      [&request](WorkView& v, UnitResult& r) {
-        return PreCommitWork(request.txn_id(), request.branch_id(), v, r);
+      [&request](absl::Time now, WorkView& v, UnitResult& r) {
+        return PreCommitWork(request.txn_id(), request.branch_id(), now, v, r);
       },
       [](const UnitResult&) {}, std::move(finish));
 }

@@ -21,10 +21,10 @@ namespace settle::sdk::internal {
 // Index of prepared branches in the meta space, so the in-doubt resolver reads only those.
 inline constexpr char kPreparedPrefix[] = "p/";
 
-// Commits or aborts one branch: the unit of work behind Commit, Abort and the three-phase
-// timers. Runs on the store's writer thread; returns true to keep its writes.
+// Commits or aborts one branch at `now`: the unit of work behind Commit, Abort, the three-phase
+// timers and the in-doubt resolver. Returns true to keep its writes.
 bool DecideWork(BranchHandler& handler, const std::string& txn_id, uint32_t branch_id, bool commit,
-                storage::WorkView& view, UnitResult& out);
+                absl::Time now, storage::WorkView& view, UnitResult& out);
 
 // Thread-safe. `store`, `handler`, `metrics` (may be null) and `saga` (may be null) must
 // outlive it.
@@ -33,8 +33,10 @@ class ParticipantService final : public v1::Participant::CallbackService {
   // Runs once, on any thread: the call's status and, with OK, its serialized response.
   using Done = std::function<void(absl::Status, std::string)>;
 
+  // Every unit of work reads the time from `clock` (ParticipantOptions::clock).
   ParticipantService(storage::BranchStore& store, BranchHandler& handler,
-                     ParticipantMetrics* metrics, SagaHandler* saga, std::string name);
+                     ParticipantMetrics* metrics, SagaHandler* saga, std::string name,
+                     Clock clock);
 
   // One call of the Participant service by its method name ("Prepare", ...) and serialized
   // request: INVALID_ARGUMENT naming the method when it is unknown or the request does not
@@ -74,8 +76,9 @@ class ParticipantService final : public v1::Participant::CallbackService {
   void DoPreCommit(const v1::PreCommitRequest& request, Finish finish);
   void DoGetBranchState(const v1::BranchStateRequest& request, v1::BranchStateResponse* response,
                         Finish finish);
-  // Submits one unit of work and finishes when it is durable; `fill` writes the response.
-  void RunUnit(std::function<bool(storage::WorkView&, UnitResult&)> work,
+  // Submits one unit of work, run at the clock's time, and finishes when it is durable; `fill`
+  // writes the response.
+  void RunUnit(std::function<bool(absl::Time, storage::WorkView&, UnitResult&)> work,
                std::function<void(const UnitResult&)> fill, Finish finish);
 
   storage::BranchStore& store_;
@@ -83,6 +86,7 @@ class ParticipantService final : public v1::Participant::CallbackService {
   ParticipantMetrics* const metrics_;
   SagaHandler* const saga_;  // May be null.
   const std::string name_;   // Empty: not checked.
+  const Clock clock_;
 };
 
 }  // namespace settle::sdk::internal

@@ -2,7 +2,6 @@
 
 #include <utility>
 
-#include "absl/time/clock.h"
 
 namespace settle::sdk::internal {
 
@@ -26,7 +25,8 @@ StepOutcome Staged(storage::WorkView& view,
 }  // namespace
 
 bool ActWork(SagaHandler& handler, const std::string& txn_id, uint32_t branch_id,
-             const std::string& payload, storage::WorkView& view, UnitResult& out) {
+             const std::string& payload, absl::Time now, storage::WorkView& view,
+             UnitResult& out) {
   const std::string key = BarrierKey(txn_id, branch_id);
   std::optional<BarrierRecord> barrier;
   if (!ReadBarrierFor(view, key, &barrier, out)) return false;
@@ -62,18 +62,19 @@ bool ActWork(SagaHandler& handler, const std::string& txn_id, uint32_t branch_id
       out.effect = "refused";
       break;
   }
-  WriteBarrier(view, key, std::move(rec), absl::Now());
+  WriteBarrier(view, key, std::move(rec), now);
   return true;
 }
 
 bool CompensateWork(SagaHandler& handler, const std::string& txn_id, uint32_t branch_id,
-                    const std::string& payload, storage::WorkView& view, UnitResult& out) {
+                    const std::string& payload, absl::Time now, storage::WorkView& view,
+                    UnitResult& out) {
   const std::string key = BarrierKey(txn_id, branch_id);
   std::optional<BarrierRecord> barrier;
   if (!ReadBarrierFor(view, key, &barrier, out)) return false;
   if (!barrier.has_value()) {
     // Before its action: nothing to undo, and the action must never run now.
-    WriteTombstone(view, key, out);
+    WriteTombstone(view, key, now, out);
     out.step = StepOutcome::Done();
     return true;
   }
@@ -98,7 +99,7 @@ bool CompensateWork(SagaHandler& handler, const std::string& txn_id, uint32_t br
       out.effect = "refused";
       return false;  // Unchanged: the saga parks, and an operator may retry.
   }
-  WriteBarrier(view, key, std::move(rec), absl::Now());
+  WriteBarrier(view, key, std::move(rec), now);
   return true;
 }
 

@@ -18,10 +18,13 @@ namespace settle::sdk::internal {
 //             --Compensate--> ABORTED tombstone: a later Act is refused without the handler
 //   COMMITTED --Compensate: in progress--> COMPENSATING --Compensate again...--> ABORTED
 //             --Compensate: refused for good--> stays COMMITTED (the saga parks)
+// Each runs as one unit of work at `now` (the SDK's clock); returns true to keep its writes.
 bool ActWork(SagaHandler& handler, const std::string& txn_id, uint32_t branch_id,
-             const std::string& payload, storage::WorkView& view, UnitResult& out);
+             const std::string& payload, absl::Time now, storage::WorkView& view,
+             UnitResult& out);
 bool CompensateWork(SagaHandler& handler, const std::string& txn_id, uint32_t branch_id,
-                    const std::string& payload, storage::WorkView& view, UnitResult& out);
+                    const std::string& payload, absl::Time now, storage::WorkView& view,
+                    UnitResult& out);
 void ToStepResponse(const StepOutcome& step, v1::StepResponse* response);
 
 }  // namespace settle::sdk::internal

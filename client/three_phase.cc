@@ -82,8 +82,8 @@ void ArmPrepared(const v1::ThreePhase& three, BarrierRecord& rec, storage::WorkV
   view.Put(Space::kMeta, kTimerPrefix + key, absl::StrCat(absl::ToUnixMicros(now + timeout)));
 }
 
-bool PreCommitWork(const std::string& txn_id, uint32_t branch_id, storage::WorkView& view,
-                   UnitResult& out) {
+bool PreCommitWork(const std::string& txn_id, uint32_t branch_id, absl::Time now,
+                   storage::WorkView& view, UnitResult& out) {
   const std::string key = BarrierKey(txn_id, branch_id);
   std::optional<BarrierRecord> barrier;
   if (!ReadBarrierFor(view, key, &barrier, out)) return false;
@@ -104,7 +104,6 @@ bool PreCommitWork(const std::string& txn_id, uint32_t branch_id, storage::WorkV
           absl::StrCat("branch ", key, " already aborted here; it cannot be precommitted"));
       return false;
   }
-  const absl::Time now = absl::Now();
   barrier->set_state(storage::BARRIER_PRECOMMITTED);
   view.Put(Space::kMeta, kTimerPrefix + key,
            absl::StrCat(absl::ToUnixMicros(now + TimeoutOf(*barrier))));

@@ -50,9 +50,9 @@ absl::Status CheckThreePhase(const v1::ThreePhase& three, uint32_t own);
 void ArmPrepared(const v1::ThreePhase& three, storage::BarrierRecord& rec,
                  storage::WorkView& view, const std::string& key, absl::Time now);
 
-// The unit of work behind Participant.PreCommit (store's writer thread; true keeps its writes).
-bool PreCommitWork(const std::string& txn_id, uint32_t branch_id, storage::WorkView& view,
-                   UnitResult& out);
+// The unit of work behind Participant.PreCommit at `now` (true keeps its writes).
+bool PreCommitWork(const std::string& txn_id, uint32_t branch_id, absl::Time now,
+                   storage::WorkView& view, UnitResult& out);
 
 // The termination rule, a pure function: this branch's state (PREPARED or PRECOMMITTED) and
 // what each peer answered (nullopt: no answer) -> commit (true) or abort.
