@@ -127,6 +127,11 @@ absl::Status PgBranchStore::RunUnit(std::unique_ptr<Conn>& conn, const Work& wor
     pg::PgView view(*conn);
     const bool keep = work(view);
     s = view.failure();
+    if (s.ok() && conn->InFailedTransaction()) {
+      // Every statement's error is recorded by the view; this only guards that rule, since
+      // PostgreSQL answers the COMMIT of a failed transaction with a successful ROLLBACK.
+      s = absl::InternalError("a statement failed unnoticed; the unit was rolled back");
+    }
     if (s.ok() && keep && view.wrote_barrier() && options_.before_commit_ForTest) {
       options_.before_commit_ForTest();
     }

@@ -87,6 +87,8 @@ Conn::~Conn() { PQfinish(conn_); }
 
 bool Conn::ok() const { return PQstatus(conn_) == CONNECTION_OK; }
 
+bool Conn::InFailedTransaction() const { return PQtransactionStatus(conn_) == PQTRANS_INERROR; }
+
 absl::StatusOr<std::string> Conn::Prepared(const std::string& sql, int params) {
   constexpr size_t kMaxPrepared = 256;
   if (auto it = prepared_.find(sql); it != prepared_.end()) return it->second;

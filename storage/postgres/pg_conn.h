@@ -48,6 +48,8 @@ class Conn final {
                                  const std::vector<int>& bytea_columns = {});
   // False once the connection broke; the owner opens a new one.
   bool ok() const;
+  // Inside a transaction that a failed statement ended: its COMMIT would only roll it back.
+  bool InFailedTransaction() const;
 
  private:
   explicit Conn(pg_conn* conn) : conn_(conn) {}
