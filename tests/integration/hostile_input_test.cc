@@ -98,6 +98,11 @@ TEST_F(HostileInputTest, ErrorsEchoAShortEscapedPrefixOfAHugeValue) {
   auto endpoint = stack_.client().RegisterParticipant("card", huge);
   EXPECT_EQ(endpoint.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_LT(endpoint.status().message().size(), 400u);
+  // The balance admin's NOT_FOUND echoed the whole name: 1 MiB came back as RESOURCE_EXHAUSTED
+  // ("received initial metadata size exceeds limit").
+  auto account = stack_.Account(std::string(1 << 20, 'a'));
+  EXPECT_EQ(account.status().code(), absl::StatusCode::kNotFound) << account.status();
+  EXPECT_LT(account.status().message().size(), 400u);
   // An unknown account with control bytes is named escaped in the balance's refusal.
   auto r = stack_.client().Execute(BalanceOnly("odd-account", {{"no\x01one", -1}, {"bob", 1}}));
   ASSERT_TRUE(r.ok()) << r.status();
