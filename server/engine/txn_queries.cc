@@ -49,8 +49,8 @@ absl::StatusOr<TxnSnapshot> TxnQueries::Get(const std::string& txn_id) const {
   if (!rec.ok()) return rec.status();
   if (!rec->has_value()) {
     return absl::NotFoundError(absl::StrCat(
-        "transaction ", Echo(txn_id), " is not known here: it never began at this coordinator, or it "
-        "finished longer ago than the retention period"));
+        "txn_id ", Echo(txn_id), " names no transaction known here: it never began at this "
+        "coordinator, or it finished longer ago than the retention period"));
   }
   return TxnSnapshot{std::move(**rec), {}, false};
 }
@@ -62,8 +62,9 @@ absl::StatusOr<TxnSnapshot> TxnQueries::GetByKey(const std::string& key) const {
   auto id = log_.FindTxnIdByKey(key);
   if (!id.ok()) return id.status();
   if (!id->has_value()) {
-    return absl::NotFoundError(absl::StrCat("no transaction has idempotency key ", Echo(key),
-                                            " (or it is past the retention period)"));
+    return absl::NotFoundError(absl::StrCat("idempotency_key ", Echo(key),
+                                            ": no transaction has it (or it is past the retention "
+                                            "period)"));
   }
   return Get(**id);
 }

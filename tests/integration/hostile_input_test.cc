@@ -83,12 +83,15 @@ TEST_F(HostileInputTest, RegisterRefusesEndpointsThatAreNotHostAndPort) {
 // RESOURCE_EXHAUSTED "received initial metadata size exceeds limit" instead of the real code.
 TEST_F(HostileInputTest, ErrorsEchoAShortEscapedPrefixOfAHugeValue) {
   const std::string huge = std::string(100000, 'x') + "\n\x01\u00e9";
+  // Each refusal names the field it echoes (they named none: "transaction xxx... is not known").
   auto by_id = stack_.client().GetTransaction(huge);
   EXPECT_EQ(by_id.status().code(), absl::StatusCode::kNotFound);
   EXPECT_LT(by_id.status().message().size(), 400u);
+  EXPECT_EQ(by_id.status().message().rfind("txn_id ", 0), 0u) << by_id.status();
   auto by_key = stack_.client().GetTransactionByKey(huge);
   EXPECT_EQ(by_key.status().code(), absl::StatusCode::kNotFound);
   EXPECT_LT(by_key.status().message().size(), 400u);
+  EXPECT_EQ(by_key.status().message().rfind("idempotency_key ", 0), 0u) << by_key.status();
   auto abort = stack_.client().AbortTransaction(huge, "");
   EXPECT_EQ(abort.status().code(), absl::StatusCode::kNotFound);
   auto name = stack_.client().RegisterParticipant(huge, "127.0.0.1:1");
