@@ -20,7 +20,12 @@ ParticipantMetrics::ParticipantMetrics(prometheus::Registry& registry)
                             .Name("settle_participant_barriers_removed_total")
                             .Help("Finished barrier records removed after their retention.")
                             .Register(registry)
-                            .Add({})) {}
+                            .Add({})) {
+  // Present from the start, at zero, like every bounded series.
+  for (const char* answer : {"commit", "abort", "undecided", "error"}) {
+    queries_.Add({{"answer", answer}});
+  }
+}
 
 void ParticipantMetrics::Branch(const std::string& effect) {
   branches_.Add({{"effect", effect}}).Increment();

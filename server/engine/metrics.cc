@@ -181,6 +181,11 @@ void Metrics::RetentionRemoved(int n) { retention_removed_.Increment(n); }
 void Metrics::SetParticipantHealth(const std::string& participant, double consecutive_failures,
                                    bool circuit_open) {
   participant_failures_.Add({{"participant", participant}}).Set(consecutive_failures);
+  // Each registered participant's retry series exist from the first scrape, at zero, so that
+  // rate() reads 0 rather than nothing before the first retry.
+  for (const char* method : {"Commit", "Abort"}) {
+    retries_.Add({{"participant", participant}, {"method", method}});
+  }
   participant_circuit_open_.Add({{"participant", participant}}).Set(circuit_open ? 1 : 0);
 }
 

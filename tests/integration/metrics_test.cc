@@ -95,11 +95,21 @@ class MetricsTest : public ::testing::Test {
 TEST(MetricsBeforeAnyEventTest, EveryUnlabelledOrBoundedSeriesExistsAtZero) {
   testing::LocalStack fresh;
   ASSERT_TRUE(fresh.StartCoordinator().ok());
+  ASSERT_TRUE(fresh.StartParticipant("balance").ok());
+  ASSERT_TRUE(fresh.RegisterAll().ok());
   std::string text;
   ASSERT_TRUE(WaitFor([&] {  // The gauges are first set a second after start-up.
     text = testing::HttpGet(fresh.coordinator_metrics_endpoint(), "/metrics");
-    return text.find("\nsettle_transactions_in_flight ") != std::string::npos;
+    return text.find("\nsettle_transactions_in_flight ") != std::string::npos &&
+           text.find("\nsettle_participant_consecutive_failures") != std::string::npos;
   }));
+  // Documented, and absent until their first event (an outside check found them missing).
+  EXPECT_NE(text.find("\nsettle_decision_retries_total{method=\"Commit\",participant=\"balance\"} 0"),
+            std::string::npos);
+  const std::string balance =
+      testing::HttpGet(fresh.participant_metrics_endpoint("balance"), "/metrics");
+  EXPECT_NE(balance.find("\nsettle_participant_decision_queries_total{answer=\"commit\"} 0"),
+            std::string::npos);
   for (const char* series :
        {"settle_transactions_total{mode=\"two_phase\",outcome=\"committed\"} 0",
         "settle_transactions_total{mode=\"two_phase\",outcome=\"aborted\"} 0",
