@@ -29,10 +29,10 @@ absl::Status CheckPrepare(const v1::PrepareRequest& req) {
   return absl::OkStatus();
 }
 
-// The units of work. Each runs on the store's writer thread; returns true to keep its writes.
+// The units of work. Each runs on one of the store's threads at `now`; returns true to keep its
+// writes.
 bool PrepareWork(BranchHandler& handler, const v1::PrepareRequest& req, absl::Time now,
-                 WorkView& view,
-                 UnitResult& out) {
+                 WorkView& view, UnitResult& out) {
   const std::string key = BarrierKey(req.txn_id(), req.branch_id());
   std::optional<BarrierRecord> barrier;
   if (!ReadBarrierFor(view, key, &barrier, out)) return false;
