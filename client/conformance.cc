@@ -20,7 +20,7 @@ std::unique_ptr<grpc::ClientContext> Kit::Context() const {
 }
 
 grpc::Status Kit::Prepare(const Branch& b, v1::PrepareResponse* out, absl::Duration deadline_in,
-                        bool three_phase) {
+                          bool three_phase) {
   v1::PrepareRequest req;
   req.set_txn_id(b.txn_id);
   req.set_branch_id(b.branch_id);

@@ -23,11 +23,11 @@
 namespace settle::conformance::internal {
 
 // A case's checks stop at the first that fails, whose description is the case's detail.
-#define KIT_CHECK(expr)                      \
-  do {                                       \
+#define KIT_CHECK(expr)                       \
+  do {                                        \
     if (std::string e = (expr); !e.empty()) { \
-      return e;                              \
-    }                                        \
+      return e;                               \
+    }                                         \
   } while (0)
 
 inline constexpr char kSkip[] = "SKIP: ";
@@ -39,12 +39,14 @@ inline std::string Describe(const grpc::Status& s) {
 
 inline std::string Want(const grpc::Status& got, grpc::StatusCode want, const std::string& what) {
   if (got.error_code() == want) return "";
-  return absl::StrCat(what, ": want ", absl::StatusCodeToString(static_cast<absl::StatusCode>(want)),
-                      ", got ", Describe(got));
+  return absl::StrCat(what, ": want ",
+                      absl::StatusCodeToString(static_cast<absl::StatusCode>(want)), ", got ",
+                      Describe(got));
 }
 
 // INVALID_ARGUMENT whose message names `field`, as the contract asks of a malformed request.
-inline std::string WantNamed(const grpc::Status& got, const std::string& field, const std::string& what) {
+inline std::string WantNamed(const grpc::Status& got, const std::string& field,
+                             const std::string& what) {
   KIT_CHECK(Want(got, grpc::StatusCode::INVALID_ARGUMENT, what));
   if (!absl::StrContains(got.error_message(), field)) {
     return absl::StrCat(what, ": the message does not name ", field, ": ", Describe(got));
@@ -53,7 +55,7 @@ inline std::string WantNamed(const grpc::Status& got, const std::string& field, 
 }
 
 inline std::string WantVote(const grpc::Status& got, const v1::PrepareResponse& r, bool yes,
-                     const std::string& what) {
+                            const std::string& what) {
   KIT_CHECK(Want(got, grpc::StatusCode::OK, what));
   if ((r.vote() == v1::VOTE_YES) != yes) {
     return absl::StrCat(what, ": want ", yes ? "VOTE_YES" : "VOTE_NO", ", got ",
@@ -62,8 +64,8 @@ inline std::string WantVote(const grpc::Status& got, const v1::PrepareResponse& 
   return "";
 }
 
-inline std::string WantStep(const grpc::Status& got, const v1::StepResponse& r, v1::StepOutcome want,
-                     const std::string& what) {
+inline std::string WantStep(const grpc::Status& got, const v1::StepResponse& r,
+                            v1::StepOutcome want, const std::string& what) {
   KIT_CHECK(Want(got, grpc::StatusCode::OK, what));
   if (r.outcome() != want) {
     return absl::StrCat(what, ": want ", v1::StepOutcome_Name(want), ", got ",

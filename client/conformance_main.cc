@@ -70,7 +70,8 @@ int main(int argc, char** argv) {
     options.payload = credit.SerializeAsString();
   } else if (!absl::GetFlag(FLAGS_payload_hex).empty()) {
     const std::string hex = absl::GetFlag(FLAGS_payload_hex);
-    if (hex.size() % 2 != 0 || hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+    if (hex.size() % 2 != 0 ||
+        hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
       return Usage("--payload_hex is not an even number of hexadecimal digits");
     }
     options.payload = absl::HexStringToBytes(hex);
@@ -83,7 +84,9 @@ int main(int argc, char** argv) {
   int64_t before = 0;
   if (!account.empty()) {
     auto a = Available(*admin, account);
-    if (!a.ok()) return Usage(absl::StrCat("cannot read account ", account, ": ", a.status().ToString()));
+    if (!a.ok()) {
+      return Usage(absl::StrCat("cannot read account ", account, ": ", a.status().ToString()));
+    }
     before = *a;
   }
   auto stub = settle::v1::Participant::NewStub(channel);
@@ -97,8 +100,8 @@ int main(int argc, char** argv) {
       effects.detail = after.status().ToString();
     } else if (*after - before != report.expected_effects) {
       effects.verdict = settle::conformance::CaseResult::Verdict::kFail;
-      effects.detail = absl::StrCat("moved by ", *after - before, ", want ",
-                                    report.expected_effects);
+      effects.detail =
+          absl::StrCat("moved by ", *after - before, ", want ", report.expected_effects);
     }
     report.cases.push_back(std::move(effects));
   }

@@ -52,7 +52,8 @@ ParticipantServer::ParticipantServer(ParticipantOptions options, storage::Branch
       inspect_impl_(internal::MakeInspectService(store)),
       credentials_(ChannelCredentials(options_.tls)),
       timers_(std::make_unique<internal::ThreePhaseTimers>(
-          store, [this](const std::string& txn_id, uint32_t branch, bool commit) {
+          store,
+          [this](const std::string& txn_id, uint32_t branch, bool commit) {
             return Decide(txn_id, branch, commit);
           },
           credentials_)) {
@@ -178,11 +179,11 @@ int ParticipantServer::ResolveInDoubtOnce(absl::Time now) {
     if (!internal::ParseBarrierKey(key, &txn_id, &branch)) continue;
     const auto decision = decisions_->GetDecision(txn_id);
     if (options_.metrics != nullptr) {
-      options_.metrics->DecisionQuery(
-          !decision.ok()                                      ? "error"
-          : *decision == DecisionSource::Decision::kCommit    ? "commit"
-          : *decision == DecisionSource::Decision::kUndecided ? "undecided"
-                                                              : "abort");
+      options_.metrics->DecisionQuery(!decision.ok()                                   ? "error"
+                                      : *decision == DecisionSource::Decision::kCommit ? "commit"
+                                      : *decision == DecisionSource::Decision::kUndecided
+                                          ? "undecided"
+                                          : "abort");
     }
     if (!decision.ok() || *decision == DecisionSource::Decision::kUndecided) continue;
     const bool commit = *decision == DecisionSource::Decision::kCommit;

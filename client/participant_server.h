@@ -123,7 +123,7 @@ class ParticipantServer final {
   // Of the calls it makes; one set (one certificate watcher) for all of them.
   const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::unique_ptr<DecisionSource> own_decisions_;  // When options_.decisions is null.
-  DecisionSource* decisions_;                     // Null: nothing to ask.
+  DecisionSource* decisions_;                      // Null: nothing to ask.
   std::unique_ptr<internal::ThreePhaseTimers> timers_;
 
   absl::Mutex mu_;

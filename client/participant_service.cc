@@ -140,17 +140,17 @@ void ParticipantService::RunUnit(std::function<bool(absl::Time, WorkView&, UnitR
         *result = UnitResult();  // A SQL store may run the unit again: each run starts afresh.
         return work(clock_(), v, *result);
       },
-                [result, metrics = metrics_, fill = std::move(fill),
-                 finish = std::move(finish)](absl::Status s) {
-                  // A failed group write voids every answer in it, even one that wrote nothing:
-                  // it may have read state staged by another unit of the group.
-                  if (s.ok()) s = result->error;
-                  if (s.ok()) {
-                    fill(*result);
-                    if (metrics != nullptr) metrics->Branch(result->effect);
-                  }
-                  finish(s);
-                });
+      [result, metrics = metrics_, fill = std::move(fill),
+       finish = std::move(finish)](absl::Status s) {
+        // A failed group write voids every answer in it, even one that wrote nothing:
+        // it may have read state staged by another unit of the group.
+        if (s.ok()) s = result->error;
+        if (s.ok()) {
+          fill(*result);
+          if (metrics != nullptr) metrics->Branch(result->effect);
+        }
+        finish(s);
+      });
 }
 
 void ParticipantService::DoPrepare(const v1::PrepareRequest& request, v1::PrepareResponse* response,
@@ -158,15 +158,13 @@ void ParticipantService::DoPrepare(const v1::PrepareRequest& request, v1::Prepar
   absl::Status checked = CheckPrepare(request);
   if (checked.ok()) checked = CheckParticipant(name_, request.participant());
   if (!checked.ok()) return finish(checked);
-  RunUnit(
-      [this, &request](absl::Time now, WorkView& v, UnitResult& r) {
-        return PrepareWork(handler_, request, now, v, r);
-      },
-      [response](const UnitResult& r) {
-        response->set_vote(r.vote.yes ? v1::VOTE_YES : v1::VOTE_NO);
-        response->set_reason(r.vote.reason);
-      },
-      std::move(finish));
+  RunUnit([this, &request](absl::Time now, WorkView& v,
+                           UnitResult& r) { return PrepareWork(handler_, request, now, v, r); },
+          [response](const UnitResult& r) {
+            response->set_vote(r.vote.yes ? v1::VOTE_YES : v1::VOTE_NO);
+            response->set_reason(r.vote.reason);
+          },
+          std::move(finish));
 }
 
 void ParticipantService::DoDecide(const std::string& txn_id, uint32_t branch_id, bool commit,

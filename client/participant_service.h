@@ -35,8 +35,7 @@ class ParticipantService final : public v1::Participant::CallbackService {
 
   // Every unit of work reads the time from `clock` (ParticipantOptions::clock).
   ParticipantService(storage::BranchStore& store, BranchHandler& handler,
-                     ParticipantMetrics* metrics, SagaHandler* saga, std::string name,
-                     Clock clock);
+                     ParticipantMetrics* metrics, SagaHandler* saga, std::string name, Clock clock);
 
   // One call of the Participant service by its method name ("Prepare", ...) and serialized
   // request: INVALID_ARGUMENT naming the method when it is unknown or the request does not

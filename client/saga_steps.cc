@@ -2,7 +2,6 @@
 
 #include <utility>
 
-
 namespace settle::sdk::internal {
 
 using storage::BarrierRecord;
@@ -25,8 +24,7 @@ StepOutcome Staged(storage::WorkView& view,
 }  // namespace
 
 bool ActWork(SagaHandler& handler, const std::string& txn_id, uint32_t branch_id,
-             const std::string& payload, absl::Time now, storage::WorkView& view,
-             UnitResult& out) {
+             const std::string& payload, absl::Time now, storage::WorkView& view, UnitResult& out) {
   const std::string key = BarrierKey(txn_id, branch_id);
   std::optional<BarrierRecord> barrier;
   if (!ReadBarrierFor(view, key, &barrier, out)) return false;

@@ -20,8 +20,7 @@ namespace settle::sdk::internal {
 //             --Compensate: refused for good--> stays COMMITTED (the saga parks)
 // Each runs as one unit of work at `now` (the SDK's clock); returns true to keep its writes.
 bool ActWork(SagaHandler& handler, const std::string& txn_id, uint32_t branch_id,
-             const std::string& payload, absl::Time now, storage::WorkView& view,
-             UnitResult& out);
+             const std::string& payload, absl::Time now, storage::WorkView& view, UnitResult& out);
 bool CompensateWork(SagaHandler& handler, const std::string& txn_id, uint32_t branch_id,
                     const std::string& payload, absl::Time now, storage::WorkView& view,
                     UnitResult& out);

@@ -133,9 +133,7 @@ class BalanceAdmin final : public v1::BalanceAdmin::CallbackService {
           WriteAccount(view, *response);
           return true;
         },
-        [reactor, result](absl::Status s) {
-          reactor->Finish(ToGrpcStatus(s.ok() ? *result : s));
-        });
+        [reactor, result](absl::Status s) { reactor->Finish(ToGrpcStatus(s.ok() ? *result : s)); });
     return reactor;
   }
 
@@ -197,8 +195,7 @@ absl::Status CheckOpenAccount(const v1::OpenAccountRequest& request) {
     return absl::InvalidArgumentError("account must be 1 to 64 bytes");
   }
   if (request.initial_minor() < 0 || request.initial_minor() > kMaxAmountMinor) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("initial_minor must be 0 to ", kMaxAmountMinor));
+    return absl::InvalidArgumentError(absl::StrCat("initial_minor must be 0 to ", kMaxAmountMinor));
   }
   return absl::OkStatus();
 }

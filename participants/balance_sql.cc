@@ -81,8 +81,8 @@ class SqlBalanceHandler final : public sdk::BranchHandler {
       auto r = sql->Exec(kSelectAccount, {posting.account()});
       if (!r.ok()) return sdk::Vote::No(std::string(r.status().message()));
       if (r->rows.empty()) {
-        return sdk::Vote::No(absl::StrCat("postings[", i, "].account: unknown account ",
-                                          Echo(posting.account())));
+        return sdk::Vote::No(
+            absl::StrCat("postings[", i, "].account: unknown account ", Echo(posting.account())));
       }
       if (AccountFromRow(r->rows[0]).available_minor() >
           std::numeric_limits<int64_t>::max() / 2 - posting.amount_minor()) {
@@ -199,8 +199,8 @@ class SqlBalanceAdmin final : public v1::BalanceAdmin::CallbackService {
     store_.Submit(
         [body = std::move(body), result](storage::WorkView& view) {
           storage::SqlTxn* sql = Sql(view);
-          *result = sql == nullptr ? absl::FailedPreconditionError("not a PostgreSQL store")
-                                   : body(*sql);
+          *result =
+              sql == nullptr ? absl::FailedPreconditionError("not a PostgreSQL store") : body(*sql);
           return result->ok();
         },
         [reactor, result](absl::Status s) { reactor->Finish(ToGrpcStatus(s.ok() ? *result : s)); });
@@ -215,9 +215,9 @@ class SqlBalanceAdmin final : public v1::BalanceAdmin::CallbackService {
 absl::StatusOr<ReferenceParticipant> MakeSqlBalance(storage::BranchStore& store) {
   absl::Status ddl;
   absl::Status created = store.SubmitAndWait([&ddl](storage::WorkView& view) {
-    ddl = Sql(view) == nullptr ? absl::InvalidArgumentError(
-                                     "balance on PostgreSQL needs --store=postgres://...")
-                               : Run(*Sql(view), kAccountsDdl, {});
+    ddl = Sql(view) == nullptr
+              ? absl::InvalidArgumentError("balance on PostgreSQL needs --store=postgres://...")
+              : Run(*Sql(view), kAccountsDdl, {});
     return ddl.ok();
   });
   if (created.ok()) created = ddl;

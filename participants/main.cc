@@ -105,7 +105,8 @@ int main(int argc, char** argv) {
   const std::string dsn = absl::GetFlag(FLAGS_store);
   absl::StatusOr<std::unique_ptr<settle::storage::BranchStore>> store;
   if (dsn.empty()) {
-    store = settle::storage::OpenRocksBranchStore(data_dir, settle::storage::StoreOptionsFromFlags());
+    store =
+        settle::storage::OpenRocksBranchStore(data_dir, settle::storage::StoreOptionsFromFlags());
   } else {
     settle::storage::PgStoreOptions pg;
     pg.dsn = dsn;

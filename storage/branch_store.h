@@ -71,8 +71,7 @@ class BranchStore {
   // Visits keys >= `from` with `prefix`, in byte order, until `visit` returns false.
   virtual absl::Status Scan(
       Space space, const std::string& prefix, const std::string& from,
-      const std::function<bool(const std::string& key, const std::string& value)>& visit)
-      const = 0;
+      const std::function<bool(const std::string& key, const std::string& value)>& visit) const = 0;
   // Keys of up to `max` finished barrier records (committed or aborted) last changed before
   // `cutoff`, for the retention sweep; prepared ones are never listed. DATA_LOSS if a record
   // is unreadable; UNAVAILABLE if the store cannot be read.

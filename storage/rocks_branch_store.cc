@@ -31,8 +31,8 @@ class BatchView final : public WorkView {
 
   absl::StatusOr<std::optional<std::string>> Get(Space space, const std::string& key) override {
     std::string value;
-    rocksdb::Status s = batch_->GetFromBatchAndDB(db_, rocksdb::ReadOptions(), cf(space), key,
-                                                  &value);
+    rocksdb::Status s =
+        batch_->GetFromBatchAndDB(db_, rocksdb::ReadOptions(), cf(space), key, &value);
     if (s.IsNotFound()) return std::nullopt;
     if (!s.ok()) return FromRocksDb(s, "cannot read the participant store");
     return std::optional<std::string>(std::move(value));
@@ -68,15 +68,15 @@ class RocksBranchStore final : public BranchStore {
   }
   absl::StatusOr<std::optional<std::string>> Get(Space space,
                                                  const std::string& key) const override;
-  absl::Status Scan(Space space, const std::string& prefix, const std::string& from,
-                    const std::function<bool(const std::string&, const std::string&)>& visit)
-      const override;
+  absl::Status Scan(
+      Space space, const std::string& prefix, const std::string& from,
+      const std::function<bool(const std::string&, const std::string&)>& visit) const override;
   absl::StatusOr<std::vector<std::string>> FinishedBarriers(absl::Time cutoff,
                                                             int max) const override;
 
  private:
   std::unique_ptr<ReopenableDb> db_;
-  bool needs_recovery_ = false;  // Writer thread only; see TxnLog.
+  bool needs_recovery_ = false;               // Writer thread only; see TxnLog.
   std::unique_ptr<CommitQueue<Unit>> queue_;  // Last: its thread uses the fields above.
 
   rocksdb::ColumnFamilyHandle* cf(Space s) const ABSL_SHARED_LOCKS_REQUIRED(db_->mu) {
@@ -144,15 +144,15 @@ absl::Status RocksBranchStore::Scan(
 }
 
 absl::StatusOr<std::vector<std::string>> RocksBranchStore::FinishedBarriers(absl::Time cutoff,
-                                                                           int max) const {
+                                                                            int max) const {
   const int64_t cutoff_micros = absl::ToUnixMicros(cutoff);
   std::vector<std::string> due;
   std::string from;
   for (bool next_shard = true; next_shard && static_cast<int>(due.size()) < max;) {
     next_shard = false;
     absl::Status bad;
-    absl::Status s = Scan(
-        Space::kBarrier, "", from, [&](const std::string& key, const std::string& value) {
+    absl::Status s =
+        Scan(Space::kBarrier, "", from, [&](const std::string& key, const std::string& value) {
           const auto id = ParseTxnId(absl::string_view(key).substr(0, key.rfind('/')));
           if (id.has_value() && id->counter >= static_cast<uint64_t>(cutoff_micros)) {
             // Ids grow with begin time, so the rest of this shard began after the cutoff and
@@ -166,8 +166,7 @@ absl::StatusOr<std::vector<std::string>> RocksBranchStore::FinishedBarriers(absl
             bad = absl::DataLossError(absl::StrCat("barrier record ", key, " is unreadable"));
             return false;
           }
-          const bool finished =
-              rec.state() == BARRIER_COMMITTED || rec.state() == BARRIER_ABORTED;
+          const bool finished = rec.state() == BARRIER_COMMITTED || rec.state() == BARRIER_ABORTED;
           if (finished && rec.update_micros() < cutoff_micros) due.push_back(key);
           return static_cast<int>(due.size()) < max;
         });
@@ -191,4 +190,3 @@ absl::StatusOr<std::unique_ptr<BranchStore>> OpenRocksBranchStore(const std::str
 }
 
 }  // namespace settle::storage
-

@@ -48,9 +48,10 @@ absl::StatusOr<TxnSnapshot> TxnQueries::Get(const std::string& txn_id) const {
   auto rec = log_.Find(txn_id);
   if (!rec.ok()) return rec.status();
   if (!rec->has_value()) {
-    return absl::NotFoundError(absl::StrCat(
-        "txn_id ", Echo(txn_id), " names no transaction known here: it never began at this "
-        "coordinator, or it finished longer ago than the retention period"));
+    return absl::NotFoundError(
+        absl::StrCat("txn_id ", Echo(txn_id),
+                     " names no transaction known here: it never began at this "
+                     "coordinator, or it finished longer ago than the retention period"));
   }
   return TxnSnapshot{std::move(**rec), {}, false};
 }

@@ -45,8 +45,7 @@ class PgBranchStore final : public BranchStore {
     queue_.push_back({std::move(work), std::move(done)});
   }
 
-  absl::StatusOr<std::optional<std::string>> Get(Space space,
-                                                 const std::string& key) const override
+  absl::StatusOr<std::optional<std::string>> Get(Space space, const std::string& key) const override
       ABSL_LOCKS_EXCLUDED(query_mu_);
   absl::Status Scan(Space space, const std::string& prefix, const std::string& from,
                     const std::function<bool(const std::string&, const std::string&)>& visit)
@@ -97,9 +96,8 @@ void PgBranchStore::WorkerLoop() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
-          +[](PgBranchStore* s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return s->stop_ || !s->queue_.empty();
-          },
+          +[](PgBranchStore* s)
+               ABSL_NO_THREAD_SAFETY_ANALYSIS { return s->stop_ || !s->queue_.empty(); },
           this));
       if (queue_.empty()) return;  // Stopping, and nothing left to run.
       unit = std::move(queue_.front());
@@ -173,20 +171,19 @@ absl::StatusOr<std::optional<std::string>> PgBranchStore::Get(Space space,
   if (space == Space::kBarrier) {
     std::string txn, branch;
     if (!pg::SplitBarrierKey(key, &txn, &branch)) return std::nullopt;
-    absl::Status s = QueryLocked(
-        absl::StrCat("SELECT ", pg::kBarrierColumns,
-                     " FROM settle_barrier WHERE txn_id = $1 AND branch_id = $2"),
-        {Param::Text(txn), Param::Text(branch)}, {pg::kBarrierPayloadColumn}, &r);
+    absl::Status s =
+        QueryLocked(absl::StrCat("SELECT ", pg::kBarrierColumns,
+                                 " FROM settle_barrier WHERE txn_id = $1 AND branch_id = $2"),
+                    {Param::Text(txn), Param::Text(branch)}, {pg::kBarrierPayloadColumn}, &r);
     if (!s.ok()) return s;
     if (r.rows.empty()) return std::nullopt;
     auto rec = pg::RecordFromRow(r.rows[0], 0, key);
     if (!rec.ok()) return rec.status();
     return std::optional<std::string>(std::move(*rec));
   }
-  absl::Status s = QueryLocked("SELECT value FROM settle_kv WHERE space = $1 AND key = $2",
-                               {Param::Text(absl::StrCat(static_cast<int>(space))),
-                                Param::Bytes(key)},
-                               {0}, &r);
+  absl::Status s =
+      QueryLocked("SELECT value FROM settle_kv WHERE space = $1 AND key = $2",
+                  {Param::Text(absl::StrCat(static_cast<int>(space))), Param::Bytes(key)}, {0}, &r);
   if (!s.ok()) return s;
   if (r.rows.empty()) return std::nullopt;
   return r.rows[0][0];
@@ -207,8 +204,7 @@ absl::Status PgBranchStore::Scan(
         absl::Status s = QueryLocked(
             absl::StrCat("SELECT key, value FROM settle_kv WHERE space = $1 AND key ",
                          inclusive ? ">=" : ">", " $2 ORDER BY key LIMIT ", kScanPage),
-            {Param::Text(absl::StrCat(static_cast<int>(space))), Param::Bytes(after)}, {0, 1},
-            &r);
+            {Param::Text(absl::StrCat(static_cast<int>(space))), Param::Bytes(after)}, {0, 1}, &r);
         if (!s.ok()) return s;
       }
       for (auto& row : r.rows) {
@@ -228,13 +224,13 @@ absl::Status PgBranchStore::Scan(
     SqlResult r;
     {
       absl::MutexLock lock(&query_mu_);
-      absl::Status s = QueryLocked(
-          absl::StrCat("SELECT txn_id, branch_id, ", pg::kBarrierColumns,
-                       " FROM settle_barrier WHERE (txn_id, branch_id) > ($1, $2) "
-                       "ORDER BY txn_id, branch_id LIMIT ",
-                       kScanPage),
-          {Param::Text(txn), Param::Text(absl::StrCat(branch))}, {2 + pg::kBarrierPayloadColumn},
-          &r);
+      absl::Status s =
+          QueryLocked(absl::StrCat("SELECT txn_id, branch_id, ", pg::kBarrierColumns,
+                                   " FROM settle_barrier WHERE (txn_id, branch_id) > ($1, $2) "
+                                   "ORDER BY txn_id, branch_id LIMIT ",
+                                   kScanPage),
+                      {Param::Text(txn), Param::Text(absl::StrCat(branch))},
+                      {2 + pg::kBarrierPayloadColumn}, &r);
       if (!s.ok()) return s;
     }
     for (auto& row : r.rows) {
@@ -252,7 +248,7 @@ absl::Status PgBranchStore::Scan(
 }
 
 absl::StatusOr<std::vector<std::string>> PgBranchStore::FinishedBarriers(absl::Time cutoff,
-                                                                        int max) const {
+                                                                         int max) const {
   SqlResult r;
   {
     absl::MutexLock lock(&query_mu_);
@@ -260,8 +256,8 @@ absl::StatusOr<std::vector<std::string>> PgBranchStore::FinishedBarriers(absl::T
     absl::Status s = QueryLocked(
         "SELECT txn_id, branch_id FROM settle_barrier WHERE state IN ('committed', 'aborted') "
         "AND updated_micros < $1 ORDER BY updated_micros LIMIT $2",
-        {Param::Text(absl::StrCat(absl::ToUnixMicros(cutoff))), Param::Text(absl::StrCat(max))},
-        {}, &r);
+        {Param::Text(absl::StrCat(absl::ToUnixMicros(cutoff))), Param::Text(absl::StrCat(max))}, {},
+        &r);
     if (!s.ok()) return s;
   }
   std::vector<std::string> keys;
@@ -277,8 +273,8 @@ absl::StatusOr<std::vector<std::string>> PgBranchStore::FinishedBarriers(absl::T
 
 absl::StatusOr<std::unique_ptr<BranchStore>> OpenPgBranchStore(const PgStoreOptions& options) {
   if (options.pool_size < 1 || options.pool_size > 256) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--pg_pool_size ", options.pool_size, " is out of range: use 1 to 256 connections"));
+    return absl::InvalidArgumentError(absl::StrCat("--pg_pool_size ", options.pool_size,
+                                                   " is out of range: use 1 to 256 connections"));
   }
   if (options.max_attempts < 1) {
     return absl::InvalidArgumentError("max_attempts must be at least 1");

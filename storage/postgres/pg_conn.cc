@@ -26,8 +26,8 @@ absl::Status FromResult(PGconn* conn, const PGresult* res, const std::string& wh
       absl::StrCat(what, ": ", Trimmed(res != nullptr ? PQresultErrorMessage(res) : nullptr),
                    sqlstate.empty() ? "" : absl::StrCat(" (SQLSTATE ", sqlstate, ")"));
   if (PQstatus(conn) != CONNECTION_OK || sqlstate.empty()) {
-    return absl::UnavailableError(
-        absl::StrCat(what, ": the connection to PostgreSQL is lost: ", Trimmed(PQerrorMessage(conn))));
+    return absl::UnavailableError(absl::StrCat(
+        what, ": the connection to PostgreSQL is lost: ", Trimmed(PQerrorMessage(conn))));
   }
   if (sqlstate == "40001" || sqlstate == "40P01") return absl::AbortedError(message);
   // 08: connection exception; 57P: operator intervention (shutdown); 53: insufficient
@@ -69,8 +69,8 @@ absl::StatusOr<std::unique_ptr<Conn>> Conn::Open(const std::string& dsn) {
     // reading the message's text.
     switch (PQping(dsn.c_str())) {
       case PQPING_OK:
-        return absl::PermissionDeniedError(absl::StrCat(
-            "PostgreSQL refused the connection (login, password or database): ", why));
+        return absl::PermissionDeniedError(
+            absl::StrCat("PostgreSQL refused the connection (login, password or database): ", why));
       case PQPING_NO_ATTEMPT:  // A value libpq refuses before it tries (sslmode=sometimes).
         return absl::InvalidArgumentError(
             absl::StrCat("--store: the PostgreSQL connection string is not valid: ", why));
@@ -120,12 +120,12 @@ absl::StatusOr<SqlResult> Conn::Exec(const std::string& sql, const std::vector<P
     name = *prepared;
   }
   const int n = static_cast<int>(params.size());
-  PGresult* res =
-      params.empty()   ? PQexec(conn_, sql.c_str())
-      : name.empty()   ? PQexecParams(conn_, sql.c_str(), n, nullptr, values.data(),
-                                      lengths.data(), formats.data(), /*resultFormat=*/0)
-                       : PQexecPrepared(conn_, name.c_str(), n, values.data(), lengths.data(),
-                                        formats.data(), /*resultFormat=*/0);
+  PGresult* res = params.empty() ? PQexec(conn_, sql.c_str())
+                  : name.empty()
+                      ? PQexecParams(conn_, sql.c_str(), n, nullptr, values.data(), lengths.data(),
+                                     formats.data(), /*resultFormat=*/0)
+                      : PQexecPrepared(conn_, name.c_str(), n, values.data(), lengths.data(),
+                                       formats.data(), /*resultFormat=*/0);
   std::unique_ptr<PGresult, void (*)(PGresult*)> hold(res, PQclear);
   const ExecStatusType st = res == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(res);
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {

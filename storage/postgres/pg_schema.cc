@@ -21,8 +21,7 @@ absl::Status Check(Conn& conn) {
         "a table settle_barrier exists without settle_schema: it is not Settle's; use another "
         "database or schema (search_path in --store)");
   }
-  auto version =
-      conn.Exec("SELECT version FROM settle_schema WHERE component = 'settle_barrier'");
+  auto version = conn.Exec("SELECT version FROM settle_schema WHERE component = 'settle_barrier'");
   if (!version.ok()) return version.status();
   int v = 0;
   if (version->rows.empty() || !version->rows[0][0].has_value() ||
@@ -31,14 +30,15 @@ absl::Status Check(Conn& conn) {
         "settle_schema names no version of settle_barrier: the schema is damaged");
   }
   if (v > kSchemaVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the barrier tables have schema version ", v, ", written by a newer Settle; this build "
-        "knows version ", kSchemaVersion, " and will not write them"));
+    return absl::FailedPreconditionError(absl::StrCat("the barrier tables have schema version ", v,
+                                                      ", written by a newer Settle; this build "
+                                                      "knows version ",
+                                                      kSchemaVersion, " and will not write them"));
   }
   if (v < kSchemaVersion || !barrier) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the barrier tables have schema version ", v, " but settle_barrier ",
-        barrier ? "is older" : "is missing", ": the schema is damaged"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the barrier tables have schema version ", v, " but settle_barrier ",
+                     barrier ? "is older" : "is missing", ": the schema is damaged"));
   }
   // Every column the store reads and writes, so a foreign table fails here and not mid-payment.
   auto columns = conn.Exec(

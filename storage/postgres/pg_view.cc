@@ -9,8 +9,10 @@ namespace settle::storage::pg {
 namespace {
 
 constexpr std::pair<BarrierStateRecord, const char*> kStates[] = {
-    {BARRIER_PREPARED, "prepared"},   {BARRIER_PRECOMMITTED, "precommitted"},
-    {BARRIER_COMMITTED, "committed"}, {BARRIER_ABORTED, "aborted"},
+    {BARRIER_PREPARED, "prepared"},
+    {BARRIER_PRECOMMITTED, "precommitted"},
+    {BARRIER_COMMITTED, "committed"},
+    {BARRIER_ABORTED, "aborted"},
     {BARRIER_COMPENSATING, "compensating"}};
 
 Param Micros(int64_t micros) {
@@ -34,16 +36,15 @@ std::optional<std::vector<Param>> RowParams(const std::string& txn_id, const std
   for (const PeerRecord& p : rec.peers()) {
     absl::StrAppend(&peers, peers.empty() ? "" : " ", p.branch_id(), "=", p.endpoint());
   }
-  return std::vector<Param>{
-      Param::Text(txn_id),
-      Param::Text(branch),
-      Param::Text(state),
-      Param::Text(rec.tombstone() ? "t" : "f"),
-      rec.payload().empty() ? Param::Null() : Param::Bytes(rec.payload()),
-      Micros(rec.prepared_micros()),
-      Param::Text(absl::StrCat(rec.update_micros())),
-      Micros(rec.three_phase_timeout_micros()),
-      peers.empty() ? Param::Null() : Param::Text(peers)};
+  return std::vector<Param>{Param::Text(txn_id),
+                            Param::Text(branch),
+                            Param::Text(state),
+                            Param::Text(rec.tombstone() ? "t" : "f"),
+                            rec.payload().empty() ? Param::Null() : Param::Bytes(rec.payload()),
+                            Micros(rec.prepared_micros()),
+                            Param::Text(absl::StrCat(rec.update_micros())),
+                            Micros(rec.three_phase_timeout_micros()),
+                            peers.empty() ? Param::Null() : Param::Text(peers)};
 }
 
 std::string SpaceNumber(Space space) { return absl::StrCat(static_cast<int>(space)); }
@@ -166,8 +167,9 @@ void PgView::Put(Space space, const std::string& key, const std::string& value) 
   } else {
     params = {Param::Text(SpaceNumber(space)), Param::Bytes(key), Param::Bytes(value)};
     insert = "INSERT INTO settle_kv VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
-    upsert = "INSERT INTO settle_kv VALUES ($1, $2, $3) ON CONFLICT (space, key) DO UPDATE SET "
-             "value = EXCLUDED.value";
+    upsert =
+        "INSERT INTO settle_kv VALUES ($1, $2, $3) ON CONFLICT (space, key) DO UPDATE SET "
+        "value = EXCLUDED.value";
     update = "UPDATE settle_kv SET value = $3 WHERE space = $1 AND key = $2";
   }
   // A row this unit saw absent is inserted, and the count decides: none inserted means a
@@ -176,9 +178,8 @@ void PgView::Put(Space space, const std::string& key, const std::string& value) 
   auto r = Run(!known.has_value() ? upsert : *known ? update : insert, params);
   if (!r.ok()) return;
   if (known.has_value() && r->affected != 1) {
-    return Fail(absl::AbortedError(absl::StrCat("row ", key, " was ",
-                                                *known ? "removed" : "inserted",
-                                                " by a concurrent unit of work")));
+    return Fail(absl::AbortedError(absl::StrCat(
+        "row ", key, " was ", *known ? "removed" : "inserted", " by a concurrent unit of work")));
   }
   exists_[{space, key}] = true;
   wrote_barrier_ = wrote_barrier_ || space == Space::kBarrier;

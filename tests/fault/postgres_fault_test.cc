@@ -68,9 +68,9 @@ TEST_F(PostgresFaultTest, PostgresStoppedFastStoppedImmediateAndKilledUnderLoad)
     // fast: open transactions rolled back, a checkpoint; immediate: none, recovery from the
     // WAL; kill -9 of the postmaster: the same, with its backends dying on their own.
     const int how = i % 3;
-    const absl::Status down = how == 0 ? server_->Stop(/*immediate=*/false)
-                              : how == 1 ? server_->Stop(/*immediate=*/true)
-                                         : server_->Kill();
+    const absl::Status down = how == 0   ? server_->Stop(/*immediate=*/false)
+                                : how == 1 ? server_->Stop(/*immediate=*/true)
+                                           : server_->Kill();
     ASSERT_TRUE(down.ok()) << down;
     PauseRandomly(200, 1500);  // Down this long: Prepares fail and abort, Commits wait.
     const absl::Status up = server_->Restart();

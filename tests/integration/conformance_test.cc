@@ -1,12 +1,13 @@
 // The contract kit: settle-conformance passes Settle's balance participant on RocksDB and on a
 // real PostgreSQL server, and fails a participant that keeps no barrier.
 
+#include "client/conformance.h"
+
 #include <sys/wait.h>
 
 #include <map>
 #include <memory>
 
-#include "client/conformance.h"
 #include "common/credentials.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/server_builder.h"
@@ -23,11 +24,10 @@ using testing::LocalStack;
 // test's log, so a failure shows the table).
 int RunKit(LocalStack& stack) {
   const std::string log = stack.dir() + "/conformance.log";
-  auto p = testing::Process::Start(
-      testing::BinaryPath("settle-conformance"),
-      {"--participant=" + stack.participant_endpoint("balance"), "--name=balance",
-       "--balance_account=kit"},
-      log);
+  auto p = testing::Process::Start(testing::BinaryPath("settle-conformance"),
+                                   {"--participant=" + stack.participant_endpoint("balance"),
+                                    "--name=balance", "--balance_account=kit"},
+                                   log);
   if (!p.ok()) return -1;
   std::optional<int> status = (*p)->Wait(absl::Seconds(120));
   std::printf("%s", testing::ReadFile(log).c_str());
@@ -76,8 +76,8 @@ TEST(ConformanceTest, AParticipantWithoutABarrierFailsTheKit) {
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   ASSERT_NE(port, 0);
-  auto stub = v1::Participant::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", port), ChannelCredentials(TlsOptions())));
+  auto stub = v1::Participant::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), ChannelCredentials(TlsOptions())));
   conformance::KitOptions options;
   options.payload = "anything";
   const conformance::KitReport report = conformance::RunKit(*stub, options);

@@ -104,8 +104,9 @@ TEST(MetricsBeforeAnyEventTest, EveryUnlabelledOrBoundedSeriesExistsAtZero) {
            text.find("\nsettle_participant_consecutive_failures") != std::string::npos;
   }));
   // Documented, and absent until their first event (an outside check found them missing).
-  EXPECT_NE(text.find("\nsettle_decision_retries_total{method=\"Commit\",participant=\"balance\"} 0"),
-            std::string::npos);
+  EXPECT_NE(
+      text.find("\nsettle_decision_retries_total{method=\"Commit\",participant=\"balance\"} 0"),
+      std::string::npos);
   const std::string balance =
       testing::HttpGet(fresh.participant_metrics_endpoint("balance"), "/metrics");
   EXPECT_NE(balance.find("\nsettle_participant_decision_queries_total{answer=\"commit\"} 0"),

@@ -30,8 +30,7 @@ class PostgresParticipantTest : public ::testing::Test {
 
   // settle-participant's exit code with `flags`; -1 if it did not exit within a minute.
   int ExitCode(const std::vector<std::string>& flags) {
-    std::vector<std::string> args = {"--kind=balance", "--listen=127.0.0.1:0",
-                                     "--metrics_listen="};
+    std::vector<std::string> args = {"--kind=balance", "--listen=127.0.0.1:0", "--metrics_listen="};
     args.insert(args.end(), flags.begin(), flags.end());
     auto p = testing::Process::Start(testing::BinaryPath("settle-participant"), args,
                                      stack_.dir() + "/refused.log");

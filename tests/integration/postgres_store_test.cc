@@ -104,7 +104,8 @@ TEST_F(PgStoreTest, RefusesAForeignBarrierTableAndCreatesNothing) {
 
 TEST_F(PgStoreTest, ConfigurationErrorsNameWhatIsWrong) {
   storage::PgStoreOptions options;
-  for (const char* dsn : {"host='127.0.0.1", "postgresql://nobody@127.0.0.1:5432/x?sslmode=sometimes"}) {
+  for (const char* dsn :
+       {"host='127.0.0.1", "postgresql://nobody@127.0.0.1:5432/x?sslmode=sometimes"}) {
     options.dsn = dsn;
     EXPECT_EQ(storage::OpenPgBranchStore(options).status().code(),
               absl::StatusCode::kInvalidArgument)
@@ -136,8 +137,7 @@ TEST_F(PgStoreTest, ConcurrentUnitsForOneBranchTakeEffectOnce) {
         auto barrier = view.Get(Space::kBarrier, "s0-0000000000000001/00000");
         if (!barrier.ok() || barrier->has_value()) return false;
         if (!view.sql()->Exec("INSERT INTO effects VALUES (1)", {}).ok()) return false;
-        view.Put(Space::kBarrier, "s0-0000000000000001/00000",
-                 Record(storage::BARRIER_PREPARED));
+        view.Put(Space::kBarrier, "s0-0000000000000001/00000", Record(storage::BARRIER_PREPARED));
         return true;
       });
       if (s.ok()) ok.fetch_add(1);
@@ -216,8 +216,8 @@ TEST_F(PgStoreTest, ListsFinishedBarriersPastTheCutoffOldestFirst) {
   put("s0-0000000000000004/00000", storage::BARRIER_COMMITTED, 5000);
   auto due = (*store)->FinishedBarriers(absl::FromUnixMicros(1000), 10);
   ASSERT_TRUE(due.ok()) << due.status();
-  EXPECT_EQ(*due, (std::vector<std::string>{"s0-0000000000000002/00003",
-                                            "s0-0000000000000001/00000"}));
+  EXPECT_EQ(*due,
+            (std::vector<std::string>{"s0-0000000000000002/00003", "s0-0000000000000001/00000"}));
   EXPECT_EQ((*store)->FinishedBarriers(absl::FromUnixMicros(1000), 1)->size(), 1u);
 }
 

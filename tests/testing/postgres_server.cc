@@ -36,8 +36,8 @@ PostgresServer::PostgresServer(std::string bin, std::string dir, int port)
 absl::Status PostgresServer::Run(const std::string& tool, const std::string& args) const {
   // As root, through runuser: initdb, pg_ctl and postgres refuse to run as root.
   const std::string as = geteuid() == 0 ? "runuser -u postgres -- " : "";
-  const std::string cmd = absl::StrCat(as, bin_, "/", tool, " ", args, " >>", dir_,
-                                       "/tools.log 2>&1 </dev/null");
+  const std::string cmd =
+      absl::StrCat(as, bin_, "/", tool, " ", args, " >>", dir_, "/tools.log 2>&1 </dev/null");
   const int rc = std::system(cmd.c_str());
   if (rc != 0) {
     return absl::UnavailableError(
@@ -70,10 +70,10 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
   std::unique_ptr<PostgresServer> server(new PostgresServer(bin, dir, FreeListenPort()));
   // scram over TCP (a wrong password is refused, as in production); --no-sync: initdb's own
   // files only, the server itself syncs its WAL as always.
-  if (absl::Status s = server->Run(
-          "initdb", absl::StrCat("-D ", dir, "/data -U postgres --pwfile=", dir,
-                                 "/pwfile --auth-host=scram-sha-256 --auth-local=trust "
-                                 "--no-sync --encoding=UTF8 --locale=C"));
+  if (absl::Status s =
+          server->Run("initdb", absl::StrCat("-D ", dir, "/data -U postgres --pwfile=", dir,
+                                             "/pwfile --auth-host=scram-sha-256 --auth-local=trust "
+                                             "--no-sync --encoding=UTF8 --locale=C"));
       !s.ok()) {
     return s;
   }
@@ -86,8 +86,9 @@ absl::Status PostgresServer::Launch() {
   // killed it is reaped here, where a daemon's zombie would keep its pid alive and a new
   // postmaster would refuse to start beside it.
   std::vector<std::string> args = {
-      bin_ + "/postgres", "-D", dir_ + "/data", "-c", "listen_addresses=127.0.0.1", "-p",
-      absl::StrCat(port_), "-k", dir_, "-c", "max_connections=200", "-c", "shared_buffers=32MB"};
+      bin_ + "/postgres",   "-D", dir_ + "/data", "-c", "listen_addresses=127.0.0.1", "-p",
+      absl::StrCat(port_),  "-k", dir_,           "-c", "max_connections=200",        "-c",
+      "shared_buffers=32MB"};
   std::string binary = args[0];
   if (geteuid() == 0) {
     args.insert(args.begin(), {"-u", "postgres", "--"});
@@ -101,9 +102,9 @@ absl::Status PostgresServer::Launch() {
   const std::string ready =
       absl::StrCat(bin_, "/pg_isready -q -h ", dir_, " -p ", port_, " >/dev/null 2>&1");
   if (!WaitFor([&] { return std::system(ready.c_str()) == 0; }, absl::Seconds(60))) {
-    return absl::UnavailableError(absl::StrCat(
-        "the PostgreSQL server did not accept connections within a minute; see ", dir_,
-        "/server.log"));
+    return absl::UnavailableError(
+        absl::StrCat("the PostgreSQL server did not accept connections within a minute; see ", dir_,
+                     "/server.log"));
   }
   return absl::OkStatus();
 }
@@ -118,9 +119,9 @@ absl::StatusOr<std::string> PostgresServer::Query(const std::string& database,
   // no quoting can break it.
   const std::string file = absl::StrCat(dir_, "/query-", getpid(), ".sql");
   std::ofstream(file) << sql << "\n";
-  const std::string cmd = absl::StrCat(bin_, "/psql -X -q -tA -v ON_ERROR_STOP=1 -h ", dir_,
-                                       " -p ", port_, " -U postgres -d ", database, " -f ", file,
-                                       " 2>>", dir_, "/tools.log");
+  const std::string cmd =
+      absl::StrCat(bin_, "/psql -X -q -tA -v ON_ERROR_STOP=1 -h ", dir_, " -p ", port_,
+                   " -U postgres -d ", database, " -f ", file, " 2>>", dir_, "/tools.log");
   FILE* out = popen(cmd.c_str(), "r");
   if (out == nullptr) return absl::InternalError("cannot run psql");
   std::string text;

@@ -54,14 +54,14 @@ class PostgresServer final {
 
 // In a GoogleTest SetUp: starts a server into `server` (a unique_ptr<PostgresServer>), or skips
 // the test loudly, with the reason, when none can start on this machine.
-#define SETTLE_START_POSTGRES_OR_SKIP(server)                                              \
-  do {                                                                                     \
-    auto started = ::settle::testing::PostgresServer::Start();                             \
-    if (!started.ok()) {                                                                   \
-      GTEST_SKIP() << "SKIPPED LOUDLY: no PostgreSQL server could start here: "            \
-                   << started.status();                                                    \
-    }                                                                                      \
-    server = std::move(*started);                                                          \
+#define SETTLE_START_POSTGRES_OR_SKIP(server)                                   \
+  do {                                                                          \
+    auto started = ::settle::testing::PostgresServer::Start();                  \
+    if (!started.ok()) {                                                        \
+      GTEST_SKIP() << "SKIPPED LOUDLY: no PostgreSQL server could start here: " \
+                   << started.status();                                         \
+    }                                                                           \
+    server = std::move(*started);                                               \
   } while (0)
 
 #endif  // SETTLE_TESTS_TESTING_POSTGRES_SERVER_H_

@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "client/participant_server.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "client/participant_server.h"
 #include "gtest/gtest.h"
 #include "proto/time_convert.h"
 #include "settle/v1/participant.pb.h"
@@ -83,7 +83,8 @@ class InDoubtTest : public ::testing::Test {
   CountingHandler handler_;
   FakeDecisions decisions_;
   std::unique_ptr<ParticipantServer> server_;
-  absl::Time now_ = absl::FromUnixSeconds(1'800'000'000);  // The manual clock; read on the store's thread.
+  absl::Time now_ =
+      absl::FromUnixSeconds(1'800'000'000);  // The manual clock; read on the store's thread.
 };
 
 TEST_F(InDoubtTest, AppliesEachDecisionAndKeepsAskingAboutTheRest) {
@@ -92,9 +93,8 @@ TEST_F(InDoubtTest, AppliesEachDecisionAndKeepsAskingAboutTheRest) {
   for (const auto& id : {commit, abort, undecided, unreachable}) {
     ASSERT_EQ(Prepare(id), v1::VOTE_YES);
   }
-  decisions_.answers = {{commit, Decision::kCommit},
-                        {abort, Decision::kAbort},
-                        {undecided, Decision::kUndecided}};
+  decisions_.answers = {
+      {commit, Decision::kCommit}, {abort, Decision::kAbort}, {undecided, Decision::kUndecided}};
   EXPECT_EQ(server_->ResolveInDoubtOnce(now_ + absl::Minutes(1)), 2);
   EXPECT_EQ(handler_.committed, std::vector<std::string>{commit});
   EXPECT_EQ(handler_.aborted, std::vector<std::string>{abort});

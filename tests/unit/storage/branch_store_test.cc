@@ -1,7 +1,7 @@
 #include "storage/branch_store.h"
-#include "storage/rocks_branch_store.h"
 
 #include "gtest/gtest.h"
+#include "storage/rocks_branch_store.h"
 #include "tests/testing/wait.h"
 
 namespace settle::storage {
