@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "client/participant_server.h"
 #include "client/participant_service.h"
 #include "participants/reference.h"
@@ -59,7 +60,8 @@ std::vector<Participant>& Participants() {
     p.store = *settle::storage::OpenRocksBranchStore(base + "/" + kind);
     p.reference = *settle::participants::MakeReference(kind, *p.store);
     p.service = std::make_unique<settle::sdk::internal::ParticipantService>(
-        *p.store, *p.reference.handler, nullptr, p.reference.saga.get(), kind);
+        *p.store, *p.reference.handler, nullptr, p.reference.saga.get(), kind,
+        [] { return absl::Now(); });
     all->push_back(std::move(p));
   }
   return *all;
