@@ -48,7 +48,9 @@ TEST_F(BankFaultTest, CoordinatorKilledAtRandomInstantsUnderLoad) {
     ++faults_;
   }
   PauseRandomly(200, 300);
-  EXPECT_GT(bank_.payments(), 30);
+  // Under TSan a restarted coordinator spends much of each 50-400 ms life starting up: 25 to 120
+  // payments got through in runs of this test there, against hundreds in the main build.
+  EXPECT_GT(bank_.payments(), kUnderThreadSanitizer ? 10 : 30);
   HealAndCheck();
 }
 

@@ -22,6 +22,7 @@
 #include "common/signals.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/server_builder.h"
+#include "proto/unary_call.h"
 #include "server/engine/scheduler.h"
 #include "settle/v1/participant.grpc.pb.h"
 
@@ -125,18 +126,21 @@ class FaultProxy final : public Participant::CallbackService {
     }
     if (Roll() < absl::GetFlag(FLAGS_duplicate)) {
       Injected("duplicate", method);
-      auto copy = std::make_shared<Req>(*req);
-      scheduler_.RunAfter(Delay() * 3, [call, copy] {
-        auto cctx = std::make_shared<grpc::ClientContext>();
-        auto cresp = std::make_shared<Resp>();
-        call(cctx.get(), copy.get(), cresp.get(), [cctx, copy, cresp](grpc::Status) {});
+      auto copy = std::make_shared<settle::UnaryCall<Req, Resp>>();
+      copy->request = *req;
+      scheduler_.RunAfter(Delay() * 3, [call, copy]() mutable {
+        settle::StartUnaryCall<Req, Resp>(call, absl::Now() + absl::Seconds(30), std::move(copy),
+                                          [](const grpc::Status&, const Resp&) {});
       });
     }
     const bool lose_reply = Roll() < absl::GetFlag(FLAGS_drop_reply);
     scheduler_.RunAfter(Delay(), [call, ctx, req, resp, reactor, lose_reply, method] {
       auto cctx = std::make_shared<grpc::ClientContext>();
       cctx->set_deadline(ctx->deadline());
+      // The server's own request and response, so not a UnaryCall: the same hand-off, stated here.
+      SETTLE_TSAN_HAND_OVER(cctx.get());
       call(cctx.get(), req, resp, [cctx, reactor, lose_reply, method](grpc::Status s) {
+        SETTLE_TSAN_TAKE_OVER(cctx.get());
         if (lose_reply) {
           Injected("drop_reply", method);
           s = grpc::Status(grpc::StatusCode::UNAVAILABLE, "reply lost (fault proxy)");
