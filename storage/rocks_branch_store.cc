@@ -18,6 +18,13 @@ namespace {
 constexpr char kSchemaKey[] = "schema_version";
 constexpr char kSchemaVersion[] = "settle.branchstore.1";
 
+// The first key past every key that starts with `prefix`; empty when none is (all 0xff).
+std::string PrefixEnd(std::string prefix) {
+  while (!prefix.empty() && static_cast<unsigned char>(prefix.back()) == 0xff) prefix.pop_back();
+  if (!prefix.empty()) prefix.back() = static_cast<char>(prefix.back() + 1);
+  return prefix;
+}
+
 struct Unit {
   BranchStore::Work work;
   BranchStore::Done done;
@@ -135,7 +142,14 @@ absl::Status RocksBranchStore::Scan(
     const std::function<bool(const std::string&, const std::string&)>& visit) const {
   absl::ReaderMutexLock lock(&db_->mu);
   if (absl::Status s = db_->CheckOpen(); !s.ok()) return s;
-  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions(), cf(space)));
+  // The bound keeps the iterator inside the prefix: without it, a Seek past the prefix's last
+  // live key walks every tombstone after it (the in-doubt index deletes one per decision, and
+  // the three-phase timer scan every 100 ms walked all of them).
+  const std::string end = PrefixEnd(prefix);
+  rocksdb::Slice end_slice(end);
+  rocksdb::ReadOptions ro;
+  if (!end.empty()) ro.iterate_upper_bound = &end_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(ro, cf(space)));
   for (it->Seek(std::max(prefix, from)); it->Valid(); it->Next()) {
     if (!it->key().starts_with(prefix)) break;
     if (!visit(it->key().ToString(), it->value().ToString())) break;

@@ -1,6 +1,9 @@
 #include "storage/branch_store.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "rocksdb/perf_context.h"
+#include "rocksdb/perf_level.h"
 #include "storage/rocks_branch_store.h"
 #include "tests/testing/wait.h"
 
@@ -64,6 +67,55 @@ TEST(BranchStoreTest, LaterUnitsSeeEarlierUnitsBeforeTheyAreDurable) {
   }
   ASSERT_TRUE(testing::WaitFor([&] { return done.load() == kUnits; }));
   EXPECT_EQ(store->Get(Space::kData, "counter")->value_or(""), std::to_string(kUnits));
+}
+
+// A scan stays inside its prefix: the three-phase timer scan ("3/") every 100 ms must not walk
+// the in-doubt index's tombstones ("p/", one per decided branch) that sort after it.
+TEST(BranchStoreTest, ScanDoesNotWalkTombstonesPastItsPrefix) {
+  testing::TempDir dir;
+  auto store = OpenOrDie(dir.path());
+  constexpr int kDecided = 1000;
+  ASSERT_TRUE(store
+                  ->SubmitAndWait([](WorkView& v) {
+                    for (int i = 0; i <= kDecided; ++i) {
+                      v.Put(Space::kMeta, absl::StrCat("p/", 100000 + i), "1");
+                    }
+                    return true;
+                  })
+                  .ok());
+  ASSERT_TRUE(store
+                  ->SubmitAndWait([](WorkView& v) {
+                    for (int i = 0; i < kDecided; ++i) {
+                      v.Delete(Space::kMeta, absl::StrCat("p/", 100000 + i));
+                    }
+                    return true;
+                  })
+                  .ok());
+
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);
+  rocksdb::get_perf_context()->Reset();
+  int timers = 0;
+  ASSERT_TRUE(store
+                  ->Scan(Space::kMeta, "3/", "",
+                         [&](const std::string&, const std::string&) {
+                           ++timers;
+                           return true;
+                         })
+                  .ok());
+  const uint64_t skipped = rocksdb::get_perf_context()->internal_delete_skipped_count;
+  std::vector<std::string> prepared;
+  ASSERT_TRUE(store
+                  ->Scan(Space::kMeta, "p/", "",
+                         [&](const std::string& key, const std::string&) {
+                           prepared.push_back(key);
+                           return true;
+                         })
+                  .ok());
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
+
+  EXPECT_EQ(timers, 0);
+  EXPECT_EQ(skipped, 0u) << "the \"3/\" scan walked tombstones of another prefix";
+  EXPECT_EQ(prepared, std::vector<std::string>{absl::StrCat("p/", 100000 + kDecided)});
 }
 
 }  // namespace
