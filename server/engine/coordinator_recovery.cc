@@ -3,10 +3,12 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/echo.h"
 #include "common/json_log.h"
 #include "server/engine/coordinator.h"
+#include "server/engine/modes.h"
 
 namespace settle::engine {
 
@@ -18,7 +20,7 @@ absl::Status Coordinator::Recover() {
   if (!active.ok()) return active.status();
   std::vector<TxnPtr> to_resume;
   for (auto& rec : *active) {
-    auto protocol = Protocol::For(std::move(rec), options_.protocol);
+    auto protocol = MakeProtocol(std::move(rec), options_.protocol);
     if (!protocol.ok()) {
       return absl::DataLossError(absl::StrCat("the log holds an active transaction this "
                                               "coordinator cannot resume: ",
@@ -39,7 +41,7 @@ absl::Status Coordinator::Recover() {
     ++by_state[state];
     if (metrics_ != nullptr) metrics_->Recovered(state);
     Log(LogLevel::kDebug, "recovering transaction", {{"txn", txn->id()}, {"state", state}});
-    Drive(txn, [&](Protocol& p) { return p.Resume(clock_.Now()); });
+    executor_.Drive(txn, [&](Protocol& p) { return p.Resume(clock_.Now()); });
   }
   Log(LogLevel::kInfo, "recovery started",
       {{"active_transactions", absl::StrCat(to_resume.size())},
@@ -80,7 +82,7 @@ absl::StatusOr<TxnSnapshot> Coordinator::Abort(const std::string& txn_id,
       txn->ApplyOperator([&](Protocol& p) { return p.OnOperatorAbort(reason, now); });
   if (!step.ok()) return step.status();
   Log(LogLevel::kInfo, "operator abort", {{"txn", txn_id}, {"reason", reason}});
-  Run(txn, *std::move(step));
+  executor_.Run(txn, *std::move(step));
   return txn->Snapshot(clock_.Now(), options_.stuck_after);
 }
 
@@ -100,7 +102,7 @@ absl::StatusOr<TxnSnapshot> Coordinator::Operate(
   if (!step.ok()) return step.status();
   Log(LogLevel::kInfo, "operator action",
       {{"txn", txn_id}, {"action", action}, {"who", who}, {"reason", reason}});
-  Run(txn, *std::move(step));
+  executor_.Run(txn, *std::move(step));
   return txn->Snapshot(clock_.Now(), options_.stuck_after);
 }
 

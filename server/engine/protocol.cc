@@ -3,9 +3,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/engine/saga.h"
-#include "server/engine/three_phase.h"
-#include "server/engine/two_phase.h"
 
 namespace settle::engine {
 
@@ -100,18 +97,6 @@ bool Retryable(const absl::Status& status) {
     default:
       return false;
   }
-}
-
-absl::StatusOr<std::unique_ptr<Protocol>> Protocol::For(storage::TxnRecord record,
-                                                        const ProtocolOptions& options) {
-  const std::optional<Mode> mode = ModeFromRecord(record.mode());
-  if (mode == Mode::kTwoPhase) return std::make_unique<TwoPhase>(std::move(record));
-  if (mode == Mode::kSaga) return std::make_unique<Saga>(std::move(record), options);
-  if (mode == Mode::kThreePhase) return std::make_unique<ThreePhase>(std::move(record), options);
-  return absl::InvalidArgumentError(absl::StrCat(
-      "transaction ", record.txn_id(), " has mode ",
-      mode.has_value() ? std::string(ModeName(*mode)) : absl::StrCat(record.mode()),
-      ", which this coordinator does not run"));
 }
 
 Protocol::Protocol(storage::TxnRecord record, Mode mode)

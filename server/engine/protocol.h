@@ -47,6 +47,13 @@ enum class Phase { kPrepare, kCommit, kAbort, kAct, kCompensate, kPreCommit };
 // The participant method a phase is, for metrics and logs: "Prepare", "Commit", "Act", ...
 const char* PhaseName(Phase phase);
 
+// One branch as a caller asks for it.
+struct BranchSpec {
+  std::string participant;
+  std::string payload;
+  uint32_t step = 0;  // MODE_SAGA: the step it runs in (0, 1, 2...); 0 for other modes.
+};
+
 // A participant's answer to one call. A status that is not OK means no answer (unreachable,
 // deadline passed, circuit open) or an error; for a Prepare, `yes` and `reason` are its vote; for
 // a saga action, `yes = false` is a refusal (a declined card), for a compensation one that
@@ -133,11 +140,7 @@ bool SameBody(const storage::TxnRecord& a, const storage::TxnRecord& b);
 // One transaction's protocol. Not thread-safe: its owner (Transaction) serialises events.
 class Protocol {
  public:
-  // The protocol of `record`'s mode, in the state the record holds. INVALID_ARGUMENT for a
-  // mode this coordinator does not run (DATA_LOSS-worthy when the record came from the log).
-  static absl::StatusOr<std::unique_ptr<Protocol>> For(storage::TxnRecord record,
-                                                       const ProtocolOptions& options = {});
-
+  // Built by MakeProtocol (modes.h), the one place that maps a mode to its class.
   virtual ~Protocol() = default;
   Protocol(const Protocol&) = delete;
   Protocol& operator=(const Protocol&) = delete;

@@ -8,6 +8,22 @@
 
 namespace settle::engine {
 
+absl::Status Saga::CheckSteps(Mode, const std::vector<BranchSpec>& branches) {
+  uint32_t last = 0;
+  for (const BranchSpec& b : branches) last = std::max(last, b.step);
+  // A gap would be a step with nothing to do.
+  std::vector<bool> used(last + 1, false);
+  for (const BranchSpec& b : branches) used[b.step] = true;
+  for (uint32_t s = 0; s <= last; ++s) {
+    if (!used[s]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "saga steps must run 0, 1, 2... without gaps; no branch has step ", s,
+          " but one has step ", last));
+    }
+  }
+  return absl::OkStatus();
+}
+
 Saga::Saga(storage::TxnRecord record, const ProtocolOptions& options)
     : Protocol(std::move(record), Mode::kSaga),
       options_(options),

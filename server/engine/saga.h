@@ -45,6 +45,8 @@ namespace settle::engine {
 class Saga final : public Protocol {
  public:
   Saga(storage::TxnRecord record, const ProtocolOptions& options);
+  // Steps run in order 0, 1, 2... without gaps; INVALID_ARGUMENT names the missing one.
+  static absl::Status CheckSteps(Mode mode, const std::vector<BranchSpec>& branches);
 
   Actions Start(absl::Time now) override;
   Actions Resume(absl::Time now) override;

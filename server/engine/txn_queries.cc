@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/echo.h"
+#include "server/engine/modes.h"
 #include "storage/txn_id.h"
 
 namespace settle::engine {
@@ -138,7 +139,7 @@ absl::StatusOr<Decision> TxnQueries::GetDecision(const std::string& txn_id) cons
   auto rec = log_.Find(txn_id);
   if (!rec.ok()) return rec.status();
   if (!rec->has_value()) return Decision::kAbort;  // Presumed abort.
-  auto protocol = Protocol::For(**std::move(rec));
+  auto protocol = MakeProtocol(**std::move(rec));
   if (!protocol.ok()) return protocol.status();
   return (*protocol)->decision();
 }

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <string>
 
+#include "server/engine/modes.h"
 #include "server/engine/protocol.h"
 #include "server/engine/transaction.h"
 #include "server/service/api_convert.h"
@@ -31,10 +32,10 @@ void Exercise(settle::storage::TxnRecord rec) {
   using namespace settle;
   const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
   (void)engine::ResultFromRecord(rec);
-  auto resumed = engine::Protocol::For(rec);
+  auto resumed = engine::MakeProtocol(rec);
   if (!resumed.ok()) return;
   (void)(*resumed)->Resume(now);
-  auto shown = engine::Protocol::For(std::move(rec));
+  auto shown = engine::MakeProtocol(std::move(rec));
   engine::Transaction txn(*std::move(shown));
   v1::Transaction out;
   ToTransaction(txn.Snapshot(now, absl::Minutes(1)), &out);
