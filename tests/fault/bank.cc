@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 
 namespace settle::fault {
 namespace {
@@ -67,7 +68,12 @@ void Bank::Client(int id) {
   // Its own channel: the coordinator restarts on the same port under it.
   auto client = client::SettleClient::Connect(stack_.coordinator_endpoint());
   std::mt19937_64 rng(static_cast<uint64_t>(id) * 7919 + 17);
-  for (int i = 0; !stop_; ++i) Pay(*client, rng, id, i);
+  for (int i = 0; !stop_; ++i) {
+    Pay(*client, rng, id, i);
+    if (options_.pause_between_payments > absl::ZeroDuration()) {
+      absl::SleepFor(options_.pause_between_payments);  // A paced client, not a wait.
+    }
+  }
 }
 
 void Bank::PayOne() {

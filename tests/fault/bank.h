@@ -26,6 +26,9 @@ struct BankOptions {
   int accounts = 16;
   int64_t opening_balance = 10000;
   int clients = 6;
+  // Each client's pause after each payment. Zero: as fast as the stack answers. Tests whose
+  // check drains a backlog at a slow consumer's pace (the notifier's webhook) bound it here.
+  absl::Duration pause_between_payments = absl::ZeroDuration();
   absl::Duration txn_timeout = absl::Seconds(2);
   absl::Duration give_up_after = absl::Seconds(60);  // Per payment, across retries.
   // Notification participants (of the notification kind). Each payment's receipt goes to one of

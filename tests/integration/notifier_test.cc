@@ -63,10 +63,18 @@ TEST_F(NotifierTest, CommittedPaymentsReachTheMerchantOnceSignedAndAbortedOnesNe
   ASSERT_TRUE(WaitFor([&] { return AcceptedExactly(committed); }, absl::Seconds(30)));
   for (const auto& [txn, n] : AcceptedTxns()) EXPECT_EQ(n, 1) << txn;
   EXPECT_EQ(merchant_.bad_signatures(), 0);
-  auto delivered = stack_.Deliveries(v1::DELIVERY_STATE_DELIVERED);
+  // The notifier records a delivery once the merchant's answer is back: just after the merchant
+  // has counted it.
+  absl::StatusOr<std::vector<v1::Delivery>> delivered;
+  EXPECT_TRUE(WaitFor([&] {
+    delivered = stack_.Deliveries(v1::DELIVERY_STATE_DELIVERED);
+    return delivered.ok() && delivered->size() >= committed.size();
+  }));
   ASSERT_TRUE(delivered.ok()) << delivered.status();
   EXPECT_EQ(delivered->size(), committed.size());
-  EXPECT_EQ(Metric("settle_notifier_attempts_total{result=\"delivered\"}"), 6);
+  // Counted once the records are written.
+  const char kDelivered[] = "settle_notifier_attempts_total{result=\"delivered\"}";
+  EXPECT_TRUE(WaitFor([&] { return Metric(kDelivered) == 6; })) << Metric(kDelivered);
 }
 
 // The merchant fails, then hangs past the notifier's timeout, then comes back: every result is
@@ -118,7 +126,9 @@ TEST_F(NotifierTest, AResultThatFailsEveryAttemptIsDeadLetteredAndCanBeResent) {
       },
       absl::Seconds(30)));
   EXPECT_EQ(dead[0].attempts_size(), 3);  // Two waits: three attempts.
-  EXPECT_EQ(Metric("settle_notifier_dead_letters_total"), 1);
+  // Counted once the record is written.
+  EXPECT_TRUE(WaitFor([&] { return Metric("settle_notifier_dead_letters_total") == 1; }))
+      << Metric("settle_notifier_dead_letters_total");
 
   const std::string out = stack_.dir() + "/cli.out";
   // Runs the CLI against the notifier: its exit code (-1 if it did not exit) and its output.
