@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "messaging/kafka_mock_cluster.h"
+#include "tests/testing/numbered_messages.h"
 
 namespace settle::messaging {
 namespace {
@@ -36,18 +37,8 @@ class KafkaPublisherTest : public ::testing::Test {
     return publisher.ok() ? std::move(*publisher) : nullptr;
   }
 
-  // `n` messages of `per_txn` each, numbered from `first`: ids "<txn>/<k>", keyed by txn.
   static std::vector<OutboundMessage> Messages(int first, int n, int per_txn) {
-    std::vector<OutboundMessage> out;
-    for (int i = first; i < first + n; ++i) {
-      const std::string txn = absl::StrCat("s0-", 1000 + i / per_txn);
-      OutboundMessage m;
-      m.message_id = absl::StrCat(txn, "/", i % per_txn);
-      m.key = txn;
-      m.body = absl::StrCat("{\"n\":", i, "}");
-      out.push_back(std::move(m));
-    }
-    return out;
+    return testing::NumberedMessages(first, n, per_txn);
   }
 
   std::vector<KafkaRecord> ReadAll() {

@@ -81,6 +81,17 @@ int FreeListenPort() {
   return 0;
 }
 
+bool AcceptsConnections(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
 double MetricSample(const std::string& host_port, const std::string& series) {
   const std::string text = HttpGet(host_port, "/metrics");
   const size_t at = text.find("\n" + series + " ");

@@ -25,6 +25,9 @@ int FreePort();
 // down, as the source port of some client's reconnect attempt.
 int FreeListenPort();
 
+// Whether something accepts TCP connections on 127.0.0.1:`port` now.
+bool AcceptsConnections(int port);
+
 }  // namespace settle::testing
 
 #endif  // SETTLE_TESTS_TESTING_HTTP_GET_H_

@@ -1,9 +1,6 @@
 #include "tests/testing/rabbitmq_broker.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -19,17 +16,6 @@ namespace {
 
 constexpr char kServer[] = "/usr/lib/rabbitmq/bin/rabbitmq-server";
 constexpr absl::Duration kStartTimeout = absl::Seconds(60);
-
-bool Accepts(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
 
 bool IsZombie(int pid) {
   std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
@@ -77,7 +63,7 @@ absl::Status RabbitMqBroker::Launch() {
   if (!p.ok()) return p.status();
   process_ = std::move(*p);
   // The AMQP listener opens last, once the broker has booted.
-  if (!WaitFor([&] { return Accepts(port_); }, kStartTimeout)) {
+  if (!WaitFor([&] { return AcceptsConnections(port_); }, kStartTimeout)) {
     return absl::UnavailableError(absl::StrCat("rabbitmq-server did not accept connections on ",
                                                port_, " within a minute; see ", dir_,
                                                "/broker.log"));
