@@ -15,9 +15,9 @@
 
 namespace settle::participants {
 
-// Where the relay publishes: RabbitMQ or Kafka, behind one interface.
+// Where the relay publishes: RabbitMQ, Kafka or NATS JetStream, behind one interface.
 struct OutboxTarget {
-  std::string name;     // "rabbitmq" or "kafka": logs and the metrics' label.
+  std::string name;     // "rabbitmq", "kafka" or "nats": logs and the metrics' label.
   std::string address;  // The broker, for logs.
   messaging::PublisherFactory connect;
 };
@@ -39,11 +39,11 @@ struct OutboxRelayOptions {
 };
 
 // Moves the notification participant's committed messages from its outbox to the broker
-// (RabbitMQ or Kafka). Only
-// READY messages (committed) are in the outbox index, so nothing of an aborted transaction is
-// ever published. A message is marked PUBLISHED, and leaves the index, only after the broker
-// confirmed it; one the broker did not confirm, or a broker that is away, leaves it READY to be
-// published again, with its stable id (txn id/branch) so that consumers drop the duplicate.
+// (RabbitMQ, Kafka or NATS JetStream). Only READY messages (committed) are in the outbox index,
+// so nothing of an aborted transaction is ever published. A message is marked PUBLISHED, and
+// leaves the index, only after the broker confirmed it; one the broker did not confirm, or a
+// broker that is away, leaves it READY to be published again, with its stable id (txn
+// id/branch) so that consumers drop the duplicate.
 //
 // Thread-safe: one background thread owns the publisher; Start() and Stop() from anywhere.
 // `store` and `metrics` (may be null) must outlive it.

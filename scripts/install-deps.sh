@@ -6,7 +6,8 @@ PKGS=(g++ cmake pkg-config ccache make
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
       librocksdb-dev libabsl-dev prometheus-cpp-dev libgoogle-perftools-dev
       libgtest-dev libgmock-dev libbenchmark-dev curl clang libclang-rt-14-dev prometheus python3
-      librabbitmq-dev rabbitmq-server librdkafka-dev libssl-dev libcurl4-openssl-dev
+      librabbitmq-dev rabbitmq-server librdkafka-dev libnats-dev nats-server libssl-dev
+      libcurl4-openssl-dev
       libcpp-httplib-dev openssl libpq-dev postgresql)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

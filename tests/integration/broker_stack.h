@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -61,9 +62,11 @@ class PaymentResultsStack : public ::testing::Test {
     return committed;
   }
 
-  bool AllPublished() {
+  // Whether every message in the outbox is PUBLISHED (and, when `count` is given, there are
+  // that many).
+  bool AllPublished(std::optional<size_t> count = std::nullopt) {
     auto outbox = stack_.Outbox();
-    if (!outbox.ok()) return false;
+    if (!outbox.ok() || (count.has_value() && outbox->size() != *count)) return false;
     for (const auto& m : *outbox) {
       if (m.state() != v1::MESSAGE_STATE_PUBLISHED) return false;
     }
@@ -72,8 +75,10 @@ class PaymentResultsStack : public ::testing::Test {
 
   // Restarts notification with a test-only crash point that kills it (SIGKILL) after the broker
   // confirmed a batch and before it marked it published, pays until it has died, and starts it
-  // again normally. Returns the payments that committed: their messages go out twice.
-  std::set<std::string> CrashRelayBetweenConfirmAndMark() {
+  // again normally (after `while_down`, if given). Returns the payments that committed: their
+  // messages go out twice.
+  std::set<std::string> CrashRelayBetweenConfirmAndMark(
+      const std::function<void()>& while_down = nullptr) {
     std::vector<std::string> crashing = RelayFlags();
     crashing.push_back("--test_crash_point=after_publish_confirmed");
     EXPECT_TRUE(stack_.StartParticipant("notification", crashing).ok());
@@ -88,6 +93,7 @@ class PaymentResultsStack : public ::testing::Test {
     EXPECT_FALSE(committed.empty());
     EXPECT_TRUE(stack_.participant("notification").Wait(absl::Seconds(60)).has_value())
         << "the crash point was never reached";
+    if (while_down) while_down();
     EXPECT_TRUE(stack_.StartParticipant("notification", RelayFlags()).ok());
     return committed;
   }
@@ -117,12 +123,7 @@ class PaymentResultsStack : public ::testing::Test {
   void ExpectACrashBetweenConfirmAndMarkRepublishes() {
     const std::set<std::string> committed = CrashRelayBetweenConfirmAndMark();
     ASSERT_FALSE(HasFailure());
-    ASSERT_TRUE(WaitFor(
-        [&] {
-          auto outbox = stack_.Outbox();
-          return outbox.ok() && outbox->size() == committed.size() && AllPublished();
-        },
-        absl::Seconds(90)));
+    ASSERT_TRUE(WaitFor([&] { return AllPublished(committed.size()); }, absl::Seconds(90)));
     const std::multiset<std::string> got = Received();
     EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), committed);
     EXPECT_GT(got.size(), committed.size()) << "the confirmed, unmarked batch was not republished";
