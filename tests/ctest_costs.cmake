@@ -20,7 +20,8 @@ foreach(entry
     "Modes/PowerCutCrashPointTest.PowerCutBeforeAndAfterEverySyncOfOnePayment/\"two_phase\"=20"
     "PostgresFaultTest.PostgresStoppedFastStoppedImmediateAndKilledUnderLoad=18"
     "AmqpCallTest.DuplicatedCallsHaveOneEffectAndLateOnesNone=16"
-    "BrokerFaultTest.RelayAndNotifierKilledUnderLoadLoseNoPaymentResult=15")
+    "BrokerFaultTest.RelayAndNotifierKilledUnderLoadLoseNoPaymentResult=15"
+    "BankFaultTest.CoordinatorKilledAtRandomInstantsUnderLoad=40")
   string(REGEX MATCH "^(.*)=([0-9]+)$" _ "${entry}")
   set_tests_properties("${CMAKE_MATCH_1}" PROPERTIES COST ${CMAKE_MATCH_2})
 endforeach()

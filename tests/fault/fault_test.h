@@ -17,20 +17,6 @@
 
 namespace settle::fault {
 
-// ThreadSanitizer makes every process several times slower to start and to answer. Floors on
-// how much load got through a run of faults (not the guarantees, which hold either way) are
-// lower under it.
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SETTLE_UNDER_TSAN 1
-#endif
-#endif
-#ifdef SETTLE_UNDER_TSAN
-inline constexpr bool kUnderThreadSanitizer = true;
-#else
-inline constexpr bool kUnderThreadSanitizer = false;
-#endif
-
 // What the bank fault tests share: a random seed, printed so that a failure can be replayed;
 // random instants for the faults; a kill -9 that waits until the process is gone; and the bank
 // check once the faults have healed.
