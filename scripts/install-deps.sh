@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every package that building Settle and running its tests use, from Debian bookworm's
-# archive (the container test prepares podman itself, through ../shared/tools/container-base.sh).
+# archive (the container tests prepare podman itself, through ../shared/tools/container-base.sh;
+# podman-compose is here for the compose test).
 set -euo pipefail
 PKGS=(g++ cmake pkg-config ccache make
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
@@ -8,7 +9,7 @@ PKGS=(g++ cmake pkg-config ccache make
       libgtest-dev libgmock-dev libbenchmark-dev curl clang libclang-rt-14-dev prometheus python3
       librabbitmq-dev rabbitmq-server librdkafka-dev libnats-dev nats-server libssl-dev
       libcurl4-openssl-dev
-      libcpp-httplib-dev openssl libpq-dev postgresql)
+      libcpp-httplib-dev openssl libpq-dev postgresql podman-compose)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi

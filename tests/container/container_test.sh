@@ -5,25 +5,11 @@
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 CLI=${1:?usage: container_test.sh PATH_TO_settle_CLI}
-STATE=${SETTLE_PODMAN_STATE:-/var/tmp/settle-podman}
-CCACHE_DIR_HOST=${SETTLE_CONTAINER_CCACHE:-/var/tmp/settle-ccache}
-skip() { echo "SKIPPED LOUDLY: $*"; exit 77; }
-
-[ "$(id -u)" -eq 0 ] || skip "rootful podman needs root here"
-setup=$(bash "$SRC/../shared/tools/container-base.sh" "$STATE" 2>&1 | tail -1) \
-  || skip "container-base.sh could not prepare podman: $setup"
-eval "$setup"
-podman info >/dev/null 2>&1 || skip "podman cannot run on this machine: $(podman info 2>&1 | tail -1)"
-# Can this machine run a container at all? Inside another container podman often has no fuse
-# device or overlay mount; that is the machine's limit, not the image's, so it is a skip.
-if ! probe=$(podman run --rm localhost/debian:bookworm-slim true 2>&1); then
-  skip "this machine cannot run a container (podman run of the base image failed: $(echo "$probe" | tail -1)). Run 'ctest -L container' on a VM or bare-metal host with root and podman."
-fi
+source "$SRC/tests/container/podman_lib.sh"
+prepare_podman_or_skip
 
 t0=$(date +%s)
-mkdir -p "$CCACHE_DIR_HOST"
-podman build -q --format docker --target builder -v "$CCACHE_DIR_HOST:/ccache" -t localhost/settle-builder:test "$SRC" >/dev/null
-podman build -q --format docker -v "$CCACHE_DIR_HOST:/ccache" -t localhost/settle:test "$SRC" >/dev/null
+build_settle_image
 t_build=$(( $(date +%s) - t0 ))
 size() { podman image inspect --format '{{.Size}}' "$1" | awk '{printf "%.0f MB", $1/1e6}'; }
 echo "image sizes: builder $(size localhost/settle-builder:test), runtime $(size localhost/settle:test); build took ${t_build}s"
@@ -33,7 +19,6 @@ missing=$(podman run --rm localhost/settle:test sh -c 'ldd /usr/local/bin/* | gr
 [ -z "$missing" ] || { echo "FAIL: the image lacks libraries: $missing"; exit 1; }
 
 POD=settle-test-$$
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PC=$(free_port); PB=$(free_port)
 cleanup() { podman pod rm -f "$POD" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
@@ -50,14 +35,6 @@ for kind in balance ledger notification; do
 done
 
 S="$CLI --coordinator=127.0.0.1:$PC"
-# Runs "$@" until it succeeds, for at most 30 s (polled every 0.2 s); fails after that.
-until_ok() {
-  local deadline=$(( $(date +%s) + 30 ))
-  until "$@" >/dev/null 2>&1; do
-    [ "$(date +%s)" -lt "$deadline" ] || return 1
-    sleep 0.2
-  done
-}
 until_ok $S health || { podman logs "$POD-coordinator"; echo "FAIL: coordinator never became SERVING"; exit 1; }
 for kind in balance ledger notification; do
   case $kind in balance) port=7101;; ledger) port=7102;; notification) port=7103;; esac
