@@ -27,6 +27,7 @@ COPY client client
 COPY messaging messaging
 COPY participants participants
 COPY bench bench
+COPY launch launch
 COPY tests tests
 ENV CCACHE_DIR=/ccache
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSETTLE_TEST_HOOKS=OFF >/dev/null \

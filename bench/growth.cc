@@ -8,9 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "launch/http_get.h"
 #include "storage/txn_id.h"
 #include "storage/txn_log.h"
-#include "tests/testing/http_get.h"
 
 namespace settle::bench {
 namespace {
@@ -72,7 +72,7 @@ absl::Status Seed(const std::string& dir, const Workload& workload, uint64_t bas
   return (*log)->Compact();
 }
 
-absl::Status StopCoordinator(testing::LocalStack& stack) {
+absl::Status StopCoordinator(launch::LocalStack& stack) {
   stack.coordinator().Signal(SIGTERM);
   if (!stack.coordinator().Wait(kStopTimeout).has_value()) {
     return absl::DeadlineExceededError("the coordinator did not stop after SIGTERM");
@@ -90,8 +90,8 @@ int64_t ResidentBytes(pid_t pid) {
   return 0;
 }
 
-double Metric(testing::LocalStack& stack, const std::string& name) {
-  return testing::MetricSum(testing::HttpGet(stack.coordinator_metrics_endpoint(), "/metrics"),
+double Metric(launch::LocalStack& stack, const std::string& name) {
+  return launch::MetricSum(launch::HttpGet(stack.coordinator_metrics_endpoint(), "/metrics"),
                             name);
 }
 
@@ -133,7 +133,7 @@ absl::StatusOr<QueryLatency> TimeQueries(int n, Call call) {
   return QueryLatency{s.p50, s.p99, s.max};
 }
 
-absl::Status MeasureQueries(testing::LocalStack& stack, uint64_t base, const GrowthOptions& o,
+absl::Status MeasureQueries(launch::LocalStack& stack, uint64_t base, const GrowthOptions& o,
                             GrowthReport& report) {
   const client::SettleClient& client = stack.client();
   std::mt19937_64 rng(42);
@@ -187,7 +187,7 @@ std::string StepJson(const StepStats& s) {
 
 }  // namespace
 
-absl::StatusOr<GrowthReport> RunGrowth(testing::LocalStack& stack, Driver& settle,
+absl::StatusOr<GrowthReport> RunGrowth(launch::LocalStack& stack, Driver& settle,
                                        const Workload& workload, const GrowthOptions& o,
                                        std::atomic<uint64_t>& seq) {
   GrowthReport report;

@@ -9,7 +9,7 @@
 #include "bench/drivers.h"
 #include "bench/load.h"
 #include "bench/stats.h"
-#include "tests/testing/local_stack.h"
+#include "launch/local_stack.h"
 
 namespace settle::bench {
 
@@ -47,7 +47,7 @@ struct GrowthReport {
 // stops the coordinator, writes finished or active transactions straight into its log (the same
 // records the coordinator writes), restarts it on the same folder and measures. Load steps are
 // closed loop at `concurrency` through `settle`. Not thread-safe; takes minutes at the defaults.
-absl::StatusOr<GrowthReport> RunGrowth(testing::LocalStack& stack, Driver& settle,
+absl::StatusOr<GrowthReport> RunGrowth(launch::LocalStack& stack, Driver& settle,
                                        const Workload& workload, const GrowthOptions& options,
                                        std::atomic<uint64_t>& seq);
 

@@ -22,10 +22,10 @@
 #include "bench/growth.h"
 #include "bench/load.h"
 #include "common/env_flags.h"
-#include "tests/testing/http_get.h"
-#include "tests/testing/local_stack.h"
-#include "tests/testing/postgres_server.h"
-#include "tests/testing/rabbitmq_broker.h"
+#include "launch/http_get.h"
+#include "launch/local_stack.h"
+#include "launch/postgres_server.h"
+#include "launch/rabbitmq_broker.h"
 
 namespace settle::bench {
 
@@ -150,9 +150,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", std::string(tls.status().message()).c_str());
     return 2;
   }
-  std::unique_ptr<settle::testing::PostgresServer> postgres;  // With --balance_store=postgres.
-  std::unique_ptr<settle::testing::LocalStack> stack;
-  std::unique_ptr<settle::testing::RabbitMqBroker> broker;  // With --amqp_participant.
+  std::unique_ptr<settle::launch::PostgresServer> postgres;  // With --balance_store=postgres.
+  std::unique_ptr<settle::launch::LocalStack> stack;
+  std::unique_ptr<settle::launch::RabbitMqBroker> broker;  // With --amqp_participant.
   std::string coordinator = absl::GetFlag(FLAGS_coordinator);
   std::string metrics = absl::GetFlag(FLAGS_metrics);
   std::map<std::string, std::string> participants;
@@ -177,7 +177,7 @@ int main(int argc, char** argv) {
       static_cast<size_t>(absl::GetFlag(FLAGS_payload_bytes)), absl::GetFlag(FLAGS_abort_ratio),
       modes.at(mode));
   if (absl::GetFlag(FLAGS_local) || coordinator.empty()) {
-    stack = std::make_unique<settle::testing::LocalStack>();
+    stack = std::make_unique<settle::launch::LocalStack>();
     absl::Status started = stack->StartAll();
     if (const std::string extra = absl::GetFlag(FLAGS_coordinator_flags);
         started.ok() && !extra.empty()) {
@@ -185,7 +185,7 @@ int main(int argc, char** argv) {
     }
     if (const std::string store = absl::GetFlag(FLAGS_balance_store); store == "postgres") {
       // Balance restarts on the same port with its accounts and barrier in PostgreSQL.
-      auto pg = settle::testing::PostgresServer::Start();
+      auto pg = settle::launch::PostgresServer::Start();
       if (!pg.ok()) {
         std::fprintf(stderr, "--balance_store=postgres: %s\n", pg.status().ToString().c_str());
         return 1;
@@ -206,7 +206,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     if (const std::string kind = absl::GetFlag(FLAGS_amqp_participant); !kind.empty()) {
-      auto b = settle::testing::RabbitMqBroker::Start(stack->dir() + "/broker");
+      auto b = settle::launch::RabbitMqBroker::Start(stack->dir() + "/broker");
       if (!b.ok()) {
         std::fprintf(stderr, "--amqp_participant: no RabbitMQ broker starts here: %s\n",
                      b.status().ToString().c_str());
@@ -328,16 +328,16 @@ int main(int argc, char** argv) {
         t.baseline = run(*baseline_driver);
       }
       const std::string before =
-          metrics.empty() ? "" : settle::testing::HttpGet(metrics, "/metrics");
+          metrics.empty() ? "" : settle::launch::HttpGet(metrics, "/metrics");
       opts.label = "settle " + step.label + of;
       t.settle = run(*settle_driver);
       if (!before.empty()) {
-        const std::string after = settle::testing::HttpGet(metrics, "/metrics");
-        const double syncs = settle::testing::MetricSum(after, "settle_log_sync_group_size_count") -
-                             settle::testing::MetricSum(before, "settle_log_sync_group_size_count");
+        const std::string after = settle::launch::HttpGet(metrics, "/metrics");
+        const double syncs = settle::launch::MetricSum(after, "settle_log_sync_group_size_count") -
+                             settle::launch::MetricSum(before, "settle_log_sync_group_size_count");
         // Committed transactions force one record each; aborts force none.
-        const double commits = settle::testing::MetricSum(after, "settle_transactions_total") -
-                               settle::testing::MetricSum(before, "settle_transactions_total");
+        const double commits = settle::launch::MetricSum(after, "settle_transactions_total") -
+                               settle::launch::MetricSum(before, "settle_transactions_total");
         if (syncs > 0) {
           t.commits_per_sync = commits * (1 - absl::GetFlag(FLAGS_abort_ratio)) / syncs;
         }

@@ -9,7 +9,7 @@ command -v clang++ >/dev/null || { echo "check-thread-safety: FAILED, clang++ is
 GEN=build/gen
 [ -d "$GEN" ] || { echo "check-thread-safety: FAILED, $GEN is missing: run scripts/build.sh first"; exit 1; }
 dirs=()
-for d in storage server client common participants messaging tests/testing tests/fault; do
+for d in storage server client common participants messaging launch tests/testing tests/fault; do
   [ -d "$d" ] && dirs+=("$d")
 done
 mapfile -t srcs < <(find "${dirs[@]}" -name '*.cc' -not -name '*_fuzz.cc' | sort)

@@ -11,8 +11,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "launch/rabbitmq_broker.h"
 #include "tests/fault/fault_test.h"
-#include "tests/testing/rabbitmq_broker.h"
 
 namespace settle::fault {
 namespace {
@@ -46,8 +46,8 @@ class AmqpParticipantFaultTest : public FaultTest {
     return flags;
   }
 
-  testing::LocalStack stack_;
-  std::unique_ptr<testing::RabbitMqBroker> broker_;
+  launch::LocalStack stack_;
+  std::unique_ptr<launch::RabbitMqBroker> broker_;
   std::unique_ptr<Bank> bank_;
 };
 

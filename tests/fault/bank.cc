@@ -3,9 +3,9 @@
 #include <random>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 
@@ -17,7 +17,7 @@ constexpr char kDeclinedCard[] = "4000-0000-0000-0002";
 
 }  // namespace
 
-Bank::Bank(testing::LocalStack& stack, BankOptions options) : stack_(stack), options_(options) {}
+Bank::Bank(launch::LocalStack& stack, BankOptions options) : stack_(stack), options_(options) {}
 
 Bank::~Bank() { Stop(); }
 
@@ -138,7 +138,7 @@ void Bank::Pay(const client::SettleClient& client, std::mt19937_64& rng, int id,
 
 absl::StatusOr<absl::Duration> Bank::AwaitQuiescence(absl::Duration timeout) {
   const absl::Time start = absl::Now();
-  const bool quiet = testing::WaitFor(
+  const bool quiet = launch::WaitFor(
       [&] {
         // Every page: the whole active set, not a first-page guess.
         auto active = stack_.ActiveTransactions();

@@ -11,11 +11,11 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "tests/testing/local_stack.h"
+#include "launch/local_stack.h"
 
 namespace settle::fault {
 
@@ -84,7 +84,7 @@ struct Payment {
 // What the clients saw. Thread-safe.
 class Bank final {
  public:
-  Bank(testing::LocalStack& stack, BankOptions options);
+  Bank(launch::LocalStack& stack, BankOptions options);
   ~Bank();
 
   // Opens the accounts (and with cards, the merchant's, and configures the gateway).
@@ -116,7 +116,7 @@ class Bank final {
   // Payment `n` of client `id`, its accounts and kind drawn from `rng`, until answered.
   void Pay(const client::SettleClient& client, std::mt19937_64& rng, int id, int n);
 
-  testing::LocalStack& stack_;
+  launch::LocalStack& stack_;
   const BankOptions options_;
   std::atomic<bool> stop_{false};
   std::vector<std::thread> clients_;

@@ -34,7 +34,7 @@ class BankFaultTest : public FaultTest {
 
   void HealAndCheck() { FaultTest::HealAndCheck(bank_, absl::Seconds(90)); }
 
-  testing::LocalStack stack_;
+  launch::LocalStack stack_;
   // A quarter of the payments are card sagas: every fault below lands on both modes.
   Bank bank_{stack_, MixedModes()};
 };
@@ -46,7 +46,7 @@ TEST_F(BankFaultTest, CoordinatorKilledAtRandomInstantsUnderLoad) {
     // loaded machine (TSan, or two fault tests on two cores) a restarted coordinator can spend
     // a whole 50-400 ms life starting up, and 30 such kills would test nothing.
     const int64_t answered = bank_.payments();
-    ASSERT_TRUE(testing::WaitFor([&] { return bank_.payments() > answered; }, absl::Seconds(60)))
+    ASSERT_TRUE(launch::WaitFor([&] { return bank_.payments() > answered; }, absl::Seconds(60)))
         << "no payment got through after " << faults_ << " restarts";
     PauseRandomly(50, 400);
     KillAndRestartCoordinator();
@@ -137,7 +137,7 @@ TEST_F(BankFaultTest, PreparedParticipantsLearnTheOutcomeWhileTheCoordinatorIsDo
 
 TEST_F(BankFaultTest, LinksDropDelayAndDuplicateRequestsAndReplies) {
   // A fault proxy in front of each participant; the coordinator is pointed at the proxies.
-  std::vector<std::unique_ptr<testing::Process>> proxies;
+  std::vector<std::unique_ptr<launch::Process>> proxies;
   for (const char* kind : {"balance", "ledger", "notification"}) {
     auto p = stack_.StartFaultProxy(kind, {"--drop_request=0.1", "--drop_reply=0.1",
                                            "--duplicate=0.15", "--delay_max=30ms",

@@ -10,9 +10,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "launch/rabbitmq_broker.h"
 #include "tests/fault/fault_test.h"
 #include "tests/testing/merchant_endpoint.h"
-#include "tests/testing/rabbitmq_broker.h"
 
 namespace settle::fault {
 namespace {
@@ -59,8 +59,8 @@ class BrokerFaultTest : public FaultTest {
     FaultTest::HealAndCheck(*bank_, absl::Seconds(120));
   }
 
-  testing::LocalStack stack_;
-  std::unique_ptr<testing::RabbitMqBroker> broker_;
+  launch::LocalStack stack_;
+  std::unique_ptr<launch::RabbitMqBroker> broker_;
   testing::MerchantEndpoint merchant_{"whsec-bank-check"};
   std::unique_ptr<Bank> bank_;
 };

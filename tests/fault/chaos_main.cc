@@ -21,10 +21,10 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "common/env_flags.h"
+#include "launch/rabbitmq_broker.h"
 #include "messaging/amqp_channel.h"
 #include "tests/fault/bank.h"
 #include "tests/testing/merchant_endpoint.h"
-#include "tests/testing/rabbitmq_broker.h"
 
 ABSL_FLAG(double, minutes, 10, "how long to inject faults");
 ABSL_FLAG(uint32_t, seed, 0, "random seed (0: from the clock)");
@@ -38,7 +38,7 @@ ABSL_FLAG(bool, power_cuts, true,
 
 namespace {
 
-using settle::testing::LocalStack;
+using settle::launch::LocalStack;
 
 // The participants; the bank mixes two-phase transfers with card sagas through the gateway.
 const char* const kKinds[] = {"balance", "ledger", "notification", "gateway"};
@@ -74,7 +74,7 @@ int Fail(const std::string& what, const absl::Status& why = absl::OkStatus()) {
 
 // Kills `p` and waits until it is gone: a process killed in the middle of an fsync exits only
 // once that I/O completes.
-absl::Status Kill(settle::testing::Process& p) {
+absl::Status Kill(settle::launch::Process& p) {
   p.Signal(SIGKILL);
   if (!p.Wait(absl::Seconds(30)).has_value()) {
     return absl::DeadlineExceededError("still running 30 s after SIGKILL");
@@ -96,11 +96,11 @@ int main(int argc, char** argv) {
   g_dir = stack.dir();
   const bool power_cuts = absl::GetFlag(FLAGS_power_cuts);
   if (power_cuts) stack.EnablePowerCuts();
-  std::unique_ptr<settle::testing::RabbitMqBroker> broker;
+  std::unique_ptr<settle::launch::RabbitMqBroker> broker;
   settle::testing::MerchantEndpoint merchant("whsec-chaos");
   std::vector<std::string> notifier_flags;
   if (absl::GetFlag(FLAGS_broker)) {
-    auto started = settle::testing::RabbitMqBroker::Start(g_dir + "/broker");
+    auto started = settle::launch::RabbitMqBroker::Start(g_dir + "/broker");
     if (started.ok()) {
       broker = std::move(*started);
       // Declare the topology, then restart cleanly: RabbitMQ 3.10 can lose a quorum queue
@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
     }
   }
   // Every link goes through a fault proxy for the whole run.
-  std::vector<std::unique_ptr<settle::testing::Process>> proxies;
+  std::vector<std::unique_ptr<settle::launch::Process>> proxies;
   const std::string rate = absl::StrCat(absl::GetFlag(FLAGS_link_fault_rate));
   for (const char* kind : kKinds) {
     auto p = stack.StartFaultProxy(kind, {"--drop_request=" + rate, "--drop_reply=" + rate,

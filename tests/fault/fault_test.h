@@ -12,8 +12,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "launch/process.h"
 #include "tests/fault/bank.h"
-#include "tests/testing/process.h"
 
 namespace settle::fault {
 
@@ -34,7 +34,7 @@ class FaultTest : public ::testing::Test {
 
   // The coordinator and the four reference participants, registered, and `bank`'s accounts
   // opened: where most fault tests start.
-  static void StartBankStack(testing::LocalStack& stack, Bank& bank) {
+  static void StartBankStack(launch::LocalStack& stack, Bank& bank) {
     ASSERT_TRUE(stack.StartCoordinator().ok());
     for (const char* kind : {"balance", "ledger", "notification", "gateway"}) {
       ASSERT_TRUE(stack.StartParticipant(kind, ParticipantFlags()).ok());
@@ -54,7 +54,7 @@ class FaultTest : public ::testing::Test {
   static constexpr absl::Duration kReapTimeout = absl::Seconds(30);
 
   // kill -9, then waits until `p` is gone.
-  static void Kill(testing::Process& p, const std::string& what) {
+  static void Kill(launch::Process& p, const std::string& what) {
     p.Signal(SIGKILL);
     ASSERT_TRUE(p.Wait(kReapTimeout).has_value())
         << what << " was still running 30 s after SIGKILL";

@@ -125,7 +125,7 @@ class HostileTrafficTest : public FaultTest {
            resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
   }
 
-  testing::LocalStack stack_;
+  launch::LocalStack stack_;
   Bank bank_{stack_, MixedModes()};
   google::protobuf::DynamicMessageFactory factory_;
 };

@@ -71,7 +71,7 @@ class ParticipantOutageTest : public ::testing::Test {
       return n;
     };
     bank_->Start();
-    ASSERT_TRUE(testing::WaitFor([&] { return committed_elsewhere() >= 20; }));
+    ASSERT_TRUE(launch::WaitFor([&] { return committed_elsewhere() >= 20; }));
     for (const auto& name : down) {
       stack_.participant(name).Signal(SIGKILL);
       ASSERT_TRUE(stack_.participant(name).Wait(absl::Seconds(30)).has_value());
@@ -126,7 +126,7 @@ class ParticipantOutageTest : public ::testing::Test {
   }
 
   BankOptions options_;
-  testing::LocalStack stack_;
+  launch::LocalStack stack_;
   std::unique_ptr<Bank> bank_;
 };
 

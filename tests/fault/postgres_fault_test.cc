@@ -5,8 +5,8 @@
 #include <signal.h>
 
 #include "gtest/gtest.h"
+#include "launch/postgres_server.h"
 #include "tests/fault/fault_test.h"
-#include "tests/testing/postgres_server.h"
 
 namespace settle::fault {
 namespace {
@@ -34,7 +34,7 @@ class PostgresFaultTest : public FaultTest {
   }
 
   void KillAndRestart(const std::string& name) {
-    testing::Process& p = name == "coordinator" ? stack_.coordinator() : stack_.participant(name);
+    launch::Process& p = name == "coordinator" ? stack_.coordinator() : stack_.participant(name);
     Kill(p, name);
     if (HasFatalFailure()) return;
     const absl::Status started = name == "coordinator"
@@ -43,8 +43,8 @@ class PostgresFaultTest : public FaultTest {
     ASSERT_TRUE(started.ok()) << started;
   }
 
-  std::unique_ptr<testing::PostgresServer> server_;
-  testing::LocalStack stack_;
+  std::unique_ptr<launch::PostgresServer> server_;
+  launch::LocalStack stack_;
   Bank bank_{stack_, MixedModes()};
 };
 

@@ -15,7 +15,7 @@
 namespace settle::fault {
 namespace {
 
-using testing::WaitFor;
+using launch::WaitFor;
 
 class PowerCutTest : public FaultTest {
  protected:
@@ -65,7 +65,7 @@ class PowerCutTest : public FaultTest {
     return died;
   }
 
-  testing::Process& ProcessNamed(const std::string& name) {
+  launch::Process& ProcessNamed(const std::string& name) {
     return name == "coordinator" ? stack_.coordinator() : stack_.participant(name);
   }
 
@@ -81,7 +81,7 @@ class PowerCutTest : public FaultTest {
     HealAndCheck();
   }
 
-  testing::LocalStack stack_;
+  launch::LocalStack stack_;
   Bank bank_{stack_, MixedModes()};
   storage::PowerCutReport lost_;
 };

@@ -15,13 +15,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
-#include "tests/testing/local_stack.h"
+#include "launch/local_stack.h"
 
 namespace settle {
 namespace {
 
-using testing::LocalStack;
-using testing::WaitFor;
+using launch::LocalStack;
+using launch::WaitFor;
 
 constexpr absl::Duration kReapTimeout = absl::Seconds(30);
 constexpr char kDeclined[] = "4000-0000-0000-0002";

@@ -15,7 +15,7 @@
 namespace settle::fault {
 namespace {
 
-using testing::WaitFor;
+using launch::WaitFor;
 
 class StorageFaultTest : public ::testing::Test {
  protected:
@@ -37,7 +37,7 @@ class StorageFaultTest : public ::testing::Test {
     ASSERT_TRUE(WaitFor([&] { return bank.payments() > 20; }));
   }
 
-  testing::LocalStack stack;
+  launch::LocalStack stack;
   const std::string trigger = stack.dir() + "/disk-full";
   Bank bank{stack, MixedModes()};  // Transfers and card sagas.
 };

@@ -16,14 +16,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "tests/testing/http_get.h"
-#include "tests/testing/local_stack.h"
+#include "launch/http_get.h"
+#include "launch/local_stack.h"
 
 namespace settle {
 namespace {
 
-using testing::LocalStack;
-using testing::WaitFor;
+using launch::LocalStack;
+using launch::WaitFor;
 
 // The bound: wide enough that a loaded 2-core machine keeps every message inside it.
 constexpr char kBound[] = "--three_phase_timeout=3s";
@@ -154,7 +154,7 @@ TEST_F(ThreePhaseFaultTest, APartitionLongerThanTheBoundSplitsTheOutcomeAndIsPar
   ASSERT_TRUE(stack_.StartCoordinator({kShortBound}).ok());
   // A proxy in front of each participant; peers reach each other through them too. The ledger
   // is cut off after its Prepare: nothing more reaches it, and it cannot ask its peers.
-  std::vector<std::unique_ptr<testing::Process>> proxies;
+  std::vector<std::unique_ptr<launch::Process>> proxies;
   for (const std::string& kind : kKinds) {
     const std::string hold =
         kind == "ledger" ? "PreCommit,Commit,Abort,GetBranchState" : "GetBranchState";
@@ -191,7 +191,7 @@ TEST_F(ThreePhaseFaultTest, APartitionLongerThanTheBoundSplitsTheOutcomeAndIsPar
     return t.ok() && t->branches(1).state() == v1::BRANCH_STATE_NEEDS_ATTENTION;
   }, absl::Seconds(40))) << "the divergence was not reported";
   ASSERT_TRUE(WaitFor([&] {
-    const std::string metrics = testing::HttpGet(stack_.coordinator_metrics_endpoint(), "/metrics");
+    const std::string metrics = launch::HttpGet(stack_.coordinator_metrics_endpoint(), "/metrics");
     return metrics.find("settle_transactions_needing_attention 1") != std::string::npos;
   }));
   auto resolved = stack_.client().ResolveTransaction(txn, "ops-1", "journal posted by hand");

@@ -15,16 +15,16 @@
 #include "google/protobuf/descriptor.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
+#include "launch/local_stack.h"
+#include "launch/test_pki.h"
 #include "settle/v1/reference.pb.h"
-#include "tests/testing/local_stack.h"
 #include "tests/testing/raw_call.h"
-#include "tests/testing/test_pki.h"
 
 namespace settle {
 namespace {
 
-using testing::CertFiles;
-using testing::TestPki;
+using launch::CertFiles;
+using launch::TestPki;
 
 // Which roles may call each method: written out here, apart from common/access.cc, so that a
 // change to the production table shows up as a failure.
@@ -123,10 +123,10 @@ class AccessTest : public ::testing::Test {
     return testing::RawCall(stub, "/" + method, "", absl::Seconds(10));
   }
 
-  testing::TempDir dir_;
+  launch::TempDir dir_;
   std::unique_ptr<TestPki> ca_;
   CertFiles server_;
-  testing::LocalStack stack_;
+  launch::LocalStack stack_;
 };
 
 TEST_F(AccessTest, EveryMethodAndEveryRoleAsTheTableSays) {
@@ -182,7 +182,7 @@ TEST_F(AccessTest, APaymentRunsWithEveryLinkAuthorized) {
   auto r = payer->Execute(client::MakeTransfer("access-1", "alice", "bob", 250));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->outcome(), v1::OUTCOME_COMMITTED);
-  EXPECT_TRUE(testing::WaitFor([&] {
+  EXPECT_TRUE(launch::WaitFor([&] {
     auto bob = stack_.Account("bob");
     return bob.ok() && bob->available_minor() == 250;
   }));

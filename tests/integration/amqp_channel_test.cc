@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "tests/testing/rabbitmq_broker.h"
-#include "tests/testing/wait.h"
+#include "launch/rabbitmq_broker.h"
+#include "launch/wait.h"
 
 namespace settle::messaging {
 namespace {
@@ -51,8 +51,8 @@ class AmqpChannelTest : public ::testing::Test {
     }
   }
 
-  testing::TempDir dir_;
-  std::unique_ptr<testing::RabbitMqBroker> broker_;
+  launch::TempDir dir_;
+  std::unique_ptr<launch::RabbitMqBroker> broker_;
   AmqpOptions options_;
 };
 
@@ -128,7 +128,7 @@ TEST_F(AmqpChannelTest, ConfirmedMessagesSurviveABrokerKilledMinus9) {
   // A quorum queue answers once its (single-node) replica has recovered its log, a few seconds
   // after the broker accepts connections; until then a get times out and the channel is closed.
   std::unique_ptr<AmqpChannel> channel;
-  ASSERT_TRUE(testing::WaitFor(
+  ASSERT_TRUE(launch::WaitFor(
       [&] {
         auto c = AmqpChannel::Connect(options_);
         if (!c.ok() || !(*c)->Get(options_.queue).ok()) return false;  // Unacked: requeued.

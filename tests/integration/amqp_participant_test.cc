@@ -14,15 +14,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "launch/http_get.h"
+#include "launch/local_stack.h"
+#include "launch/rabbitmq_broker.h"
 #include "messaging/amqp_rpc.h"
-#include "tests/testing/http_get.h"
-#include "tests/testing/local_stack.h"
-#include "tests/testing/rabbitmq_broker.h"
 
 namespace settle {
 namespace {
 
-using testing::WaitFor;
+using launch::WaitFor;
 
 constexpr char kQueue[] = "settle.participant.balance";
 
@@ -77,11 +77,11 @@ class AmqpParticipantTest : public ::testing::Test {
   }
 
   double CoordinatorMetric(const std::string& series) {
-    return testing::MetricSample(stack_.coordinator_metrics_endpoint(), series);
+    return launch::MetricSample(stack_.coordinator_metrics_endpoint(), series);
   }
 
-  std::unique_ptr<testing::RabbitMqBroker> broker_;
-  testing::LocalStack stack_;
+  std::unique_ptr<launch::RabbitMqBroker> broker_;
+  launch::LocalStack stack_;
 };
 
 TEST_F(AmqpParticipantTest, PaymentsCommitAndAbortThroughTheBroker) {
@@ -101,7 +101,7 @@ TEST_F(AmqpParticipantTest, PaymentsCommitAndAbortThroughTheBroker) {
   // 12 Prepares and 9 Commits at least, all answered through the broker.
   EXPECT_GE(CoordinatorMetric("settle_amqp_calls_total{result=\"answered\"}"), 21);
   EXPECT_EQ(CoordinatorMetric("settle_amqp_connected"), 1);
-  EXPECT_GE(testing::MetricSample(stack_.participant_metrics_endpoint("balance"),
+  EXPECT_GE(launch::MetricSample(stack_.participant_metrics_endpoint("balance"),
                                   "settle_participant_amqp_requests_total{result=\"served\"}"),
             21);
   // Three-phase commit's termination protocol needs every branch on gRPC: refused up front.
@@ -280,7 +280,7 @@ TEST_F(AmqpCallTest, DuplicatedCallsHaveOneEffectAndLateOnesNone) {
   EXPECT_EQ(replies["unknown"].code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
   EXPECT_NE(replies["unknown"].message().find("Transfer"), std::string::npos);
   EXPECT_EQ(stack_.Account("alice")->held_minor(), 0);
-  EXPECT_GE(testing::MetricSample(stack_.participant_metrics_endpoint("balance"),
+  EXPECT_GE(launch::MetricSample(stack_.participant_metrics_endpoint("balance"),
                                   "settle_participant_amqp_requests_total{result=\"expired\"}"),
             1);
 }

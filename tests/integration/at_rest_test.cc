@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "gtest/gtest.h"
-#include "tests/testing/local_stack.h"
+#include "launch/local_stack.h"
 
 namespace settle {
 namespace {
@@ -23,7 +23,7 @@ void WriteKey(const std::string& path, char fill) {
 }
 
 TEST(AtRestTest, NoFileOfTheDataDirHoldsAPayloadAndAWrongKeyStopsStartUp) {
-  testing::LocalStack stack;
+  launch::LocalStack stack;
   const std::string key = stack.dir() + "/keys/k1.key";
   std::filesystem::create_directories(stack.dir() + "/keys");
   WriteKey(key, 'a');
@@ -45,7 +45,7 @@ TEST(AtRestTest, NoFileOfTheDataDirHoldsAPayloadAndAWrongKeyStopsStartUp) {
   }
   // Every Commit delivered; then one payment stays active: its branch at the stopped ledger
   // aborts, and the Abort waits for it.
-  ASSERT_TRUE(testing::WaitFor([&] {
+  ASSERT_TRUE(launch::WaitFor([&] {
     auto a = stack.ActiveTransactions();
     return a.ok() && a->empty();
   }));
@@ -60,9 +60,9 @@ TEST(AtRestTest, NoFileOfTheDataDirHoldsAPayloadAndAWrongKeyStopsStartUp) {
   stack.coordinator().Signal(SIGKILL);
   stack.coordinator().Wait(absl::Seconds(30));
   const std::string data = stack.dir() + "/coordinator";
-  EXPECT_EQ(testing::FilesHolding(data, kMarker), 0) << "a payload is in clear in " << data;
+  EXPECT_EQ(launch::FilesHolding(data, kMarker), 0) << "a payload is in clear in " << data;
   // The check bites: the balance participant keeps the same accounts in clear.
-  EXPECT_GT(testing::FilesHolding(stack.dir() + "/balance", kMarker), 0);
+  EXPECT_GT(launch::FilesHolding(stack.dir() + "/balance", kMarker), 0);
 
   // Another key under the same id: the active record's tag does not verify.
   const std::string wrong = stack.dir() + "/wrong/k1.key";
@@ -83,7 +83,7 @@ TEST(AtRestTest, NoFileOfTheDataDirHoldsAPayloadAndAWrongKeyStopsStartUp) {
   WriteKey(next, 'c');
   ASSERT_TRUE(stack.StartCoordinator({"--at_rest_keys=" + next + "," + key}).ok());
   ASSERT_TRUE(stack.StartParticipant("ledger").ok());
-  EXPECT_TRUE(testing::WaitFor([&] {
+  EXPECT_TRUE(launch::WaitFor([&] {
     auto a = stack.ActiveTransactions();
     return a.ok() && a->empty();
   }));

@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
-#include "tests/testing/local_stack.h"
+#include "launch/local_stack.h"
 
 namespace settle {
 namespace {
@@ -18,7 +18,7 @@ class BadInputTest : public ::testing::Test {
     return stack_.client().Execute(req, once).status().code();
   }
 
-  testing::LocalStack stack_;
+  launch::LocalStack stack_;
 };
 
 TEST_F(BadInputTest, ExecuteGetsAPreciseStatusForEachMistake) {

@@ -12,17 +12,17 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
-#include "tests/testing/process.h"
-#include "tests/testing/wait.h"
+#include "launch/process.h"
+#include "launch/wait.h"
 
 namespace settle {
 namespace {
 
 // Runs settle-bench with `flags` and parses the one JSON line of its report.
 void RunBench(const std::vector<std::string>& flags, google::protobuf::Struct* report) {
-  testing::TempDir dir;
+  launch::TempDir dir;
   const std::string out = dir.Sub("report.json");
-  auto p = testing::Process::Start(testing::BinaryPath("settle-bench"), flags, out);
+  auto p = launch::Process::Start(launch::BinaryPath("settle-bench"), flags, out);
   ASSERT_TRUE(p.ok());
   auto status = (*p)->Wait(absl::Seconds(120));
   ASSERT_TRUE(status.has_value());

@@ -15,10 +15,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "launch/http_get.h"
+#include "launch/local_stack.h"
+#include "launch/rabbitmq_broker.h"
 #include "messaging/amqp_channel.h"
-#include "tests/testing/http_get.h"
-#include "tests/testing/local_stack.h"
-#include "tests/testing/rabbitmq_broker.h"
 
 namespace settle::testing {
 
@@ -106,7 +106,7 @@ class PaymentResultsStack : public ::testing::Test {
   void ExpectCommittedPaymentsReachTheBrokerOnce(const std::string& target) {
     const std::set<std::string> committed = Pay("p-", 12, /*refused=*/4);
     ASSERT_EQ(committed.size(), 8u);
-    ASSERT_TRUE(WaitFor([&] { return AllPublished(); }, absl::Seconds(30)));
+    ASSERT_TRUE(launch::WaitFor([&] { return AllPublished(); }, absl::Seconds(30)));
     const std::multiset<std::string> got = Received();
     EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), committed);
     EXPECT_EQ(got.size(), committed.size());
@@ -123,7 +123,7 @@ class PaymentResultsStack : public ::testing::Test {
   void ExpectACrashBetweenConfirmAndMarkRepublishes() {
     const std::set<std::string> committed = CrashRelayBetweenConfirmAndMark();
     ASSERT_FALSE(HasFailure());
-    ASSERT_TRUE(WaitFor([&] { return AllPublished(committed.size()); }, absl::Seconds(90)));
+    ASSERT_TRUE(launch::WaitFor([&] { return AllPublished(committed.size()); }, absl::Seconds(90)));
     const std::multiset<std::string> got = Received();
     EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), committed);
     EXPECT_GT(got.size(), committed.size()) << "the confirmed, unmarked batch was not republished";
@@ -132,10 +132,10 @@ class PaymentResultsStack : public ::testing::Test {
   // A sample of the notification participant's metrics, e.g. "settle_outbox_depth"; -1 if
   // absent.
   double Metric(const std::string& series) {
-    return MetricSample(stack_.participant_metrics_endpoint("notification"), series);
+    return launch::MetricSample(stack_.participant_metrics_endpoint("notification"), series);
   }
 
-  LocalStack stack_;
+  launch::LocalStack stack_;
 };
 
 class BrokerStackTest : public PaymentResultsStack {
@@ -165,7 +165,7 @@ class BrokerStackTest : public PaymentResultsStack {
     }
   }
 
-  std::unique_ptr<RabbitMqBroker> broker_;
+  std::unique_ptr<launch::RabbitMqBroker> broker_;
   messaging::AmqpOptions amqp_;
 };
 

@@ -6,13 +6,13 @@
 #include <numeric>
 
 #include "gtest/gtest.h"
-#include "tests/testing/local_stack.h"
+#include "launch/local_stack.h"
 
 namespace settle {
 namespace {
 
-using testing::LocalStack;
-using testing::WaitFor;
+using launch::LocalStack;
+using launch::WaitFor;
 
 constexpr int64_t kAmount = 4200;
 

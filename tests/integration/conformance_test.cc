@@ -12,25 +12,25 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
-#include "tests/testing/local_stack.h"
-#include "tests/testing/postgres_server.h"
+#include "launch/local_stack.h"
+#include "launch/postgres_server.h"
 
 namespace settle {
 namespace {
 
-using testing::LocalStack;
+using launch::LocalStack;
 
 // settle-conformance's exit code against the balance participant of `stack` (its output in the
 // test's log, so a failure shows the table).
 int RunKit(LocalStack& stack) {
   const std::string log = stack.dir() + "/conformance.log";
-  auto p = testing::Process::Start(testing::BinaryPath("settle-conformance"),
+  auto p = launch::Process::Start(launch::BinaryPath("settle-conformance"),
                                    {"--participant=" + stack.participant_endpoint("balance"),
                                     "--name=balance", "--balance_account=kit"},
                                    log);
   if (!p.ok()) return -1;
   std::optional<int> status = (*p)->Wait(absl::Seconds(120));
-  std::printf("%s", testing::ReadFile(log).c_str());
+  std::printf("%s", launch::ReadFile(log).c_str());
   return status.has_value() && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
 }
 
@@ -42,7 +42,7 @@ TEST(ConformanceTest, BalanceOnRocksDbPassesTheKit) {
 }
 
 TEST(ConformanceTest, BalanceOnPostgresPassesTheKit) {
-  std::unique_ptr<testing::PostgresServer> server;
+  std::unique_ptr<launch::PostgresServer> server;
   SETTLE_START_POSTGRES_OR_SKIP(server);
   ASSERT_TRUE(server->CreateDatabase("kit").ok());
   LocalStack stack;

@@ -7,13 +7,13 @@
 #include <fstream>
 
 #include "gtest/gtest.h"
-#include "tests/testing/local_stack.h"
+#include "launch/local_stack.h"
 
 namespace settle {
 namespace {
 
-using testing::LocalStack;
-using testing::WaitFor;
+using launch::LocalStack;
+using launch::WaitFor;
 
 TEST(CrashRecoveryTest, CoordinatorKilledAfterCommitDecisionCommitsEverywhereOnRestart) {
   LocalStack stack;
@@ -97,12 +97,12 @@ TEST(CrashRecoveryTest, PreparedBranchSurvivesParticipantKill) {
 }
 
 TEST(CrashRecoveryTest, DamagedLogStopsStartupWithDataLoss) {
-  testing::TempDir dir;
+  launch::TempDir dir;
   const std::string data = dir.Sub("coordinator");
   std::filesystem::create_directories(data);
   std::ofstream(data + "/000001.log") << "this is not a RocksDB log";
-  auto p = testing::Process::Start(
-      testing::BinaryPath("settle-coordinator"),
+  auto p = launch::Process::Start(
+      launch::BinaryPath("settle-coordinator"),
       {"--listen=127.0.0.1:0", "--metrics_listen=", "--data_dir=" + data}, dir.Sub("log"));
   ASSERT_TRUE(p.ok());
   auto status = (*p)->Wait(absl::Seconds(20));

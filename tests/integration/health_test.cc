@@ -6,7 +6,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
-#include "tests/testing/local_stack.h"
+#include "launch/local_stack.h"
 
 namespace settle {
 namespace {
@@ -23,26 +23,26 @@ HealthResponse::ServingStatus Check(const std::string& endpoint) {
   return resp.status();
 }
 
-int CliHealth(const testing::LocalStack& stack, const std::string& at) {
-  auto p = testing::Process::Start(testing::BinaryPath("settle"), {"health", "--at=" + at},
+int CliHealth(const launch::LocalStack& stack, const std::string& at) {
+  auto p = launch::Process::Start(launch::BinaryPath("settle"), {"health", "--at=" + at},
                                    stack.dir() + "/cli.log");
   auto status = (*p)->Wait(absl::Seconds(20));
   return status.has_value() && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
 }
 
 TEST(HealthTest, CoordinatorAndParticipantsServeOnceReady) {
-  testing::LocalStack stack;
+  launch::LocalStack stack;
   ASSERT_TRUE(stack.StartAll().ok());
   EXPECT_EQ(Check(stack.coordinator_endpoint()), HealthResponse::SERVING);
   for (const char* kind : {"balance", "ledger", "notification"}) {
     EXPECT_EQ(Check(stack.participant_endpoint(kind)), HealthResponse::SERVING) << kind;
   }
   EXPECT_EQ(CliHealth(stack, stack.coordinator_endpoint()), 0);
-  EXPECT_NE(CliHealth(stack, testing::LocalStack::DeadEndpoint()), 0);
+  EXPECT_NE(CliHealth(stack, launch::LocalStack::DeadEndpoint()), 0);
 }
 
 TEST(HealthTest, SigtermStopsTheCoordinatorCleanly) {
-  testing::LocalStack stack;
+  launch::LocalStack stack;
   ASSERT_TRUE(stack.StartAll().ok());
   stack.coordinator().Signal(SIGTERM);
   auto status = stack.coordinator().Wait(absl::Seconds(20));

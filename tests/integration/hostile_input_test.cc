@@ -6,8 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "launch/local_stack.h"
 #include "settle/v1/reference.pb.h"
-#include "tests/testing/local_stack.h"
 
 namespace settle {
 namespace {
@@ -38,7 +38,7 @@ class HostileInputTest : public ::testing::Test {
     return req;
   }
 
-  testing::LocalStack stack_;
+  launch::LocalStack stack_;
 };
 
 // Negating INT64_MIN overflows: the "debit" passed the funds check and alice ended near -9.2e18.

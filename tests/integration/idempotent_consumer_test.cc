@@ -10,9 +10,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "launch/rabbitmq_broker.h"
+#include "launch/wait.h"
 #include "storage/rocks_branch_store.h"
-#include "tests/testing/rabbitmq_broker.h"
-#include "tests/testing/wait.h"
 
 namespace settle::sdk {
 namespace {
@@ -82,8 +82,8 @@ class IdempotentConsumerTest : public ::testing::Test {
     return n;
   }
 
-  testing::TempDir dir_;
-  std::unique_ptr<testing::RabbitMqBroker> broker_;
+  launch::TempDir dir_;
+  std::unique_ptr<launch::RabbitMqBroker> broker_;
   messaging::AmqpOptions amqp_;
   std::unique_ptr<storage::BranchStore> store_;
   std::unique_ptr<messaging::AmqpChannel> channel_;
@@ -130,7 +130,7 @@ TEST_F(IdempotentConsumerTest, ARefusedMessageComesAgainAndActsOnceWhenAccepted)
   handler_.refuse_next_ = 2;
   Publish({"s0-9/2"});
   ConsumeStats total;
-  ASSERT_TRUE(testing::WaitFor([&] {
+  ASSERT_TRUE(launch::WaitFor([&] {
     const ConsumeStats s = ConsumeAll();
     total.handled += s.handled;
     total.failed += s.failed;

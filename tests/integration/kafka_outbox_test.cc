@@ -17,7 +17,7 @@
 namespace settle {
 namespace {
 
-using testing::WaitFor;
+using launch::WaitFor;
 
 constexpr char kTopic[] = "settle.payment-results";
 constexpr int kBrokers = 3;

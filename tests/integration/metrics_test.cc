@@ -11,13 +11,13 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
-#include "tests/testing/http_get.h"
-#include "tests/testing/local_stack.h"
+#include "launch/http_get.h"
+#include "launch/local_stack.h"
 
 namespace settle {
 namespace {
 
-using testing::WaitFor;
+using launch::WaitFor;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -48,7 +48,7 @@ class MetricsTest : public ::testing::Test {
       req.set_wait_for_acks(true);
       ASSERT_TRUE(stack_.client().Execute(req).ok());
     }
-    ASSERT_TRUE(stack_.client().RegisterParticipant("ghost", testing::LocalStack::DeadEndpoint()).ok());
+    ASSERT_TRUE(stack_.client().RegisterParticipant("ghost", launch::LocalStack::DeadEndpoint()).ok());
     v1::ExecuteRequest ghost = client::MakeTransfer("m-ghost", "alice", "bob", 1);
     ghost.mutable_branches(1)->set_participant("ghost");
     auto r = stack_.client().Execute(ghost);
@@ -67,14 +67,14 @@ class MetricsTest : public ::testing::Test {
       const std::string c = Scrape(stack_.coordinator_metrics_endpoint());
       const std::string b = Scrape(stack_.participant_metrics_endpoint("balance"));
       // The ghost's failures show in the health gauge, refreshed every second.
-      return testing::MetricSum(c, "settle_decision_retries_total") > 0 &&
-             testing::MetricSum(c, "settle_participant_consecutive_failures") > 0 &&
-             testing::MetricSum(b, "settle_participant_decision_queries_total") > 0;
+      return launch::MetricSum(c, "settle_decision_retries_total") > 0 &&
+             launch::MetricSum(c, "settle_participant_consecutive_failures") > 0 &&
+             launch::MetricSum(b, "settle_participant_decision_queries_total") > 0;
     }));
   }
 
   static std::string Scrape(const std::string& endpoint) {
-    return testing::HttpGet(endpoint, "/metrics");
+    return launch::HttpGet(endpoint, "/metrics");
   }
 
   std::vector<std::string> Targets() {
@@ -87,19 +87,19 @@ class MetricsTest : public ::testing::Test {
 
   static constexpr int kCommitted = 4;
   static constexpr int kRefused = 2;
-  testing::LocalStack stack_;
+  launch::LocalStack stack_;
 };
 
 // Before any payment: every series that takes no participant label is there at zero, so that
 // rate() and the abort ratio read 0 instead of nothing on a fresh coordinator.
 TEST(MetricsBeforeAnyEventTest, EveryUnlabelledOrBoundedSeriesExistsAtZero) {
-  testing::LocalStack fresh;
+  launch::LocalStack fresh;
   ASSERT_TRUE(fresh.StartCoordinator().ok());
   ASSERT_TRUE(fresh.StartParticipant("balance").ok());
   ASSERT_TRUE(fresh.RegisterAll().ok());
   std::string text;
   ASSERT_TRUE(WaitFor([&] {  // The gauges are first set a second after start-up.
-    text = testing::HttpGet(fresh.coordinator_metrics_endpoint(), "/metrics");
+    text = launch::HttpGet(fresh.coordinator_metrics_endpoint(), "/metrics");
     return text.find("\nsettle_transactions_in_flight ") != std::string::npos &&
            text.find("\nsettle_participant_consecutive_failures") != std::string::npos;
   }));
@@ -108,7 +108,7 @@ TEST(MetricsBeforeAnyEventTest, EveryUnlabelledOrBoundedSeriesExistsAtZero) {
       text.find("\nsettle_decision_retries_total{method=\"Commit\",participant=\"balance\"} 0"),
       std::string::npos);
   const std::string balance =
-      testing::HttpGet(fresh.participant_metrics_endpoint("balance"), "/metrics");
+      launch::HttpGet(fresh.participant_metrics_endpoint("balance"), "/metrics");
   EXPECT_NE(balance.find("\nsettle_participant_decision_queries_total{answer=\"commit\"} 0"),
             std::string::npos);
   for (const char* series :
@@ -128,7 +128,7 @@ TEST(MetricsBeforeAnyEventTest, EveryUnlabelledOrBoundedSeriesExistsAtZero) {
 TEST_F(MetricsTest, DashboardAndAlertsQueryOnlyMetricsThatExist) {
   // settle-notifier exposes its series from the start, broker or not (it keeps reconnecting).
   std::ofstream(stack_.dir() + "/webhook.key") << "key\n";
-  const std::string dead = testing::LocalStack::DeadEndpoint();
+  const std::string dead = launch::LocalStack::DeadEndpoint();
   ASSERT_TRUE(stack_
                   .StartNotifier({"--amqp_host=127.0.0.1",
                                   "--amqp_port=" + dead.substr(dead.find(':') + 1),
@@ -173,7 +173,7 @@ TEST_F(MetricsTest, RealPrometheusScrapesWhatWasRun) {
     GTEST_SKIP() << "SKIPPED LOUDLY: " << binary << " is not installed (apt-get install "
                  << "prometheus); the scrape test did not run";
   }
-  const int port = testing::FreePort();
+  const int port = launch::FreePort();
   const std::string config = stack_.dir() + "/prometheus.yml";
   std::ofstream(config) << "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
                         << "rule_files: [\"" << SETTLE_SOURCE_DIR
@@ -187,7 +187,7 @@ TEST_F(MetricsTest, RealPrometheusScrapesWhatWasRun) {
                         << stack_.participant_metrics_endpoint("balance") << "\", \""
                         << stack_.participant_metrics_endpoint("ledger") << "\", \""
                         << stack_.participant_metrics_endpoint("notification") << "\"]}]\n";
-  auto prometheus = testing::Process::Start(
+  auto prometheus = launch::Process::Start(
       binary,
       {"--config.file=" + config, "--storage.tsdb.path=" + stack_.dir() + "/tsdb",
        absl::StrCat("--web.listen-address=127.0.0.1:", port)},
@@ -206,7 +206,7 @@ TEST_F(MetricsTest, RealPrometheusScrapesWhatWasRun) {
       }
     }
     google::protobuf::Struct resp;
-    const std::string body = testing::HttpGet(api, "/api/v1/query?query=" + escaped);
+    const std::string body = launch::HttpGet(api, "/api/v1/query?query=" + escaped);
     if (!google::protobuf::util::JsonStringToMessage(body, &resp).ok()) return std::nan("");
     const auto& result =
         resp.fields().at("data").struct_value().fields().at("result").list_value();
@@ -232,7 +232,7 @@ TEST_F(MetricsTest, RealPrometheusScrapesWhatWasRun) {
   EXPECT_GT(median, 0);
   EXPECT_LT(median, 5);
   ASSERT_TRUE(WaitFor([&] {
-    return testing::HttpGet(api, "/api/v1/rules").find("SettleTransactionsStuck") !=
+    return launch::HttpGet(api, "/api/v1/rules").find("SettleTransactionsStuck") !=
            std::string::npos;
   }));
 }

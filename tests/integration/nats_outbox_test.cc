@@ -20,7 +20,7 @@
 namespace settle {
 namespace {
 
-using testing::WaitFor;
+using launch::WaitFor;
 
 class NatsOutboxTest : public testing::PaymentResultsStack {
  protected:

@@ -12,10 +12,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "launch/wait.h"
 #include "messaging/nats_stream.h"
 #include "tests/testing/nats_server.h"
 #include "tests/testing/numbered_messages.h"
-#include "tests/testing/wait.h"
 
 namespace settle::messaging {
 namespace {
@@ -50,7 +50,7 @@ class NatsPublisherTest : public ::testing::Test {
     return ids;
   }
 
-  testing::TempDir dir_;
+  launch::TempDir dir_;
   std::unique_ptr<testing::NatsServer> server_;
   NatsOptions options_;
 };

@@ -14,15 +14,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "launch/http_get.h"
 #include "tests/integration/broker_stack.h"
-#include "tests/testing/http_get.h"
 #include "tests/testing/merchant_endpoint.h"
 
 namespace settle {
 namespace {
 
 using testing::MerchantEndpoint;
-using testing::WaitFor;
+using launch::WaitFor;
 
 constexpr char kKey[] = "whsec-test-0123456789";
 
@@ -50,7 +50,7 @@ class NotifierTest : public testing::BrokerStackTest {
     return got == txns;
   }
   double Metric(const std::string& series) {
-    return testing::MetricSample(stack_.notifier_metrics_endpoint(), series);
+    return launch::MetricSample(stack_.notifier_metrics_endpoint(), series);
   }
 
   MerchantEndpoint merchant_{kKey};
@@ -136,7 +136,7 @@ TEST_F(NotifierTest, AResultThatFailsEveryAttemptIsDeadLetteredAndCanBeResent) {
     std::vector<std::string> all = args;
     all.push_back("--at=" + stack_.notifier_endpoint());
     std::filesystem::remove(out);
-    auto p = testing::Process::Start(testing::BinaryPath("settle"), all, out);
+    auto p = launch::Process::Start(launch::BinaryPath("settle"), all, out);
     EXPECT_TRUE(p.ok());
     std::optional<int> status = p.ok() ? (*p)->Wait(absl::Seconds(30)) : std::nullopt;
     const int code = status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;

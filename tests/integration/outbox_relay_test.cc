@@ -14,7 +14,7 @@
 namespace settle {
 namespace {
 
-using testing::WaitFor;
+using launch::WaitFor;
 
 using OutboxRelayTest = testing::BrokerStackTest;
 

@@ -5,12 +5,12 @@
 #include "common/credentials.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
-#include "tests/testing/local_stack.h"
+#include "launch/local_stack.h"
 
 namespace settle {
 namespace {
 
-using testing::WaitFor;
+using launch::WaitFor;
 
 class ParticipantSdkTest : public ::testing::Test {
  protected:
@@ -53,7 +53,7 @@ class ParticipantSdkTest : public ::testing::Test {
   int64_t Available(const std::string& a) { return stack_.Account(a)->available_minor(); }
   int64_t Held(const std::string& a) { return stack_.Account(a)->held_minor(); }
 
-  testing::LocalStack stack_;
+  launch::LocalStack stack_;
   std::unique_ptr<v1::Participant::Stub> stub_;
   std::string payload_;
 };

@@ -8,13 +8,13 @@
 #include "common/credentials.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
-#include "tests/testing/http_get.h"
-#include "tests/testing/local_stack.h"
+#include "launch/http_get.h"
+#include "launch/local_stack.h"
 
 namespace settle {
 namespace {
 
-using testing::LocalStack;
+using launch::LocalStack;
 
 class PaymentTest : public ::testing::Test {
  protected:
@@ -66,8 +66,8 @@ TEST_F(PaymentTest, CommitsAtAllThreeServices) {
 
 // The CLI's --mode three_phase, end to end: the same effects, and the mode shown and counted.
 TEST_F(PaymentTest, ThreePhaseFromTheCliCommitsAtAllThreeServices) {
-  auto cli = testing::Process::Start(
-      testing::BinaryPath("settle"),
+  auto cli = launch::Process::Start(
+      launch::BinaryPath("settle"),
       {"transfer", "alice", "bob", "700", "--mode=three_phase", "--key=pay-3pc",
        "--coordinator=" + stack_.coordinator_endpoint()},
       stack_.dir() + "/cli.log");
@@ -77,7 +77,7 @@ TEST_F(PaymentTest, ThreePhaseFromTheCliCommitsAtAllThreeServices) {
   auto txn = stack_.client().GetTransactionByKey("pay-3pc");
   ASSERT_TRUE(txn.ok()) << txn.status();
   EXPECT_EQ(txn->mode(), v1::MODE_THREE_PHASE);
-  ASSERT_TRUE(testing::WaitFor([&] {
+  ASSERT_TRUE(launch::WaitFor([&] {
     auto t = stack_.client().GetTransaction(txn->txn_id());
     return t.ok() && t->state() == v1::TXN_STATE_COMMITTED;
   }));
@@ -89,7 +89,7 @@ TEST_F(PaymentTest, ThreePhaseFromTheCliCommitsAtAllThreeServices) {
     EXPECT_EQ((*branches)[0].state(), v1::BARRIER_STATE_COMMITTED) << kind;
   }
   const std::string metrics =
-      testing::HttpGet(stack_.coordinator_metrics_endpoint(), "/metrics");
+      launch::HttpGet(stack_.coordinator_metrics_endpoint(), "/metrics");
   EXPECT_NE(metrics.find("settle_transactions_total{mode=\"three_phase\",outcome=\"committed\"} 1"),
             std::string::npos);
 }

@@ -7,14 +7,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "launch/local_stack.h"
+#include "launch/postgres_server.h"
 #include "proto/time_convert.h"
-#include "tests/testing/local_stack.h"
-#include "tests/testing/postgres_server.h"
 
 namespace settle {
 namespace {
 
-using testing::LocalStack;
+using launch::LocalStack;
 
 class PostgresParticipantTest : public ::testing::Test {
  protected:
@@ -32,7 +32,7 @@ class PostgresParticipantTest : public ::testing::Test {
   int ExitCode(const std::vector<std::string>& flags) {
     std::vector<std::string> args = {"--kind=balance", "--listen=127.0.0.1:0", "--metrics_listen="};
     args.insert(args.end(), flags.begin(), flags.end());
-    auto p = testing::Process::Start(testing::BinaryPath("settle-participant"), args,
+    auto p = launch::Process::Start(launch::BinaryPath("settle-participant"), args,
                                      stack_.dir() + "/refused.log");
     if (!p.ok()) return -1;
     std::optional<int> status = (*p)->Wait(absl::Seconds(60));
@@ -44,7 +44,7 @@ class PostgresParticipantTest : public ::testing::Test {
     return r.ok() ? *r : r.status().ToString();
   }
 
-  std::unique_ptr<testing::PostgresServer> server_;
+  std::unique_ptr<launch::PostgresServer> server_;
   LocalStack stack_;
 };
 

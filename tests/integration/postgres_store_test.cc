@@ -9,11 +9,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "launch/postgres_server.h"
+#include "launch/wait.h"
 #include "storage/postgres/pg_branch_store.h"
 #include "storage/postgres/pg_schema.h"
 #include "storage/records.pb.h"
-#include "tests/testing/postgres_server.h"
-#include "tests/testing/wait.h"
 
 namespace settle {
 namespace {
@@ -66,7 +66,7 @@ class PgStoreTest : public ::testing::Test {
     return rec.SerializeAsString();
   }
 
-  std::unique_ptr<testing::PostgresServer> server_;
+  std::unique_ptr<launch::PostgresServer> server_;
 };
 
 TEST_F(PgStoreTest, CreatesItsTablesAndOpensThemAgain) {
@@ -238,7 +238,7 @@ TEST_F(PgStoreTest, ALostConnectionIsUnavailableAndTheNextUnitReconnects) {
 TEST(PgSchemaTest, TheReadmeShowsTheSchemaAsTheStoreCreatesIt) {
   std::string ddl = storage::pg::kSchemaDdl;
   while (!ddl.empty() && ddl.front() == '\n') ddl.erase(0, 1);
-  const std::string readme = testing::ReadFile(std::string(SETTLE_SOURCE_DIR) + "/README.md");
+  const std::string readme = launch::ReadFile(std::string(SETTLE_SOURCE_DIR) + "/README.md");
   EXPECT_NE(readme.find(ddl), std::string::npos)
       << "README.md, \"Participants on PostgreSQL\", must show storage/postgres/pg_schema.h's DDL";
 }

@@ -8,14 +8,14 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
-#include "tests/testing/local_stack.h"
-#include "tests/testing/test_pki.h"
+#include "launch/local_stack.h"
+#include "launch/test_pki.h"
 
 namespace settle {
 namespace {
 
-using testing::CertFiles;
-using testing::TestPki;
+using launch::CertFiles;
+using launch::TestPki;
 
 class TlsTest : public ::testing::Test {
  protected:
@@ -62,7 +62,7 @@ class TlsTest : public ::testing::Test {
     return stub->Check(&ctx, {}, &resp);
   }
 
-  testing::TempDir dir_;
+  launch::TempDir dir_;
   std::unique_ptr<TestPki> ca_;
   std::unique_ptr<TestPki> other_ca_;
   CertFiles server_;
@@ -71,7 +71,7 @@ class TlsTest : public ::testing::Test {
 TEST_F(TlsTest, APaymentCrossesTheStackOverMutualTls) {
   auto client = ca_->Issue("client", "DNS:payment-api");
   ASSERT_TRUE(client.ok()) << client.status();
-  testing::LocalStack stack;
+  launch::LocalStack stack;
   // Every process serves mutual TLS and calls the others with the same certificate.
   stack.EnableTls(Client(*ca_, *client), ServerFlags(server_, /*client_auth=*/true));
   ASSERT_TRUE(stack.StartAll().ok());
@@ -81,7 +81,7 @@ TEST_F(TlsTest, APaymentCrossesTheStackOverMutualTls) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->outcome(), v1::OUTCOME_COMMITTED) << r->reason();
   // COMMITTED is answered once the decision is durable; the Commit reaches balance after.
-  EXPECT_TRUE(testing::WaitFor([&] {
+  EXPECT_TRUE(launch::WaitFor([&] {
     auto bob = stack.Account("bob");
     return bob.ok() && bob->available_minor() == 250;
   })) << "the commit did not reach balance over TLS";
@@ -98,7 +98,7 @@ TEST_F(TlsTest, WrongOrMissingCredentialsAreRefused) {
   auto foreign = other_ca_->Issue("foreign-client", "DNS:payment-api");
   auto expired = ca_->Issue("expired-client", "DNS:payment-api", /*days=*/-1);
   ASSERT_TRUE(good.ok() && foreign.ok() && expired.ok());
-  testing::LocalStack stack;
+  launch::LocalStack stack;
   stack.EnableTls(Client(*ca_, *good), ServerFlags(server_, /*client_auth=*/true));
   ASSERT_TRUE(stack.StartCoordinator().ok());
   const std::string at = stack.coordinator_endpoint();
@@ -125,7 +125,7 @@ TEST_F(TlsTest, ARenewedCertificateIsServedWithoutARestart) {
   const CertFiles live{dir_.Sub("live.pem"), dir_.Sub("live.key")};
   std::filesystem::copy_file(server_.cert, live.cert);
   std::filesystem::copy_file(server_.key, live.key);
-  testing::LocalStack stack;
+  launch::LocalStack stack;
   stack.EnableTls(Client(*ca_), ServerFlags(live, /*client_auth=*/false));
   ASSERT_TRUE(stack.StartCoordinator().ok());
   const std::string at = stack.coordinator_endpoint();
@@ -139,7 +139,7 @@ TEST_F(TlsTest, ARenewedCertificateIsServedWithoutARestart) {
                              std::filesystem::copy_options::overwrite_existing);
   std::filesystem::copy_file(renewed->cert, live.cert,
                              std::filesystem::copy_options::overwrite_existing);
-  EXPECT_TRUE(testing::WaitFor([&] { return Check(at, Client(*other_ca_)).ok(); },
+  EXPECT_TRUE(launch::WaitFor([&] { return Check(at, Client(*other_ca_)).ok(); },
                                absl::Seconds(15)))
       << "the renewed certificate was not served";
   EXPECT_FALSE(Check(at, Client(*ca_)).ok()) << "the old certificate is still served";

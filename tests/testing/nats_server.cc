@@ -5,8 +5,8 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
-#include "tests/testing/http_get.h"
-#include "tests/testing/wait.h"
+#include "launch/http_get.h"
+#include "launch/wait.h"
 
 namespace settle::testing {
 namespace {
@@ -21,19 +21,19 @@ absl::StatusOr<std::unique_ptr<NatsServer>> NatsServer::Start(const std::string&
         absl::StrCat(kServer, " is not installed (apt-get install nats-server)"));
   }
   std::filesystem::create_directories(dir + "/jetstream");
-  std::unique_ptr<NatsServer> server(new NatsServer(dir, FreeListenPort()));
+  std::unique_ptr<NatsServer> server(new NatsServer(dir, launch::FreeListenPort()));
   if (absl::Status s = server->Launch(); !s.ok()) return s;
   return server;
 }
 
 absl::Status NatsServer::Launch() {
-  auto p = Process::Start(kServer,
+  auto p = launch::Process::Start(kServer,
                           {"-js", "-sd", dir_ + "/jetstream", "-a", "127.0.0.1", "-p",
                            absl::StrCat(port_), "-n", absl::StrCat("settle-test-", port_)},
                           dir_ + "/nats.log");
   if (!p.ok()) return p.status();
   process_ = std::move(*p);
-  if (!WaitFor([&] { return AcceptsConnections(port_); }, absl::Seconds(30))) {
+  if (!launch::WaitFor([&] { return launch::AcceptsConnections(port_); }, absl::Seconds(30))) {
     return absl::UnavailableError(absl::StrCat("nats-server did not accept connections on ",
                                                port_, " within 30 s; see ", dir_, "/nats.log"));
   }

@@ -7,7 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "tests/testing/process.h"
+#include "launch/process.h"
 
 namespace settle::testing {
 
@@ -41,7 +41,7 @@ class NatsServer final {
 
   const std::string dir_;
   const int port_;
-  std::unique_ptr<Process> process_;
+  std::unique_ptr<launch::Process> process_;
 };
 
 }  // namespace settle::testing

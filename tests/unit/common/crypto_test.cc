@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "gtest/gtest.h"
-#include "tests/testing/wait.h"
+#include "launch/wait.h"
 
 namespace settle::crypto {
 namespace {
@@ -49,7 +49,7 @@ TEST(CryptoTest, ConstantTimeEqualsComparesWholeStrings) {
 }
 
 TEST(CryptoTest, ASecretFileLosesOneTrailingNewlineAndMustNotBeEmpty) {
-  testing::TempDir dir;
+  launch::TempDir dir;
   std::ofstream(dir.Sub("key")) << "s3cret\n";
   std::ofstream(dir.Sub("empty")) << "\n";
   EXPECT_EQ(*ReadSecretFile(dir.Sub("key")), "s3cret");

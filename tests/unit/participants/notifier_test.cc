@@ -11,8 +11,8 @@
 #include "common/crypto.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "launch/wait.h"
 #include "storage/rocks_branch_store.h"
-#include "tests/testing/wait.h"
 
 namespace settle::participants {
 namespace {
@@ -84,7 +84,7 @@ class NotifierTest : public ::testing::Test {
     return {};
   }
 
-  testing::TempDir dir_;
+  launch::TempDir dir_;
   std::unique_ptr<storage::BranchStore> store_;
   ScriptedSender sender_;
   NotifierOptions options_;

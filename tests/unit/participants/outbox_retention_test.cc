@@ -5,10 +5,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "launch/wait.h"
 #include "participants/outbox_relay.h"
 #include "settle/v1/reference.pb.h"
 #include "storage/rocks_branch_store.h"
-#include "tests/testing/wait.h"
 
 namespace settle::participants {
 namespace {
@@ -39,7 +39,7 @@ class OutboxRetentionTest : public ::testing::Test {
   }
   bool Exists(const std::string& key) { return store_->Get(Space::kData, key)->has_value(); }
 
-  testing::TempDir dir_;
+  launch::TempDir dir_;
   std::unique_ptr<storage::BranchStore> store_;
   OutboxRelayOptions options_;
   std::unique_ptr<OutboxRelay> relay_;

@@ -6,10 +6,10 @@
 
 #include "client/participant_server.h"
 #include "gtest/gtest.h"
+#include "launch/wait.h"
 #include "storage/records.pb.h"
 #include "storage/rocks_branch_store.h"
 #include "storage/txn_id.h"
-#include "tests/testing/wait.h"
 
 namespace settle::sdk {
 namespace {
@@ -70,7 +70,7 @@ class BarrierSweepTest : public ::testing::Test {
     return n;
   }
 
-  testing::TempDir dir_;
+  launch::TempDir dir_;
   std::unique_ptr<storage::BranchStore> store_;
   NoOpHandler handler_;
   ParticipantOptions options_;
@@ -139,7 +139,7 @@ TEST_F(BarrierSweepTest, BackgroundWorkSweepsByItself) {
   options_.barrier_sweep_interval = absl::Milliseconds(20);
   server_ = std::make_unique<ParticipantServer>(options_, *store_, handler_);
   server_->StartBackgroundWork();
-  ASSERT_TRUE(testing::WaitFor([&] { return !Exists(committed); }));
+  ASSERT_TRUE(launch::WaitFor([&] { return !Exists(committed); }));
   EXPECT_TRUE(Exists(prepared));
 }
 

@@ -11,10 +11,10 @@
 #include "absl/synchronization/mutex.h"
 #include "client/participant_server.h"
 #include "gtest/gtest.h"
+#include "launch/wait.h"
 #include "storage/rocks_branch_store.h"
 #include "storage/txn_id.h"
 #include "tests/testing/in_process_participant.h"
-#include "tests/testing/wait.h"
 
 namespace settle::sdk {
 namespace {
@@ -100,7 +100,7 @@ class SagaBarrierTest : public ::testing::Test {
     return v.ok() && v->has_value();
   }
 
-  testing::TempDir dir_;
+  launch::TempDir dir_;
   std::unique_ptr<storage::BranchStore> store_;
   ScriptedSaga saga_;
   BranchHandlerUnused unused_;

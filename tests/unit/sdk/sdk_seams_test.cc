@@ -9,10 +9,10 @@
 #include "absl/synchronization/notification.h"
 #include "client/participant_server.h"
 #include "gtest/gtest.h"
+#include "launch/wait.h"
 #include "proto/time_convert.h"
 #include "settle/v1/participant.pb.h"
 #include "storage/rocks_branch_store.h"
-#include "tests/testing/wait.h"
 
 namespace settle::sdk {
 namespace {
@@ -78,7 +78,7 @@ class InDoubtTest : public ::testing::Test {
     return resp.vote();
   }
 
-  testing::TempDir dir_;
+  launch::TempDir dir_;
   std::unique_ptr<storage::BranchStore> store_;
   CountingHandler handler_;
   FakeDecisions decisions_;

@@ -10,10 +10,10 @@
 #include "absl/synchronization/mutex.h"
 #include "client/tcc_handler.h"
 #include "gtest/gtest.h"
+#include "launch/wait.h"
 #include "storage/rocks_branch_store.h"
 #include "storage/txn_id.h"
 #include "tests/testing/in_process_participant.h"
-#include "tests/testing/wait.h"
 
 namespace settle::sdk {
 namespace {
@@ -82,7 +82,7 @@ class TccTest : public ::testing::Test {
     return stub_->Abort(&ctx, req, &resp).error_code();
   }
 
-  testing::TempDir dir_;
+  launch::TempDir dir_;
   std::unique_ptr<storage::BranchStore> store_;
   CountingTcc tcc_;
   TccBranchHandler adapter_{tcc_};

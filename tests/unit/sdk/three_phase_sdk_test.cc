@@ -13,10 +13,10 @@
 #include "client/participant_server.h"
 #include "client/three_phase.h"
 #include "gtest/gtest.h"
+#include "launch/wait.h"
 #include "storage/rocks_branch_store.h"
 #include "storage/txn_id.h"
 #include "tests/testing/in_process_participant.h"
-#include "tests/testing/wait.h"
 
 namespace settle::sdk {
 namespace {
@@ -136,7 +136,7 @@ class ThreePhasePairTest : public ::testing::Test {
     return nodes_[i]->server().TerminateDueOnce(absl::Now() + after);
   }
 
-  testing::TempDir dirs_[2];
+  launch::TempDir dirs_[2];
   std::unique_ptr<storage::BranchStore> stores_[2];
   CountingHandler handlers_[2];
   std::unique_ptr<testing::InProcessParticipant> nodes_[2];

@@ -2,10 +2,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "launch/wait.h"
 #include "rocksdb/perf_context.h"
 #include "rocksdb/perf_level.h"
 #include "storage/rocks_branch_store.h"
-#include "tests/testing/wait.h"
 
 namespace settle::storage {
 namespace {
@@ -17,7 +17,7 @@ std::unique_ptr<BranchStore> OpenOrDie(const std::string& dir) {
 }
 
 TEST(BranchStoreTest, UnitWritesSurviveReopen) {
-  testing::TempDir dir;
+  launch::TempDir dir;
   {
     auto store = OpenOrDie(dir.path());
     ASSERT_TRUE(store
@@ -34,7 +34,7 @@ TEST(BranchStoreTest, UnitWritesSurviveReopen) {
 }
 
 TEST(BranchStoreTest, RejectedUnitLeavesNothing) {
-  testing::TempDir dir;
+  launch::TempDir dir;
   auto store = OpenOrDie(dir.path());
   ASSERT_TRUE(store
                   ->SubmitAndWait([](WorkView& v) {
@@ -46,7 +46,7 @@ TEST(BranchStoreTest, RejectedUnitLeavesNothing) {
 }
 
 TEST(BranchStoreTest, LaterUnitsSeeEarlierUnitsBeforeTheyAreDurable) {
-  testing::TempDir dir;
+  launch::TempDir dir;
   auto store = OpenOrDie(dir.path());
   // Many read-modify-write units submitted at once; each must see the previous one's value
   // even when they land in the same group.
@@ -65,14 +65,14 @@ TEST(BranchStoreTest, LaterUnitsSeeEarlierUnitsBeforeTheyAreDurable) {
           done.fetch_add(1);
         });
   }
-  ASSERT_TRUE(testing::WaitFor([&] { return done.load() == kUnits; }));
+  ASSERT_TRUE(launch::WaitFor([&] { return done.load() == kUnits; }));
   EXPECT_EQ(store->Get(Space::kData, "counter")->value_or(""), std::to_string(kUnits));
 }
 
 // A scan stays inside its prefix: the three-phase timer scan ("3/") every 100 ms must not walk
 // the in-doubt index's tombstones ("p/", one per decided branch) that sort after it.
 TEST(BranchStoreTest, ScanDoesNotWalkTombstonesPastItsPrefix) {
-  testing::TempDir dir;
+  launch::TempDir dir;
   auto store = OpenOrDie(dir.path());
   constexpr int kDecided = 1000;
   ASSERT_TRUE(store

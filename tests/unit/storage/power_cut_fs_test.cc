@@ -11,8 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
+#include "launch/wait.h"
 #include "storage/txn_log.h"
-#include "tests/testing/wait.h"
 
 namespace settle::storage {
 namespace {
@@ -30,7 +30,7 @@ std::string ReadFile(const std::string& path) {
 
 // A journal written by hand against files written by hand: each rule of the roll-back.
 TEST(PowerCutFsTest, RollBackKeepsSyncedBytesAndDurableEntriesOnly) {
-  testing::TempDir dir;
+  launch::TempDir dir;
   const std::string d = dir.Sub("db");
   fs::create_directories(d);
   WriteFile(d + "/old.sst", "before this life");      // Not in the journal: kept.
@@ -73,7 +73,7 @@ TEST(PowerCutFsTest, RollBackKeepsSyncedBytesAndDurableEntriesOnly) {
 // RocksDB through the journaling file system: synced records survive the roll-back, an
 // unsynced write does not, and the log opens on what is left.
 TEST(PowerCutFsTest, LogRolledBackKeepsEverySyncedRecord) {
-  testing::TempDir dir;
+  launch::TempDir dir;
   const std::string data = dir.Sub("log");
   const std::string journal = dir.Sub("log.synced");
   for (int life = 0; life < 4; ++life) {

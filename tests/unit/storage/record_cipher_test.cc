@@ -9,8 +9,8 @@
 #include <sstream>
 
 #include "gtest/gtest.h"
+#include "launch/wait.h"
 #include "storage/txn_log.h"
-#include "tests/testing/wait.h"
 
 namespace settle::storage {
 namespace {
@@ -54,7 +54,7 @@ class RecordCipherTest : public ::testing::Test {
     ASSERT_TRUE(log.WriteAndWait(std::move(b), /*sync=*/true).ok());
   }
 
-  testing::TempDir dir_;
+  launch::TempDir dir_;
 };
 
 TEST_F(RecordCipherTest, KeyFilesAreCheckedByName) {
@@ -82,7 +82,7 @@ TEST_F(RecordCipherTest, NoFileHoldsAPayloadInClearAndTheLogReadsBack) {
     ASSERT_TRUE(log->Compact().ok());  // SST files too, not just the WAL.
     Begin(*log, "t-in-wal");
   }
-  EXPECT_EQ(testing::FilesHolding(dir_.Sub("log"), kMarker), 0);
+  EXPECT_EQ(launch::FilesHolding(dir_.Sub("log"), kMarker), 0);
   auto log = Open({dir_.Sub("k1.key")});
   auto active = log->LoadActive();
   ASSERT_TRUE(active.ok()) << active.status();
@@ -99,7 +99,7 @@ TEST_F(RecordCipherTest, TheSameRecordsInClearHoldTheMarker) {
     auto log = Open({});
     Begin(*log, "t1");
   }
-  EXPECT_GT(testing::FilesHolding(dir_.Sub("log"), kMarker), 0);
+  EXPECT_GT(launch::FilesHolding(dir_.Sub("log"), kMarker), 0);
   // ...and they stay readable once encryption is turned on, beside sealed ones.
   auto log = Open({Key("k1", 'a')});
   Begin(*log, "t2");

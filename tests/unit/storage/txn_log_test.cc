@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
-#include "tests/testing/wait.h"
+#include "launch/wait.h"
 
 namespace settle::storage {
 namespace {
@@ -48,7 +48,7 @@ void WriteBegins(TxnLog& log, int n, TxnStateRecord state, bool sync) {
 TEST(TxnLogTest, ForcedCommitSurvivesReopenWithOrWithoutItsBegin) {
   for (const bool with_begin : {true, false}) {
     SCOPED_TRACE(with_begin ? "with begin" : "decision only");
-    testing::TempDir dir;
+    launch::TempDir dir;
     {
       auto log = OpenOrDie(dir.path());
       if (with_begin) {
@@ -79,7 +79,7 @@ TEST(TxnLogTest, ForcedCommitSurvivesReopenWithOrWithoutItsBegin) {
 }
 
 TEST(TxnLogTest, RestartReloadsOnlyActiveTransactions) {
-  testing::TempDir dir;
+  launch::TempDir dir;
   {
     auto log = OpenOrDie(dir.path());
     WriteBegins(*log, 5, TXN_PREPARING, /*sync=*/false);
@@ -104,7 +104,7 @@ TEST(TxnLogTest, RestartReloadsOnlyActiveTransactions) {
 }
 
 TEST(TxnLogTest, ConcurrentForcedWritesShareSyncs) {
-  testing::TempDir dir;
+  launch::TempDir dir;
   auto log = OpenOrDie(dir.path());
   std::atomic<int> groups{0};
   log->SetStatsObserver([&groups](const GroupWriteStats& s) {
@@ -130,7 +130,7 @@ TEST(TxnLogTest, ConcurrentForcedWritesShareSyncs) {
 }
 
 TEST(TxnLogTest, CorruptLogRefusesToStart) {
-  testing::TempDir dir;
+  launch::TempDir dir;
   {
     auto log = OpenOrDie(dir.path());
     LogBatch b;
@@ -166,7 +166,7 @@ std::vector<std::filesystem::path> WalFiles(const std::string& dir) {
 TEST(TxnLogTest, TornUnsyncedTailOpensWithEverySyncedRecord) {
   for (const uintmax_t kept : {uintmax_t{2000}, uintmax_t{3}, uintmax_t{0}}) {
     SCOPED_TRACE(absl::StrCat(kept, " bytes of the unsynced write kept"));
-    testing::TempDir dir;
+    launch::TempDir dir;
     uintmax_t synced_size = 0;
     {
       auto log = OpenOrDie(dir.path());
@@ -192,7 +192,7 @@ TEST(TxnLogTest, TornUnsyncedTailOpensWithEverySyncedRecord) {
 
 // Damage inside records that were synced (bit rot, bytes overwritten) stops start-up.
 TEST(TxnLogTest, DamagedSyncedRecordsRefuseToStart) {
-  testing::TempDir dir;
+  launch::TempDir dir;
   {
     auto log = OpenOrDie(dir.path());
     WriteBegins(*log, 50, TXN_COMMITTING, /*sync=*/true);
@@ -212,7 +212,7 @@ TEST(TxnLogTest, DamagedSyncedRecordsRefuseToStart) {
 }
 
 TEST(TxnLogTest, FolderWithoutDatabaseIsNotAFreshStart) {
-  testing::TempDir dir;
+  launch::TempDir dir;
   {
     auto log = OpenOrDie(dir.path());
   }
@@ -223,7 +223,7 @@ TEST(TxnLogTest, FolderWithoutDatabaseIsNotAFreshStart) {
 }
 
 TEST(TxnLogTest, ScanMergesActiveAndFinishedInIdOrder) {
-  testing::TempDir dir;
+  launch::TempDir dir;
   auto log = OpenOrDie(dir.path());
   for (const char* id : {"s0-1", "s0-2", "s0-3", "s0-4"}) {
     LogBatch b;
@@ -246,7 +246,7 @@ TEST(TxnLogTest, ScanMergesActiveAndFinishedInIdOrder) {
 }
 
 TEST(TxnLogTest, ScanOfTheActiveSetSkipsEveryFinishedTransaction) {
-  testing::TempDir dir;
+  launch::TempDir dir;
   auto log = OpenOrDie(dir.path());
   // Ten thousand finished transactions before and around the one active one.
   LogBatch b;
@@ -267,7 +267,7 @@ TEST(TxnLogTest, ScanOfTheActiveSetSkipsEveryFinishedTransaction) {
 }
 
 TEST(TxnLogTest, RetentionRemovesOldFinishedTransactionsAndTheirKeys) {
-  testing::TempDir dir;
+  launch::TempDir dir;
   auto log = OpenOrDie(dir.path());
   TxnRecord old = Record("s0-1", TXN_COMMITTED);
   old.set_finish_micros(2000);
@@ -293,7 +293,7 @@ TEST(TxnLogTest, RetentionRemovesOldFinishedTransactionsAndTheirKeys) {
 // Batches resume where the last stopped, and one that began before the cutoff but finished
 // after it stays until it is due, however far later batches have gone.
 TEST(TxnLogTest, RetentionBatchesResumeAndKeepLateFinishers) {
-  testing::TempDir dir;
+  launch::TempDir dir;
   auto log = OpenOrDie(dir.path());
   for (int i = 1; i <= 9; ++i) {
     TxnRecord rec = Record(absl::StrCat("s0-", i), TXN_COMMITTED);

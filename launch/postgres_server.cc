@@ -1,4 +1,4 @@
-#include "tests/testing/postgres_server.h"
+#include "launch/postgres_server.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -8,11 +8,11 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "tests/testing/http_get.h"
-#include "tests/testing/process.h"
-#include "tests/testing/wait.h"
+#include "launch/http_get.h"
+#include "launch/process.h"
+#include "launch/wait.h"
 
-namespace settle::testing {
+namespace settle::launch {
 namespace {
 
 constexpr char kPassword[] = "settle-test-password";
@@ -190,4 +190,4 @@ PostgresServer::~PostgresServer() {
   std::filesystem::remove_all(dir_, ec);
 }
 
-}  // namespace settle::testing
+}  // namespace settle::launch

@@ -1,4 +1,4 @@
-#include "tests/testing/process.h"
+#include "launch/process.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,9 +9,9 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "tests/testing/wait.h"
+#include "launch/wait.h"
 
-namespace settle::testing {
+namespace settle::launch {
 
 absl::StatusOr<std::unique_ptr<Process>> Process::Start(const std::string& binary,
                                                         const std::vector<std::string>& args,
@@ -77,4 +77,4 @@ int WaitForPortFile(const std::string& path, absl::Duration timeout, Process* wr
 
 std::string BinaryPath(const std::string& name) { return absl::StrCat(SETTLE_BIN_DIR, "/", name); }
 
-}  // namespace settle::testing
+}  // namespace settle::launch

@@ -1,5 +1,5 @@
-#ifndef SETTLE_TESTS_TESTING_RABBITMQ_BROKER_H_
-#define SETTLE_TESTS_TESTING_RABBITMQ_BROKER_H_
+#ifndef SETTLE_LAUNCH_RABBITMQ_BROKER_H_
+#define SETTLE_LAUNCH_RABBITMQ_BROKER_H_
 
 #include <memory>
 #include <string>
@@ -8,9 +8,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "tests/testing/process.h"
+#include "launch/process.h"
 
-namespace settle::testing {
+namespace settle::launch {
 
 // A real RabbitMQ broker (Debian's rabbitmq-server) started by a test as an ordinary process on
 // loopback, with its own node name, ports, epmd and data under `dir`. Stop it gracefully, kill
@@ -45,13 +45,13 @@ class RabbitMqBroker final {
   std::unique_ptr<Process> process_;
 };
 
-}  // namespace settle::testing
+}  // namespace settle::launch
 
 // In a GoogleTest SetUp: starts a broker in `dir` into `broker` (a unique_ptr<RabbitMqBroker>),
 // or skips the test loudly, with the reason, when none can start on this machine.
 #define SETTLE_START_BROKER_OR_SKIP(broker, dir)                                          \
   do {                                                                                     \
-    auto started = ::settle::testing::RabbitMqBroker::Start(dir);                         \
+    auto started = ::settle::launch::RabbitMqBroker::Start(dir);                         \
     if (!started.ok()) {                                                                   \
       GTEST_SKIP() << "SKIPPED LOUDLY: no RabbitMQ broker could start here: "              \
                    << started.status();                                                    \
@@ -59,4 +59,4 @@ class RabbitMqBroker final {
     broker = std::move(*started);                                                          \
   } while (0)
 
-#endif  // SETTLE_TESTS_TESTING_RABBITMQ_BROKER_H_
+#endif  // SETTLE_LAUNCH_RABBITMQ_BROKER_H_

@@ -1,14 +1,14 @@
-#ifndef SETTLE_TESTS_TESTING_POSTGRES_SERVER_H_
-#define SETTLE_TESTS_TESTING_POSTGRES_SERVER_H_
+#ifndef SETTLE_LAUNCH_POSTGRES_SERVER_H_
+#define SETTLE_LAUNCH_POSTGRES_SERVER_H_
 
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "tests/testing/process.h"
+#include "launch/process.h"
 
-namespace settle::testing {
+namespace settle::launch {
 
 // A real PostgreSQL server (Debian's postgresql package) started by a test on loopback with its
 // own port and data folder (initdb, pg_ctl), run as the `postgres` user when the test runs as
@@ -50,13 +50,13 @@ class PostgresServer final {
   std::unique_ptr<Process> process_;  // The postmaster (or runuser, its parent), while it runs.
 };
 
-}  // namespace settle::testing
+}  // namespace settle::launch
 
 // In a GoogleTest SetUp: starts a server into `server` (a unique_ptr<PostgresServer>), or skips
 // the test loudly, with the reason, when none can start on this machine.
 #define SETTLE_START_POSTGRES_OR_SKIP(server)                                   \
   do {                                                                          \
-    auto started = ::settle::testing::PostgresServer::Start();                  \
+    auto started = ::settle::launch::PostgresServer::Start();                  \
     if (!started.ok()) {                                                        \
       GTEST_SKIP() << "SKIPPED LOUDLY: no PostgreSQL server could start here: " \
                    << started.status();                                         \
@@ -64,4 +64,4 @@ class PostgresServer final {
     server = std::move(*started);                                               \
   } while (0)
 
-#endif  // SETTLE_TESTS_TESTING_POSTGRES_SERVER_H_
+#endif  // SETTLE_LAUNCH_POSTGRES_SERVER_H_

@@ -1,5 +1,5 @@
-#ifndef SETTLE_TESTS_TESTING_WAIT_H_
-#define SETTLE_TESTS_TESTING_WAIT_H_
+#ifndef SETTLE_LAUNCH_WAIT_H_
+#define SETTLE_LAUNCH_WAIT_H_
 
 #include <cstdlib>
 #include <filesystem>
@@ -11,7 +11,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
-namespace settle::testing {
+namespace settle::launch {
 
 // Polls `condition` until it holds or `timeout` passes; returns whether it held. The short
 // pause between polls is not a wait for the condition: the deadline is.
@@ -65,6 +65,6 @@ inline int FilesHolding(const std::string& dir, const std::string& needle) {
   return n;
 }
 
-}  // namespace settle::testing
+}  // namespace settle::launch
 
-#endif  // SETTLE_TESTS_TESTING_WAIT_H_
+#endif  // SETTLE_LAUNCH_WAIT_H_

@@ -1,4 +1,4 @@
-#include "tests/testing/rabbitmq_broker.h"
+#include "launch/rabbitmq_broker.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -8,10 +8,10 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "tests/testing/http_get.h"
-#include "tests/testing/wait.h"
+#include "launch/http_get.h"
+#include "launch/wait.h"
 
-namespace settle::testing {
+namespace settle::launch {
 namespace {
 
 constexpr char kServer[] = "/usr/lib/rabbitmq/bin/rabbitmq-server";
@@ -117,4 +117,4 @@ std::vector<std::string> RabbitMqBroker::ClientFlags() const {
   return {"--amqp_host=127.0.0.1", absl::StrCat("--amqp_port=", port_)};
 }
 
-}  // namespace settle::testing
+}  // namespace settle::launch

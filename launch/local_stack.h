@@ -1,5 +1,5 @@
-#ifndef SETTLE_TESTS_TESTING_LOCAL_STACK_H_
-#define SETTLE_TESTS_TESTING_LOCAL_STACK_H_
+#ifndef SETTLE_LAUNCH_LOCAL_STACK_H_
+#define SETTLE_LAUNCH_LOCAL_STACK_H_
 
 #include <atomic>
 #include <map>
@@ -10,13 +10,13 @@
 
 #include "absl/status/status.h"
 #include "client/settle_client.h"
+#include "launch/process.h"
+#include "launch/wait.h"
 #include "settle/v1/participant.grpc.pb.h"
 #include "settle/v1/reference.grpc.pb.h"
 #include "storage/power_cut_fs.h"
-#include "tests/testing/process.h"
-#include "tests/testing/wait.h"
 
-namespace settle::testing {
+namespace settle::launch {
 
 // The whole product on loopback, as real processes: settle-coordinator and the three reference
 // participants, each with its own RocksDB folder under one temp dir, each on a free port that
@@ -142,6 +142,6 @@ class LocalStack final {
   std::unique_ptr<client::SettleClient> client_;
 };
 
-}  // namespace settle::testing
+}  // namespace settle::launch
 
-#endif  // SETTLE_TESTS_TESTING_LOCAL_STACK_H_
+#endif  // SETTLE_LAUNCH_LOCAL_STACK_H_

@@ -1,11 +1,11 @@
-#ifndef SETTLE_TESTS_TESTING_TEST_PKI_H_
-#define SETTLE_TESTS_TESTING_TEST_PKI_H_
+#ifndef SETTLE_LAUNCH_TEST_PKI_H_
+#define SETTLE_LAUNCH_TEST_PKI_H_
 
 #include <string>
 
 #include "absl/status/statusor.h"
 
-namespace settle::testing {
+namespace settle::launch {
 
 // A certificate and its private key, as PEM files.
 struct CertFiles {
@@ -33,6 +33,6 @@ class TestPki final {
   CertFiles ca_;
 };
 
-}  // namespace settle::testing
+}  // namespace settle::launch
 
-#endif  // SETTLE_TESTS_TESTING_TEST_PKI_H_
+#endif  // SETTLE_LAUNCH_TEST_PKI_H_

@@ -1,5 +1,5 @@
-#ifndef SETTLE_TESTS_TESTING_PROCESS_H_
-#define SETTLE_TESTS_TESTING_PROCESS_H_
+#ifndef SETTLE_LAUNCH_PROCESS_H_
+#define SETTLE_LAUNCH_PROCESS_H_
 
 #include <sys/types.h>
 
@@ -11,7 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
-namespace settle::testing {
+namespace settle::launch {
 
 // A child process running one of the project's binaries, its stderr sent to a file. The
 // destructor kills it (SIGKILL) if it still runs. Not thread-safe.
@@ -44,6 +44,6 @@ int WaitForPortFile(const std::string& path, absl::Duration timeout, Process* wr
 // Where the binaries under test are (set by CMake).
 std::string BinaryPath(const std::string& name);
 
-}  // namespace settle::testing
+}  // namespace settle::launch
 
-#endif  // SETTLE_TESTS_TESTING_PROCESS_H_
+#endif  // SETTLE_LAUNCH_PROCESS_H_

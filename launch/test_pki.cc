@@ -1,4 +1,4 @@
-#include "tests/testing/test_pki.h"
+#include "launch/test_pki.h"
 
 #include <cstdlib>
 #include <fstream>
@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace settle::testing {
+namespace settle::launch {
 namespace {
 
 // Runs an openssl command line; its output goes to <dir>/openssl.log.
@@ -46,4 +46,4 @@ absl::StatusOr<CertFiles> TestPki::Issue(const std::string& name, const std::str
   return out;
 }
 
-}  // namespace settle::testing
+}  // namespace settle::launch

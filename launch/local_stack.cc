@@ -1,4 +1,4 @@
-#include "tests/testing/local_stack.h"
+#include "launch/local_stack.h"
 
 #include <signal.h>
 
@@ -11,10 +11,10 @@
 #include "common/credentials.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
+#include "launch/http_get.h"
 #include "proto/status_mapping.h"
-#include "tests/testing/http_get.h"
 
-namespace settle::testing {
+namespace settle::launch {
 namespace {
 
 constexpr absl::Duration kStartTimeout = absl::Seconds(30);
@@ -394,4 +394,4 @@ std::vector<std::pair<std::string, std::string>> LocalStack::ServicesOfCoordinat
           {"settle.v1.ParticipantInspect", b}, {"settle.v1.BalanceAdmin", b}};
 }
 
-}  // namespace settle::testing
+}  // namespace settle::launch

@@ -1,4 +1,4 @@
-#include "tests/testing/http_get.h"
+#include "launch/http_get.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -12,7 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 
-namespace settle::testing {
+namespace settle::launch {
 
 std::string HttpGet(const std::string& host_port, const std::string& path) {
   std::vector<std::string> hp = absl::StrSplit(host_port, ':');
@@ -99,4 +99,4 @@ double MetricSample(const std::string& host_port, const std::string& series) {
   return std::stod(text.substr(at + series.size() + 2));
 }
 
-}  // namespace settle::testing
+}  // namespace settle::launch

@@ -1,9 +1,9 @@
-#ifndef SETTLE_TESTS_TESTING_HTTP_GET_H_
-#define SETTLE_TESTS_TESTING_HTTP_GET_H_
+#ifndef SETTLE_LAUNCH_HTTP_GET_H_
+#define SETTLE_LAUNCH_HTTP_GET_H_
 
 #include <string>
 
-namespace settle::testing {
+namespace settle::launch {
 
 // GET http://<host:port><path> over a plain socket, HTTP/1.0, loopback addresses only. Returns
 // the body, or "" on any failure. For scraping /metrics and Prometheus's query API.
@@ -28,6 +28,6 @@ int FreeListenPort();
 // Whether something accepts TCP connections on 127.0.0.1:`port` now.
 bool AcceptsConnections(int port);
 
-}  // namespace settle::testing
+}  // namespace settle::launch
 
-#endif  // SETTLE_TESTS_TESTING_HTTP_GET_H_
+#endif  // SETTLE_LAUNCH_HTTP_GET_H_
