@@ -3,9 +3,24 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "common/echo.h"
 #include "common/json_log.h"
 
 namespace settle::engine {
+
+void AuditTrail::Run(Command command, std::function<void(Outcome)> run, Outcome done) {
+  for (std::string* value : {&command.target, &command.reason, &command.on_behalf_of}) {
+    if (value->size() > 256) *value = Echo(*value);
+  }
+  Record(command,
+         [this, run = std::move(run), done = std::move(done)](absl::StatusOr<Entry> entry) mutable {
+           if (!entry.ok()) return done(entry.status());
+           run([this, entry = *std::move(entry), done = std::move(done)](absl::Status s) mutable {
+             Finish(std::move(entry), s);
+             done(std::move(s));
+           });
+         });
+}
 
 void AuditTrail::Record(const Command& command, std::function<void(absl::StatusOr<Entry>)> done) {
   Entry entry;

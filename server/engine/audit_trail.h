@@ -16,8 +16,9 @@ namespace settle::engine {
 
 // The operators' audit trail in the decision log: every command (abort, retry, resolve,
 // register, deregister) is recorded and synced before it runs, so no command runs unrecorded,
-// and its outcome is added once it has run. Kept past transaction retention (commands are
-// few). Thread-safe; the log and the clock must outlive it.
+// and its outcome is added once it has run. Run() is that sequence; the gRPC adapters only
+// name the command and the caller. Kept past transaction retention (commands are few).
+// Thread-safe; the log and the clock must outlive it.
 class AuditTrail final {
  public:
   AuditTrail(storage::DecisionLog& log, const Clock& clock) : log_(log), clock_(clock) {}
@@ -36,6 +37,17 @@ class AuditTrail final {
     storage::AuditRecord record;
   };
 
+  // A command's outcome, reported once.
+  using Outcome = std::function<void(absl::Status)>;
+
+  // Runs one operator command: records `command` (synced, even one the engine then refuses),
+  // then `run(finish)` once the record is durable, on the log's thread; `run` calls `finish`
+  // once with the outcome, which is added to the record and passed on to `done`. When the
+  // record cannot be written `run` never runs and `done` gets UNAVAILABLE. Fields over 256
+  // bytes are kept as a short echo: the engine refuses them itself, naming them.
+  void Run(Command command, std::function<void(Outcome finish)> run, Outcome done);
+
+  // The two steps of Run, for tests that look between them.
   // Records `command` (synced); `done` runs once it is durable, on any thread, and must not
   // block. UNAVAILABLE when the log cannot be written: the command must not run.
   void Record(const Command& command, std::function<void(absl::StatusOr<Entry>)> done);

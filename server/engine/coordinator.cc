@@ -6,7 +6,6 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/echo.h"
@@ -87,8 +86,7 @@ absl::Status Coordinator::Validate(const ExecuteParams& p) const {
           "' is not registered; register it with `settle register ", b.participant,
           " HOST:PORT` or fix the name"));
     }
-    if (rules.branches_call_each_other &&
-        absl::StartsWith(registry_.Endpoint(b.participant), "amqp:")) {
+    if (rules.branches_call_each_other && !registry_.CallableByPeers(b.participant)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "branch ", i, ": participant '", b.participant, "' is reached through RabbitMQ, and ",
           absl::AsciiStrToUpper(absl::StrCat("MODE_", ModeName(p.mode))),

@@ -76,6 +76,9 @@ class ParticipantChannel {
                           std::function<void(absl::StatusOr<StepResult>)> done) {
     done(absl::UnimplementedError("this participant does not run saga steps"));
   }
+  // Whether the other participants of a transaction can call this one directly, as three-phase
+  // commit's termination protocol needs; false for one reached only through a broker.
+  virtual bool CallableByPeers() const { return true; }
   // Three-phase commit's middle round. FAILED_PRECONDITION: the branch already aborted there.
   virtual void PreCommit(const BranchRef& ref, absl::Time deadline,
                          std::function<void(absl::Status)> done) {
@@ -87,7 +90,7 @@ class ParticipantChannel {
 class ParticipantChannelFactory {
  public:
   virtual ~ParticipantChannelFactory() = default;
-  // INVALID_ARGUMENT when `endpoint` cannot be used.
+  // INVALID_ARGUMENT naming what is wrong when `endpoint` has no form this factory knows.
   virtual absl::StatusOr<std::shared_ptr<ParticipantChannel>> Create(
       const std::string& endpoint) = 0;
 };

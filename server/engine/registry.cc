@@ -1,11 +1,7 @@
 #include "server/engine/registry.h"
 
-#include <algorithm>
 #include <utility>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/echo.h"
 
@@ -29,58 +25,6 @@ absl::Status Registry::ValidateName(const std::string& name) {
   return absl::OkStatus();
 }
 
-absl::Status Registry::ValidateEndpoint(const std::string& endpoint) {
-  if (absl::StartsWith(endpoint, "amqp:")) {
-    // A participant reached through RabbitMQ: its request queue's name.
-    const absl::string_view queue = absl::string_view(endpoint).substr(5);
-    if (queue.empty() || queue.size() > 200 || absl::StartsWith(queue, "amq.") ||
-        !std::all_of(queue.begin(), queue.end(), [](char c) {
-          return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
-                 c == '_' || c == ':';
-        })) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "endpoint ", Echo(endpoint),
-          " is not amqp:<queue> (1 to 200 letters, digits, '.', '-', '_' or ':', not starting "
-          "with the broker's reserved amq.), e.g. amqp:settle.participant.ledger"));
-    }
-    return absl::OkStatus();
-  }
-  auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "endpoint ", Echo(endpoint), " is not host:port (", why,
-        "), e.g. 10.0.0.7:7101, balance.payments.svc:7101 or [::1]:7101"));
-  };
-  if (endpoint.empty() || endpoint.size() > 256) return bad("it must be 1 to 256 bytes");
-  const size_t colon = endpoint.rfind(':');
-  if (colon == std::string::npos) return bad("no port");
-  const absl::string_view host = absl::string_view(endpoint).substr(0, colon);
-  const absl::string_view port = absl::string_view(endpoint).substr(colon + 1);
-  if (host.empty()) return bad("no host");
-  if (host.front() == '[') {
-    if (host.size() < 3 || host.back() != ']') return bad("an IPv6 host is written [addr]");
-    for (char c : host.substr(1, host.size() - 2)) {
-      if (!absl::ascii_isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') {
-        return bad("an IPv6 address holds hex digits, ':' and '.'");
-      }
-    }
-  } else {
-    for (char c : host) {
-      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' &&
-          c != '_') {
-        return bad("a host name holds letters, digits, '.', '-' and '_' (no scheme or path)");
-      }
-    }
-  }
-  int port_number = 0;
-  if (port.empty() || port.size() > 5 ||
-      !std::all_of(port.begin(), port.end(),
-                   [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); }) ||
-      !absl::SimpleAtoi(port, &port_number) || port_number < 1 || port_number > 65535) {
-    return bad("the port must be a number from 1 to 65535");
-  }
-  return absl::OkStatus();
-}
-
 absl::Status Registry::Load() {
   auto records = log_.LoadParticipants();
   if (!records.ok()) return records.status();
@@ -98,11 +42,11 @@ absl::Status Registry::Load() {
 void Registry::Register(const std::string& name, const std::string& endpoint, absl::Time now,
                         std::function<void(absl::StatusOr<ParticipantEntry>)> done) {
   if (absl::Status s = ValidateName(name); !s.ok()) return done(s);
-  if (absl::Status s = ValidateEndpoint(endpoint); !s.ok()) {
-    return done(absl::InvalidArgumentError(
-        absl::StrCat("participant '", name, "': ", s.message())));
-  }
   auto channel = factory_.Create(endpoint);
+  if (absl::IsInvalidArgument(channel.status())) {
+    return done(absl::InvalidArgumentError(
+        absl::StrCat("participant '", name, "': ", channel.status().message())));
+  }
   if (!channel.ok()) return done(channel.status());
   storage::ParticipantRecord rec;
   rec.set_name(name);
@@ -161,6 +105,12 @@ std::string Registry::Endpoint(const std::string& name) const {
   absl::MutexLock lock(&mu_);
   auto it = slots_.find(name);
   return it == slots_.end() ? "" : it->second.entry.record.endpoint();
+}
+
+bool Registry::CallableByPeers(const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = slots_.find(name);
+  return it != slots_.end() && it->second.channel->CallableByPeers();
 }
 
 bool Registry::Contains(const std::string& name) const {

@@ -45,8 +45,9 @@ class Registry final {
   absl::Status Load() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Adds or re-points a participant, durably (a synced write), then runs `done` on the log's
-  // writer thread; returns at once. INVALID_ARGUMENT for a bad name or endpoint; UNAVAILABLE if
-  // the log cannot be written (nothing changed).
+  // writer thread; returns at once. INVALID_ARGUMENT for a bad name, or an endpoint the factory
+  // refuses (the factory alone knows the endpoint forms); UNAVAILABLE if the log cannot be
+  // written (nothing changed).
   void Register(const std::string& name, const std::string& endpoint, absl::Time now,
                 std::function<void(absl::StatusOr<ParticipantEntry>)> done)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -59,6 +60,8 @@ class Registry final {
   absl::StatusOr<std::shared_ptr<ParticipantChannel>> Channel(const std::string& name) const
       ABSL_LOCKS_EXCLUDED(mu_);
   bool Contains(const std::string& name) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether the other branches of a transaction can call `name` directly (false if unknown).
+  bool CallableByPeers(const std::string& name) const ABSL_LOCKS_EXCLUDED(mu_);
   // The registered endpoint of `name`; empty if unknown.
   std::string Endpoint(const std::string& name) const ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<ParticipantEntry> List() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -78,10 +81,6 @@ class Registry final {
 
   // Validates a participant name: 1..64 of [a-z0-9_-]. INVALID_ARGUMENT otherwise.
   static absl::Status ValidateName(const std::string& name);
-  // Validates an endpoint: host:port, the host a DNS name, an IPv4 address or [IPv6], the port
-  // 1 to 65535, no scheme, path or spaces; or amqp:<queue>, a participant reached through
-  // RabbitMQ. INVALID_ARGUMENT naming what is wrong otherwise.
-  static absl::Status ValidateEndpoint(const std::string& endpoint);
 
  private:
   struct Slot {

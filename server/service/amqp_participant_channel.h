@@ -1,95 +1,17 @@
 #ifndef SETTLE_SERVER_SERVICE_AMQP_PARTICIPANT_CHANNEL_H_
 #define SETTLE_SERVER_SERVICE_AMQP_PARTICIPANT_CHANNEL_H_
 
-// Participants reached through RabbitMQ: a participant registered as `amqp:<queue>` gets
-// participant.proto's ParticipantCall messages on its durable request queue, and answers on
-// the coordinator's own reply queue, matched by correlation id (the wire format is documented
-// there). Endpoints of any other form are gRPC's.
+// A participant reached through RabbitMQ (registered as `amqp:<queue>`), over the coordinator's
+// AmqpCallLink.
 
-#include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
-#include <thread>
-#include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/time/time.h"
-#include "messaging/amqp_channel.h"
-#include "messaging/amqp_rpc.h"
-#include "prometheus/registry.h"
 #include "server/engine/participant_channel.h"
-#include "server/service/grpc_participant_channel.h"
+#include "server/service/amqp_call_link.h"
 
 namespace settle {
-
-// The endpoint prefix of participants reached through the broker.
-inline constexpr char kAmqpEndpointPrefix[] = "amqp:";
-
-// The coordinator's one connection for calls through the broker. One thread owns it: it
-// publishes each call (persistent, mandatory, expiring at the call's deadline), reads the
-// replies from an exclusive reply queue, and runs each call's `done` exactly once: with the
-// reply, UNAVAILABLE when the participant's queue does not exist (the broker returned the
-// call) or the connection was lost before a reply (never a vote: the engine retries or
-// aborts), or DEADLINE_EXCEEDED. While the broker is away calls fail at once with UNAVAILABLE
-// and it reconnects with capped, jittered backoff.
-//
-// Metrics (when a registry is given): settle_amqp_calls_total{result}, settle_amqp_call_seconds,
-// settle_amqp_connected. Thread-safe; `done` runs on the link's thread, or on the caller's when
-// the call fails at once, and must not block.
-class AmqpCallLink final {
- public:
-  using Done = std::function<void(absl::StatusOr<std::string>)>;
-
-  AmqpCallLink(messaging::AmqpOptions broker, prometheus::Registry* registry);
-  ~AmqpCallLink();  // Stops; calls still waiting get UNAVAILABLE.
-  AmqpCallLink(const AmqpCallLink&) = delete;
-  AmqpCallLink& operator=(const AmqpCallLink&) = delete;
-
-  void Start() ABSL_LOCKS_EXCLUDED(mu_);
-  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
-
-  // Calls `method` of the participant whose request queue is `queue` with the serialized
-  // `request`; `done` gets the serialized response.
-  void Call(const std::string& queue, const std::string& method, std::string request,
-            absl::Time deadline, Done done) ABSL_LOCKS_EXCLUDED(mu_);
-
- private:
-  struct Pending {
-    std::string queue;
-    std::string body;  // The serialized ParticipantCall; cleared once published.
-    absl::Time deadline;
-    absl::Time sent;
-    Done done;
-  };
-  struct Metrics;
-  void Run() ABSL_LOCKS_EXCLUDED(mu_);
-  // Publishes the calls not yet sent; fails the connection on the first error.
-  absl::Status SendUnsent(messaging::RpcChannel& channel, const std::string& reply_queue)
-      ABSL_LOCKS_EXCLUDED(mu_);
-  // Runs `done` of the call with `correlation_id`, if it still waits: its reply, or (when
-  // `returned`) the broker's refusal to route it.
-  void Answer(const std::string& correlation_id, absl::StatusOr<std::string> result,
-              bool returned) ABSL_LOCKS_EXCLUDED(mu_);
-  // Removes and returns the calls matching `pick`.
-  std::vector<Pending> TakeIf(const std::function<bool(const Pending&)>& pick)
-      ABSL_LOCKS_EXCLUDED(mu_);
-
-  const messaging::AmqpOptions broker_;
-  std::unique_ptr<Metrics> metrics_;
-  messaging::RpcWaker waker_;
-
-  absl::Mutex mu_;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  bool connected_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<std::string, Pending> pending_ ABSL_GUARDED_BY(mu_);  // By correlation id.
-  std::vector<std::string> unsent_ ABSL_GUARDED_BY(mu_);         // Correlation ids.
-  std::thread thread_;
-};
 
 // engine::ParticipantChannel for one `amqp:<queue>` participant. Thread-safe.
 class AmqpParticipantChannel final : public engine::ParticipantChannel {
@@ -98,6 +20,7 @@ class AmqpParticipantChannel final : public engine::ParticipantChannel {
 
   void Prepare(const engine::PrepareCall& call,
                std::function<void(absl::StatusOr<engine::VoteResult>)> done) override;
+  bool CallableByPeers() const override { return false; }  // Only the broker reaches it.
   void Commit(const engine::BranchRef& ref, absl::Time deadline,
               std::function<void(absl::Status)> done) override;
   void Abort(const engine::BranchRef& ref, absl::Time deadline,
@@ -118,22 +41,6 @@ class AmqpParticipantChannel final : public engine::ParticipantChannel {
 
   const std::shared_ptr<AmqpCallLink> link_;
   const std::string queue_;
-};
-
-// gRPC for host:port endpoints, the broker for `amqp:<queue>` ones (FAILED_PRECONDITION when
-// this coordinator has no broker). Thread-safe.
-class ParticipantChannels final : public engine::ParticipantChannelFactory {
- public:
-  // `amqp` may be null: no broker configured. `credentials`: of the gRPC channels.
-  ParticipantChannels(std::shared_ptr<AmqpCallLink> amqp,
-                      std::shared_ptr<grpc::ChannelCredentials> credentials)
-      : grpc_(std::move(credentials)), amqp_(std::move(amqp)) {}
-  absl::StatusOr<std::shared_ptr<engine::ParticipantChannel>> Create(
-      const std::string& endpoint) override;
-
- private:
-  GrpcParticipantChannelFactory grpc_;
-  const std::shared_ptr<AmqpCallLink> amqp_;
 };
 
 }  // namespace settle

@@ -2,64 +2,23 @@
 
 #include <utility>
 
-#include "common/credentials.h"
-#include "common/echo.h"
-#include "proto/status_mapping.h"
 #include "proto/time_convert.h"
 #include "server/service/api_convert.h"
+#include "server/service/unary_reactor.h"
 
 namespace settle {
 namespace {
 
-// Finishes `reactor` with `s`, or with OK after `fill` when `s` holds a value.
-template <typename T, typename Fill>
-grpc::ServerUnaryReactor* FinishWith(grpc::CallbackServerContext* context,
-                                     absl::StatusOr<T> s, Fill fill) {
-  auto* reactor = context->DefaultReactor();
-  if (!s.ok()) {
-    reactor->Finish(ToGrpcStatus(s.status()));
-  } else {
-    fill(*s);
-    reactor->Finish(grpc::Status::OK);
-  }
-  return reactor;
-}
-
-// An operator command's outcome; the reactor finishes with it.
-using Finish = std::function<void(absl::Status)>;
-
-// Runs an operator command: recorded in the audit trail (synced) first, with the caller's
-// identity, even one the engine then refuses; `run(finish)` runs only once that record is
-// durable, on the log's thread, and calls `finish` once with the outcome, recorded too.
-grpc::ServerUnaryReactor* Audited(engine::AuditTrail& audit, grpc::CallbackServerContext* context,
-                                  engine::AuditTrail::Command command,
-                                  std::function<void(Finish)> run) {
-  auto* reactor = context->DefaultReactor();
-  // The engine refuses oversized fields itself, naming them; the trail keeps a short echo.
-  for (std::string* value : {&command.target, &command.reason, &command.on_behalf_of}) {
-    if (value->size() > 256) *value = Echo(*value);
-  }
-  command.who = CallerIdentity(*context);
-  audit.Record(command, [&audit, reactor, run = std::move(run)](
-                            absl::StatusOr<engine::AuditTrail::Entry> entry) {
-    if (!entry.ok()) return reactor->Finish(ToGrpcStatus(entry.status()));
-    run([&audit, reactor, entry = *std::move(entry)](absl::Status s) mutable {
-      audit.Finish(std::move(entry), s);
-      reactor->Finish(ToGrpcStatus(s));
-    });
-  });
-  return reactor;
-}
-
 // A synchronous engine command that answers a transaction, as an audited one.
 template <typename Fill>
-std::function<void(Finish)> Answer(std::function<absl::StatusOr<engine::TxnSnapshot>()> command,
-                                   Fill fill) {
-  return [command = std::move(command), fill = std::move(fill)](Finish finish) {
-    absl::StatusOr<engine::TxnSnapshot> snap = command();
-    if (snap.ok()) fill(*snap);
-    finish(snap.status());
-  };
+std::function<void(engine::AuditTrail::Outcome)> Answer(
+    std::function<absl::StatusOr<engine::TxnSnapshot>()> command, Fill fill) {
+  return
+      [command = std::move(command), fill = std::move(fill)](engine::AuditTrail::Outcome finish) {
+        absl::StatusOr<engine::TxnSnapshot> snap = command();
+        if (snap.ok()) fill(*snap);
+        finish(snap.status());
+      };
 }
 
 }  // namespace
@@ -67,12 +26,9 @@ std::function<void(Finish)> Answer(std::function<absl::StatusOr<engine::TxnSnaps
 grpc::ServerUnaryReactor* CoordinatorService::Execute(grpc::CallbackServerContext* context,
                                                       const v1::ExecuteRequest* request,
                                                       v1::ExecuteResponse* response) {
-  auto* reactor = context->DefaultReactor();
   auto params = ToExecuteParams(*request);
-  if (!params.ok()) {
-    reactor->Finish(ToGrpcStatus(params.status()));
-    return reactor;
-  }
+  if (!params.ok()) return FinishWith(context, params.status());
+  auto* reactor = context->DefaultReactor();
   coordinator_.Execute(*std::move(params),
                        [reactor, response](absl::StatusOr<engine::ExecuteResult> r) {
                          if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
@@ -113,7 +69,8 @@ grpc::ServerUnaryReactor* CoordinatorService::ListTransactions(
     v1::ListTransactionsResponse* response) {
   auto params = ToListParams(*request);
   absl::StatusOr<engine::ListResult> result =
-      params.ok() ? coordinator_.List(*params) : absl::StatusOr<engine::ListResult>(params.status());
+      params.ok() ? coordinator_.List(*params)
+                  : absl::StatusOr<engine::ListResult>(params.status());
   return FinishWith(context, std::move(result), [response](const engine::ListResult& r) {
     for (const auto& snap : r.transactions) ToTransaction(snap, response->add_transactions());
     response->set_next_page_token(r.next_page_token);
@@ -124,15 +81,14 @@ grpc::ServerUnaryReactor* CoordinatorService::AbortTransaction(
     grpc::CallbackServerContext* context, const v1::AbortTransactionRequest* request,
     v1::AbortTransactionResponse* response) {
   if (absl::Status s = RequireField(request->txn_id(), "txn_id"); !s.ok()) {
-    return FinishWith(context, absl::StatusOr<engine::TxnSnapshot>(s), [](const auto&) {});
+    return FinishWith(context, s);
   }
-  return Audited(audit_, context, {"", "", "abort", request->txn_id(), request->reason()},
-                 Answer([this, request] {
-                   return coordinator_.Abort(request->txn_id(), request->reason());
-                 },
-                 [response](const engine::TxnSnapshot& s) {
-                   ToTransaction(s, response->mutable_transaction());
-                 }));
+  return Audited(
+      audit_, context, {"", "", "abort", request->txn_id(), request->reason()},
+      Answer([this, request] { return coordinator_.Abort(request->txn_id(), request->reason()); },
+             [response](const engine::TxnSnapshot& s) {
+               ToTransaction(s, response->mutable_transaction());
+             }));
 }
 
 namespace {
@@ -144,25 +100,20 @@ absl::Status RequireOperatorFields(const Req& request) {
   return RequireField(request.operator_(), "operator");
 }
 
-}  // namespace
-
-namespace {
-
 // Retry and resolve: a parked saga's commands, by the operator the request names, audited.
 template <typename Req, typename Command>
 grpc::ServerUnaryReactor* ParkedCommand(engine::AuditTrail& audit,
                                         grpc::CallbackServerContext* context, const Req* request,
                                         v1::Transaction* response, const char* action,
                                         Command command) {
-  if (absl::Status s = RequireOperatorFields(*request); !s.ok()) {
-    return FinishWith(context, absl::StatusOr<engine::TxnSnapshot>(s), [](const auto&) {});
-  }
+  if (absl::Status s = RequireOperatorFields(*request); !s.ok()) return FinishWith(context, s);
   return Audited(audit, context,
                  {"", request->operator_(), action, request->txn_id(), request->reason()},
-                 Answer([request, command] {
-                   return command(request->txn_id(), request->operator_(), request->reason());
-                 },
-                 [response](const engine::TxnSnapshot& s) { ToTransaction(s, response); }));
+                 Answer(
+                     [request, command] {
+                       return command(request->txn_id(), request->operator_(), request->reason());
+                     },
+                     [response](const engine::TxnSnapshot& s) { ToTransaction(s, response); }));
 }
 
 }  // namespace
@@ -186,74 +137,21 @@ grpc::ServerUnaryReactor* CoordinatorService::ListOperatorCommands(
     v1::ListOperatorCommandsResponse* response) {
   std::string next;
   const int page_size = request->page_size() == 0 ? 100 : request->page_size();
-  return FinishWith(
-      context, audit_.List(request->page_token(), page_size, &next),
-      [response, &next](const std::vector<storage::AuditRecord>& page) {
-        for (const storage::AuditRecord& r : page) {
-          v1::OperatorCommand* c = response->add_commands();
-          MicrosToProtoTime(r.micros(), c->mutable_time());
-          c->set_who(r.who());
-          c->set_on_behalf_of(r.on_behalf_of());
-          c->set_action(r.action());
-          c->set_target(r.target());
-          c->set_reason(r.reason());
-          c->set_finished(r.done());
-          c->set_code(r.code());
-          c->set_error(r.outcome());
-        }
-        response->set_next_page_token(next);
-      });
-}
-
-grpc::ServerUnaryReactor* RegistryService::RegisterParticipant(
-    grpc::CallbackServerContext* context, const v1::RegisterParticipantRequest* request,
-    v1::RegisterParticipantResponse* response) {
-  return Audited(audit_, context, {"", "", "register", request->name(), request->endpoint()},
-                 [this, request, response](Finish finish) {
-                   registry_.Register(
-                       request->name(), request->endpoint(), absl::Now(),
-                       [response, finish](absl::StatusOr<engine::ParticipantEntry> e) {
-                         if (e.ok()) ToParticipantInfo(*e, response->mutable_participant());
-                         finish(e.status());
-                       });
-                 });
-}
-
-grpc::ServerUnaryReactor* RegistryService::DeregisterParticipant(
-    grpc::CallbackServerContext* context, const v1::DeregisterParticipantRequest* request,
-    v1::DeregisterParticipantResponse*) {
-  if (absl::Status s = RequireField(request->name(), "name"); !s.ok()) {
-    auto* reactor = context->DefaultReactor();
-    reactor->Finish(ToGrpcStatus(s));
-    return reactor;
-  }
-  return Audited(audit_, context, {"", "", "deregister", request->name(), ""},
-                 [this, request](Finish finish) {
-                   coordinator_.Deregister(request->name(), std::move(finish));
-                 });
-}
-
-grpc::ServerUnaryReactor* RegistryService::ListParticipants(
-    grpc::CallbackServerContext* context, const v1::ListParticipantsRequest*,
-    v1::ListParticipantsResponse* response) {
-  for (const auto& e : registry_.List()) ToParticipantInfo(e, response->add_participants());
-  auto* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* DecisionService::GetDecision(grpc::CallbackServerContext* context,
-                                                       const v1::GetDecisionRequest* request,
-                                                       v1::GetDecisionResponse* response) {
-  if (absl::Status s = RequireField(request->txn_id(), "txn_id"); !s.ok()) {
-    return FinishWith(context, absl::StatusOr<engine::Decision>(s), [](engine::Decision) {});
-  }
-  return FinishWith(context, coordinator_.GetDecision(request->txn_id()),
-                    [response](engine::Decision d) {
-                      response->set_decision(d == engine::Decision::kCommit ? v1::DECISION_COMMIT
-                                             : d == engine::Decision::kAbort
-                                                 ? v1::DECISION_ABORT
-                                                 : v1::DECISION_UNDECIDED);
+  return FinishWith(context, audit_.List(request->page_token(), page_size, &next),
+                    [response, &next](const std::vector<storage::AuditRecord>& page) {
+                      for (const storage::AuditRecord& r : page) {
+                        v1::OperatorCommand* c = response->add_commands();
+                        MicrosToProtoTime(r.micros(), c->mutable_time());
+                        c->set_who(r.who());
+                        c->set_on_behalf_of(r.on_behalf_of());
+                        c->set_action(r.action());
+                        c->set_target(r.target());
+                        c->set_reason(r.reason());
+                        c->set_finished(r.done());
+                        c->set_code(r.code());
+                        c->set_error(r.outcome());
+                      }
+                      response->set_next_page_token(next);
                     });
 }
 

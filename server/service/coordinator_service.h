@@ -3,15 +3,14 @@
 
 #include "server/engine/audit_trail.h"
 #include "server/engine/coordinator.h"
-#include "server/engine/registry.h"
 #include "settle/v1/coordinator.grpc.pb.h"
 
 namespace settle {
 
-// gRPC adapters: request -> engine call -> response, nothing more. Each reactor finishes from
-// the engine's callback, so no gRPC thread waits on the log or on a participant.
-// Operator commands go through the audit trail first. Thread-safe. The engine objects must
-// outlive the services.
+// settle.v1.Coordinator, the payment API's and the operators' service: request -> engine call
+// -> response, nothing more. Each reactor finishes from the engine's callback, so no gRPC
+// thread waits on the log or on a participant. Operator commands (abort, retry, resolve) run
+// through the audit trail. Thread-safe. The engine objects must outlive the service.
 class CoordinatorService final : public v1::Coordinator::CallbackService {
  public:
   CoordinatorService(engine::Coordinator& coordinator, engine::AuditTrail& audit)
@@ -42,40 +41,6 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
  private:
   engine::Coordinator& coordinator_;
   engine::AuditTrail& audit_;
-};
-
-class RegistryService final : public v1::Registry::CallbackService {
- public:
-  RegistryService(engine::Coordinator& coordinator, engine::Registry& registry,
-                  engine::AuditTrail& audit)
-      : coordinator_(coordinator), registry_(registry), audit_(audit) {}
-
-  grpc::ServerUnaryReactor* RegisterParticipant(
-      grpc::CallbackServerContext* context, const v1::RegisterParticipantRequest* request,
-      v1::RegisterParticipantResponse* response) override;
-  grpc::ServerUnaryReactor* DeregisterParticipant(
-      grpc::CallbackServerContext* context, const v1::DeregisterParticipantRequest* request,
-      v1::DeregisterParticipantResponse* response) override;
-  grpc::ServerUnaryReactor* ListParticipants(grpc::CallbackServerContext* context,
-                                             const v1::ListParticipantsRequest* request,
-                                             v1::ListParticipantsResponse* response) override;
-
- private:
-  engine::Coordinator& coordinator_;
-  engine::Registry& registry_;
-  engine::AuditTrail& audit_;
-};
-
-class DecisionService final : public v1::DecisionService::CallbackService {
- public:
-  explicit DecisionService(engine::Coordinator& coordinator) : coordinator_(coordinator) {}
-
-  grpc::ServerUnaryReactor* GetDecision(grpc::CallbackServerContext* context,
-                                        const v1::GetDecisionRequest* request,
-                                        v1::GetDecisionResponse* response) override;
-
- private:
-  engine::Coordinator& coordinator_;
 };
 
 }  // namespace settle

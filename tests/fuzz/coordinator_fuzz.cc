@@ -12,6 +12,7 @@
 #include "common/access.h"
 #include "server/engine/audit_trail.h"
 #include "server/service/api_convert.h"
+#include "server/service/participant_channels.h"
 #include "tests/testing/manual_time.h"
 #include "tests/testing/memory_log.h"
 
@@ -43,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       v1::RegisterParticipantRequest req;
       if (Parse(rest, &req)) {
         (void)engine::Registry::ValidateName(req.name());
-        (void)engine::Registry::ValidateEndpoint(req.endpoint());
+        (void)ParticipantChannels::ValidateEndpoint(req.endpoint());
       }
       break;
     }

@@ -67,6 +67,16 @@ void ScriptedParticipant::PreCommit(const engine::BranchRef& ref, absl::Time,
   Deliver(ref, &Counts::precommits, &ScriptedParticipant::precommit_failures_, std::move(done));
 }
 
+void ScriptedParticipant::SetCallableByPeers(bool callable) {
+  absl::MutexLock lock(&mu_);
+  callable_by_peers_ = callable;
+}
+
+bool ScriptedParticipant::CallableByPeers() const {
+  absl::MutexLock lock(&mu_);
+  return callable_by_peers_;
+}
+
 engine::PrepareCall ScriptedParticipant::last_prepare() const {
   absl::MutexLock lock(&mu_);
   return last_prepare_;

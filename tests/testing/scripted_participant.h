@@ -53,6 +53,9 @@ class ScriptedParticipant final : public engine::ParticipantChannel {
                  std::function<void(absl::Status)> done) override;
   // The last Prepare received (its three-phase bound and peers included).
   engine::PrepareCall last_prepare() const ABSL_LOCKS_EXCLUDED(mu_);
+  // As a participant reached only through a broker answers (default: callable).
+  void SetCallableByPeers(bool callable) ABSL_LOCKS_EXCLUDED(mu_);
+  bool CallableByPeers() const override ABSL_LOCKS_EXCLUDED(mu_);
 
   // While held, calls are counted but not answered until ReleaseHeld() (a slow participant).
   void Hold(bool hold) ABSL_LOCKS_EXCLUDED(mu_);
@@ -93,6 +96,7 @@ class ScriptedParticipant final : public engine::ParticipantChannel {
   engine::PrepareCall last_prepare_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Counts> counts_ ABSL_GUARDED_BY(mu_);
   bool hold_ ABSL_GUARDED_BY(mu_) = false;
+  bool callable_by_peers_ ABSL_GUARDED_BY(mu_) = true;
   std::vector<std::function<void()>> held_ ABSL_GUARDED_BY(mu_);
   std::deque<absl::StatusOr<engine::StepResult>> act_script_ ABSL_GUARDED_BY(mu_);
   std::deque<absl::StatusOr<engine::StepResult>> compensation_script_ ABSL_GUARDED_BY(mu_);

@@ -46,6 +46,50 @@ TEST(AuditTrailTest, RecordedOnlyOnceSyncedAndNeverRunWhenTheWriteFails) {
   EXPECT_EQ(next, "");
 }
 
+// Run is the sequence the gRPC adapters rely on: the command runs only after its synced record,
+// never when the record fails, and its outcome reaches both the record and the caller.
+TEST(AuditTrailTest, RunRunsTheCommandOnlyAfterItsRecordIsDurable) {
+  testing::MemoryLog log;
+  testing::ManualClock clock;
+  AuditTrail audit(log, clock);
+  bool ran = false;
+  std::optional<absl::Status> outcome;
+  AuditTrail::Outcome finish;
+  audit.Run({"ops", "", "abort", "txn-1", std::string(5000, 'r')},
+            [&](AuditTrail::Outcome f) {
+              ran = true;
+              finish = std::move(f);
+            },
+            [&](absl::Status s) { outcome = std::move(s); });
+  EXPECT_FALSE(ran);
+  ASSERT_TRUE(log.PeekQueued()->sync);
+  ASSERT_TRUE(log.CompleteOne());
+  ASSERT_TRUE(ran);
+  EXPECT_FALSE(outcome.has_value());
+  finish(absl::FailedPreconditionError("transaction 'txn-1' already committed"));
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(log.CompleteOne());
+
+  log.FailNextWrites(1);
+  ran = false;
+  outcome.reset();
+  audit.Run({"ops", "", "deregister", "balance", ""}, [&](AuditTrail::Outcome) { ran = true; },
+            [&](absl::Status s) { outcome = std::move(s); });
+  ASSERT_TRUE(log.CompleteOne());
+  EXPECT_FALSE(ran);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->code(), absl::StatusCode::kUnavailable);
+
+  std::string next;
+  auto page = audit.List("", 10, &next);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->size(), 1u);
+  EXPECT_TRUE(page->front().done());
+  EXPECT_EQ(page->front().code(), static_cast<int>(absl::StatusCode::kFailedPrecondition));
+  EXPECT_LE(page->front().reason().size(), 256u);  // Kept as an echo, not 5000 bytes.
+}
+
 TEST(AuditTrailTest, PagesChainInTimeOrder) {
   testing::MemoryLog log;
   testing::ManualClock clock;

@@ -1,5 +1,6 @@
 #include "server/engine/coordinator.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/unit/engine/coordinator_fixture.h"
@@ -233,6 +234,26 @@ TEST_F(CoordinatorTest, RejectsBadInputWithPreciseCodes) {
   }
   EXPECT_EQ(coordinator_->ActiveCount(), 0u);  // Nothing half-started.
   EXPECT_EQ(factory_.At("balance:1")->total_calls(), 0);
+}
+
+// Three-phase branches call each other when the coordinator is gone; a participant its channel
+// says the others cannot call (one reached only through RabbitMQ) is refused there, and only
+// there.
+TEST_F(CoordinatorTest, ThreePhaseRefusesAParticipantItsPeersCannotCall) {
+  Participant("balance");
+  Participant("ledger")->SetCallableByPeers(false);
+  Start();
+  ExecuteParams three = Payment("k-3pc", {"balance", "ledger"});
+  three.mode = Mode::kThreePhase;
+  auto refused = Execute(std::move(three));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "'ledger'")) << refused.status();
+  EXPECT_EQ(factory_.At("ledger:1")->total_calls(), 0);
+
+  auto two = Execute(Payment("k-2pc", {"balance", "ledger"}));
+  ASSERT_TRUE(two.ok()) << two.status();
+  EXPECT_TRUE(two->committed);
 }
 
 TEST_F(CoordinatorTest, RetriesCommitUntilAcknowledged) {
