@@ -32,6 +32,9 @@ void LogBatch::DeleteParticipant(const std::string& name) {
 void LogBatch::ReserveIds(uint64_t ceiling) {
   ops_.push_back({Space::kMeta, kIdCeilingKey, absl::StrCat(ceiling)});
 }
+void LogBatch::ClaimShard(const std::string& shard) {
+  ops_.push_back({Space::kMeta, kShardKey, shard});
+}
 void LogBatch::RemoveFinished(const TxnRecord& rec) {
   ops_.push_back({Space::kFinished, rec.txn_id(), std::nullopt});
   ops_.push_back({Space::kKeys, rec.idempotency_key(), std::nullopt});
@@ -46,5 +49,6 @@ std::string LogBatch::AuditKey(int64_t micros, uint64_t sequence) {
 const char LogBatch::kAuditPrefix[] = "audit/";
 // In the default column family, beside the schema version: the id counter reserved so far.
 const char LogBatch::kIdCeilingKey[] = "id_ceiling";
+const char LogBatch::kShardKey[] = "shard";
 
 }  // namespace settle::storage

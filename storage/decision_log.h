@@ -39,6 +39,10 @@ class LogBatch final {
   // of issuing them, so a restart starts past every id a crash may have lost (Prepares go out
   // before the begin record is written) even if the clock stepped back meanwhile.
   void ReserveIds(uint64_t ceiling);
+  // The shard whose coordinator writes this log; written with every id reservation, so a log
+  // is never taken over by another shard (its ids, and the decisions it answers, are one
+  // shard's).
+  void ClaimShard(const std::string& shard);
   // A finished transaction past retention: its record and its key entry go.
   void RemoveFinished(const TxnRecord& rec);
   // An entry of the operators' audit trail, under `key` (AuditKey; the same key again
@@ -61,6 +65,8 @@ class LogBatch final {
   const std::vector<Op>& ops() const { return ops_; }
   // The key of the id ceiling in Space::kMeta; its value is the decimal ceiling.
   static const char kIdCeilingKey[];
+  // The key of the claiming shard's name in Space::kMeta.
+  static const char kShardKey[];
 
  private:
   std::vector<Op> ops_;
@@ -107,6 +113,8 @@ class DecisionLog {
   virtual absl::StatusOr<std::string> MaxTxnId() const = 0;
   // The last ceiling ReserveIds wrote; 0 if none.
   virtual absl::StatusOr<uint64_t> IdCeiling() const = 0;
+  // The shard ClaimShard last wrote; "" if none did.
+  virtual absl::StatusOr<std::string> ClaimedShard() const = 0;
 
   // Visits transactions with id >= `from_id` in id order (with kAll, finished and active
   // merged), until `visit` returns false or `max_examined` records were visited (0: no limit).

@@ -236,6 +236,17 @@ absl::StatusOr<uint64_t> TxnLog::IdCeiling() const {
   return ceiling;
 }
 
+absl::StatusOr<std::string> TxnLog::ClaimedShard() const {
+  absl::ReaderMutexLock lock(&impl_->store->mu);
+  if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
+  std::string value;
+  rocksdb::Status s = impl_->store->db()->Get(
+      rocksdb::ReadOptions(), impl_->cf(LogBatch::Space::kMeta), LogBatch::kShardKey, &value);
+  if (s.IsNotFound()) return std::string();
+  if (!s.ok()) return FromRocksDb(s, "cannot read the shard that claimed the log");
+  return value;
+}
+
 absl::StatusOr<std::string> TxnLog::MaxTxnId() const {
   absl::ReaderMutexLock lock(&impl_->store->mu);
   if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;

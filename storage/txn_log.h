@@ -69,6 +69,7 @@ class TxnLog final : public DecisionLog {
   absl::StatusOr<std::string> MaxTxnId() const override;
   // The last ceiling ReserveIds wrote; 0 if none.
   absl::StatusOr<uint64_t> IdCeiling() const override;
+  absl::StatusOr<std::string> ClaimedShard() const override;
 
   using ScanSet = storage::ScanSet;
   // Visits transactions with id >= `from_id` in id order (with kAll, finished and active

@@ -85,9 +85,9 @@ class Coordinator final {
 
   // Start-up: reloads active transactions and resumes each through its protocol (for two-phase
   // commit: COMMITTING -> Commit again; PREPARING -> ABORT; ABORTING -> Abort again) and starts
-  // the background chores. Until it
-  // returns, Execute answers UNAVAILABLE; GetDecision is served throughout. DATA_LOSS if the
-  // log is damaged.
+  // the background chores. Until it returns, Execute answers UNAVAILABLE; GetDecision is
+  // served throughout. DATA_LOSS if the log is damaged; FAILED_PRECONDITION, before anything
+  // is resumed, if another shard's coordinator wrote it.
   absl::Status Recover();
 
   // Runs one transaction; `done` runs exactly once, on any thread (possibly this one) with the
@@ -98,18 +98,19 @@ class Coordinator final {
   // participant taken for down, or stopping).
   void Execute(ExecuteParams params, ExecuteDone done);
 
+  // Every call about one transaction id (GetTransaction, Abort, RetryParked, Resolve,
+  // GetDecision) answers FAILED_PRECONDITION naming both shards for an id of another shard:
+  // only its own shard knows it, and a presumed abort here could contradict a commit there.
+
   // NOT_FOUND if unknown or past retention.
-  absl::StatusOr<TxnSnapshot> GetTransaction(const std::string& txn_id) const
-     ;
-  absl::StatusOr<TxnSnapshot> GetTransactionByKey(const std::string& key) const
-     ;
+  absl::StatusOr<TxnSnapshot> GetTransaction(const std::string& txn_id) const;
+  absl::StatusOr<TxnSnapshot> GetTransactionByKey(const std::string& key) const;
   // INVALID_ARGUMENT for a bad page size or token.
   absl::StatusOr<ListResult> List(const ListParams& params) const;
 
   // Operator abort of an undecided transaction. NOT_FOUND if unknown, FAILED_PRECONDITION if
   // already decided.
-  absl::StatusOr<TxnSnapshot> Abort(const std::string& txn_id, const std::string& reason)
-     ;
+  absl::StatusOr<TxnSnapshot> Abort(const std::string& txn_id, const std::string& reason);
 
   // A parked saga (it needs attention): try its failed compensations again, or mark it resolved
   // by hand with a reason. Both are logged with `who` and the time. NOT_FOUND if unknown,
@@ -123,8 +124,7 @@ class Coordinator final {
   absl::StatusOr<Decision> GetDecision(const std::string& txn_id) const;
 
   // Registry operations that need the active set. `done` as Registry's.
-  void Deregister(const std::string& name, std::function<void(absl::Status)> done)
-     ;
+  void Deregister(const std::string& name, std::function<void(absl::Status)> done);
 
   // Stops starting new work and waits for calls in flight to participants to end (bounded by
   // their deadlines). After it, callbacks from the log or the scheduler do nothing.
@@ -138,6 +138,8 @@ class Coordinator final {
 
  private:
   absl::Status Validate(const ExecuteParams& params) const;
+  // FAILED_PRECONDITION for a well-formed id of another shard.
+  absl::Status CheckShard(const std::string& txn_id) const;
   void Join(const TxnPtr& txn, const storage::TxnRecord& asked, bool wait_for_acks,
             bool replayed, const ExecuteDone& done);
   void ReplayFinished(const storage::TxnRecord& rec, const storage::TxnRecord& asked,

@@ -9,12 +9,14 @@
 #include "common/json_log.h"
 #include "server/engine/coordinator.h"
 #include "server/engine/modes.h"
+#include "storage/txn_id.h"
 
 namespace settle::engine {
 
 // ---- Start-up ----
 
 absl::Status Coordinator::Recover() {
+  if (absl::Status s = ids_.CheckOwner(); !s.ok()) return s;
   if (absl::Status s = registry_.Load(); !s.ok()) return s;
   auto active = log_.LoadActive();
   if (!active.ok()) return active.status();
@@ -63,6 +65,7 @@ absl::Status Coordinator::Recover() {
 
 absl::StatusOr<TxnSnapshot> Coordinator::Abort(const std::string& txn_id,
                                                const std::string& reason) {
+  if (absl::Status s = CheckShard(txn_id); !s.ok()) return s;
   if (reason.size() > 256) {
     return absl::InvalidArgumentError("reason is longer than 256 bytes");
   }
@@ -90,6 +93,7 @@ absl::StatusOr<TxnSnapshot> Coordinator::Operate(
     const std::string& txn_id, const char* action, const std::string& who,
     const std::string& reason,
     const std::function<absl::StatusOr<Actions>(Protocol&, absl::Time)>& command) {
+  if (absl::Status s = CheckShard(txn_id); !s.ok()) return s;
   if (reason.size() > 256) return absl::InvalidArgumentError("reason is longer than 256 bytes");
   if (who.size() > 256) return absl::InvalidArgumentError("who is longer than 256 bytes");
   TxnPtr txn = active_.Find(txn_id);
@@ -133,7 +137,21 @@ void Coordinator::Deregister(const std::string& name, std::function<void(absl::S
 
 // ---- Queries ----
 
+absl::Status Coordinator::CheckShard(const std::string& txn_id) const {
+  const auto parts = storage::ParseTxnId(txn_id);
+  // An id in no shard's form is unknown everywhere; the usual answers apply.
+  if (!parts.has_value() || parts->shard == options_.shard ||
+      !storage::ValidShardName(parts->shard)) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("txn_id '", txn_id, "' belongs to shard '", parts->shard,
+                   "', and this coordinator is shard '", options_.shard, "': ask shard '",
+                   parts->shard, "'"));
+}
+
 absl::StatusOr<TxnSnapshot> Coordinator::GetTransaction(const std::string& txn_id) const {
+  if (absl::Status s = CheckShard(txn_id); !s.ok()) return s;
   return queries_.Get(txn_id);
 }
 
@@ -146,6 +164,7 @@ absl::StatusOr<ListResult> Coordinator::List(const ListParams& params) const {
 }
 
 absl::StatusOr<Decision> Coordinator::GetDecision(const std::string& txn_id) const {
+  if (absl::Status s = CheckShard(txn_id); !s.ok()) return s;
   return queries_.GetDecision(txn_id);
 }
 

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/echo.h"
 #include "common/json_log.h"
 #include "storage/txn_id.h"
 
@@ -14,6 +15,23 @@ IdAllocator::IdAllocator(std::string shard, storage::DecisionLog& log, const Clo
 
 uint64_t IdAllocator::NowMicros() const {
   return static_cast<uint64_t>(absl::ToUnixMicros(clock_.Now()));
+}
+
+absl::Status IdAllocator::CheckOwner() const {
+  auto claimed = log_.ClaimedShard();
+  if (!claimed.ok()) return claimed.status();
+  std::string owner = *claimed;
+  if (owner.empty()) {
+    auto max_id = log_.MaxTxnId();
+    if (!max_id.ok()) return max_id.status();
+    if (const auto parts = storage::ParseTxnId(*max_id); parts.has_value()) {
+      owner = std::string(parts->shard);
+    }
+  }
+  if (owner.empty() || owner == shard_) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "this log belongs to shard ", Echo(owner), ", and this coordinator is shard '", shard_,
+      "': start shard ", Echo(owner), " on it, or give each shard its own log"));
 }
 
 absl::Status IdAllocator::Load() {
@@ -37,6 +55,7 @@ absl::Status IdAllocator::Load() {
       std::max(NowMicros(), counter) + absl::ToInt64Microseconds(kReservation);
   storage::LogBatch batch;
   batch.ReserveIds(reserved);
+  batch.ClaimShard(shard_);
   const absl::Status written = log_.WriteAndWait(std::move(batch), /*sync=*/true);
   absl::MutexLock lock(&mu_);
   last_counter_ = counter;
@@ -67,6 +86,7 @@ void IdAllocator::Reserve() {
   }
   storage::LogBatch batch;
   batch.ReserveIds(ceiling);
+  batch.ClaimShard(shard_);
   log_.Write(std::move(batch), /*sync=*/true, [this, ceiling](absl::Status s) {
     absl::MutexLock lock(&mu_);
     reserving_ = false;

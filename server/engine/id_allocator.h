@@ -29,6 +29,9 @@ class IdAllocator final {
 
   IdAllocator(std::string shard, storage::DecisionLog& log, const Clock& clock);
 
+  // Start-up, before anything of the log is resumed: FAILED_PRECONDITION naming both shards
+  // when another shard claimed the log (or, in a log older than claims, wrote its ids).
+  absl::Status CheckOwner() const;
   // Start-up: the counter starts past the greatest id in the log and the last ceiling, then the
   // first reservation is written and waited for. DATA_LOSS for a malformed id in the log; a
   // failed reservation is only logged (Next answers nullopt until a renewal succeeds).

@@ -114,5 +114,33 @@ TEST(CrashRecoveryTest, DamagedLogStopsStartupWithDataLoss) {
   EXPECT_NE(text.find("refusing to start"), std::string::npos) << text;
 }
 
+// A log belongs to the shard that first wrote it: a coordinator of another shard started on the
+// same folder refuses to start, naming both shards, and the owner starts on it again.
+TEST(CrashRecoveryTest, AnotherShardRefusesToStartOnTheLog) {
+  LocalStack stack;
+  ASSERT_TRUE(stack.StartCoordinator({"--shard=s0"}).ok());
+  stack.coordinator().Signal(SIGTERM);
+  ASSERT_TRUE(stack.coordinator().Wait(absl::Seconds(20)).has_value());
+
+  const std::string log_file = stack.dir() + "/s1.log";
+  auto other = launch::Process::Start(
+      launch::BinaryPath("settle-coordinator"),
+      {"--listen=127.0.0.1:0", "--metrics_listen=", "--shard=s1",
+       "--data_dir=" + stack.dir() + "/coordinator"},
+      log_file);
+  ASSERT_TRUE(other.ok());
+  auto status = (*other)->Wait(absl::Seconds(20));
+  ASSERT_TRUE(status.has_value());
+  ASSERT_TRUE(WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 1);
+  std::ifstream log(log_file);
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("refusing to start"), std::string::npos) << text;
+  EXPECT_NE(text.find("shard 's0'"), std::string::npos) << text;
+  EXPECT_NE(text.find("shard 's1'"), std::string::npos) << text;
+
+  ASSERT_TRUE(stack.StartCoordinator({"--shard=s0"}).ok());
+}
+
 }  // namespace
 }  // namespace settle

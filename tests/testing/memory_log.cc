@@ -191,6 +191,14 @@ absl::StatusOr<uint64_t> MemoryLog::IdCeiling() const {
   return ceiling;
 }
 
+absl::StatusOr<std::string> MemoryLog::ClaimedShard() const {
+  absl::MutexLock lock(&mu_);
+  auto s = current_.find(Space::kMeta);
+  if (s == current_.end()) return std::string();
+  auto it = s->second.find(LogBatch::kShardKey);
+  return it == s->second.end() ? std::string() : it->second;
+}
+
 absl::StatusOr<std::vector<std::pair<std::string, storage::AuditRecord>>> MemoryLog::ListAudit(
     const std::string& after_key, int max) const {
   absl::MutexLock lock(&mu_);

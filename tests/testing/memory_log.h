@@ -37,6 +37,7 @@ class MemoryLog final : public storage::DecisionLog {
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::string> MaxTxnId() const override ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<uint64_t> IdCeiling() const override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::string> ClaimedShard() const override ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::string> Scan(
       const std::string& from_id, storage::ScanSet set, int max_examined,
       const std::function<bool(const storage::TxnRecord&)>& visit) const override

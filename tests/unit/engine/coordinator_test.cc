@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "server/engine/id_allocator.h"
 #include "tests/unit/engine/coordinator_fixture.h"
 
 namespace settle::engine {
@@ -334,6 +335,84 @@ TEST_F(CoordinatorTest, UnknownTransactionIsPresumedAborted) {
   EXPECT_EQ(*coordinator_->GetDecision("s0-never"), Decision::kAbort);
   EXPECT_EQ(coordinator_->GetTransaction("s0-never").status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// Only a transaction's own shard knows it: asked here, a presumed abort could contradict that
+// shard's commit, so every call about another shard's id is refused, naming both shards.
+TEST_F(CoordinatorTest, CallsAboutAnotherShardsTransactionAreRefusedNamingBothShards) {
+  Start();
+  const std::string theirs = "s1-00000000000000a1";
+  auto expect_refused = [](const absl::Status& s) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+    EXPECT_TRUE(absl::StrContains(s.message(), "shard 's1'")) << s;
+    EXPECT_TRUE(absl::StrContains(s.message(), "shard 's0'")) << s;
+  };
+  expect_refused(coordinator_->GetDecision(theirs).status());
+  expect_refused(coordinator_->GetTransaction(theirs).status());
+  expect_refused(coordinator_->Abort(theirs, "customer called").status());
+  expect_refused(coordinator_->RetryParked(theirs, "ops", "retry").status());
+  expect_refused(coordinator_->Resolve(theirs, "ops", "refunded by hand").status());
+  // Ids of no shard's form are unknown everywhere: presumed abort as before.
+  EXPECT_EQ(*coordinator_->GetDecision("S1-00000000000000a1"), Decision::kAbort);
+  EXPECT_EQ(*coordinator_->GetDecision("s0-00000000000000a1"), Decision::kAbort);
+}
+
+// A log belongs to the shard that first reserved ids in it: another shard's coordinator
+// refuses to start on it before resuming anything, and the owner still can.
+TEST_F(CoordinatorTest, AnotherShardRefusesToRecoverTheLog) {
+  auto balance = Participant("balance");
+  Start();
+  Crash();
+  EXPECT_EQ(*log_.ClaimedShard(), "s0");
+  // A decided transaction waits in the log for its Commit.
+  storage::TxnRecord committing;
+  committing.set_mode(storage::MODE_RECORD_TWO_PHASE);
+  committing.set_begin_micros(absl::ToUnixMicros(clock_.Now()));
+  committing.set_txn_id("s0-00000000000000a1");
+  committing.set_idempotency_key("k-commit");
+  committing.set_state(storage::TXN_COMMITTING);
+  auto* b = committing.add_branches();
+  b->set_participant("balance");
+  b->set_state(storage::BRANCH_PREPARED);
+  storage::LogBatch batch;
+  batch.Begin(committing);
+  ASSERT_TRUE(log_.WriteAndWait(std::move(batch), true).ok());
+
+  options_.shard = "s1";
+  registry_ = std::make_unique<Registry>(log_, factory_, breaker_);
+  Coordinator other(options_, log_, *registry_, scheduler_, clock_, metrics_);
+  const absl::Status refused = other.Recover();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  EXPECT_TRUE(absl::StrContains(refused.message(), "shard 's0'")) << refused;
+  EXPECT_TRUE(absl::StrContains(refused.message(), "shard 's1'")) << refused;
+  Drain();
+  EXPECT_EQ(other.ActiveCount(), 0u);
+  EXPECT_EQ(balance->total_calls(), 0) << "nothing of shard s0's log was resumed";
+  EXPECT_EQ(*log_.ClaimedShard(), "s0");
+  other.Stop();
+
+  options_.shard = "s0";
+  Start();
+  ASSERT_TRUE(Eventually([&] { return Finished(committing.txn_id()); }));
+  EXPECT_EQ(balance->commits(committing.txn_id()), 1);
+}
+
+// A log written before shards claimed their logs: its transaction ids say whose it is.
+TEST(IdAllocatorTest, ALogWithoutAClaimBelongsToTheShardOfItsIds) {
+  testing::MemoryLog log;
+  testing::ManualClock clock;
+  storage::TxnRecord rec;
+  rec.set_txn_id("s1-00000000000000a1");
+  rec.set_idempotency_key("k");
+  storage::LogBatch batch;
+  batch.Begin(rec);
+  ASSERT_TRUE(log.WriteAndWait(std::move(batch), true).ok());
+  EXPECT_EQ(IdAllocator("s0", log, clock).CheckOwner().code(),
+            absl::StatusCode::kFailedPrecondition);
+  IdAllocator owner("s1", log, clock);
+  ASSERT_TRUE(owner.CheckOwner().ok());
+  ASSERT_TRUE(owner.Load().ok());
+  EXPECT_EQ(*log.ClaimedShard(), "s1");
 }
 
 TEST_F(CoordinatorTest, OperatorAbortsOnlyUndecidedTransactions) {
