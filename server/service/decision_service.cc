@@ -8,8 +8,9 @@ namespace settle {
 grpc::ServerUnaryReactor* DecisionService::GetDecision(grpc::CallbackServerContext* context,
                                                        const v1::GetDecisionRequest* request,
                                                        v1::GetDecisionResponse* response) {
-  if (absl::Status s = RequireField(request->txn_id(), "txn_id"); !s.ok())
+  if (absl::Status s = RequireField(request->txn_id(), "txn_id"); !s.ok()) {
     return FinishWith(context, s);
+  }
   return FinishWith(
       context, coordinator_.GetDecision(request->txn_id()), [response](engine::Decision d) {
         response->set_decision(d == engine::Decision::kCommit  ? v1::DECISION_COMMIT

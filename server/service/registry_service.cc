@@ -25,8 +25,9 @@ grpc::ServerUnaryReactor* RegistryService::RegisterParticipant(
 grpc::ServerUnaryReactor* RegistryService::DeregisterParticipant(
     grpc::CallbackServerContext* context, const v1::DeregisterParticipantRequest* request,
     v1::DeregisterParticipantResponse*) {
-  if (absl::Status s = RequireField(request->name(), "name"); !s.ok())
+  if (absl::Status s = RequireField(request->name(), "name"); !s.ok()) {
     return FinishWith(context, s);
+  }
   return Audited(audit_, context, {"", "", "deregister", request->name(), ""},
                  [this, request](engine::AuditTrail::Outcome finish) {
                    coordinator_.Deregister(request->name(), std::move(finish));
@@ -37,9 +38,7 @@ grpc::ServerUnaryReactor* RegistryService::ListParticipants(
     grpc::CallbackServerContext* context, const v1::ListParticipantsRequest*,
     v1::ListParticipantsResponse* response) {
   for (const auto& e : registry_.List()) ToParticipantInfo(e, response->add_participants());
-  auto* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return FinishWith(context, absl::OkStatus());
 }
 
 }  // namespace settle
