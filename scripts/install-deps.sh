@@ -9,7 +9,8 @@ PKGS=(g++ cmake pkg-config ccache make
       libgtest-dev libgmock-dev libbenchmark-dev curl clang libclang-rt-14-dev prometheus python3
       librabbitmq-dev rabbitmq-server librdkafka-dev libnats-dev nats-server libssl-dev
       libcurl4-openssl-dev
-      libcpp-httplib-dev openssl libpq-dev postgresql podman-compose)
+      libcpp-httplib-dev openssl libpq-dev postgresql podman-compose
+      python3-grpcio python3-protobuf python3-psycopg2)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi

@@ -1,0 +1,285 @@
+// The Python SDK (sdk/python) as a payment platform runs it: its example participant (loyalty
+// points on a real PostgreSQL server) passes the contract kit, writes barrier rows the C++ SDK
+// reads, joins payments with the C++ balance participant in two-phase and saga transactions
+// started by its example caller, resolves an in-doubt branch through the coordinator, and keeps
+// every payment whole when it is killed -9 under load.
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "grpcpp/create_channel.h"
+#include "gtest/gtest.h"
+#include "launch/local_stack.h"
+#include "launch/postgres_server.h"
+#include "launch/wait.h"
+#include "proto/time_convert.h"
+#include "settle/v1/reference.pb.h"
+
+namespace settle {
+namespace {
+
+using launch::LocalStack;
+
+const std::string kExamples = std::string(SETTLE_SOURCE_DIR) + "/sdk/python/examples/";
+
+// A Python program of the SDK's examples, run by Debian's python3 on the generated package.
+std::vector<std::string> PythonArgs(const std::string& example, std::vector<std::string> flags) {
+  std::vector<std::string> args = {"PYTHONPATH=" SETTLE_PYTHON_PATH, "/usr/bin/python3",
+                                   kExamples + example};
+  args.insert(args.end(), flags.begin(), flags.end());
+  return args;
+}
+
+class PythonSdkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SETTLE_START_POSTGRES_OR_SKIP(server_);
+    ASSERT_TRUE(server_->CreateDatabase("points").ok());
+    ASSERT_TRUE(server_->CreateDatabase("bank").ok());
+  }
+
+  // Starts (or restarts) the example points participant; its port in points_port_.
+  void StartPoints(std::vector<std::string> flags = {}) {
+    const std::string port_file = stack_.dir() + "/points.port";
+    std::remove(port_file.c_str());
+    flags.insert(flags.end(), {"--dsn=" + server_->Dsn("points"), "--port_file=" + port_file,
+                               "--open=alice=1000"});
+    if (points_port_ != 0) flags.push_back(absl::StrCat("--listen=127.0.0.1:", points_port_));
+    auto p = launch::Process::Start("/usr/bin/env", PythonArgs("points.py", flags),
+                                    stack_.dir() + "/points.log");
+    ASSERT_TRUE(p.ok()) << p.status();
+    points_ = *std::move(p);
+    points_port_ = launch::WaitForPortFile(port_file, absl::Seconds(30), points_.get());
+    ASSERT_NE(points_port_, 0) << launch::ReadFile(stack_.dir() + "/points.log");
+  }
+  std::string PointsEndpoint() const { return absl::StrCat("127.0.0.1:", points_port_); }
+
+  // The coordinator, balance on PostgreSQL, and points, registered; alice has 10000 and 1000
+  // points, shop nothing.
+  void StartMixedStack() {
+    ASSERT_TRUE(stack_.StartCoordinator().ok());
+    ASSERT_TRUE(stack_.StartParticipant("balance", {"--store=" + server_->Dsn("bank")}).ok());
+    ASSERT_NO_FATAL_FAILURE(
+        StartPoints({"--coordinator=" + stack_.coordinator_endpoint(), "--in_doubt_after=1"}));
+    ASSERT_TRUE(stack_.RegisterAt("points", PointsEndpoint()).ok());
+    ASSERT_TRUE(stack_.RegisterAll().ok());
+    ASSERT_TRUE(stack_.OpenAccount("alice", 10000).ok());
+    ASSERT_TRUE(stack_.OpenAccount("shop", 0).ok());
+  }
+
+  // pay.py's exit code and the JSON line it printed.
+  std::pair<int, std::string> Pay(const std::string& key, int64_t amount, int64_t points,
+                                  const std::string& mode = "two_phase") {
+    const std::string log = absl::StrCat(stack_.dir(), "/pay-", ++payments_, ".log");
+    auto p = launch::Process::Start(
+        "/usr/bin/env",
+        PythonArgs("pay.py", {"--coordinator=" + stack_.coordinator_endpoint(), "--key=" + key,
+                              "--buyer=alice", "--shop=shop",
+                              absl::StrCat("--amount_minor=", amount),
+                              absl::StrCat("--points=", points), "--mode=" + mode}),
+        log);
+    if (!p.ok()) return {-1, p.status().ToString()};
+    std::optional<int> status = (*p)->Wait(absl::Seconds(60));
+    return {status.has_value() && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1,
+            std::string(absl::StripAsciiWhitespace(launch::ReadFile(log)))};
+  }
+
+  std::string Sql(const std::string& database, const std::string& query) {
+    auto r = server_->Query(database, query);
+    return r.ok() ? std::string(absl::StripAsciiWhitespace(*r)) : r.status().ToString();
+  }
+  // alice's points as "available|held".
+  std::string AlicePoints() {
+    return Sql("points", "SELECT available, held FROM points_accounts WHERE account = 'alice'");
+  }
+  // alice's money as "available held".
+  std::string AliceMoney() {
+    auto a = stack_.Account("alice");
+    return a.ok() ? absl::StrCat(a->available_minor(), " ", a->held_minor()) : a.status().ToString();
+  }
+
+  std::unique_ptr<launch::PostgresServer> server_;
+  LocalStack stack_;
+  std::unique_ptr<launch::Process> points_;
+  int points_port_ = 0;
+  int payments_ = 0;  // Runs of pay.py, naming their logs.
+};
+
+TEST_F(PythonSdkTest, PointsPassesTheKitAndItsBarrierRowsReadByTheCppSdk) {
+  ASSERT_NO_FATAL_FAILURE(StartPoints());
+  const std::string log = stack_.dir() + "/conformance.log";
+  auto kit = launch::Process::Start(
+      launch::BinaryPath("settle-conformance"),
+      {"--participant=" + PointsEndpoint(), "--name=points",
+       "--payload_hex=" + absl::BytesToHexString(R"({"account": "kit", "points": 1})")},
+      log);
+  ASSERT_TRUE(kit.ok());
+  std::optional<int> status = (*kit)->Wait(absl::Seconds(120));
+  std::printf("%s", launch::ReadFile(log).c_str());
+  ASSERT_TRUE(status.has_value() && WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 0);
+  EXPECT_EQ(Sql("points", "SELECT count(*) FROM settle_barrier WHERE state = 'prepared'"), "0");
+
+  // One schema for every SDK: a C++ participant on the same database lists the rows Python
+  // wrote, with their states.
+  const std::string python_rows = Sql(
+      "points", "SELECT count(*), count(*) FILTER (WHERE state = 'committed') FROM settle_barrier");
+  ASSERT_TRUE(stack_.StartParticipant("balance", {"--store=" + server_->Dsn("points")}).ok());
+  auto branches = stack_.Branches("balance");
+  ASSERT_TRUE(branches.ok()) << branches.status();
+  int committed = 0;
+  for (const auto& b : *branches) committed += b.state() == v1::BARRIER_STATE_COMMITTED;
+  EXPECT_EQ(absl::StrCat(branches->size(), "|", committed), python_rows);
+  EXPECT_GT(committed, 0);
+}
+
+TEST_F(PythonSdkTest, StartUpRefusalsExitWithTheCppParticipantsCodes) {
+  auto exit_code = [&](const std::string& dsn) {
+    auto p = launch::Process::Start(
+        "/usr/bin/env", PythonArgs("points.py", {"--dsn=" + dsn, "--listen=127.0.0.1:0"}),
+        stack_.dir() + "/refused.log");
+    std::optional<int> status = p.ok() ? (*p)->Wait(absl::Seconds(60)) : std::nullopt;
+    return status.has_value() && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
+  };
+  EXPECT_EQ(exit_code("host=127.0.0.1 port"), 2);  // Does not parse.
+  EXPECT_EQ(exit_code(server_->DsnWithPassword("points", "wrong")), 2)
+      << launch::ReadFile(stack_.dir() + "/refused.log");
+  EXPECT_EQ(exit_code("postgresql://postgres@127.0.0.1:1/points"), 1);
+  ASSERT_EQ(Sql("bank", "CREATE TABLE settle_barrier (id int)"), "");
+  EXPECT_EQ(exit_code(server_->Dsn("bank")), 3);
+  EXPECT_EQ(Sql("bank", "SELECT to_regclass('settle_kv') IS NULL"), "t");  // Nothing created.
+}
+
+TEST_F(PythonSdkTest, PaymentsAcrossCppAndPythonParticipantsLandEverywhereOrNowhere) {
+  ASSERT_NO_FATAL_FAILURE(StartMixedStack());
+  // Two-phase: money and points move together.
+  auto [code, out] = Pay("order-1", 500, 40);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(AliceMoney(), "9500 0");
+  EXPECT_EQ(AlicePoints(), "960|0");
+  // The same key again: the first outcome, nothing moves twice.
+  auto [again, replayed] = Pay("order-1", 500, 40);
+  EXPECT_EQ(again, 0) << replayed;
+  EXPECT_NE(replayed.find("\"replayed\": true"), std::string::npos) << replayed;
+  EXPECT_EQ(AlicePoints(), "960|0");
+  // Points refuse: the money is not taken either.
+  auto [refused, why] = Pay("order-2", 500, 5000);
+  EXPECT_EQ(refused, 1) << why;
+  EXPECT_NE(why.find("\"refused_participant\": \"points\""), std::string::npos) << why;
+  EXPECT_NE(why.find("insufficient points in alice"), std::string::npos) << why;
+  EXPECT_EQ(AliceMoney(), "9500 0");
+  EXPECT_EQ(AlicePoints(), "960|0");
+  // A saga: both act; then one whose points refuse, and the money is given back.
+  auto [saga, saga_out] = Pay("order-3", 100, 10, "saga");
+  EXPECT_EQ(saga, 0) << saga_out;
+  EXPECT_EQ(AliceMoney(), "9400 0");
+  EXPECT_EQ(AlicePoints(), "950|0");
+  auto [undone, undone_out] = Pay("order-4", 100, 5000, "saga");
+  EXPECT_EQ(undone, 1) << undone_out;
+  EXPECT_TRUE(launch::WaitFor([&] { return AliceMoney() == "9400 0"; })) << AliceMoney();
+  EXPECT_EQ(AlicePoints(), "950|0");
+  // Bad input: the coordinator's status, named, through the Python client's exception.
+  auto [bad, bad_out] = Pay(std::string(300, 'k'), 1, 1);
+  EXPECT_EQ(bad, 2) << bad_out;
+  EXPECT_NE(bad_out.find("\"error\": \"INVALID_ARGUMENT\""), std::string::npos) << bad_out;
+  EXPECT_NE(bad_out.find("idempotency_key"), std::string::npos) << bad_out;
+}
+
+TEST_F(PythonSdkTest, AnInDoubtBranchLearnsTheDecisionFromTheCoordinator) {
+  ASSERT_NO_FATAL_FAILURE(StartMixedStack());
+  // A branch prepared for a transaction of the coordinator's shard that it never logged (as if
+  // the coordinator crashed before its decision): presumed abort releases the hold.
+  auto stub = v1::Participant::NewStub(
+      grpc::CreateChannel(PointsEndpoint(), grpc::InsecureChannelCredentials()));
+  v1::PrepareRequest prepare;
+  prepare.set_txn_id("s0-00000000000fffff");
+  prepare.set_payload(R"({"account": "alice", "points": -30})");
+  ToProtoTime(absl::Now() + absl::Minutes(5), prepare.mutable_deadline());
+  v1::PrepareResponse vote;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub->Prepare(&context, prepare, &vote).ok());
+  ASSERT_EQ(vote.vote(), v1::VOTE_YES);
+  EXPECT_EQ(AlicePoints(), "970|30");
+  EXPECT_TRUE(launch::WaitFor([&] { return AlicePoints() == "1000|0"; })) << AlicePoints();
+  EXPECT_EQ(Sql("points", "SELECT state FROM settle_barrier WHERE txn_id = 's0-00000000000fffff'"),
+            "aborted");
+  EXPECT_EQ(Sql("points", "SELECT count(*) FROM settle_kv WHERE space = 2"), "0");
+}
+
+TEST_F(PythonSdkTest, PythonParticipantAndCoordinatorKilledUnderLoadLoseNoPayment) {
+  ASSERT_NO_FATAL_FAILURE(StartMixedStack());
+  // Four payers, each paying 10 money and 1 point per payment, until told to stop.
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0};
+  std::vector<std::thread> payers;
+  for (int t = 0; t < 4; ++t) {
+    payers.emplace_back([&, t] {
+      for (int i = 0; !stop.load(); ++i) {
+        v1::ExecuteRequest req;
+        req.set_idempotency_key(absl::StrCat("load-", t, "-", i));
+        req.mutable_timeout()->set_seconds(2);
+        v1::BalancePayload money;
+        money.add_postings()->set_account("alice");
+        money.mutable_postings(0)->set_amount_minor(-10);
+        money.add_postings()->set_account("shop");
+        money.mutable_postings(1)->set_amount_minor(10);
+        auto* b = req.add_branches();
+        b->set_participant("balance");
+        b->set_payload(money.SerializeAsString());
+        b = req.add_branches();
+        b->set_participant("points");
+        b->set_payload(R"({"account": "alice", "points": -1})");
+        client::RetryOptions retry;
+        retry.max_attempts = 1;  // A lost answer leaves the key for the checks below.
+        if (stack_.client().Execute(req, retry).ok()) answered.fetch_add(1);
+      }
+    });
+  }
+  auto answered_more = [&](int n) {
+    const int from = answered.load();
+    return launch::WaitFor([&] { return answered.load() >= from + n; }, absl::Seconds(60));
+  };
+  EXPECT_TRUE(answered_more(20));
+  points_->Signal(SIGKILL);
+  points_->Wait(absl::Seconds(10));
+  StartPoints({"--coordinator=" + stack_.coordinator_endpoint(), "--in_doubt_after=1"});
+  EXPECT_TRUE(answered_more(20));
+  stack_.coordinator().Signal(SIGKILL);
+  stack_.coordinator().Wait(absl::Seconds(10));
+  ASSERT_TRUE(stack_.StartCoordinator().ok());
+  EXPECT_TRUE(answered_more(20));
+  stop = true;
+  for (auto& t : payers) t.join();
+
+  // Everything ends: no transaction active, nothing held or prepared anywhere.
+  EXPECT_TRUE(launch::WaitFor(
+      [&] {
+        auto active = stack_.ActiveTransactions();
+        return active.ok() && active->empty() && absl::EndsWith(AliceMoney(), " 0") &&
+               absl::EndsWith(AlicePoints(), "|0");
+      },
+      absl::Seconds(90)))
+      << AliceMoney() << " " << AlicePoints();
+  // Each committed payment moved both, each aborted one neither.
+  v1::ListTransactionsRequest committed;
+  committed.add_states(v1::TXN_STATE_COMMITTED);
+  auto done = stack_.Transactions(committed);
+  ASSERT_TRUE(done.ok()) << done.status();
+  const int64_t n = static_cast<int64_t>(done->size());
+  EXPECT_GE(n, 60);
+  EXPECT_EQ(AliceMoney(), absl::StrCat(10000 - 10 * n, " 0"));
+  EXPECT_EQ(AlicePoints(), absl::StrCat(1000 - n, "|0"));
+  EXPECT_EQ(Sql("points", "SELECT count(*) FROM settle_barrier WHERE state = 'committed'"),
+            absl::StrCat(n));
+}
+
+}  // namespace
+}  // namespace settle
