@@ -11,7 +11,7 @@ plugin=$(command -v grpc_python_plugin || true)
 [ -n "$plugin" ] || { echo "generate.sh: grpc_python_plugin not found (apt-get install protobuf-compiler-grpc)" >&2; exit 1; }
 rm -rf "$out/settle"
 mkdir -p "$out/settle/v1"
-cp "$here"/settle/*.py "$out/settle/"
+cp "$here"/settle/*.py "$here/../barrier_schema.sql" "$out/settle/"
 protoc -I "$root/proto" --python_out="$out" --grpc_python_out="$out" \
   --plugin=protoc-gen-grpc_python="$plugin" "$root"/proto/settle/v1/*.proto
 : > "$out/settle/v1/__init__.py"

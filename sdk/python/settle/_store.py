@@ -11,6 +11,7 @@ wait past `lock_timeout` answers UNAVAILABLE: the coordinator retries and the ba
 effect."""
 
 import contextlib
+import os
 import threading
 import time
 
@@ -24,37 +25,10 @@ from settle.handler import Refuse
 
 SCHEMA_VERSION = 1
 
-# The same text as the C++ store's (storage/postgres/pg_schema.h) and the README's block; a test
-# compares this one with the README's.
-SCHEMA_DDL = """
-CREATE TABLE settle_schema (
-  component text PRIMARY KEY,
-  version   integer NOT NULL
-);
-CREATE TABLE settle_barrier (
-  txn_id           text COLLATE "C" NOT NULL,
-  branch_id        integer NOT NULL CHECK (branch_id >= 0),
-  state            text NOT NULL
-                   CHECK (state IN ('prepared', 'precommitted', 'committed', 'aborted',
-                                    'compensating')),
-  tombstone        boolean NOT NULL DEFAULT false,
-  payload          bytea,
-  prepared_micros  bigint,
-  updated_micros   bigint NOT NULL,
-  decide_by_micros bigint,
-  peers            text,
-  PRIMARY KEY (txn_id, branch_id)
-);
-CREATE INDEX settle_barrier_finished ON settle_barrier (updated_micros)
-  WHERE state IN ('committed', 'aborted');
-CREATE TABLE settle_kv (
-  space smallint NOT NULL,
-  key   bytea NOT NULL,
-  value bytea NOT NULL,
-  PRIMARY KEY (space, key)
-);
-INSERT INTO settle_schema VALUES ('settle_barrier', 1);
-"""
+# sdk/barrier_schema.sql, the text of the C++ store's (storage/postgres/pg_schema.h) and of the
+# README's block, which a test compares with this one.
+with open(os.path.join(os.path.dirname(__file__), "barrier_schema.sql")) as _f:
+    SCHEMA_DDL = _f.read()
 
 # settle_kv's space of the SDK's indexes; "p/<barrier key>" -> prepared micros marks a two-phase
 # branch prepared, for the in-doubt resolver.
@@ -148,7 +122,9 @@ class _Pool(psycopg2.pool.ThreadedConnectionPool):
 
     def __init__(self, size, dsn, lock_timeout_ms):
         self._lock_timeout = "%dms" % lock_timeout_ms
-        super().__init__(0, size, dsn)
+        # minconn = maxconn: psycopg2's pool closes a returned connection whenever it holds
+        # minconn idle ones, which would make every call open a new connection.
+        super().__init__(size, size, dsn)
 
     def _connect(self, key=None):
         conn = super()._connect(key)

@@ -59,7 +59,7 @@ class SchemaTest(unittest.TestCase):
     def test_the_schema_is_the_readmes(self):
         with open(os.path.join(ROOT, "README.md")) as f:
             readme = f.read()
-        self.assertIn("```sql" + _store.SCHEMA_DDL + "```", readme)
+        self.assertIn("```sql\n" + _store.SCHEMA_DDL + "```", readme)
 
 
 class FakeCoordinator(coordinator_pb2_grpc.CoordinatorServicer):
