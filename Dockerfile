@@ -30,7 +30,7 @@ COPY bench bench
 COPY launch launch
 COPY tests tests
 ENV CCACHE_DIR=/ccache
-RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSETTLE_TEST_HOOKS=OFF >/dev/null \
+RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSETTLE_TEST_HOOKS=OFF -DSETTLE_SDKS=OFF >/dev/null \
     && cmake --build /build -j"$(nproc)" --target settle-coordinator settle-participant \
        settle-notifier settle settle-conformance \
     && strip /build/settle-coordinator /build/settle-participant /build/settle-notifier /build/settle \

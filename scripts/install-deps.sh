@@ -13,6 +13,8 @@ PKGS=(g++ cmake pkg-config ccache make
       python3-grpcio python3-protobuf python3-psycopg2)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# The TypeScript SDK: Debian's Node.js and npm, unless a Node.js with npm is there already.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

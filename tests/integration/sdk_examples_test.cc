@@ -1,8 +1,10 @@
-// The Python SDK (sdk/python) as a payment platform runs it: its example participant (loyalty
-// points on a real PostgreSQL server) passes the contract kit, writes barrier rows the C++ SDK
-// reads, joins payments with the C++ balance participant in two-phase and saga transactions
-// started by its example caller, resolves an in-doubt branch through the coordinator, and keeps
-// every payment whole when it is killed -9 under load.
+// The SDKs outside C++ (sdk/python, sdk/node) as a payment platform runs them, the same tests
+// for each language: its example participant (loyalty points on a real PostgreSQL server)
+// passes the contract kit, writes barrier rows the C++ SDK reads, refuses to start as the C++
+// participants do, joins payments with the C++ balance participant in two-phase and saga
+// transactions started by its example caller, resolves an in-doubt branch through the
+// coordinator, and keeps every payment whole when it and the coordinator are killed -9 under
+// load.
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -28,17 +30,21 @@ namespace {
 
 using launch::LocalStack;
 
-const std::string kExamples = std::string(SETTLE_SOURCE_DIR) + "/sdk/python/examples/";
-
-// A Python program of the SDK's examples, run by Debian's python3 on the generated package.
-std::vector<std::string> PythonArgs(const std::string& example, std::vector<std::string> flags) {
-  std::vector<std::string> args = {"PYTHONPATH=" SETTLE_PYTHON_PATH, "/usr/bin/python3",
-                                   kExamples + example};
+// An example program (`example`: "points" or "pay") of the SDK in `language`: Debian's python3 on the
+// generated package, or node on the compiled TypeScript.
+std::vector<std::string> ExampleArgs(const std::string& language, const std::string& example,
+                                     const std::vector<std::string>& flags) {
+  const std::string sdk = std::string(SETTLE_SOURCE_DIR) + "/sdk/";
+  std::vector<std::string> args =
+      language == "python"
+          ? std::vector<std::string>{"PYTHONPATH=" SETTLE_PYTHON_PATH, "/usr/bin/python3",
+                                     sdk + "python/examples/" + example + ".py"}
+          : std::vector<std::string>{"node", sdk + "node/dist/examples/" + example + ".js"};
   args.insert(args.end(), flags.begin(), flags.end());
   return args;
 }
 
-class PythonSdkTest : public ::testing::Test {
+class SdkExampleTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     SETTLE_START_POSTGRES_OR_SKIP(server_);
@@ -53,7 +59,7 @@ class PythonSdkTest : public ::testing::Test {
     flags.insert(flags.end(), {"--dsn=" + server_->Dsn("points"), "--port_file=" + port_file,
                                "--open=alice=1000"});
     if (points_port_ != 0) flags.push_back(absl::StrCat("--listen=127.0.0.1:", points_port_));
-    auto p = launch::Process::Start("/usr/bin/env", PythonArgs("points.py", flags),
+    auto p = launch::Process::Start("/usr/bin/env", ExampleArgs(GetParam(), "points", flags),
                                     stack_.dir() + "/points.log");
     ASSERT_TRUE(p.ok()) << p.status();
     points_ = *std::move(p);
@@ -81,7 +87,7 @@ class PythonSdkTest : public ::testing::Test {
     const std::string log = absl::StrCat(stack_.dir(), "/pay-", ++payments_, ".log");
     auto p = launch::Process::Start(
         "/usr/bin/env",
-        PythonArgs("pay.py", {"--coordinator=" + stack_.coordinator_endpoint(), "--key=" + key,
+        ExampleArgs(GetParam(), "pay", {"--coordinator=" + stack_.coordinator_endpoint(), "--key=" + key,
                               "--buyer=alice", "--shop=shop",
                               absl::StrCat("--amount_minor=", amount),
                               absl::StrCat("--points=", points), "--mode=" + mode}),
@@ -113,7 +119,7 @@ class PythonSdkTest : public ::testing::Test {
   int payments_ = 0;  // Runs of pay.py, naming their logs.
 };
 
-TEST_F(PythonSdkTest, PointsPassesTheKitAndItsBarrierRowsReadByTheCppSdk) {
+TEST_P(SdkExampleTest, PointsPassesTheKitAndItsBarrierRowsAreReadByTheCppSdk) {
   ASSERT_NO_FATAL_FAILURE(StartPoints());
   const std::string log = stack_.dir() + "/conformance.log";
   auto kit = launch::Process::Start(
@@ -127,24 +133,29 @@ TEST_F(PythonSdkTest, PointsPassesTheKitAndItsBarrierRowsReadByTheCppSdk) {
   ASSERT_TRUE(status.has_value() && WIFEXITED(*status));
   EXPECT_EQ(WEXITSTATUS(*status), 0);
   EXPECT_EQ(Sql("points", "SELECT count(*) FROM settle_barrier WHERE state = 'prepared'"), "0");
+  // The kit's hundreds of calls ran on the SDK's pool, not on a connection each.
+  int sessions = 0;
+  EXPECT_TRUE(absl::SimpleAtoi(
+      Sql("points", "SELECT sessions FROM pg_stat_database WHERE datname = 'points'"), &sessions));
+  EXPECT_LE(sessions, 30);
 
-  // One schema for every SDK: a C++ participant on the same database lists the rows Python
+  // One schema for every SDK: a C++ participant on the same database lists the rows this SDK
   // wrote, with their states.
-  const std::string python_rows = Sql(
+  const std::string sdk_rows = Sql(
       "points", "SELECT count(*), count(*) FILTER (WHERE state = 'committed') FROM settle_barrier");
   ASSERT_TRUE(stack_.StartParticipant("balance", {"--store=" + server_->Dsn("points")}).ok());
   auto branches = stack_.Branches("balance");
   ASSERT_TRUE(branches.ok()) << branches.status();
   int committed = 0;
   for (const auto& b : *branches) committed += b.state() == v1::BARRIER_STATE_COMMITTED;
-  EXPECT_EQ(absl::StrCat(branches->size(), "|", committed), python_rows);
+  EXPECT_EQ(absl::StrCat(branches->size(), "|", committed), sdk_rows);
   EXPECT_GT(committed, 0);
 }
 
-TEST_F(PythonSdkTest, StartUpRefusalsExitWithTheCppParticipantsCodes) {
+TEST_P(SdkExampleTest, StartUpRefusalsExitWithTheCppParticipantsCodes) {
   auto exit_code = [&](const std::string& dsn) {
     auto p = launch::Process::Start(
-        "/usr/bin/env", PythonArgs("points.py", {"--dsn=" + dsn, "--listen=127.0.0.1:0"}),
+        "/usr/bin/env", ExampleArgs(GetParam(), "points", {"--dsn=" + dsn, "--listen=127.0.0.1:0"}),
         stack_.dir() + "/refused.log");
     std::optional<int> status = p.ok() ? (*p)->Wait(absl::Seconds(60)) : std::nullopt;
     return status.has_value() && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
@@ -158,7 +169,7 @@ TEST_F(PythonSdkTest, StartUpRefusalsExitWithTheCppParticipantsCodes) {
   EXPECT_EQ(Sql("bank", "SELECT to_regclass('settle_kv') IS NULL"), "t");  // Nothing created.
 }
 
-TEST_F(PythonSdkTest, PaymentsAcrossCppAndPythonParticipantsLandEverywhereOrNowhere) {
+TEST_P(SdkExampleTest, PaymentsWithTheCppBalanceLandEverywhereOrNowhere) {
   ASSERT_NO_FATAL_FAILURE(StartMixedStack());
   // Two-phase: money and points move together.
   auto [code, out] = Pay("order-1", 500, 40);
@@ -186,14 +197,14 @@ TEST_F(PythonSdkTest, PaymentsAcrossCppAndPythonParticipantsLandEverywhereOrNowh
   EXPECT_EQ(undone, 1) << undone_out;
   EXPECT_TRUE(launch::WaitFor([&] { return AliceMoney() == "9400 0"; })) << AliceMoney();
   EXPECT_EQ(AlicePoints(), "950|0");
-  // Bad input: the coordinator's status, named, through the Python client's exception.
+  // Bad input: the coordinator's status, named, through the client's error.
   auto [bad, bad_out] = Pay(std::string(300, 'k'), 1, 1);
   EXPECT_EQ(bad, 2) << bad_out;
   EXPECT_NE(bad_out.find("\"error\": \"INVALID_ARGUMENT\""), std::string::npos) << bad_out;
   EXPECT_NE(bad_out.find("idempotency_key"), std::string::npos) << bad_out;
 }
 
-TEST_F(PythonSdkTest, AnInDoubtBranchLearnsTheDecisionFromTheCoordinator) {
+TEST_P(SdkExampleTest, AnInDoubtBranchLearnsTheDecisionFromTheCoordinator) {
   ASSERT_NO_FATAL_FAILURE(StartMixedStack());
   // A branch prepared for a transaction of the coordinator's shard that it never logged (as if
   // the coordinator crashed before its decision): presumed abort releases the hold.
@@ -214,7 +225,7 @@ TEST_F(PythonSdkTest, AnInDoubtBranchLearnsTheDecisionFromTheCoordinator) {
   EXPECT_EQ(Sql("points", "SELECT count(*) FROM settle_kv WHERE space = 2"), "0");
 }
 
-TEST_F(PythonSdkTest, PythonParticipantAndCoordinatorKilledUnderLoadLoseNoPayment) {
+TEST_P(SdkExampleTest, ParticipantAndCoordinatorKilledUnderLoadLoseNoPayment) {
   ASSERT_NO_FATAL_FAILURE(StartMixedStack());
   // Four payers, each paying 10 money and 1 point per payment, until told to stop.
   std::atomic<bool> stop{false};
@@ -280,6 +291,9 @@ TEST_F(PythonSdkTest, PythonParticipantAndCoordinatorKilledUnderLoadLoseNoPaymen
   EXPECT_EQ(Sql("points", "SELECT count(*) FROM settle_barrier WHERE state = 'committed'"),
             absl::StrCat(n));
 }
+
+INSTANTIATE_TEST_SUITE_P(Languages, SdkExampleTest, ::testing::Values("python", "node"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace settle

@@ -1,0 +1,13 @@
+// Settle's TypeScript SDK: join payments as a participant (Participant serving a Handler, the
+// barrier in the service's PostgreSQL database) and start them as a caller (Client). See
+// sdk/node/README.md.
+
+export {
+  AlreadyExists, Client, ClientOptions, DeadlineExceeded, ExecuteOptions, FailedPrecondition,
+  InvalidArgument, NotFound, PermissionDenied, ResourceExhausted, Result, SettleError, Step,
+  Unauthenticated, Unavailable, errorFrom,
+} from "./client";
+export { Branch, Handler, IN_PROGRESS, Refuse } from "./handler";
+export { Participant, ParticipantOptions, StartError } from "./participant";
+export { encode } from "./proto";
+export { StatusError } from "./edge";

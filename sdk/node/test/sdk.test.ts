@@ -1,0 +1,140 @@
+// Unit tests of the TypeScript SDK's pieces that need no database: the edge checks, the
+// caller's error contract and retries (against an in-process fake coordinator), and the barrier
+// schema (the README's, which PgSchemaTest ties to the C++ store's). Run: npm test.
+
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, it } from "node:test";
+
+import * as grpc from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
+
+import * as edge from "../src/edge";
+import { Client, InvalidArgument, Unavailable } from "../src";
+import type { CoordinatorHandlers } from "../src/gen/settle/v1/Coordinator";
+import { settleV1 } from "../src/proto";
+import { SCHEMA_DDL } from "../src/store";
+
+const ROOT = path.resolve(__dirname, "../../../..");
+
+function statusOf(fn: () => unknown): edge.StatusError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof edge.StatusError) return e;
+    throw e;
+  }
+  throw new Error("no StatusError");
+}
+
+describe("edge", () => {
+  it("checks ids by name", () => {
+    edge.checkBranch("s0-00000000000000ff", 1023);
+    edge.checkBranch("kit-00000000000000ff", 0);
+    for (const bad of ["", "not a settle id", "S0-00000000000000ff", "s0-ff", "x".repeat(60) + "-00000000000000ff"]) {
+      const e = statusOf(() => edge.checkBranch(bad, 0));
+      assert.equal(e.code, status.INVALID_ARGUMENT);
+      assert.match(e.message, /txn_id/);
+    }
+    assert.match(statusOf(() => edge.checkBranch("s0-00000000000000ff", 1024)).message, /branch_id 1024/);
+  });
+
+  it("requires a valid deadline", () => {
+    assert.match(statusOf(() => edge.deadlineMicros(null)).message, /deadline is required/);
+    assert.match(statusOf(() => edge.deadlineMicros({ seconds: "253402300800" })).message, /not a valid Timestamp/);
+    assert.equal(edge.deadlineMicros({ seconds: "2", nanos: 5000 }), 2000005);
+  });
+
+  it("echoes short and escaped, as the C++ and Python SDKs", () => {
+    assert.equal(edge.echo("a'b\n\x01"), "'a\\'b\\n\\x01'");
+    assert.equal(edge.echo("<script>".repeat(20)), "'" + "<script>".repeat(8) + "...' (160 bytes)");
+  });
+
+  it("refuses a call meant for another participant", () => {
+    edge.checkParticipant("points", "");
+    edge.checkParticipant("points", "points");
+    assert.equal(statusOf(() => edge.checkParticipant("points", "balance")).code, status.FAILED_PRECONDITION);
+  });
+});
+
+describe("schema", () => {
+  it("is the README's", () => {
+    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+    assert.ok(readme.includes("```sql\n" + SCHEMA_DDL + "```"));
+  });
+});
+
+// Answers `code` `fail` times, then COMMITTED; records each request's key.
+async function fakeCoordinator(fail: number, code = status.UNAVAILABLE) {
+  const keys: string[] = [];
+  const server = new grpc.Server();
+  const handlers: Partial<CoordinatorHandlers> = {
+    Execute: (call, callback) => {
+      keys.push(call.request.idempotency_key);
+      if (keys.length <= fail) return callback({ code, details: "field idempotency_key: not now" });
+      callback(null, { txn_id: "s0-0000000000000001", outcome: "OUTCOME_COMMITTED", replayed: keys.length > 1 });
+    },
+  };
+  server.addService(settleV1.Coordinator.service, handlers as CoordinatorHandlers);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  const client = new Client(`127.0.0.1:${port}`);
+  return {
+    keys,
+    client,
+    done: () => {
+      client.close();
+      server.forceShutdown();
+    },
+  };
+}
+
+describe("client", () => {
+  const points = [{ participant: "points", payload: Buffer.from("{}") }];
+
+  it("retries UNAVAILABLE with the same key", async () => {
+    const f = await fakeCoordinator(2);
+    try {
+      const r = await f.client.execute(points, "order-9", { backoffMs: 10 });
+      assert.ok(r.committed && r.replayed);
+      assert.deepEqual(f.keys, ["order-9", "order-9", "order-9"]);
+    } finally {
+      f.done();
+    }
+  });
+
+  it("ends its retries with the status named", async () => {
+    const f = await fakeCoordinator(10);
+    try {
+      await assert.rejects(f.client.execute(points, "order-9", { attempts: 3, backoffMs: 10 }), (e: unknown) => {
+        assert.ok(e instanceof Unavailable);
+        assert.match((e as Error).message, /^UNAVAILABLE: /);
+        return true;
+      });
+      assert.equal(f.keys.length, 3);
+    } finally {
+      f.done();
+    }
+  });
+
+  it("does not retry bad input and keeps its status", async () => {
+    const f = await fakeCoordinator(1, status.INVALID_ARGUMENT);
+    try {
+      await assert.rejects(f.client.execute(points, "order-9"), (e: unknown) => {
+        assert.ok(e instanceof InvalidArgument);
+        assert.equal((e as InvalidArgument).code, status.INVALID_ARGUMENT);
+        assert.match((e as InvalidArgument).details, /idempotency_key/);
+        return true;
+      });
+      assert.deepEqual(f.keys, ["order-9"]);
+    } finally {
+      f.done();
+    }
+  });
+
+  it("refuses an unknown mode before any call", async () => {
+    await assert.rejects(new Client("127.0.0.1:1").execute([], "k", { mode: "two-phase" }), InvalidArgument);
+  });
+});
