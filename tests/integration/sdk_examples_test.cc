@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <functional>
+#include <map>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -44,67 +46,66 @@ std::vector<std::string> ExampleArgs(const std::string& language, const std::str
   return args;
 }
 
-class SdkExampleTest : public ::testing::TestWithParam<std::string> {
+// A PostgreSQL server, the stack, and example points participants by name (each on its own
+// database of that name).
+class SdkStackTest : public ::testing::Test {
  protected:
   void SetUp() override {
     SETTLE_START_POSTGRES_OR_SKIP(server_);
-    ASSERT_TRUE(server_->CreateDatabase("points").ok());
     ASSERT_TRUE(server_->CreateDatabase("bank").ok());
   }
 
-  // Starts (or restarts) the example points participant; its port in points_port_.
-  void StartPoints(std::vector<std::string> flags = {}) {
-    const std::string port_file = stack_.dir() + "/points.port";
+  // Starts (or restarts, on the same port) the example points participant of `language` as
+  // `name`; alice has 1000 points there.
+  void StartExample(const std::string& name, const std::string& language,
+                    std::vector<std::string> flags = {}) {
+    Running& e = examples_[name];
+    if (e.port == 0) {
+      ASSERT_TRUE(server_->CreateDatabase(name).ok());
+    }
+    const std::string port_file = stack_.dir() + "/" + name + ".port";
     std::remove(port_file.c_str());
-    flags.insert(flags.end(), {"--dsn=" + server_->Dsn("points"), "--port_file=" + port_file,
-                               "--open=alice=1000"});
-    if (points_port_ != 0) flags.push_back(absl::StrCat("--listen=127.0.0.1:", points_port_));
-    auto p = launch::Process::Start("/usr/bin/env", ExampleArgs(GetParam(), "points", flags),
-                                    stack_.dir() + "/points.log");
+    flags.insert(flags.end(), {"--dsn=" + server_->Dsn(name), "--port_file=" + port_file,
+                               "--name=" + name, "--open=alice=1000"});
+    if (e.port != 0) flags.push_back(absl::StrCat("--listen=127.0.0.1:", e.port));
+    const std::string log = stack_.dir() + "/" + name + ".log";
+    auto p = launch::Process::Start("/usr/bin/env", ExampleArgs(language, "points", flags), log);
     ASSERT_TRUE(p.ok()) << p.status();
-    points_ = *std::move(p);
-    points_port_ = launch::WaitForPortFile(port_file, absl::Seconds(30), points_.get());
-    ASSERT_NE(points_port_, 0) << launch::ReadFile(stack_.dir() + "/points.log");
+    e.process = *std::move(p);
+    e.port = launch::WaitForPortFile(port_file, absl::Seconds(30), e.process.get());
+    ASSERT_NE(e.port, 0) << launch::ReadFile(log);
   }
-  std::string PointsEndpoint() const { return absl::StrCat("127.0.0.1:", points_port_); }
+  // An example started to join payments: asks the coordinator about in-doubt branches.
+  void StartJoined(const std::string& name, const std::string& language) {
+    StartExample(name, language,
+                 {"--coordinator=" + stack_.coordinator_endpoint(), "--in_doubt_after=1"});
+  }
+  std::string Endpoint(const std::string& name) {
+    return absl::StrCat("127.0.0.1:", examples_[name].port);
+  }
+  launch::Process& ExampleProcess(const std::string& name) { return *examples_.at(name).process; }
 
-  // The coordinator, balance on PostgreSQL, and points, registered; alice has 10000 and 1000
-  // points, shop nothing.
-  void StartMixedStack() {
+  // The coordinator and balance on PostgreSQL, with each of `examples` (name, language) joined
+  // and registered; alice has 10000 money, shop nothing.
+  void StartStack(const std::vector<std::pair<std::string, std::string>>& examples) {
     ASSERT_TRUE(stack_.StartCoordinator().ok());
     ASSERT_TRUE(stack_.StartParticipant("balance", {"--store=" + server_->Dsn("bank")}).ok());
-    ASSERT_NO_FATAL_FAILURE(
-        StartPoints({"--coordinator=" + stack_.coordinator_endpoint(), "--in_doubt_after=1"}));
-    ASSERT_TRUE(stack_.RegisterAt("points", PointsEndpoint()).ok());
+    for (const auto& [name, language] : examples) {
+      ASSERT_NO_FATAL_FAILURE(StartJoined(name, language));
+      ASSERT_TRUE(stack_.RegisterAt(name, Endpoint(name)).ok());
+    }
     ASSERT_TRUE(stack_.RegisterAll().ok());
     ASSERT_TRUE(stack_.OpenAccount("alice", 10000).ok());
     ASSERT_TRUE(stack_.OpenAccount("shop", 0).ok());
-  }
-
-  // pay.py's exit code and the JSON line it printed.
-  std::pair<int, std::string> Pay(const std::string& key, int64_t amount, int64_t points,
-                                  const std::string& mode = "two_phase") {
-    const std::string log = absl::StrCat(stack_.dir(), "/pay-", ++payments_, ".log");
-    auto p = launch::Process::Start(
-        "/usr/bin/env",
-        ExampleArgs(GetParam(), "pay", {"--coordinator=" + stack_.coordinator_endpoint(), "--key=" + key,
-                              "--buyer=alice", "--shop=shop",
-                              absl::StrCat("--amount_minor=", amount),
-                              absl::StrCat("--points=", points), "--mode=" + mode}),
-        log);
-    if (!p.ok()) return {-1, p.status().ToString()};
-    std::optional<int> status = (*p)->Wait(absl::Seconds(60));
-    return {status.has_value() && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1,
-            std::string(absl::StripAsciiWhitespace(launch::ReadFile(log)))};
   }
 
   std::string Sql(const std::string& database, const std::string& query) {
     auto r = server_->Query(database, query);
     return r.ok() ? std::string(absl::StripAsciiWhitespace(*r)) : r.status().ToString();
   }
-  // alice's points as "available|held".
-  std::string AlicePoints() {
-    return Sql("points", "SELECT available, held FROM points_accounts WHERE account = 'alice'");
+  // alice's points at `name` as "available|held".
+  std::string AlicePoints(const std::string& name = "points") {
+    return Sql(name, "SELECT available, held FROM points_accounts WHERE account = 'alice'");
   }
   // alice's money as "available held".
   std::string AliceMoney() {
@@ -112,11 +113,136 @@ class SdkExampleTest : public ::testing::TestWithParam<std::string> {
     return a.ok() ? absl::StrCat(a->available_minor(), " ", a->held_minor()) : a.status().ToString();
   }
 
+  void KillAndRestartExample(const std::string& name, const std::string& language) {
+    ExampleProcess(name).Signal(SIGKILL);
+    ExampleProcess(name).Wait(absl::Seconds(10));
+    ASSERT_NO_FATAL_FAILURE(StartJoined(name, language));
+  }
+  void KillAndRestartCoordinator() {
+    stack_.coordinator().Signal(SIGKILL);
+    stack_.coordinator().Wait(absl::Seconds(10));
+    ASSERT_TRUE(stack_.StartCoordinator().ok());
+  }
+  void KillAndRestartBalance() {
+    stack_.participant("balance").Signal(SIGKILL);
+    stack_.participant("balance").Wait(absl::Seconds(10));
+    ASSERT_TRUE(stack_.StartParticipant("balance", {"--store=" + server_->Dsn("bank")}).ok());
+  }
+
+  // The bank check: four payers each pay 10 money at balance and 1 point at each of `names` per
+  // payment, in `modes` by turn, while each of `kills` runs after 20 more answers. Then
+  // everything ends (nothing active, held or prepared anywhere), every committed payment moved
+  // everything and every other nothing, and no three-phase payment committed (these SDKs refuse
+  // PreCommit).
+  void PayUnderKills(const std::vector<std::string>& names, const std::vector<v1::Mode>& modes,
+                     const std::vector<std::function<void()>>& kills) {
+    std::atomic<bool> stop{false};
+    std::atomic<int> answered{0};
+    std::vector<std::thread> payers;
+    for (int t = 0; t < 4; ++t) {
+      payers.emplace_back([&, t] {
+        for (int i = 0; !stop.load(); ++i) {
+          v1::ExecuteRequest req;
+          req.set_idempotency_key(absl::StrCat("load-", t, "-", i));
+          req.mutable_timeout()->set_seconds(2);
+          req.set_mode(modes[(t + i) % modes.size()]);
+          v1::BalancePayload money;
+          money.add_postings()->set_account("alice");
+          money.mutable_postings(0)->set_amount_minor(-10);
+          money.add_postings()->set_account("shop");
+          money.mutable_postings(1)->set_amount_minor(10);
+          auto* b = req.add_branches();
+          b->set_participant("balance");
+          b->set_payload(money.SerializeAsString());
+          for (const std::string& name : names) {
+            b = req.add_branches();
+            b->set_participant(name);
+            b->set_payload(R"({"account": "alice", "points": -1})");
+          }
+          client::RetryOptions retry;
+          retry.max_attempts = 1;  // A lost answer leaves the key for the checks below.
+          if (stack_.client().Execute(req, retry).ok()) answered.fetch_add(1);
+        }
+      });
+    }
+    auto answered_more = [&](int n) {
+      const int from = answered.load();
+      return launch::WaitFor([&] { return answered.load() >= from + n; }, absl::Seconds(60));
+    };
+    EXPECT_TRUE(answered_more(20));
+    for (const auto& kill : kills) {
+      kill();
+      EXPECT_TRUE(answered_more(20));
+    }
+    stop = true;
+    for (auto& t : payers) t.join();
+
+    auto nothing_held = [&] {
+      bool held = !absl::EndsWith(AliceMoney(), " 0");
+      for (const std::string& name : names) held = held || !absl::EndsWith(AlicePoints(name), "|0");
+      return !held;
+    };
+    EXPECT_TRUE(launch::WaitFor(
+        [&] {
+          auto active = stack_.ActiveTransactions();
+          return active.ok() && active->empty() && nothing_held();
+        },
+        absl::Seconds(90)))
+        << AliceMoney();
+    v1::ListTransactionsRequest committed;
+    committed.add_states(v1::TXN_STATE_COMMITTED);
+    auto done = stack_.Transactions(committed);
+    ASSERT_TRUE(done.ok()) << done.status();
+    const int64_t n = static_cast<int64_t>(done->size());
+    std::printf("bank check: %d payments answered, %lld committed, %zu kills\n", answered.load(),
+                static_cast<long long>(n), kills.size());
+    // At least half of the 20 answers per phase committed (three-phase ones never do).
+    EXPECT_GE(n, 10 * static_cast<int64_t>(kills.size() + 1));
+    for (const auto& txn : *done) EXPECT_NE(txn.mode(), v1::MODE_THREE_PHASE) << txn.txn_id();
+    EXPECT_EQ(AliceMoney(), absl::StrCat(10000 - 10 * n, " 0"));
+    for (const std::string& name : names) {
+      EXPECT_EQ(AlicePoints(name), absl::StrCat(1000 - n, "|0")) << name;
+      EXPECT_EQ(Sql(name, "SELECT count(*) FROM settle_barrier WHERE state = 'committed'"),
+                absl::StrCat(n))
+          << name;
+      EXPECT_EQ(Sql(name, "SELECT count(*) FROM settle_kv WHERE space = 2"), "0") << name;
+    }
+  }
+
+  struct Running {
+    std::unique_ptr<launch::Process> process;
+    int port = 0;
+  };
   std::unique_ptr<launch::PostgresServer> server_;
   LocalStack stack_;
-  std::unique_ptr<launch::Process> points_;
-  int points_port_ = 0;
-  int payments_ = 0;  // Runs of pay.py, naming their logs.
+  std::map<std::string, Running> examples_;
+};
+
+// The same tests for each SDK (the parameter: "python" or "node"), its example as "points".
+class SdkExampleTest : public SdkStackTest, public ::testing::WithParamInterface<std::string> {
+ protected:
+  void StartPoints() { StartExample("points", GetParam()); }
+  void StartMixedStack() { StartStack({{"points", GetParam()}}); }
+  std::string PointsEndpoint() { return Endpoint("points"); }
+
+  // pay's exit code and the JSON line it printed.
+  std::pair<int, std::string> Pay(const std::string& key, int64_t amount, int64_t points,
+                                  const std::string& mode = "two_phase") {
+    const std::string log = absl::StrCat(stack_.dir(), "/pay-", ++payments_, ".log");
+    auto p = launch::Process::Start(
+        "/usr/bin/env",
+        ExampleArgs(GetParam(), "pay",
+                    {"--coordinator=" + stack_.coordinator_endpoint(), "--key=" + key,
+                     "--buyer=alice", "--shop=shop", absl::StrCat("--amount_minor=", amount),
+                     absl::StrCat("--points=", points), "--mode=" + mode}),
+        log);
+    if (!p.ok()) return {-1, p.status().ToString()};
+    std::optional<int> status = (*p)->Wait(absl::Seconds(60));
+    return {status.has_value() && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1,
+            std::string(absl::StripAsciiWhitespace(launch::ReadFile(log)))};
+  }
+
+  int payments_ = 0;  // Runs of pay, naming their logs.
 };
 
 TEST_P(SdkExampleTest, PointsPassesTheKitAndItsBarrierRowsAreReadByTheCppSdk) {
@@ -161,7 +287,7 @@ TEST_P(SdkExampleTest, StartUpRefusalsExitWithTheCppParticipantsCodes) {
     return status.has_value() && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
   };
   EXPECT_EQ(exit_code("host=127.0.0.1 port"), 2);  // Does not parse.
-  EXPECT_EQ(exit_code(server_->DsnWithPassword("points", "wrong")), 2)
+  EXPECT_EQ(exit_code(server_->DsnWithPassword("bank", "wrong")), 2)
       << launch::ReadFile(stack_.dir() + "/refused.log");
   EXPECT_EQ(exit_code("postgresql://postgres@127.0.0.1:1/points"), 1);
   ASSERT_EQ(Sql("bank", "CREATE TABLE settle_barrier (id int)"), "");
@@ -227,73 +353,26 @@ TEST_P(SdkExampleTest, AnInDoubtBranchLearnsTheDecisionFromTheCoordinator) {
 
 TEST_P(SdkExampleTest, ParticipantAndCoordinatorKilledUnderLoadLoseNoPayment) {
   ASSERT_NO_FATAL_FAILURE(StartMixedStack());
-  // Four payers, each paying 10 money and 1 point per payment, until told to stop.
-  std::atomic<bool> stop{false};
-  std::atomic<int> answered{0};
-  std::vector<std::thread> payers;
-  for (int t = 0; t < 4; ++t) {
-    payers.emplace_back([&, t] {
-      for (int i = 0; !stop.load(); ++i) {
-        v1::ExecuteRequest req;
-        req.set_idempotency_key(absl::StrCat("load-", t, "-", i));
-        req.mutable_timeout()->set_seconds(2);
-        v1::BalancePayload money;
-        money.add_postings()->set_account("alice");
-        money.mutable_postings(0)->set_amount_minor(-10);
-        money.add_postings()->set_account("shop");
-        money.mutable_postings(1)->set_amount_minor(10);
-        auto* b = req.add_branches();
-        b->set_participant("balance");
-        b->set_payload(money.SerializeAsString());
-        b = req.add_branches();
-        b->set_participant("points");
-        b->set_payload(R"({"account": "alice", "points": -1})");
-        client::RetryOptions retry;
-        retry.max_attempts = 1;  // A lost answer leaves the key for the checks below.
-        if (stack_.client().Execute(req, retry).ok()) answered.fetch_add(1);
-      }
-    });
-  }
-  auto answered_more = [&](int n) {
-    const int from = answered.load();
-    return launch::WaitFor([&] { return answered.load() >= from + n; }, absl::Seconds(60));
-  };
-  EXPECT_TRUE(answered_more(20));
-  points_->Signal(SIGKILL);
-  points_->Wait(absl::Seconds(10));
-  StartPoints({"--coordinator=" + stack_.coordinator_endpoint(), "--in_doubt_after=1"});
-  EXPECT_TRUE(answered_more(20));
-  stack_.coordinator().Signal(SIGKILL);
-  stack_.coordinator().Wait(absl::Seconds(10));
-  ASSERT_TRUE(stack_.StartCoordinator().ok());
-  EXPECT_TRUE(answered_more(20));
-  stop = true;
-  for (auto& t : payers) t.join();
-
-  // Everything ends: no transaction active, nothing held or prepared anywhere.
-  EXPECT_TRUE(launch::WaitFor(
-      [&] {
-        auto active = stack_.ActiveTransactions();
-        return active.ok() && active->empty() && absl::EndsWith(AliceMoney(), " 0") &&
-               absl::EndsWith(AlicePoints(), "|0");
-      },
-      absl::Seconds(90)))
-      << AliceMoney() << " " << AlicePoints();
-  // Each committed payment moved both, each aborted one neither.
-  v1::ListTransactionsRequest committed;
-  committed.add_states(v1::TXN_STATE_COMMITTED);
-  auto done = stack_.Transactions(committed);
-  ASSERT_TRUE(done.ok()) << done.status();
-  const int64_t n = static_cast<int64_t>(done->size());
-  EXPECT_GE(n, 60);
-  EXPECT_EQ(AliceMoney(), absl::StrCat(10000 - 10 * n, " 0"));
-  EXPECT_EQ(AlicePoints(), absl::StrCat(1000 - n, "|0"));
-  EXPECT_EQ(Sql("points", "SELECT count(*) FROM settle_barrier WHERE state = 'committed'"),
-            absl::StrCat(n));
+  PayUnderKills({"points"}, {v1::MODE_TWO_PHASE},
+                {[&] { KillAndRestartExample("points", GetParam()); },
+                 [&] { KillAndRestartCoordinator(); }});
 }
 
 INSTANTIATE_TEST_SUITE_P(Languages, SdkExampleTest, ::testing::Values("python", "node"),
                          [](const auto& info) { return info.param; });
+
+// The mixed stack: the C++ balance on PostgreSQL, a Python participant and a TypeScript one in
+// every payment, two-phase, saga and three-phase by turn, while each process is killed -9 in
+// turn and restarted: every payment lands at all three or at none.
+TEST_F(SdkStackTest, MixedStackKeepsEveryPaymentWholeThroughKillsOfEachProcess) {
+  ASSERT_NO_FATAL_FAILURE(StartStack({{"points", "python"}, {"points_node", "node"}}));
+  PayUnderKills({"points", "points_node"},
+                {v1::MODE_TWO_PHASE, v1::MODE_SAGA, v1::MODE_THREE_PHASE},
+                {[&] { KillAndRestartExample("points", "python"); },
+                 [&] { KillAndRestartExample("points_node", "node"); },
+                 [&] { KillAndRestartBalance(); },
+                 [&] { KillAndRestartCoordinator(); }});
+}
 
 }  // namespace
 }  // namespace settle
