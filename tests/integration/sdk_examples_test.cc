@@ -15,14 +15,16 @@
 #include <thread>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/match.h"
 #include "absl/strings/strip.h"
+#include "common/credentials.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "launch/local_stack.h"
 #include "launch/postgres_server.h"
+#include "launch/test_pki.h"
 #include "launch/wait.h"
 #include "proto/time_convert.h"
 #include "settle/v1/reference.pb.h"
@@ -67,6 +69,7 @@ class SdkStackTest : public ::testing::Test {
     std::remove(port_file.c_str());
     flags.insert(flags.end(), {"--dsn=" + server_->Dsn(name), "--port_file=" + port_file,
                                "--name=" + name, "--open=alice=1000"});
+    flags.insert(flags.end(), example_tls_.begin(), example_tls_.end());
     if (e.port != 0) flags.push_back(absl::StrCat("--listen=127.0.0.1:", e.port));
     const std::string log = stack_.dir() + "/" + name + ".log";
     auto p = launch::Process::Start("/usr/bin/env", ExampleArgs(language, "points", flags), log);
@@ -216,6 +219,7 @@ class SdkStackTest : public ::testing::Test {
   std::unique_ptr<launch::PostgresServer> server_;
   LocalStack stack_;
   std::map<std::string, Running> examples_;
+  std::vector<std::string> example_tls_;  // The examples' --tls_* flags; none: plaintext.
 };
 
 // The same tests for each SDK (the parameter: "python" or "node"), its example as "points".
@@ -227,15 +231,18 @@ class SdkExampleTest : public SdkStackTest, public ::testing::WithParamInterface
 
   // pay's exit code and the JSON line it printed.
   std::pair<int, std::string> Pay(const std::string& key, int64_t amount, int64_t points,
-                                  const std::string& mode = "two_phase") {
+                                  const std::string& mode = "two_phase",
+                                  const std::vector<std::string>& tls = {}) {
     const std::string log = absl::StrCat(stack_.dir(), "/pay-", ++payments_, ".log");
-    auto p = launch::Process::Start(
-        "/usr/bin/env",
-        ExampleArgs(GetParam(), "pay",
-                    {"--coordinator=" + stack_.coordinator_endpoint(), "--key=" + key,
-                     "--buyer=alice", "--shop=shop", absl::StrCat("--amount_minor=", amount),
-                     absl::StrCat("--points=", points), "--mode=" + mode}),
-        log);
+    std::vector<std::string> flags = {"--coordinator=" + stack_.coordinator_endpoint(),
+                                      "--key=" + key,
+                                      "--buyer=alice",
+                                      "--shop=shop",
+                                      absl::StrCat("--amount_minor=", amount),
+                                      absl::StrCat("--points=", points),
+                                      "--mode=" + mode};
+    flags.insert(flags.end(), tls.begin(), tls.end());
+    auto p = launch::Process::Start("/usr/bin/env", ExampleArgs(GetParam(), "pay", flags), log);
     if (!p.ok()) return {-1, p.status().ToString()};
     std::optional<int> status = (*p)->Wait(absl::Seconds(60));
     return {status.has_value() && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1,
@@ -349,6 +356,71 @@ TEST_P(SdkExampleTest, AnInDoubtBranchLearnsTheDecisionFromTheCoordinator) {
   EXPECT_EQ(Sql("points", "SELECT state FROM settle_barrier WHERE txn_id = 's0-00000000000fffff'"),
             "aborted");
   EXPECT_EQ(Sql("points", "SELECT count(*) FROM settle_kv WHERE space = 2"), "0");
+}
+
+TEST_P(SdkExampleTest, MutualTlsOnEveryLinkIncludingTheSdks) {
+  auto pki = launch::TestPki::Create(stack_.dir(), "ca");
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  auto cert = pki->Issue("settle", "IP:127.0.0.1");
+  ASSERT_TRUE(cert.ok()) << cert.status();
+  // Every process serves mutual TLS with one certificate and calls the others with it.
+  example_tls_ = {"--tls_cert=" + cert->cert, "--tls_key=" + cert->key,
+                  "--tls_ca=" + pki->ca_file(), "--tls_client_auth"};
+  TlsOptions client;
+  client.ca_file = pki->ca_file();
+  client.cert_file = cert->cert;
+  client.key_file = cert->key;
+  stack_.EnableTls(client, example_tls_);
+  ASSERT_NO_FATAL_FAILURE(StartMixedStack());
+
+  // The SDK's caller over mutual TLS, and the coordinator's calls to the SDK's participant.
+  auto [code, out] = Pay("tls-1", 500, 40, "two_phase",
+                         {"--tls_ca=" + pki->ca_file(), "--tls_cert=" + cert->cert,
+                          "--tls_key=" + cert->key});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_TRUE(launch::WaitFor([&] { return AlicePoints() == "960|0"; })) << AlicePoints();
+  // Without a client certificate the caller is refused, naming UNAVAILABLE (the handshake).
+  auto [refused, why] = Pay("tls-2", 500, 40, "two_phase", {"--tls_ca=" + pki->ca_file()});
+  EXPECT_EQ(refused, 2) << why;
+  EXPECT_EQ(AlicePoints(), "960|0");
+
+  // The participant refuses plaintext and a client without a certificate.
+  TlsOptions no_cert;
+  no_cert.ca_file = pki->ca_file();
+  for (const auto& creds : {grpc::InsecureChannelCredentials(), ChannelCredentials(no_cert)}) {
+    auto stub = v1::Participant::NewStub(grpc::CreateChannel(PointsEndpoint(), creds));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::BranchStateRequest request;
+    request.set_txn_id("s0-0000000000000001");
+    v1::BranchStateResponse response;
+    EXPECT_FALSE(stub->GetBranchState(&context, request, &response).ok());
+  }
+  // Its in-doubt resolver asks the coordinator over mutual TLS: a branch prepared for a
+  // transaction the coordinator never logged is released.
+  auto stub = v1::Participant::NewStub(
+      grpc::CreateChannel(PointsEndpoint(), ChannelCredentials(client)));
+  v1::PrepareRequest prepare;
+  prepare.set_txn_id("s0-00000000000fffff");
+  prepare.set_payload(R"({"account": "alice", "points": -30})");
+  ToProtoTime(absl::Now() + absl::Minutes(5), prepare.mutable_deadline());
+  v1::PrepareResponse vote;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub->Prepare(&context, prepare, &vote).ok());
+  EXPECT_EQ(AlicePoints(), "930|30");
+  EXPECT_TRUE(launch::WaitFor([&] { return AlicePoints() == "960|0"; })) << AlicePoints();
+
+  // The contract kit over mutual TLS.
+  auto kit = launch::Process::Start(
+      launch::BinaryPath("settle-conformance"),
+      {"--participant=" + PointsEndpoint(), "--name=points",
+       "--payload_hex=" + absl::BytesToHexString(R"({"account": "kit", "points": 1})"),
+       "--tls_ca=" + pki->ca_file(), "--tls_cert=" + cert->cert, "--tls_key=" + cert->key},
+      stack_.dir() + "/conformance.log");
+  ASSERT_TRUE(kit.ok());
+  std::optional<int> status = (*kit)->Wait(absl::Seconds(120));
+  EXPECT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << launch::ReadFile(stack_.dir() + "/conformance.log");
 }
 
 TEST_P(SdkExampleTest, ParticipantAndCoordinatorKilledUnderLoadLoseNoPayment) {

@@ -21,7 +21,9 @@ async function main(): Promise<number> {
       points: { type: "string" },
       mode: { type: "string", default: "two_phase" },
       timeout: { type: "string", default: "5" },
-      tls_ca: { type: "string" },
+      tls_ca: { type: "string" }, // TLS to the coordinator, trusting this CA;
+      tls_cert: { type: "string" }, // with tls_key: this client certificate (mutual TLS).
+      tls_key: { type: "string" },
     },
   });
   for (const required of ["coordinator", "key", "buyer", "shop", "amount_minor", "points"] as const) {
@@ -38,7 +40,7 @@ async function main(): Promise<number> {
     ],
   });
   const points = Buffer.from(JSON.stringify({ account: f.buyer, points: -Number(f.points) }));
-  const client = new Client(f.coordinator!, { tlsCa: f.tls_ca });
+  const client = new Client(f.coordinator!, { tlsCa: f.tls_ca, tlsCert: f.tls_cert, tlsKey: f.tls_key });
   try {
     const r = await client.execute(
       [

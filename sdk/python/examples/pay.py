@@ -26,14 +26,17 @@ def main():
     flags.add_argument("--points", type=int, required=True)
     flags.add_argument("--mode", default="two_phase", choices=["two_phase", "tcc", "saga"])
     flags.add_argument("--timeout", type=float, default=5.0, help="seconds to prepare")
-    flags.add_argument("--tls_ca")
+    flags.add_argument("--tls_ca", help="TLS to the coordinator, trusting this CA")
+    flags.add_argument("--tls_cert", help="with --tls_key: this client certificate (mutual TLS)")
+    flags.add_argument("--tls_key")
     args = flags.parse_args()
 
     money = reference_pb2.BalancePayload()
     money.postings.add(account=args.buyer, amount_minor=-args.amount_minor)
     money.postings.add(account=args.shop, amount_minor=args.amount_minor)
     points = json.dumps({"account": args.buyer, "points": -args.points}).encode()
-    client = settle.Client(args.coordinator, tls_ca=args.tls_ca)
+    client = settle.Client(args.coordinator, tls_ca=args.tls_ca, tls_cert=args.tls_cert,
+                           tls_key=args.tls_key)
     try:
         result = client.execute([settle.Step("balance", money.SerializeToString()),
                                  settle.Step("points", points)],
