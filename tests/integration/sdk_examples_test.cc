@@ -78,6 +78,12 @@ class SdkStackTest : public ::testing::Test {
     e.port = launch::WaitForPortFile(port_file, absl::Seconds(30), e.process.get());
     ASSERT_NE(e.port, 0) << launch::ReadFile(log);
   }
+  // Skips the test, loudly, where the TypeScript SDK could not be built (npm or its registry out
+  // of reach; sdk/node/build.sh wrote why). CI requires it built. Call from SetUp or first.
+  static void SkipWithoutNodeSdk() {
+    const std::string why = launch::ReadFile(SETTLE_NODE_SDK_UNAVAILABLE);
+    if (!why.empty()) GTEST_SKIP() << "the TypeScript SDK is not built here: " << why;
+  }
   // An example started to join payments: asks the coordinator about in-doubt branches.
   void StartJoined(const std::string& name, const std::string& language) {
     StartExample(name, language,
@@ -144,6 +150,8 @@ class SdkStackTest : public ::testing::Test {
     std::vector<std::thread> payers;
     for (int t = 0; t < 4; ++t) {
       payers.emplace_back([&, t] {
+        // Its own client: the stack's is replaced when the coordinator restarts (same port).
+        auto client = client::SettleClient::Connect(stack_.coordinator_endpoint());
         for (int i = 0; !stop.load(); ++i) {
           v1::ExecuteRequest req;
           req.set_idempotency_key(absl::StrCat("load-", t, "-", i));
@@ -164,7 +172,7 @@ class SdkStackTest : public ::testing::Test {
           }
           client::RetryOptions retry;
           retry.max_attempts = 1;  // A lost answer leaves the key for the checks below.
-          if (stack_.client().Execute(req, retry).ok()) answered.fetch_add(1);
+          if (client->Execute(req, retry).ok()) answered.fetch_add(1);
         }
       });
     }
@@ -225,6 +233,10 @@ class SdkStackTest : public ::testing::Test {
 // The same tests for each SDK (the parameter: "python" or "node"), its example as "points".
 class SdkExampleTest : public SdkStackTest, public ::testing::WithParamInterface<std::string> {
  protected:
+  void SetUp() override {
+    if (GetParam() == "node") SkipWithoutNodeSdk();
+    if (!IsSkipped()) SdkStackTest::SetUp();
+  }
   void StartPoints() { StartExample("points", GetParam()); }
   void StartMixedStack() { StartStack({{"points", GetParam()}}); }
   std::string PointsEndpoint() { return Endpoint("points"); }
@@ -437,6 +449,8 @@ INSTANTIATE_TEST_SUITE_P(Languages, SdkExampleTest, ::testing::Values("python", 
 // every payment, two-phase, saga and three-phase by turn, while each process is killed -9 in
 // turn and restarted: every payment lands at all three or at none.
 TEST_F(SdkStackTest, MixedStackKeepsEveryPaymentWholeThroughKillsOfEachProcess) {
+  SkipWithoutNodeSdk();
+  if (IsSkipped()) return;
   ASSERT_NO_FATAL_FAILURE(StartStack({{"points", "python"}, {"points_node", "node"}}));
   PayUnderKills({"points", "points_node"},
                 {v1::MODE_TWO_PHASE, v1::MODE_SAGA, v1::MODE_THREE_PHASE},
