@@ -3,7 +3,7 @@
 # changed since the last install, then npm run build (types from proto/, tsc). Touches STAMP when
 # built. When npm or the npm registry cannot be reached, it writes why into UNAVAILABLE and
 # exits 0, so that the C++ build goes on and the TypeScript tests skip naming the reason; with
-# SETTLE_REQUIRE_NODE_SDK=1 (CI) that is a failure. A compile error always fails.
+# SETTLE_REQUIRE_NODE_SDK=1 that is a failure. A compile error always fails.
 #   sdk/node/build.sh UNAVAILABLE STAMP
 set -u
 unavailable=$1 stamp=$2

@@ -79,7 +79,7 @@ class SdkStackTest : public ::testing::Test {
     ASSERT_NE(e.port, 0) << launch::ReadFile(log);
   }
   // Skips the test, loudly, where the TypeScript SDK could not be built (npm or its registry out
-  // of reach; sdk/node/build.sh wrote why). CI requires it built. Call from SetUp or first.
+  // of reach; sdk/node/build.sh wrote why). Call from SetUp or first.
   static void SkipWithoutNodeSdk() {
     const std::string why = launch::ReadFile(SETTLE_NODE_SDK_UNAVAILABLE);
     if (!why.empty()) GTEST_SKIP() << "the TypeScript SDK is not built here: " << why;
