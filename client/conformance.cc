@@ -112,6 +112,7 @@ KitReport Kit::Run() {
   ThreePhaseCases();
   MalformedCases();
   StormCases();
+  BatchCases();
   return std::move(report_);
 }
 

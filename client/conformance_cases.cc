@@ -1,5 +1,9 @@
 // The contract kit's cases: participant.proto's result contract, one case per rule.
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "client/conformance_kit.h"
 
 namespace settle::conformance::internal {
@@ -175,6 +179,68 @@ void Kit::StormCases() {
     }));
     KIT_CHECK(Want(Decide(b, false), StatusCode::OK, "the Abort after the storm"));
     return WantState(b, v1::BARRIER_STATE_ABORTED, "after the storm");
+  });
+}
+
+void Kit::BatchCases() {
+  Case("batch: duplicates in a batch and a batch sent twice, one effect", [&]() -> std::string {
+    auto batch = [&](const std::vector<std::pair<const char*, std::string>>& calls,
+                     v1::ParticipantBatchReply* reply) {
+      v1::ParticipantBatch request;
+      for (const auto& [method, bytes] : calls) {
+        v1::ParticipantCall* c = request.add_calls();
+        c->set_method(method);
+        c->set_request(bytes);
+      }
+      return stub_.Batch(Context().get(), request, reply);
+    };
+    v1::ParticipantBatchReply reply;
+    const grpc::Status probe = batch({}, &reply);
+    if (probe.error_code() == StatusCode::UNIMPLEMENTED) {
+      return absl::StrCat(kSkip, "serves no batches (the coordinator sends it the unary calls)");
+    }
+    KIT_CHECK(Want(probe, StatusCode::OK, "an empty Batch"));
+    const Branch b = NewBranch();
+    v1::PrepareRequest prepare;
+    prepare.set_txn_id(b.txn_id);
+    prepare.set_branch_id(b.branch_id);
+    prepare.set_participant(options_.participant_name);
+    prepare.set_payload(options_.payload);
+    ToProtoTime(absl::Now() + absl::Seconds(60), prepare.mutable_deadline());
+    v1::CommitRequest commit;
+    commit.set_txn_id(b.txn_id);
+    commit.set_branch_id(b.branch_id);
+    // Every reply OK, one per call; Prepares must also vote YES.
+    auto all_ok = [&](int n, bool votes, const std::string& what) -> std::string {
+      if (reply.replies_size() != n) {
+        return absl::StrCat(what, ": want ", n, " replies, got ", reply.replies_size());
+      }
+      for (const v1::ParticipantReply& r : reply.replies()) {
+        v1::PrepareResponse vote;
+        const grpc::Status s(static_cast<grpc::StatusCode>(r.code()), r.message());
+        if (!votes) {
+          KIT_CHECK(Want(s, StatusCode::OK, what));
+        } else if (!vote.ParseFromString(r.response())) {
+          return absl::StrCat(what, ": a reply does not parse as a PrepareResponse");
+        } else {
+          KIT_CHECK(WantVote(s, vote, true, what));
+        }
+      }
+      return "";
+    };
+    const std::string p = prepare.SerializeAsString();
+    KIT_CHECK(Want(batch({{"Prepare", p}, {"Prepare", p}}, &reply), StatusCode::OK,
+                   "a Batch of the same Prepare twice"));
+    KIT_CHECK(all_ok(2, true, "the Prepares of one batch"));
+    KIT_CHECK(WantState(b, v1::BARRIER_STATE_PREPARED, "after the batched Prepares"));
+    const std::string c = commit.SerializeAsString();
+    for (int round = 0; round < 2; ++round) {
+      KIT_CHECK(Want(batch({{"Commit", c}, {"Commit", c}}, &reply), StatusCode::OK,
+                     "a Batch of the same Commit twice"));
+      KIT_CHECK(all_ok(2, false, "the Commits of one batch"));
+    }
+    ++report_.expected_effects;
+    return WantState(b, v1::BARRIER_STATE_COMMITTED, "after the batched Commits");
   });
 }
 

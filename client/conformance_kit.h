@@ -110,6 +110,7 @@ class Kit final {
   void ThreePhaseCases();
   void MalformedCases();
   void StormCases();
+  void BatchCases();
 
   v1::Participant::StubInterface& stub_;
   const KitOptions& options_;

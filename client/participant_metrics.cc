@@ -20,7 +20,17 @@ ParticipantMetrics::ParticipantMetrics(prometheus::Registry& registry)
                             .Name("settle_participant_barriers_removed_total")
                             .Help("Finished barrier records removed after their retention.")
                             .Register(registry)
-                            .Add({})) {
+                            .Add({})),
+      batches_(prometheus::BuildCounter()
+                   .Name("settle_participant_batches_total")
+                   .Help("Batch calls from the coordinator (the batched channel).")
+                   .Register(registry)
+                   .Add({})),
+      batched_calls_(prometheus::BuildCounter()
+                         .Name("settle_participant_batched_calls_total")
+                         .Help("Calls that came in Batch calls; over batches, the batch size.")
+                         .Register(registry)
+                         .Add({})) {
   // Present from the start, at zero, like every bounded series.
   for (const char* answer : {"commit", "abort", "undecided", "error"}) {
     queries_.Add({{"answer", answer}});
@@ -38,5 +48,10 @@ void ParticipantMetrics::DecisionQuery(const std::string& answer) {
 void ParticipantMetrics::SetPrepared(double branches) { prepared_.Set(branches); }
 
 void ParticipantMetrics::BarriersRemoved(int n) { barriers_removed_.Increment(n); }
+
+void ParticipantMetrics::Batch(int calls) {
+  batches_.Increment();
+  batched_calls_.Increment(calls);
+}
 
 }  // namespace settle::sdk

@@ -25,12 +25,16 @@ class ParticipantMetrics final {
   void DecisionQuery(const std::string& answer);
   void SetPrepared(double branches);
   void BarriersRemoved(int n);
+  // A Batch call carrying `calls` calls (the empty probe included).
+  void Batch(int calls);
 
  private:
   prometheus::Family<prometheus::Counter>& branches_;
   prometheus::Family<prometheus::Counter>& queries_;
   prometheus::Gauge& prepared_;
   prometheus::Counter& barriers_removed_;
+  prometheus::Counter& batches_;
+  prometheus::Counter& batched_calls_;
 };
 
 }  // namespace settle::sdk

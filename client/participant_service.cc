@@ -1,5 +1,6 @@
 #include "client/participant_service.h"
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -221,6 +222,49 @@ void ParticipantService::DoGetBranchState(const v1::BranchStateRequest& request,
   finish(s);
 }
 
+void ParticipantService::DoBatch(const v1::ParticipantBatch& batch,
+                                 v1::ParticipantBatchReply* reply, Finish finish) {
+  const int n = batch.calls_size();
+  if (n > kMaxBatchCalls) {
+    return finish(absl::InvalidArgumentError(
+        absl::StrCat("calls holds ", n, " calls; a batch carries at most ", kMaxBatchCalls)));
+  }
+  if (metrics_ != nullptr) metrics_->Batch(n);
+  // Sized before any call runs: each answer fills its own element, on whichever thread the
+  // store finishes it, and the last one finishes the batch.
+  for (int i = 0; i < n; ++i) reply->add_replies();
+  auto left = std::make_shared<std::atomic<int>>(n + 1);
+  auto answered = [left, finish = std::move(finish)] {
+    if (left->fetch_sub(1, std::memory_order_acq_rel) == 1) finish(absl::OkStatus());
+  };
+  const absl::Time now = clock_();
+  for (int i = 0; i < n; ++i) {
+    const v1::ParticipantCall& call = batch.calls(i);
+    v1::ParticipantReply* out = reply->mutable_replies(i);
+    auto done = [out, answered](absl::Status s, std::string response) {
+      out->set_code(static_cast<int>(s.code()));
+      out->set_message(std::string(s.message()));
+      out->set_response(std::move(response));
+      answered();
+    };
+    if (call.has_deadline()) {
+      auto deadline = FromProtoTime(call.deadline(), absl::StrCat("calls[", i, "].deadline"));
+      if (!deadline.ok()) {
+        done(deadline.status(), "");
+        continue;
+      }
+      if (*deadline < now) {
+        done(absl::DeadlineExceededError(
+                 absl::StrCat("calls[", i, "] arrived after its deadline; it did not run")),
+             "");
+        continue;
+      }
+    }
+    ServeCall(call.method(), call.request(), std::move(done));
+  }
+  answered();
+}
+
 namespace {
 
 // Finishes a gRPC call with the status `finish` gets.
@@ -295,6 +339,12 @@ grpc::ServerUnaryReactor* ParticipantService::GetBranchState(grpc::CallbackServe
                                                              const v1::BranchStateRequest* request,
                                                              v1::BranchStateResponse* response) {
   return OverGrpc(context, [&](Finish f) { DoGetBranchState(*request, response, std::move(f)); });
+}
+
+grpc::ServerUnaryReactor* ParticipantService::Batch(grpc::CallbackServerContext* context,
+                                                    const v1::ParticipantBatch* request,
+                                                    v1::ParticipantBatchReply* response) {
+  return OverGrpc(context, [&](Finish f) { DoBatch(*request, response, std::move(f)); });
 }
 
 void ParticipantService::ServeCall(const std::string& method, const std::string& request,

@@ -63,6 +63,12 @@ class ParticipantService final : public v1::Participant::CallbackService {
   grpc::ServerUnaryReactor* GetBranchState(grpc::CallbackServerContext* context,
                                            const v1::BranchStateRequest* request,
                                            v1::BranchStateResponse* response) override;
+  grpc::ServerUnaryReactor* Batch(grpc::CallbackServerContext* context,
+                                  const v1::ParticipantBatch* request,
+                                  v1::ParticipantBatchReply* response) override;
+
+  // The most calls one Batch may carry.
+  static constexpr int kMaxBatchCalls = 1000;
 
  private:
   // Each call, whatever the transport: `finish` runs once with the status, after `response`
@@ -75,6 +81,9 @@ class ParticipantService final : public v1::Participant::CallbackService {
   void DoPreCommit(const v1::PreCommitRequest& request, Finish finish);
   void DoGetBranchState(const v1::BranchStateRequest& request, v1::BranchStateResponse* response,
                         Finish finish);
+  // Each call through ServeCall, all submitted before any is awaited, so the store writes the
+  // units of one batch together.
+  void DoBatch(const v1::ParticipantBatch& batch, v1::ParticipantBatchReply* reply, Finish finish);
   // Submits one unit of work, run at the clock's time, and finishes when it is durable; `fill`
   // writes the response.
   void RunUnit(std::function<bool(absl::Time, storage::WorkView&, UnitResult&)> work,

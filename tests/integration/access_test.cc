@@ -47,6 +47,7 @@ const std::map<std::string, std::set<std::string>>& Expected() {
       {"settle.v1.Participant/Act", {"coordinator"}},
       {"settle.v1.Participant/Compensate", {"coordinator"}},
       {"settle.v1.Participant/PreCommit", {"coordinator"}},
+      {"settle.v1.Participant/Batch", {"coordinator"}},
       {"settle.v1.Participant/GetBranchState", {"coordinator", "participant"}},
       {"settle.v1.ParticipantInspect/ListBranches", {"operator"}},
       {"settle.v1.BalanceAdmin/OpenAccount", {"operator"}},

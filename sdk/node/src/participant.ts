@@ -258,6 +258,13 @@ export class Participant {
         edge.checkBranch(req.txn_id, req.branch_id);
         return { state: await p.state(req.txn_id, req.branch_id) };
       }),
+      // The coordinator asks once with an empty batch; this answer sends it the unary calls.
+      Batch: unary(async () => {
+        throw new StatusError(
+          status.UNIMPLEMENTED,
+          "this participant takes the unary calls (the TypeScript SDK serves no batches)",
+        );
+      }),
     };
     this.server.addService(settleV1.Participant.service, handlers);
     const inspect: ParticipantInspectHandlers = {

@@ -219,6 +219,11 @@ class _ParticipantService(participant_pb2_grpc.ParticipantServicer):
                 state=self._p.state(request.txn_id, request.branch_id))
         return _answer(context, run)
 
+    def Batch(self, request, context):
+        # The coordinator asks once with an empty batch; this answer sends it the unary calls.
+        context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                      "this participant takes the unary calls (the Python SDK serves no batches)")
+
 
 class _InspectService(participant_pb2_grpc.ParticipantInspectServicer):
     def __init__(self, store):
