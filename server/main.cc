@@ -67,6 +67,9 @@ ABSL_FLAG(int32_t, circuit_failure_threshold, 5,
 ABSL_FLAG(int32_t, max_calls_per_participant, 1000,
           "calls in flight to one participant beyond which no more are made: new payments that "
           "need it are refused (RESOURCE_EXHAUSTED), a decided outcome's call waits its backoff");
+ABSL_FLAG(bool, participant_batches, true,
+          "send a participant that serves Participant.Batch many calls per message (asked once "
+          "per participant; others get the unary calls); false: unary calls only");
 ABSL_FLAG(int32_t, saga_action_attempts, 5,
           "MODE_SAGA: attempts of an action that gets no answer before the saga compensates "
           "(compensations are never given up)");
@@ -215,7 +218,8 @@ int main(int argc, char** argv) {
     amqp_link = std::make_shared<settle::AmqpCallLink>(*amqp, prom.get());
     amqp_link->Start();
   }
-  settle::ParticipantChannels channels(amqp_link, settle::ChannelCredentials(*tls));
+  settle::ParticipantChannels channels(amqp_link, settle::ChannelCredentials(*tls),
+                                       absl::GetFlag(FLAGS_participant_batches));
   settle::engine::CircuitBreakerOptions breaker;
   breaker.failure_threshold = std::max(1, absl::GetFlag(FLAGS_circuit_failure_threshold));
   breaker.probe_initial = options.retry.initial;

@@ -6,6 +6,7 @@
 #include "grpcpp/security/credentials.h"
 #include "proto/status_mapping.h"
 #include "proto/unary_call.h"
+#include "server/service/batched_participant_channel.h"
 #include "server/service/participant_messages.h"
 
 namespace settle {
@@ -93,8 +94,8 @@ absl::StatusOr<std::shared_ptr<engine::ParticipantChannel>> GrpcParticipantChann
   if (channel == nullptr) {
     return absl::InvalidArgumentError("cannot create a channel to '" + endpoint + "'");
   }
-  return std::shared_ptr<engine::ParticipantChannel>(
-      std::make_shared<GrpcParticipantChannel>(std::move(channel)));
+  if (batch_) return std::make_shared<BatchedParticipantChannel>(std::move(channel));
+  return std::make_shared<GrpcParticipantChannel>(std::move(channel));
 }
 
 }  // namespace settle

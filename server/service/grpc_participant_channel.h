@@ -44,16 +44,18 @@ class GrpcParticipantChannel final : public engine::ParticipantChannel {
 };
 
 // Makes one gRPC channel per endpoint with the process's credentials (common/credentials.h:
-// TLS when a CA is configured). Thread-safe.
+// TLS when a CA is configured): the batched channel (batched_participant_channel.h) when
+// `batch` is set, the unary one otherwise. Thread-safe.
 class GrpcParticipantChannelFactory final : public engine::ParticipantChannelFactory {
  public:
-  explicit GrpcParticipantChannelFactory(std::shared_ptr<grpc::ChannelCredentials> credentials)
-      : credentials_(std::move(credentials)) {}
+  GrpcParticipantChannelFactory(std::shared_ptr<grpc::ChannelCredentials> credentials, bool batch)
+      : credentials_(std::move(credentials)), batch_(batch) {}
   absl::StatusOr<std::shared_ptr<engine::ParticipantChannel>> Create(
       const std::string& endpoint) override;
 
  private:
   const std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  const bool batch_;
 };
 
 }  // namespace settle

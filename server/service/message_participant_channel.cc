@@ -1,4 +1,4 @@
-#include "server/service/amqp_participant_channel.h"
+#include "server/service/message_participant_channel.h"
 
 #include <utility>
 
@@ -8,16 +8,12 @@
 
 namespace settle {
 
-AmqpParticipantChannel::AmqpParticipantChannel(std::shared_ptr<AmqpCallLink> link,
-                                               std::string queue)
-    : link_(std::move(link)), queue_(std::move(queue)) {}
-
 namespace {
 
 // Parses a reply as Response and hands it to `on_response`; errors pass through.
 template <typename Response, typename Result>
-AmqpCallLink::Done Parsing(std::function<void(Result)> done,
-                           std::function<Result(const Response&)> on_response) {
+MessageCallLink::Done Parsing(std::function<void(Result)> done,
+                              std::function<Result(const Response&)> on_response) {
   return [done = std::move(done),
           on_response = std::move(on_response)](absl::StatusOr<std::string> bytes) {
     if (!bytes.ok()) return done(bytes.status());
@@ -32,56 +28,57 @@ AmqpCallLink::Done Parsing(std::function<void(Result)> done,
 
 }  // namespace
 
-void AmqpParticipantChannel::Prepare(const engine::PrepareCall& call,
-                                     std::function<void(absl::StatusOr<engine::VoteResult>)> done) {
+void MessageParticipantChannel::Prepare(
+    const engine::PrepareCall& call, std::function<void(absl::StatusOr<engine::VoteResult>)> done) {
   v1::PrepareRequest request;
   FillPrepareRequest(call, &request);
-  link_->Call(queue_, "Prepare", request.SerializeAsString(), call.deadline,
+  link_->Call("Prepare", request.SerializeAsString(), call.deadline,
               Parsing<v1::PrepareResponse, absl::StatusOr<engine::VoteResult>>(
                   std::move(done), [](const v1::PrepareResponse& r) { return ToVoteResult(r); }));
 }
 
-void AmqpParticipantChannel::Deliver(const char* method, const engine::BranchRef& ref,
-                                     absl::Time deadline, std::function<void(absl::Status)> done) {
+void MessageParticipantChannel::Deliver(const char* method, const engine::BranchRef& ref,
+                                        absl::Time deadline,
+                                        std::function<void(absl::Status)> done) {
   // Commit, Abort and PreCommit requests share their fields (txn_id = 1, branch_id = 2).
   v1::CommitRequest request;
   request.set_txn_id(ref.txn_id);
   request.set_branch_id(ref.branch_id);
   link_->Call(
-      queue_, method, request.SerializeAsString(), deadline,
+      method, request.SerializeAsString(), deadline,
       [done = std::move(done)](absl::StatusOr<std::string> bytes) { done(bytes.status()); });
 }
 
-void AmqpParticipantChannel::Commit(const engine::BranchRef& ref, absl::Time deadline,
-                                    std::function<void(absl::Status)> done) {
+void MessageParticipantChannel::Commit(const engine::BranchRef& ref, absl::Time deadline,
+                                       std::function<void(absl::Status)> done) {
   Deliver("Commit", ref, deadline, std::move(done));
 }
 
-void AmqpParticipantChannel::Abort(const engine::BranchRef& ref, absl::Time deadline,
-                                   std::function<void(absl::Status)> done) {
+void MessageParticipantChannel::Abort(const engine::BranchRef& ref, absl::Time deadline,
+                                      std::function<void(absl::Status)> done) {
   Deliver("Abort", ref, deadline, std::move(done));
 }
 
-void AmqpParticipantChannel::PreCommit(const engine::BranchRef& ref, absl::Time deadline,
-                                       std::function<void(absl::Status)> done) {
+void MessageParticipantChannel::PreCommit(const engine::BranchRef& ref, absl::Time deadline,
+                                          std::function<void(absl::Status)> done) {
   Deliver("PreCommit", ref, deadline, std::move(done));
 }
 
-void AmqpParticipantChannel::Step(const char* method, const engine::PrepareCall& call,
-                                  std::function<void(absl::StatusOr<engine::StepResult>)> done) {
+void MessageParticipantChannel::Step(const char* method, const engine::PrepareCall& call,
+                                     std::function<void(absl::StatusOr<engine::StepResult>)> done) {
   v1::StepRequest request;
   FillStepRequest(call, &request);
-  link_->Call(queue_, method, request.SerializeAsString(), call.deadline,
+  link_->Call(method, request.SerializeAsString(), call.deadline,
               Parsing<v1::StepResponse, absl::StatusOr<engine::StepResult>>(
                   std::move(done), [](const v1::StepResponse& r) { return ToStepResult(r); }));
 }
 
-void AmqpParticipantChannel::Act(const engine::PrepareCall& call,
-                                 std::function<void(absl::StatusOr<engine::StepResult>)> done) {
+void MessageParticipantChannel::Act(const engine::PrepareCall& call,
+                                    std::function<void(absl::StatusOr<engine::StepResult>)> done) {
   Step("Act", call, std::move(done));
 }
 
-void AmqpParticipantChannel::Compensate(
+void MessageParticipantChannel::Compensate(
     const engine::PrepareCall& call, std::function<void(absl::StatusOr<engine::StepResult>)> done) {
   Step("Compensate", call, std::move(done));
 }

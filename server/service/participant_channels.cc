@@ -8,9 +8,26 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/echo.h"
-#include "server/service/amqp_participant_channel.h"
+#include "server/service/message_participant_channel.h"
 
 namespace settle {
+namespace {
+
+// One participant's request queue on the coordinator's broker link.
+class AmqpQueueLink final : public MessageCallLink {
+ public:
+  AmqpQueueLink(std::shared_ptr<AmqpCallLink> link, std::string queue)
+      : link_(std::move(link)), queue_(std::move(queue)) {}
+  void Call(const char* method, std::string request, absl::Time deadline, Done done) override {
+    link_->Call(queue_, method, std::move(request), deadline, std::move(done));
+  }
+
+ private:
+  const std::shared_ptr<AmqpCallLink> link_;
+  const std::string queue_;
+};
+
+}  // namespace
 
 absl::Status ParticipantChannels::ValidateEndpoint(const std::string& endpoint) {
   if (absl::StartsWith(endpoint, kAmqpEndpointPrefix)) {
@@ -73,8 +90,9 @@ absl::StatusOr<std::shared_ptr<engine::ParticipantChannel>> ParticipantChannels:
         "endpoint ", endpoint.substr(0, 64),
         " is reached through RabbitMQ, and this coordinator has no broker (--amqp_host)"));
   }
-  return std::shared_ptr<engine::ParticipantChannel>(std::make_shared<AmqpParticipantChannel>(
-      amqp_, endpoint.substr(sizeof(kAmqpEndpointPrefix) - 1)));
+  return std::make_shared<MessageParticipantChannel>(
+      std::make_shared<AmqpQueueLink>(amqp_, endpoint.substr(sizeof(kAmqpEndpointPrefix) - 1)),
+      /*callable_by_peers=*/false);  // Only the broker reaches it.
 }
 
 }  // namespace settle

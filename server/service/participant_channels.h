@@ -22,10 +22,11 @@ inline constexpr char kAmqpEndpointPrefix[] = "amqp:";
 // this coordinator has no broker). Thread-safe.
 class ParticipantChannels final : public engine::ParticipantChannelFactory {
  public:
-  // `amqp` may be null: no broker configured. `credentials`: of the gRPC channels.
+  // `amqp` may be null: no broker configured. `credentials`: of the gRPC channels; `batch`:
+  // whether they send batches to the participants that serve them.
   ParticipantChannels(std::shared_ptr<AmqpCallLink> amqp,
-                      std::shared_ptr<grpc::ChannelCredentials> credentials)
-      : grpc_(std::move(credentials)), amqp_(std::move(amqp)) {}
+                      std::shared_ptr<grpc::ChannelCredentials> credentials, bool batch)
+      : grpc_(std::move(credentials), batch), amqp_(std::move(amqp)) {}
   // A channel for a valid endpoint (ValidateEndpoint's INVALID_ARGUMENT otherwise).
   absl::StatusOr<std::shared_ptr<engine::ParticipantChannel>> Create(
       const std::string& endpoint) override;

@@ -150,11 +150,16 @@ TEST_F(BankFaultTest, LinksDropDelayAndDuplicateRequestsAndReplies) {
   // Heal: point the coordinator back at the participants themselves.
   ASSERT_TRUE(stack_.RegisterAll().ok());
   int injected = 0;
+  int in_batches = 0;
   for (const char* kind : {"balance", "ledger", "notification"}) {
     injected += stack_.ProxyLogCount(kind, "\"injected\"");
+    in_batches += stack_.ProxyLogCount(kind, "\"Batch\"");
   }
   faults_ = injected;
   EXPECT_GT(injected, 20) << "the proxies injected too few faults to mean anything";
+  // The participants serve batches: whole batches were lost, duplicated and cut after they
+  // acted, not only unary calls.
+  EXPECT_GT(in_batches, 5) << "too few faults hit the batched channel";
   HealAndCheck();
 }
 

@@ -91,6 +91,19 @@ class FaultProxy final : public Participant::CallbackService {
     return Forward("GetBranchState", ctx, req, resp,
                    [this](auto... a) { stub_->async()->GetBranchState(a...); });
   }
+  // A batch is forwarded, dropped, duplicated or its reply lost whole: a link broken mid-batch
+  // after the participant acted on every call. With --hold the proxy serves no batches, so the
+  // coordinator sends the unary calls and each held method is held on its own.
+  grpc::ServerUnaryReactor* Batch(grpc::CallbackServerContext* ctx,
+                                  const settle::v1::ParticipantBatch* req,
+                                  settle::v1::ParticipantBatchReply* resp) override {
+    if (!absl::GetFlag(FLAGS_hold).empty()) {
+      auto* reactor = ctx->DefaultReactor();
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no batches with --hold"));
+      return reactor;
+    }
+    return Forward("Batch", ctx, req, resp, [this](auto... a) { stub_->async()->Batch(a...); });
+  }
 
  private:
   double Roll() {

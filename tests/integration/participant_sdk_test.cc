@@ -1,10 +1,15 @@
 // The participant SDK's contract, against a real reference participant process.
 
+#include <atomic>
 #include <functional>
+#include <thread>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/credentials.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
+#include "launch/http_get.h"
 #include "launch/local_stack.h"
 
 namespace settle {
@@ -192,6 +197,112 @@ TEST_F(ParticipantSdkTest, ACallNamingAnotherParticipantAndAForeignPageTokenAreR
   v1::ListBranchesResponse page;
   grpc::ClientContext good_ctx;
   EXPECT_TRUE(inspect->ListBranches(&good_ctx, good, &page).ok());
+}
+
+// The batched channel's Batch call (participant.proto): each call answered on its own and in
+// order, with the effect it has alone; a duplicate, in one batch or in a batch sent twice, has
+// one effect.
+TEST_F(ParticipantSdkTest, ABatchAnswersEachCallOnItsOwnAndADuplicateHasOneEffect) {
+  auto call = [](const char* method, const google::protobuf::Message& request) {
+    v1::ParticipantCall c;
+    c.set_method(method);
+    c.set_request(request.SerializeAsString());
+    return c;
+  };
+  auto send = [&](const v1::ParticipantBatch& batch, v1::ParticipantBatchReply* reply) {
+    grpc::ClientContext ctx;
+    return stub_->Batch(&ctx, batch, reply);
+  };
+  v1::ParticipantBatchReply reply;
+  ASSERT_TRUE(send({}, &reply).ok());  // The coordinator's probe: served, nothing to answer.
+  EXPECT_EQ(reply.replies_size(), 0);
+
+  v1::PrepareRequest prepare;
+  prepare.set_txn_id("s9-0000000000000040");
+  prepare.set_payload(payload_);
+  prepare.mutable_deadline()->set_seconds(absl::ToUnixSeconds(absl::Now() + absl::Minutes(1)));
+  v1::PrepareRequest other = prepare;
+  other.set_txn_id("s9-0000000000000041");
+  v1::ParticipantBatch first;
+  *first.add_calls() = call("Prepare", prepare);
+  *first.add_calls() = call("Prepare", prepare);
+  *first.add_calls() = call("Transfer", prepare);
+  *first.add_calls() = call("Prepare", other);
+  first.mutable_calls(3)->mutable_deadline()->set_seconds(
+      absl::ToUnixSeconds(absl::Now() - absl::Seconds(1)));
+  ASSERT_TRUE(send(first, &reply).ok());
+  ASSERT_EQ(reply.replies_size(), 4);
+  for (int i : {0, 1}) {
+    v1::PrepareResponse vote;
+    EXPECT_EQ(reply.replies(i).code(), 0) << reply.replies(i).message();
+    ASSERT_TRUE(vote.ParseFromString(reply.replies(i).response()));
+    EXPECT_EQ(vote.vote(), v1::VOTE_YES);
+  }
+  EXPECT_EQ(reply.replies(2).code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(reply.replies(2).message().find("Transfer"), std::string::npos);
+  EXPECT_EQ(reply.replies(3).code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_NE(reply.replies(3).message().find("calls[3]"), std::string::npos);
+  EXPECT_EQ(Held("alice"), 100);  // One reservation: the duplicate and the late call made none.
+
+  // The decisions, sent twice as a coordinator does after a broken link: one effect each.
+  v1::CommitRequest commit;
+  commit.set_txn_id("s9-0000000000000040");
+  v1::AbortRequest abort;
+  abort.set_txn_id("s9-0000000000000041");
+  v1::ParticipantBatch decisions;
+  *decisions.add_calls() = call("Commit", commit);
+  *decisions.add_calls() = call("Abort", abort);
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_TRUE(send(decisions, &reply).ok());
+    ASSERT_EQ(reply.replies_size(), 2);
+    EXPECT_EQ(reply.replies(0).code(), 0) << reply.replies(0).message();
+    EXPECT_EQ(reply.replies(1).code(), 0) << reply.replies(1).message();
+  }
+  EXPECT_EQ(Available("alice"), 900);
+  EXPECT_EQ(Held("alice"), 0);
+  EXPECT_EQ(Available("bob"), 100);
+  EXPECT_EQ(Prepare("s9-0000000000000041").vote(), v1::VOTE_NO);  // Aborted before it came.
+
+  // More calls than a batch may carry: refused whole, naming the field; none ran.
+  v1::AbortRequest unseen;
+  unseen.set_txn_id("s9-0000000000000042");
+  v1::ParticipantBatch big;
+  for (int i = 0; i < 1001; ++i) *big.add_calls() = call("Abort", unseen);
+  const grpc::Status refused = send(big, &reply);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(refused.error_message().find("calls"), std::string::npos) << refused.error_message();
+  EXPECT_EQ(Prepare("s9-0000000000000042").vote(), v1::VOTE_YES);  // No tombstone was written.
+}
+
+// Payments at once through the coordinator reach a participant that serves batches in batches
+// of more than one call, and every one lands.
+TEST_F(ParticipantSdkTest, TheCoordinatorBatchesCallsToAParticipantThatServesThem) {
+  ASSERT_TRUE(stack_.RegisterAt("balance", stack_.participant_endpoint("balance")).ok());
+  constexpr int kPayments = 64;
+  std::atomic<int> committed{0};
+  for (int round = 0; round < 3; ++round) {
+    std::vector<std::thread> payers;
+    for (int i = 0; i < kPayments; ++i) {
+      payers.emplace_back([&, key = absl::StrCat("batch-", round, "-", i)] {
+        // Its balance branch alone: the one participant this fixture runs.
+        v1::ExecuteRequest pay = client::MakeTransfer(key, "alice", "bob", 1);
+        pay.mutable_branches()->DeleteSubrange(1, pay.branches_size() - 1);
+        auto r = stack_.client().Execute(pay);
+        if (r.ok() && r->outcome() == v1::OUTCOME_COMMITTED) committed.fetch_add(1);
+      });
+    }
+    for (auto& t : payers) t.join();
+  }
+  EXPECT_EQ(committed.load(), 3 * kPayments);
+  EXPECT_TRUE(WaitFor([&] { return Available("bob") == 3 * kPayments; })) << Available("bob");
+  EXPECT_EQ(Available("alice") + Held("alice"), 1000 - 3 * kPayments);
+  const std::string metrics = stack_.participant_metrics_endpoint("balance");
+  const double batches = launch::MetricSample(metrics, "settle_participant_batches_total");
+  const double calls = launch::MetricSample(metrics, "settle_participant_batched_calls_total");
+  // Most of the 384 Prepares and Commits came batched (the first ones go unary while the
+  // coordinator's probe is answered), and batches carried more than one call.
+  EXPECT_GE(calls, 3 * kPayments);
+  EXPECT_GT(calls, batches) << calls << " calls in " << batches << " batches";
 }
 
 }  // namespace
