@@ -158,6 +158,14 @@ class BatchedChannelTest : public ::testing::Test {
     ASSERT_FALSE(fake_.batch_sizes().empty()) << "the channel never sent a batch";
   }
 
+  // One call in each batch the channel may have in flight, all held by the participant.
+  void FillTheLanes(Answers& answers) {
+    for (int i = 0; i < GrpcBatchLink::kMaxInFlight; ++i) {
+      Commit(answers);
+      ASSERT_TRUE(WaitFor([&] { return fake_.held() == i + 1; }));
+    }
+  }
+
   FakeParticipant fake_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<BatchedParticipantChannel> channel_;
@@ -168,14 +176,13 @@ TEST_F(BatchedChannelTest, ALoneCallGoesAtOnceAndCallsBehindFullBatchesShareTheN
   EXPECT_EQ(fake_.batch_sizes().back(), 1);  // Alone: sent at once, not held for company.
   fake_.Set(/*serve_batches=*/true, /*hold=*/true);
   Answers answers;
-  Commit(answers);
-  Commit(answers);
-  ASSERT_TRUE(WaitFor([&] { return fake_.held() == GrpcBatchLink::kMaxInFlight; }));
-  for (int i = 0; i < 10; ++i) Commit(answers);  // Both batches in flight: these wait.
+  FillTheLanes(answers);
+  for (int i = 0; i < 10; ++i) Commit(answers);  // Every batch allowed is in flight: these wait.
   const size_t sent_before = fake_.batch_sizes().size();
   fake_.Release();
-  const std::vector<absl::Status> all = answers.WaitForAll(12);
-  ASSERT_EQ(all.size(), 12u);
+  const size_t n = GrpcBatchLink::kMaxInFlight + 10;
+  const std::vector<absl::Status> all = answers.WaitForAll(n);
+  ASSERT_EQ(all.size(), n);
   for (const absl::Status& s : all) EXPECT_TRUE(s.ok()) << s;
   const std::vector<int> sizes = fake_.batch_sizes();
   ASSERT_EQ(sizes.size(), sent_before + 1) << "the ten waiting calls went in one batch";
@@ -186,9 +193,7 @@ TEST_F(BatchedChannelTest, ACallThatWaitedPastItsDeadlineIsNeverSent) {
   ASSERT_NO_FATAL_FAILURE(UntilBatched());
   fake_.Set(true, /*hold=*/true);
   Answers held;
-  Commit(held);
-  Commit(held);
-  ASSERT_TRUE(WaitFor([&] { return fake_.held() == GrpcBatchLink::kMaxInFlight; }));
+  FillTheLanes(held);
   Answers late;
   const absl::Time deadline = absl::Now() + absl::Milliseconds(50);
   channel_->Commit({"s0-0000000000000002", 0}, deadline, late.Expect());
@@ -198,7 +203,8 @@ TEST_F(BatchedChannelTest, ACallThatWaitedPastItsDeadlineIsNeverSent) {
   const std::vector<absl::Status> answer = late.WaitForAll(1);
   ASSERT_EQ(answer.size(), 1u);
   EXPECT_EQ(answer[0].code(), absl::StatusCode::kDeadlineExceeded) << answer[0];
-  EXPECT_EQ(held.WaitForAll(2).size(), 2u);
+  EXPECT_EQ(held.WaitForAll(GrpcBatchLink::kMaxInFlight).size(),
+            static_cast<size_t>(GrpcBatchLink::kMaxInFlight));
   EXPECT_EQ(fake_.batch_sizes().size(), sent_before);  // Nothing more went out.
 }
 
@@ -206,14 +212,13 @@ TEST_F(BatchedChannelTest, ABatchAnsweredShortFailsEveryCallInIt) {
   ASSERT_NO_FATAL_FAILURE(UntilBatched());
   fake_.Set(true, /*hold=*/true, /*short_replies=*/1);
   Answers answers;
+  FillTheLanes(answers);
   Commit(answers);
   Commit(answers);
-  ASSERT_TRUE(WaitFor([&] { return fake_.held() == GrpcBatchLink::kMaxInFlight; }));
-  Commit(answers);
-  Commit(answers);
-  fake_.Release();  // The first two batches answer no reply for their one call.
-  const std::vector<absl::Status> all = answers.WaitForAll(4);
-  ASSERT_EQ(all.size(), 4u);
+  fake_.Release();  // The held batches answer no reply for their one call, the next one of two.
+  const size_t n = GrpcBatchLink::kMaxInFlight + 2;
+  const std::vector<absl::Status> all = answers.WaitForAll(n);
+  ASSERT_EQ(all.size(), n);
   for (const absl::Status& s : all) {
     EXPECT_EQ(s.code(), absl::StatusCode::kUnknown) << s;  // Never taken for an answer.
   }
