@@ -8,6 +8,7 @@
 #include "client/settle_client.h"
 #include "common/credentials.h"
 #include "grpcpp/create_channel.h"
+#include "proto/time_convert.h"
 #include "proto/unary_call.h"
 #include "storage/txn_id.h"
 #include "settle/v1/reference.pb.h"
@@ -73,18 +74,24 @@ class SettleDriver final : public Driver {
 struct FanOut {
   std::string txn_id;
   std::vector<v1::Participant::Stub*> stubs;
+  std::vector<std::string> endpoints;
   std::vector<BranchSpec> branches;
   std::function<void(std::string)> done;
   std::atomic<int> pending{0};
   std::atomic<bool> all_yes{true};
   std::atomic<bool> failed{false};
   std::string error;  // The first RPC error: written once (by whoever set `failed`), read at 0.
+  // Sagas: the step running, and which branches acted (each written by its own callback, read
+  // once `pending` reaches 0).
+  uint32_t step = 0;
+  std::vector<char> acted;
 };
 
 class BaselineDriver final : public Driver {
  public:
   BaselineDriver(const std::map<std::string, std::string>& participants, const Workload& workload)
       : workload_(workload),
+        endpoints_(participants),
         first_id_(static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()))) {
     for (const auto& [name, endpoint] : participants) {
       stubs_[name] = v1::Participant::NewStub(Channel(endpoint));
@@ -97,65 +104,171 @@ class BaselineDriver final : public Driver {
     // from every earlier run's.
     t->txn_id = storage::TxnIdFor("bench", first_id_ + seq);
     t->branches = workload_.Branches(seq);
-    for (const auto& b : t->branches) t->stubs.push_back(stubs_.at(b.participant).get());
+    for (const auto& b : t->branches) {
+      t->stubs.push_back(stubs_.at(b.participant).get());
+      t->endpoints.push_back(endpoints_.at(b.participant));
+    }
     t->done = std::move(done);
+    if (workload_.saga()) {
+      t->acted.assign(t->branches.size(), 0);
+      return Act(t, 0);
+    }
     t->pending = static_cast<int>(t->branches.size());
-    for (size_t i = 0; i < t->branches.size(); ++i) Prepare(t, i);
+    const bool three_phase = workload_.mode() == v1::MODE_THREE_PHASE;
+    for (size_t i = 0; i < t->branches.size(); ++i) Prepare(t, i, three_phase);
   }
 
  private:
-  static void Prepare(const std::shared_ptr<FanOut>& t, size_t i) {
+  static void Prepare(const std::shared_ptr<FanOut>& t, size_t i, bool three_phase) {
     auto call = std::make_shared<UnaryCall<v1::PrepareRequest, v1::PrepareResponse>>();
     call->request.set_txn_id(t->txn_id);
     call->request.set_branch_id(static_cast<uint32_t>(i));
     call->request.set_participant(t->branches[i].participant);
     call->request.set_payload(t->branches[i].payload);
     const absl::Time deadline = Deadline();
-    const int64_t micros = absl::ToUnixMicros(deadline);
-    call->request.mutable_deadline()->set_seconds(micros / 1000000);
-    call->request.mutable_deadline()->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
+    ToProtoTime(deadline, call->request.mutable_deadline());
+    if (three_phase) {
+      // As the coordinator sends it: the bound its timers use, and every other branch.
+      v1::ThreePhase* three = call->request.mutable_three_phase();
+      three->mutable_timeout()->set_seconds(5);
+      for (size_t b = 0; b < t->branches.size(); ++b) {
+        if (b == i) continue;
+        v1::Peer* peer = three->add_peers();
+        peer->set_branch_id(static_cast<uint32_t>(b));
+        peer->set_endpoint(t->endpoints[b]);
+      }
+    }
     auto* async = t->stubs[i]->async();
     StartUnaryCall<v1::PrepareRequest, v1::PrepareResponse>(
         [async](auto... args) { async->Prepare(args...); }, deadline, std::move(call),
-        [t](const grpc::Status& s, const v1::PrepareResponse& resp) {
+        [t, three_phase](const grpc::Status& s, const v1::PrepareResponse& resp) {
           if (!s.ok() || resp.vote() != v1::VOTE_YES) t->all_yes = false;
-          if (t->pending.fetch_sub(1) == 1) Decide(t);
+          if (t->pending.fetch_sub(1) != 1) return;
+          if (three_phase && t->all_yes.load()) return PreCommit(t);
+          Decide(t);
         });
+  }
+
+  // Three-phase commit's middle round, then the Commits.
+  static void PreCommit(const std::shared_ptr<FanOut>& t) {
+    t->pending = static_cast<int>(t->branches.size());
+    for (size_t i = 0; i < t->branches.size(); ++i) {
+      auto* async = t->stubs[i]->async();
+      Deliver<v1::PreCommitRequest, v1::PreCommitResponse>(
+          t, i, [async](auto... args) { async->PreCommit(args...); }, Decide);
+    }
   }
 
   static void Decide(const std::shared_ptr<FanOut>& t) {
     const bool commit = t->all_yes.load();
     t->pending = static_cast<int>(t->branches.size());
+    auto report = [commit](const std::shared_ptr<FanOut>& t) {
+      t->done(commit ? "committed" : "aborted");
+    };
     for (size_t i = 0; i < t->branches.size(); ++i) {
       auto* async = t->stubs[i]->async();
       if (commit) {
         Deliver<v1::CommitRequest, v1::CommitResponse>(
-            t, i, "committed", [async](auto... args) { async->Commit(args...); });
+            t, i, [async](auto... args) { async->Commit(args...); }, report);
       } else {
         Deliver<v1::AbortRequest, v1::AbortResponse>(
-            t, i, "aborted", [async](auto... args) { async->Abort(args...); });
+            t, i, [async](auto... args) { async->Abort(args...); }, report);
       }
     }
   }
 
-  // Commit or Abort of branch `i`; the last one to end reports the transaction.
+  // Commit, Abort or PreCommit of branch `i`; the last one to end runs `next`, or reports the
+  // first error.
   template <typename Req, typename Resp, typename Start>
-  static void Deliver(const std::shared_ptr<FanOut>& t, size_t i, const char* outcome,
-                      Start start) {
+  static void Deliver(const std::shared_ptr<FanOut>& t, size_t i, Start start,
+                      std::function<void(const std::shared_ptr<FanOut>&)> next) {
     auto call = std::make_shared<UnaryCall<Req, Resp>>();
     call->request.set_txn_id(t->txn_id);
     call->request.set_branch_id(static_cast<uint32_t>(i));
     StartUnaryCall<Req, Resp>(start, Deadline(), std::move(call),
-                              [t, outcome](const grpc::Status& s, const Resp&) {
+                              [t, next = std::move(next)](const grpc::Status& s, const Resp&) {
                                 if (!s.ok() && !t->failed.exchange(true)) t->error = CodeName(s);
-                                if (t->pending.fetch_sub(1) == 1) {
-                                  t->done(!t->error.empty() ? t->error : outcome);
-                                }
+                                if (t->pending.fetch_sub(1) != 1) return;
+                                if (!t->error.empty()) return t->done(t->error);
+                                next(t);
                               });
+  }
+
+  // A saga, as the coordinator runs one: each step's branches act together, step after step;
+  // after a refusal the branches that acted are compensated, last step first.
+  static void Act(const std::shared_ptr<FanOut>& t, uint32_t step) {
+    std::vector<size_t> branches = OfStep(*t, step);
+    if (branches.empty()) return t->done("committed");
+    t->step = step;
+    t->pending = static_cast<int>(branches.size());
+    for (size_t i : branches) {
+      Step(t, i, /*compensate=*/false, [i](const std::shared_ptr<FanOut>& t, bool done) {
+        t->acted[i] = done;
+        if (!done) t->all_yes = false;
+        if (t->pending.fetch_sub(1) != 1) return;
+        if (t->all_yes.load()) return Act(t, t->step + 1);
+        Compensate(t, t->step);
+      });
+    }
+  }
+
+  static void Compensate(const std::shared_ptr<FanOut>& t, int64_t step) {
+    for (; step >= 0; --step) {
+      std::vector<size_t> acted;
+      for (size_t i : OfStep(*t, static_cast<uint32_t>(step))) {
+        if (t->acted[i]) acted.push_back(i);
+      }
+      if (acted.empty()) continue;
+      t->pending = static_cast<int>(acted.size());
+      for (size_t i : acted) {
+        Step(t, i, /*compensate=*/true, [step](const std::shared_ptr<FanOut>& t, bool) {
+          if (t->pending.fetch_sub(1) == 1) Compensate(t, step - 1);
+        });
+      }
+      return;
+    }
+    t->done(t->error.empty() ? "aborted" : t->error);
+  }
+
+  static std::vector<size_t> OfStep(const FanOut& t, uint32_t step) {
+    std::vector<size_t> out;
+    for (size_t i = 0; i < t.branches.size(); ++i) {
+      if (t.branches[i].step == step) out.push_back(i);
+    }
+    return out;
+  }
+
+  // Act or Compensate of branch `i`; `answered` gets whether it took effect (an error counts as
+  // not: the bench measures, it does not retry).
+  static void Step(const std::shared_ptr<FanOut>& t, size_t i, bool compensate,
+                   std::function<void(const std::shared_ptr<FanOut>&, bool)> answered) {
+    auto call = std::make_shared<UnaryCall<v1::StepRequest, v1::StepResponse>>();
+    call->request.set_txn_id(t->txn_id);
+    call->request.set_branch_id(static_cast<uint32_t>(i));
+    call->request.set_participant(t->branches[i].participant);
+    call->request.set_payload(t->branches[i].payload);
+    const absl::Time deadline = Deadline();
+    ToProtoTime(deadline, call->request.mutable_deadline());
+    auto* async = t->stubs[i]->async();
+    auto on_done = [t, answered = std::move(answered)](const grpc::Status& s,
+                                                        const v1::StepResponse& resp) {
+      if (!s.ok() && !t->failed.exchange(true)) t->error = CodeName(s);
+      answered(t, s.ok() && resp.outcome() == v1::STEP_DONE);
+    };
+    if (compensate) {
+      StartUnaryCall<v1::StepRequest, v1::StepResponse>(
+          [async](auto... args) { async->Compensate(args...); }, deadline, std::move(call),
+          std::move(on_done));
+    } else {
+      StartUnaryCall<v1::StepRequest, v1::StepResponse>(
+          [async](auto... args) { async->Act(args...); }, deadline, std::move(call),
+          std::move(on_done));
+    }
   }
 
   std::map<std::string, std::unique_ptr<v1::Participant::Stub>> stubs_;
   const Workload& workload_;
+  const std::map<std::string, std::string> endpoints_;
   const uint64_t first_id_;  // The id counter of this driver's first transaction.
 };
 

@@ -59,7 +59,9 @@ std::unique_ptr<Driver> MakeSettleDriver(const std::string& coordinator, const W
                                          const std::string& run_id);
 
 // The bare fan-out of the same work, with no coordinator and no coordinator log: Prepare to
-// every branch in parallel, then Commit to all (or Abort to all after a NO).
+// every branch in parallel, then Commit to all (or Abort to all after a NO); in three-phase
+// commit a PreCommit round between them; in a saga each step's Acts, step after step, and the
+// Compensations after a refusal. `participants`: name to endpoint, for every branch's.
 std::unique_ptr<Driver> MakeBaselineDriver(const std::map<std::string, std::string>& participants,
                                            const Workload& workload);
 

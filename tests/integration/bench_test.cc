@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -65,6 +66,31 @@ TEST(BenchTest, ShortStepWithBaselineReportsParseableJson) {
             rounds.values(2).struct_value().fields().at("tps_ratio").number_value());
   EXPECT_NEAR(rounds.values(1).struct_value().fields().at("tps_ratio").number_value(),
               step.at("tps_ratio").number_value(), 0.001);
+}
+
+// Sagas and three-phase commit have their bare form too: the same steps or rounds driven
+// straight at the participants. Both commit and abort; nothing ends in an error.
+TEST(BenchTest, SagaAndThreePhaseRunAgainstTheirOwnBaseline) {
+  for (const char* mode : {"saga", "three_phase"}) {
+    SCOPED_TRACE(mode);
+    google::protobuf::Struct report;
+    RunBench({"--local", "--baseline", absl::StrCat("--mode=", mode), "--concurrency=2",
+              "--duration=1", "--warmup=0", "--abort_ratio=0.25", "--json", "--progress=false"},
+             &report);
+    if (HasFatalFailure()) return;
+    const auto& step = report.fields().at("steps").list_value().values(0).struct_value().fields();
+    for (const char* system : {"settle", "baseline"}) {
+      SCOPED_TRACE(system);
+      const auto& results =
+          step.at(system).struct_value().fields().at("results").struct_value().fields();
+      auto count = [&](const char* result) {
+        return results.count(result) ? results.at(result).number_value() : 0;
+      };
+      EXPECT_GT(count("committed"), 0);
+      EXPECT_GT(count("aborted"), 0);
+      EXPECT_EQ(results.size(), 2u) << "a transaction ended in an error";
+    }
+  }
 }
 
 // The growth mode on a small scale: every phase runs and reports, retention removes exactly
