@@ -119,14 +119,22 @@ class BaselineDriver final : public Driver {
   }
 
  private:
+  // A Prepare's or a saga step's request for branch `i`: its ids, participant, payload and a
+  // deadline, which it returns.
+  template <typename Request>
+  static absl::Time FillBranch(const FanOut& t, size_t i, Request* request) {
+    request->set_txn_id(t.txn_id);
+    request->set_branch_id(static_cast<uint32_t>(i));
+    request->set_participant(t.branches[i].participant);
+    request->set_payload(t.branches[i].payload);
+    const absl::Time deadline = Deadline();
+    ToProtoTime(deadline, request->mutable_deadline());
+    return deadline;
+  }
+
   static void Prepare(const std::shared_ptr<FanOut>& t, size_t i, bool three_phase) {
     auto call = std::make_shared<UnaryCall<v1::PrepareRequest, v1::PrepareResponse>>();
-    call->request.set_txn_id(t->txn_id);
-    call->request.set_branch_id(static_cast<uint32_t>(i));
-    call->request.set_participant(t->branches[i].participant);
-    call->request.set_payload(t->branches[i].payload);
-    const absl::Time deadline = Deadline();
-    ToProtoTime(deadline, call->request.mutable_deadline());
+    const absl::Time deadline = FillBranch(*t, i, &call->request);
     if (three_phase) {
       // As the coordinator sends it: the bound its timers use, and every other branch.
       v1::ThreePhase* three = call->request.mutable_three_phase();
@@ -243,12 +251,7 @@ class BaselineDriver final : public Driver {
   static void Step(const std::shared_ptr<FanOut>& t, size_t i, bool compensate,
                    std::function<void(const std::shared_ptr<FanOut>&, bool)> answered) {
     auto call = std::make_shared<UnaryCall<v1::StepRequest, v1::StepResponse>>();
-    call->request.set_txn_id(t->txn_id);
-    call->request.set_branch_id(static_cast<uint32_t>(i));
-    call->request.set_participant(t->branches[i].participant);
-    call->request.set_payload(t->branches[i].payload);
-    const absl::Time deadline = Deadline();
-    ToProtoTime(deadline, call->request.mutable_deadline());
+    const absl::Time deadline = FillBranch(*t, i, &call->request);
     auto* async = t->stubs[i]->async();
     auto on_done = [t, answered = std::move(answered)](const grpc::Status& s,
                                                         const v1::StepResponse& resp) {

@@ -19,14 +19,19 @@ std::unique_ptr<grpc::ClientContext> Kit::Context() const {
   return ctx;
 }
 
-grpc::Status Kit::Prepare(const Branch& b, v1::PrepareResponse* out, absl::Duration deadline_in,
-                          bool three_phase) {
+v1::PrepareRequest Kit::PrepareRequestFor(const Branch& b, absl::Duration deadline_in) const {
   v1::PrepareRequest req;
   req.set_txn_id(b.txn_id);
   req.set_branch_id(b.branch_id);
   req.set_participant(options_.participant_name);
   req.set_payload(options_.payload);
   ToProtoTime(absl::Now() + deadline_in, req.mutable_deadline());
+  return req;
+}
+
+grpc::Status Kit::Prepare(const Branch& b, v1::PrepareResponse* out, absl::Duration deadline_in,
+                          bool three_phase) {
+  v1::PrepareRequest req = PrepareRequestFor(b, deadline_in);
   if (three_phase) req.mutable_three_phase()->mutable_timeout()->set_seconds(60);
   return stub_.Prepare(Context().get(), req, out);
 }

@@ -145,11 +145,8 @@ void Kit::MalformedCases() {
   });
   Case("Prepare without a deadline: INVALID_ARGUMENT naming it", [&]() -> std::string {
     const Branch b = NewBranch();
-    v1::PrepareRequest req;
-    req.set_txn_id(b.txn_id);
-    req.set_branch_id(b.branch_id);
-    req.set_participant(options_.participant_name);
-    req.set_payload(options_.payload);
+    v1::PrepareRequest req = PrepareRequestFor(b, absl::Seconds(60));
+    req.clear_deadline();
     v1::PrepareResponse r;
     KIT_CHECK(WantNamed(stub_.Prepare(Context().get(), req, &r), "deadline", "Prepare"));
     return WantState(b, v1::BARRIER_STATE_UNSPECIFIED, "after the refused Prepare");
@@ -201,12 +198,7 @@ void Kit::BatchCases() {
     }
     KIT_CHECK(Want(probe, StatusCode::OK, "an empty Batch"));
     const Branch b = NewBranch();
-    v1::PrepareRequest prepare;
-    prepare.set_txn_id(b.txn_id);
-    prepare.set_branch_id(b.branch_id);
-    prepare.set_participant(options_.participant_name);
-    prepare.set_payload(options_.payload);
-    ToProtoTime(absl::Now() + absl::Seconds(60), prepare.mutable_deadline());
+    const v1::PrepareRequest prepare = PrepareRequestFor(b, absl::Seconds(60));
     v1::CommitRequest commit;
     commit.set_txn_id(b.txn_id);
     commit.set_branch_id(b.branch_id);

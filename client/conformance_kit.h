@@ -91,6 +91,8 @@ class Kit final {
 
   Branch NewBranch();
   std::unique_ptr<grpc::ClientContext> Context() const;
+  // A Prepare of `b` with the kit's payload and name, its deadline `deadline_in` from now.
+  v1::PrepareRequest PrepareRequestFor(const Branch& b, absl::Duration deadline_in) const;
   // The calls, with the kit's payload and name; a Prepare's deadline `deadline_in` from now.
   grpc::Status Prepare(const Branch& b, v1::PrepareResponse* out,
                        absl::Duration deadline_in = absl::Seconds(60), bool three_phase = false);
