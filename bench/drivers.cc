@@ -7,11 +7,12 @@
 #include "absl/strings/str_cat.h"
 #include "client/settle_client.h"
 #include "common/credentials.h"
+#include "common/shard_map.h"
 #include "grpcpp/create_channel.h"
 #include "proto/time_convert.h"
 #include "proto/unary_call.h"
-#include "storage/txn_id.h"
 #include "settle/v1/reference.pb.h"
+#include "storage/txn_id.h"
 
 namespace settle::bench {
 namespace {
@@ -37,12 +38,15 @@ std::shared_ptr<grpc::Channel> Channel(const std::string& endpoint) {
   return grpc::CreateCustomChannel(endpoint, *credentials, args);
 }
 
+// Execute at the shard that owns each key, as SettleClient routes (common/shard_map.h).
 class SettleDriver final : public Driver {
  public:
-  SettleDriver(const std::string& coordinator, const Workload& workload, std::string run_id)
-      : stub_(v1::Coordinator::NewStub(Channel(coordinator))),
-        workload_(workload),
-        run_id_(std::move(run_id)) {}
+  SettleDriver(ShardMap shards, const Workload& workload, std::string run_id)
+      : shards_(std::move(shards)), workload_(workload), run_id_(std::move(run_id)) {
+    for (const std::string& e : shards_.endpoints()) {
+      stubs_.push_back(v1::Coordinator::NewStub(Channel(e)));
+    }
+  }
 
   void Run(uint64_t seq, std::function<void(std::string)> done) override {
     auto call = std::make_shared<UnaryCall<v1::ExecuteRequest, v1::ExecuteResponse>>();
@@ -55,7 +59,7 @@ class SettleDriver final : public Driver {
       br->set_payload(std::move(b.payload));
       br->set_step(b.step);
     }
-    auto* async = stub_->async();
+    auto* async = stubs_[shards_.ShardOfKey(call->request.idempotency_key())]->async();
     StartUnaryCall<v1::ExecuteRequest, v1::ExecuteResponse>(
         [async](auto... args) { async->Execute(args...); }, Deadline(), std::move(call),
         [done = std::move(done)](const grpc::Status& s, const v1::ExecuteResponse& resp) {
@@ -65,7 +69,8 @@ class SettleDriver final : public Driver {
   }
 
  private:
-  std::unique_ptr<v1::Coordinator::Stub> stub_;
+  const ShardMap shards_;
+  std::vector<std::unique_ptr<v1::Coordinator::Stub>> stubs_;  // One per shard.
   const Workload& workload_;
   const std::string run_id_;
 };
@@ -323,9 +328,12 @@ std::vector<BranchSpec> Workload::Branches(uint64_t seq) const {
   return out;
 }
 
-std::unique_ptr<Driver> MakeSettleDriver(const std::string& coordinator, const Workload& workload,
-                                         const std::string& run_id) {
-  return std::make_unique<SettleDriver>(coordinator, workload, run_id);
+absl::StatusOr<std::unique_ptr<Driver>> MakeSettleDriver(const std::string& coordinator,
+                                                         const Workload& workload,
+                                                         const std::string& run_id) {
+  absl::StatusOr<ShardMap> shards = ShardMap::Parse(coordinator);
+  if (!shards.ok()) return shards.status();
+  return std::make_unique<SettleDriver>(*std::move(shards), workload, run_id);
 }
 
 std::unique_ptr<Driver> MakeBaselineDriver(const std::map<std::string, std::string>& participants,

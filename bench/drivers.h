@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "settle/v1/coordinator.grpc.pb.h"
 #include "settle/v1/participant.grpc.pb.h"
 
@@ -54,9 +55,11 @@ class Driver {
   virtual void Run(uint64_t seq, std::function<void(std::string result)> done) = 0;
 };
 
-// Through the coordinator: one Execute per transaction.
-std::unique_ptr<Driver> MakeSettleDriver(const std::string& coordinator, const Workload& workload,
-                                         const std::string& run_id);
+// Through the coordinator: one Execute per transaction, at the shard that owns its key when
+// `coordinator` lists shards (ShardMap::Parse). INVALID_ARGUMENT for a bad list.
+absl::StatusOr<std::unique_ptr<Driver>> MakeSettleDriver(const std::string& coordinator,
+                                                         const Workload& workload,
+                                                         const std::string& run_id);
 
 // The bare fan-out of the same work, with no coordinator and no coordinator log: Prepare to
 // every branch in parallel, then Commit to all (or Abort to all after a NO); in three-phase

@@ -52,7 +52,12 @@ std::string AbslUnparseFlag(Seconds s) { return absl::FormatDuration(s.value); }
 }  // namespace settle::bench
 
 ABSL_FLAG(bool, local, false, "start the coordinator and the three participants in a temp dir");
-ABSL_FLAG(std::string, coordinator, "", "coordinator to aim at (without --local)");
+ABSL_FLAG(std::string, coordinator, "",
+          "coordinator to aim at (without --local), or its shards: a:1,b:2 or "
+          "settle-coordinator-{0..3}.settle-coordinator:7070; keys are routed as clients do");
+ABSL_FLAG(int32_t, shards, 0,
+          "--local: start this many coordinator shards (1 to 8) and route by key; 0: one "
+          "unsharded coordinator");
 ABSL_FLAG(std::string, coordinator_flags, "",
           "with --local: more flags for settle-coordinator, space-separated (for example "
           "--at_rest_keys=/keys/k1.key to measure encryption at rest)");
@@ -172,6 +177,12 @@ int main(int argc, char** argv) {
       modes.at(mode));
   if (absl::GetFlag(FLAGS_local) || coordinator.empty()) {
     stack = std::make_unique<settle::launch::LocalStack>();
+    const int shards = absl::GetFlag(FLAGS_shards);
+    if (shards < 0 || shards > settle::launch::LocalStack::kMaxShards) {
+      std::fprintf(stderr, "--shards takes 0 to %d\n", settle::launch::LocalStack::kMaxShards);
+      return 2;
+    }
+    stack->UseShards(shards);
     absl::Status started = stack->StartAll();
     if (const std::string extra = absl::GetFlag(FLAGS_coordinator_flags);
         started.ok() && !extra.empty()) {
@@ -216,7 +227,7 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
-    coordinator = stack->coordinator_endpoint();
+    coordinator = stack->coordinator_endpoints();
     metrics = stack->coordinator_metrics_endpoint();
     for (const char* kind : {"balance", "ledger", "notification"}) {
       participants[kind] = stack->participant_endpoint(kind);
@@ -252,7 +263,12 @@ int main(int argc, char** argv) {
   }
 
   const std::string run_id = absl::StrCat("bench-", absl::ToUnixMicros(absl::Now()));
-  auto settle_driver = settle::bench::MakeSettleDriver(coordinator, workload, run_id);
+  auto made = settle::bench::MakeSettleDriver(coordinator, workload, run_id);
+  if (!made.ok()) {
+    std::fprintf(stderr, "--coordinator: %s\n", std::string(made.status().message()).c_str());
+    return 2;
+  }
+  std::unique_ptr<settle::bench::Driver> settle_driver = *std::move(made);
   std::unique_ptr<settle::bench::Driver> baseline_driver;
   if (baseline) baseline_driver = settle::bench::MakeBaselineDriver(participants, workload);
   std::atomic<uint64_t> seq{0};

@@ -24,7 +24,15 @@
 #include "proto/status_mapping.h"
 #include "settle/v1/reference.grpc.pb.h"
 
-ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070", "coordinator address");
+ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070",
+          "coordinator address, or every shard's: a comma-separated list (shard i is the i-th) "
+          "or a pattern such as settle-coordinator-{0..3}.settle-coordinator:7070");
+ABSL_FLAG(int32_t, shard, -1,
+          "list, audit, participants: only this shard (default: each in turn); drain: the "
+          "shard to drain (default 0, the only one of a single --coordinator)");
+ABSL_FLAG(absl::Duration, wait, absl::ZeroDuration(),
+          "drain: wait up to this long for the shard to empty; exit 1 if it has not");
+ABSL_FLAG(bool, report, false, "drain: only report the shard's progress");
 ABSL_FLAG(bool, json, false, "print results as JSON");
 ABSL_FLAG(std::string, key, "", "idempotency key (transfer, execute; default: a fresh one)");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(5), "prepare-phase timeout of a payment");
@@ -41,7 +49,7 @@ ABSL_FLAG(std::string, participant, "", "list: only transactions with a branch t
 ABSL_FLAG(int32_t, limit, 20, "list, journal, outbox: page size");
 ABSL_FLAG(std::string, page_token, "", "list, journal, outbox: continue from this token");
 ABSL_FLAG(std::string, reason, "", "abort, retry, resolve: why");
-ABSL_FLAG(std::string, operator_name, "", "retry, resolve: who acts (default: $USER)");
+ABSL_FLAG(std::string, operator_name, "", "retry, resolve, drain: who acts (default: $USER)");
 ABSL_FLAG(std::string, at, "", "accounts/journal/outbox: the reference participant's address");
 
 namespace {
@@ -64,6 +72,11 @@ Payments and transactions (--coordinator, default 127.0.0.1:7070):
                                                     a parked saga (needs_attention): try its
                                                     compensations again, or close it by hand
   settle audit [--limit N] [--page_token T]         the operators' audit trail, oldest first
+Shards (--coordinator a:1,b:2 or name-{0..3}.svc:7070; payments and ids route themselves):
+  settle drain [--shard N] [--reason R] [--wait 25s]
+                                                    stop the shard admitting new payments before
+                                                    its replica goes; exit 0 once it is empty
+  settle drain --report [--shard N]                 its progress
 Participants:
   settle register NAME HOST:PORT | settle deregister NAME | settle participants
 Health (grpc.health.v1; --at HOST:PORT, default the coordinator):
@@ -76,6 +89,13 @@ settle-notifier's webhook deliveries (--at HOST:PORT of its admin API):
   settle resend ID                                  deliver a delivered or dead one again
 Add --json to any command for machine-readable output. Flags may also be set as SETTLE_<FLAG>.
 Exit status: 0 done (a payment that aborted is done), 1 an error, 2 bad usage.)";
+
+// Who acts: --operator_name, else $USER.
+std::string Operator() {
+  std::string who = absl::GetFlag(FLAGS_operator_name);
+  if (who.empty() && std::getenv("USER") != nullptr) who = std::getenv("USER");
+  return who;
+}
 
 int Usage(const std::string& why) {
   std::fprintf(stderr, "%s\n\n%s\n", why.c_str(), kUsage);
@@ -320,7 +340,22 @@ int main(int argc, char** argv) {
     return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
   }
 
-  auto client = settle::client::SettleClient::Connect(absl::GetFlag(FLAGS_coordinator), *tls);
+  auto connected =
+      settle::client::SettleClient::ConnectShards(absl::GetFlag(FLAGS_coordinator), *tls);
+  if (!connected.ok()) return Usage(std::string(connected.status().message()));
+  const std::unique_ptr<settle::client::SettleClient> client = *std::move(connected);
+  // The shards a listing walks: --shard alone, or each in turn.
+  std::vector<int> listed;
+  for (int i = 0; i < client->shard_count(); ++i) {
+    if (absl::GetFlag(FLAGS_shard) < 0 || absl::GetFlag(FLAGS_shard) == i) listed.push_back(i);
+  }
+  if (listed.empty()) return Usage("--shard is not one of the --coordinator shards");
+  const bool sharded = client->shard_count() > 1;
+  auto shard_header = [&](int shard) {
+    if (sharded && !absl::GetFlag(FLAGS_json)) {
+      std::printf("# shard s%d (%s)\n", shard, client->shards().endpoints()[shard].c_str());
+    }
+  };
   const bool json = absl::GetFlag(FLAGS_json);
   std::string key = absl::GetFlag(FLAGS_key);
   if (key.empty()) key = FreshKey();
@@ -387,20 +422,29 @@ int main(int argc, char** argv) {
     req.set_page_token(absl::GetFlag(FLAGS_page_token));
     const int limit = absl::GetFlag(FLAGS_limit);
     if (limit <= 0) return Usage("--limit must be positive");
-    // Pages are followed until --limit transactions are shown or none are left.
-    settle::v1::ListTransactionsResponse all;
-    do {
-      req.set_page_size(std::min(limit - all.transactions_size(), 1000));
-      auto r = client->ListTransactions(req);
-      if (!r.ok()) return Fail(r.status());
-      for (auto& t : *r->mutable_transactions()) *all.add_transactions() = std::move(t);
-      all.set_next_page_token(r->next_page_token());
-      req.set_page_token(r->next_page_token());
-    } while (all.transactions_size() < limit && !all.next_page_token().empty());
-    if (json) return PrintJson(all), 0;
-    for (const auto& t : all.transactions()) PrintTxn(t);
-    if (!all.next_page_token().empty()) {
-      std::printf("more: --page_token %s\n", all.next_page_token().c_str());
+    // Pages are followed until --limit transactions are shown or none are left, per shard.
+    const std::string first_token = req.page_token();
+    for (int shard : listed) {
+      settle::v1::ListTransactionsResponse all;
+      req.set_page_token(first_token);
+      do {
+        req.set_page_size(std::min(limit - all.transactions_size(), 1000));
+        auto r = client->ListTransactions(req, shard);
+        if (!r.ok()) return Fail(r.status());
+        for (auto& t : *r->mutable_transactions()) *all.add_transactions() = std::move(t);
+        all.set_next_page_token(r->next_page_token());
+        req.set_page_token(r->next_page_token());
+      } while (all.transactions_size() < limit && !all.next_page_token().empty());
+      if (json) {
+        PrintJson(all);
+        continue;
+      }
+      shard_header(shard);
+      for (const auto& t : all.transactions()) PrintTxn(t);
+      if (!all.next_page_token().empty()) {
+        std::printf("more: --page_token %s%s\n", all.next_page_token().c_str(),
+                    sharded ? absl::StrCat(" --shard ", shard).c_str() : "");
+      }
     }
     return 0;
   }
@@ -417,8 +461,7 @@ int main(int argc, char** argv) {
                                                                     amount));
   }
   if ((cmd == "retry" || cmd == "resolve") && args.size() == 2) {
-    std::string who = absl::GetFlag(FLAGS_operator_name);
-    if (who.empty() && std::getenv("USER") != nullptr) who = std::getenv("USER");
+    const std::string who = Operator();
     const std::string reason = absl::GetFlag(FLAGS_reason);
     auto t = cmd == "retry" ? client->RetryTransaction(args[1], who, reason)
                             : client->ResolveTransaction(args[1], who, reason);
@@ -449,37 +492,64 @@ int main(int argc, char** argv) {
     settle::v1::ListOperatorCommandsRequest req;
     req.set_page_size(absl::GetFlag(FLAGS_limit));
     req.set_page_token(absl::GetFlag(FLAGS_page_token));
-    auto page = client->ListOperatorCommands(req);
-    if (!page.ok()) return Fail(page.status());
-    if (json) return PrintJson(*page), 0;
-    for (const auto& c : page->commands()) {
-      std::printf("%s %-10s %-24s who=%s%s reason=%s -> %s\n", Time(c.time()).c_str(),
-                  c.action().c_str(), c.target().c_str(), c.who().c_str(),
-                  c.on_behalf_of().empty() ? "" : (" for " + c.on_behalf_of()).c_str(),
-                  c.reason().c_str(),
-                  !c.finished() ? "outcome unknown"
-                  : c.code() == 0 ? "OK"
-                                  : c.error().c_str());
-    }
-    if (!page->next_page_token().empty()) {
-      std::printf("next page: --page_token %s\n", page->next_page_token().c_str());
+    for (int shard : listed) {
+      auto page = client->ListOperatorCommands(req, shard);
+      if (!page.ok()) return Fail(page.status());
+      if (json) {
+        PrintJson(*page);
+        continue;
+      }
+      shard_header(shard);
+      for (const auto& c : page->commands()) {
+        std::printf("%s %-10s %-24s who=%s%s reason=%s -> %s\n", Time(c.time()).c_str(),
+                    c.action().c_str(), c.target().c_str(), c.who().c_str(),
+                    c.on_behalf_of().empty() ? "" : (" for " + c.on_behalf_of()).c_str(),
+                    c.reason().c_str(),
+                    !c.finished()   ? "outcome unknown"
+                    : c.code() == 0 ? "OK"
+                                    : c.error().c_str());
+      }
+      if (!page->next_page_token().empty()) {
+        std::printf("next page: --page_token %s\n", page->next_page_token().c_str());
+      }
     }
     return 0;
   }
   if (cmd == "participants") {
-    auto ps = client->ListParticipants();
-    if (!ps.ok()) return Fail(ps.status());
-    for (const auto& p : *ps) {
-      if (json) {
-        PrintJson(p);
-        continue;
+    for (int shard : listed) {
+      auto ps = client->ListParticipants(shard);
+      if (!ps.ok()) return Fail(ps.status());
+      shard_header(shard);
+      for (const auto& p : *ps) {
+        if (json) {
+          PrintJson(p);
+          continue;
+        }
+        std::printf("%-14s %-22s last_success=%s failures=%u%s %s\n", p.name().c_str(),
+                    p.endpoint().c_str(), Time(p.health().last_success()).c_str(),
+                    p.health().consecutive_failures(),
+                    p.health().circuit_open() ? " CIRCUIT-OPEN" : "",
+                    p.health().last_error().c_str());
       }
-      std::printf("%-14s %-22s last_success=%s failures=%u%s %s\n", p.name().c_str(),
-                  p.endpoint().c_str(), Time(p.health().last_success()).c_str(),
-                  p.health().consecutive_failures(),
-                  p.health().circuit_open() ? " CIRCUIT-OPEN" : "", p.health().last_error().c_str());
     }
     return 0;
+  }
+  if (cmd == "drain" && args.size() == 1) {
+    const int shard = std::max(0, absl::GetFlag(FLAGS_shard));
+    const bool report_only = absl::GetFlag(FLAGS_report);
+    auto r = client->DrainShard(shard, report_only, Operator(), absl::GetFlag(FLAGS_reason));
+    // The preStop hook waits here: every second until the shard is empty or --wait is spent.
+    const absl::Time until = absl::Now() + absl::GetFlag(FLAGS_wait);
+    while (r.ok() && !report_only && !r->empty() && absl::Now() < until) {
+      absl::SleepFor(absl::Seconds(1));
+      r = client->DrainShard(shard, true);
+    }
+    if (!r.ok()) return Fail(r.status());
+    if (json) return PrintJson(*r), 0;
+    std::printf("shard %s: %s, %lld unfinished (%lld parked)%s\n", r->shard().c_str(),
+                r->draining() ? "draining" : "admitting", static_cast<long long>(r->unfinished()),
+                static_cast<long long>(r->parked()), r->empty() ? ", empty" : "");
+    return report_only || r->empty() ? 0 : 1;
   }
   return Usage("unknown or malformed command '" + cmd + "'");
 }

@@ -21,10 +21,12 @@ class DecisionSource {
   virtual absl::StatusOr<Decision> GetDecision(const std::string& txn_id) = 0;
 };
 
-// settle.v1.DecisionService at `endpoint`, each call bounded by two seconds. `credentials` is
-// shared with the participant's other calls.
-std::unique_ptr<DecisionSource> MakeGrpcDecisionSource(
-    const std::string& endpoint, std::shared_ptr<grpc::ChannelCredentials> credentials);
+// settle.v1.DecisionService at `endpoints` (one coordinator, or its shards as ShardMap::Parse
+// reads them: each id is asked at its own shard), each call bounded by two seconds.
+// `credentials` is shared with the participant's other calls. INVALID_ARGUMENT for bad
+// endpoints.
+absl::StatusOr<std::unique_ptr<DecisionSource>> MakeGrpcDecisionSource(
+    const std::string& endpoints, std::shared_ptr<grpc::ChannelCredentials> credentials);
 
 }  // namespace settle::sdk
 

@@ -58,7 +58,15 @@ ParticipantServer::ParticipantServer(ParticipantOptions options, storage::Branch
           },
           credentials_)) {
   if (options_.decisions == nullptr && !options_.coordinator_endpoint.empty()) {
-    own_decisions_ = MakeGrpcDecisionSource(options_.coordinator_endpoint, credentials_);
+    // ParticipantOptions documents the endpoints' form; a bad one leaves the resolver without
+    // a coordinator, which the log says once.
+    auto source = MakeGrpcDecisionSource(options_.coordinator_endpoint, credentials_);
+    if (source.ok()) {
+      own_decisions_ = *std::move(source);
+    } else {
+      Log(LogLevel::kError, "in-doubt branches will not be resolved",
+          {{"error", source.status().ToString()}});
+    }
   }
   decisions_ = options_.decisions != nullptr ? options_.decisions : own_decisions_.get();
 }

@@ -32,7 +32,8 @@ class ThreePhaseTimers;
 using Clock = std::function<absl::Time()>;
 
 struct ParticipantOptions {
-  // Coordinator to ask GetDecision when a branch stays prepared; empty disables the timer.
+  // Coordinator to ask GetDecision when a branch stays prepared, or its shards (a list or a
+  // pattern, common/shard_map.h); empty disables the timer.
   std::string coordinator_endpoint;
   // Where the in-doubt resolver asks instead (a test's fake); null: the coordinator above. Must
   // outlive the server.

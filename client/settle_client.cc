@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "grpcpp/create_channel.h"
 #include "proto/status_mapping.h"
 #include "settle/v1/reference.pb.h"
@@ -11,37 +12,93 @@
 namespace settle::client {
 namespace {
 
-template <typename Call>
-absl::Status Invoke(absl::Duration timeout, Call call) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  return FromGrpcStatus(call(&ctx));
-}
-
 constexpr absl::Duration kQueryTimeout = absl::Seconds(10);
+
+std::shared_ptr<grpc::Channel> ShardChannel(const std::string& endpoint, const TlsOptions& tls) {
+  grpc::ChannelArguments args;
+  // A shard back from a crash is found within two seconds, not gRPC's two minutes.
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  return grpc::CreateCustomChannel(endpoint, ChannelCredentials(tls), args);
+}
 
 }  // namespace
 
 SettleClient::SettleClient(std::shared_ptr<grpc::Channel> channel)
-    : coordinator_(v1::Coordinator::NewStub(channel)), registry_(v1::Registry::NewStub(channel)) {}
+    : SettleClient(std::vector<std::shared_ptr<grpc::Channel>>{std::move(channel)}, {""}) {}
+
+namespace {
+
+// The routing of `n` shards; an endpoint's text does not change where a key or id goes.
+ShardMap MapOf(size_t n, const std::vector<std::string>& endpoints) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < n; ++i) {
+    names.push_back(i < endpoints.size() && !endpoints[i].empty() ? endpoints[i] : ShardName(i));
+  }
+  return *ShardMap::Parse(absl::StrJoin(names, ","));
+}
+
+}  // namespace
+
+SettleClient::SettleClient(const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+                           const std::vector<std::string>& endpoints)
+    : map_(MapOf(channels.size(), endpoints)) {
+  for (size_t i = 0; i < channels.size(); ++i) {
+    shards_.push_back({ShardName(static_cast<int>(i)), map_.endpoints()[i],
+                       v1::Coordinator::NewStub(channels[i]), v1::Registry::NewStub(channels[i])});
+  }
+}
 
 std::unique_ptr<SettleClient> SettleClient::Connect(const std::string& endpoint,
                                                     const TlsOptions& tls) {
-  return std::make_unique<SettleClient>(grpc::CreateChannel(endpoint, ChannelCredentials(tls)));
+  return std::make_unique<SettleClient>(
+      std::vector<std::shared_ptr<grpc::Channel>>{ShardChannel(endpoint, tls)},
+      std::vector<std::string>{endpoint});
+}
+
+absl::StatusOr<std::unique_ptr<SettleClient>> SettleClient::ConnectShards(const std::string& spec,
+                                                                          const TlsOptions& tls) {
+  absl::StatusOr<ShardMap> map = ShardMap::Parse(spec);
+  if (!map.ok()) return map.status();
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (const std::string& e : map->endpoints()) channels.push_back(ShardChannel(e, tls));
+  return std::make_unique<SettleClient>(channels, map->endpoints());
+}
+
+template <typename Resp, typename Call>
+absl::StatusOr<Resp> SettleClient::OnShard(int shard, absl::Duration timeout, Call call) const {
+  const Shard& s = shards_[shard];
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  Resp resp;
+  absl::Status status = FromGrpcStatus(call(s, &ctx, &resp));
+  if (status.ok()) return resp;
+  // With several shards, say which one could not be reached: only its keys wait.
+  if (shards_.size() > 1 && (status.code() == absl::StatusCode::kUnavailable ||
+                             status.code() == absl::StatusCode::kDeadlineExceeded)) {
+    return absl::Status(status.code(),
+                        absl::StrCat("shard ", s.name, " (", s.endpoint, "): ", status.message()));
+  }
+  return status;
 }
 
 absl::StatusOr<v1::ExecuteResponse> SettleClient::Execute(const v1::ExecuteRequest& request,
                                                           const RetryOptions& retry) const {
+  const int shard = map_.ShardOfKey(request.idempotency_key());
   absl::Duration backoff = retry.backoff;
   absl::Status last;
   for (int attempt = 1; attempt <= retry.max_attempts; ++attempt) {
-    v1::ExecuteResponse response;
-    last = Invoke(retry.call_timeout, [&](grpc::ClientContext* ctx) {
-      return coordinator_->Execute(ctx, request, &response);
-    });
-    if (last.ok()) return response;
+    auto r = OnShard<v1::ExecuteResponse>(
+        shard, retry.call_timeout,
+        [&](const Shard& s, grpc::ClientContext* ctx, v1::ExecuteResponse* resp) {
+          return s.coordinator->Execute(ctx, request, resp);
+        });
+    if (r.ok()) return r;
+    last = r.status();
+    // CANCELLED comes only from the server's side (this client never cancels): a coordinator
+    // shutting down with the call just accepted. Like the others, safe to send again.
     if (last.code() != absl::StatusCode::kUnavailable &&
-        last.code() != absl::StatusCode::kDeadlineExceeded) {
+        last.code() != absl::StatusCode::kDeadlineExceeded &&
+        last.code() != absl::StatusCode::kCancelled) {
       return last;
     }
     if (attempt < retry.max_attempts) {
@@ -53,88 +110,110 @@ absl::StatusOr<v1::ExecuteResponse> SettleClient::Execute(const v1::ExecuteReque
 }
 
 absl::StatusOr<v1::Transaction> SettleClient::GetTransaction(const std::string& txn_id) const {
+  absl::StatusOr<int> shard = map_.ShardOfTxnId(txn_id);
+  if (!shard.ok()) return shard.status();
   v1::GetTransactionRequest req;
   req.set_txn_id(txn_id);
-  v1::Transaction resp;
-  absl::Status s = Invoke(kQueryTimeout, [&](grpc::ClientContext* ctx) {
-    return coordinator_->GetTransaction(ctx, req, &resp);
+  return OnShard<v1::Transaction>(*shard, kQueryTimeout, [&](const Shard& s, auto* ctx, auto* r) {
+    return s.coordinator->GetTransaction(ctx, req, r);
   });
-  if (!s.ok()) return s;
-  return resp;
 }
 
 absl::StatusOr<v1::Transaction> SettleClient::GetTransactionByKey(const std::string& key) const {
   v1::GetTransactionRequest req;
   req.set_idempotency_key(key);
-  v1::Transaction resp;
-  absl::Status s = Invoke(kQueryTimeout, [&](grpc::ClientContext* ctx) {
-    return coordinator_->GetTransaction(ctx, req, &resp);
-  });
-  if (!s.ok()) return s;
-  return resp;
+  return OnShard<v1::Transaction>(map_.ShardOfKey(key), kQueryTimeout,
+                                  [&](const Shard& s, auto* ctx, auto* r) {
+                                    return s.coordinator->GetTransaction(ctx, req, r);
+                                  });
 }
 
 absl::StatusOr<v1::ListTransactionsResponse> SettleClient::ListTransactions(
-    const v1::ListTransactionsRequest& request) const {
-  v1::ListTransactionsResponse resp;
-  absl::Status s = Invoke(kQueryTimeout, [&](grpc::ClientContext* ctx) {
-    return coordinator_->ListTransactions(ctx, request, &resp);
-  });
-  if (!s.ok()) return s;
-  return resp;
+    const v1::ListTransactionsRequest& request, int shard) const {
+  if (absl::Status s = CheckShardIndex(shard); !s.ok()) return s;
+  return OnShard<v1::ListTransactionsResponse>(
+      shard, kQueryTimeout, [&](const Shard& s, auto* ctx, auto* r) {
+        return s.coordinator->ListTransactions(ctx, request, r);
+      });
 }
 
 absl::StatusOr<v1::ListOperatorCommandsResponse> SettleClient::ListOperatorCommands(
-    const v1::ListOperatorCommandsRequest& request) const {
-  v1::ListOperatorCommandsResponse resp;
-  absl::Status s = Invoke(kQueryTimeout, [&](grpc::ClientContext* ctx) {
-    return coordinator_->ListOperatorCommands(ctx, request, &resp);
-  });
-  if (!s.ok()) return s;
-  return resp;
+    const v1::ListOperatorCommandsRequest& request, int shard) const {
+  if (absl::Status s = CheckShardIndex(shard); !s.ok()) return s;
+  return OnShard<v1::ListOperatorCommandsResponse>(
+      shard, kQueryTimeout, [&](const Shard& s, auto* ctx, auto* r) {
+        return s.coordinator->ListOperatorCommands(ctx, request, r);
+      });
+}
+
+absl::StatusOr<v1::DrainShardResponse> SettleClient::DrainShard(int shard, bool report_only,
+                                                                const std::string& who,
+                                                                const std::string& reason) const {
+  if (absl::Status s = CheckShardIndex(shard); !s.ok()) return s;
+  v1::DrainShardRequest req;
+  req.set_report_only(report_only);
+  req.set_operator_(who);
+  req.set_reason(reason);
+  return OnShard<v1::DrainShardResponse>(
+      shard, kQueryTimeout,
+      [&](const Shard& s, auto* ctx, auto* r) { return s.coordinator->DrainShard(ctx, req, r); });
+}
+
+absl::Status SettleClient::CheckShardIndex(int shard) const {
+  if (shard >= 0 && shard < shard_count()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("shard ", shard, " is not one of s0..s", shard_count() - 1));
 }
 
 absl::StatusOr<v1::Transaction> SettleClient::AbortTransaction(const std::string& txn_id,
                                                                const std::string& reason) const {
+  absl::StatusOr<int> shard = map_.ShardOfTxnId(txn_id);
+  if (!shard.ok()) return shard.status();
   v1::AbortTransactionRequest req;
   req.set_txn_id(txn_id);
   req.set_reason(reason);
-  v1::AbortTransactionResponse resp;
-  absl::Status s = Invoke(kQueryTimeout, [&](grpc::ClientContext* ctx) {
-    return coordinator_->AbortTransaction(ctx, req, &resp);
-  });
-  if (!s.ok()) return s;
-  return resp.transaction();
+  auto resp = OnShard<v1::AbortTransactionResponse>(
+      *shard, kQueryTimeout, [&](const Shard& s, auto* ctx, auto* r) {
+        return s.coordinator->AbortTransaction(ctx, req, r);
+      });
+  if (!resp.ok()) return resp.status();
+  return resp->transaction();
 }
+
+namespace {
+
+// Retry and resolve of a parked saga: the same request shape.
+template <typename Req>
+Req OperatorRequest(const std::string& txn_id, const std::string& who, const std::string& reason) {
+  Req req;
+  req.set_txn_id(txn_id);
+  req.set_operator_(who);
+  req.set_reason(reason);
+  return req;
+}
+
+}  // namespace
 
 absl::StatusOr<v1::Transaction> SettleClient::RetryTransaction(const std::string& txn_id,
                                                                const std::string& who,
                                                                const std::string& reason) const {
-  v1::RetryTransactionRequest req;
-  req.set_txn_id(txn_id);
-  req.set_operator_(who);
-  req.set_reason(reason);
-  v1::Transaction resp;
-  absl::Status s = Invoke(kQueryTimeout, [&](grpc::ClientContext* ctx) {
-    return coordinator_->RetryTransaction(ctx, req, &resp);
+  absl::StatusOr<int> shard = map_.ShardOfTxnId(txn_id);
+  if (!shard.ok()) return shard.status();
+  auto req = OperatorRequest<v1::RetryTransactionRequest>(txn_id, who, reason);
+  return OnShard<v1::Transaction>(*shard, kQueryTimeout, [&](const Shard& s, auto* ctx, auto* r) {
+    return s.coordinator->RetryTransaction(ctx, req, r);
   });
-  if (!s.ok()) return s;
-  return resp;
 }
 
 absl::StatusOr<v1::Transaction> SettleClient::ResolveTransaction(const std::string& txn_id,
                                                                  const std::string& who,
                                                                  const std::string& reason) const {
-  v1::ResolveTransactionRequest req;
-  req.set_txn_id(txn_id);
-  req.set_operator_(who);
-  req.set_reason(reason);
-  v1::Transaction resp;
-  absl::Status s = Invoke(kQueryTimeout, [&](grpc::ClientContext* ctx) {
-    return coordinator_->ResolveTransaction(ctx, req, &resp);
+  absl::StatusOr<int> shard = map_.ShardOfTxnId(txn_id);
+  if (!shard.ok()) return shard.status();
+  auto req = OperatorRequest<v1::ResolveTransactionRequest>(txn_id, who, reason);
+  return OnShard<v1::Transaction>(*shard, kQueryTimeout, [&](const Shard& s, auto* ctx, auto* r) {
+    return s.coordinator->ResolveTransaction(ctx, req, r);
   });
-  if (!s.ok()) return s;
-  return resp;
 }
 
 absl::StatusOr<v1::ParticipantInfo> SettleClient::RegisterParticipant(
@@ -142,31 +221,41 @@ absl::StatusOr<v1::ParticipantInfo> SettleClient::RegisterParticipant(
   v1::RegisterParticipantRequest req;
   req.set_name(name);
   req.set_endpoint(endpoint);
-  v1::RegisterParticipantResponse resp;
-  absl::Status s = Invoke(kQueryTimeout, [&](grpc::ClientContext* ctx) {
-    return registry_->RegisterParticipant(ctx, req, &resp);
-  });
-  if (!s.ok()) return s;
-  return resp.participant();
+  absl::StatusOr<v1::RegisterParticipantResponse> resp;
+  // Every shard calls every participant; registering again is harmless, so a failure is fixed
+  // by running the same command again.
+  for (int shard = 0; shard < shard_count(); ++shard) {
+    resp = OnShard<v1::RegisterParticipantResponse>(
+        shard, kQueryTimeout, [&](const Shard& s, auto* ctx, auto* r) {
+          return s.registry->RegisterParticipant(ctx, req, r);
+        });
+    if (!resp.ok()) return resp.status();
+  }
+  return resp->participant();
 }
 
 absl::Status SettleClient::DeregisterParticipant(const std::string& name) const {
   v1::DeregisterParticipantRequest req;
   req.set_name(name);
-  v1::DeregisterParticipantResponse resp;
-  return Invoke(kQueryTimeout, [&](grpc::ClientContext* ctx) {
-    return registry_->DeregisterParticipant(ctx, req, &resp);
-  });
+  for (int shard = 0; shard < shard_count(); ++shard) {
+    auto resp = OnShard<v1::DeregisterParticipantResponse>(
+        shard, kQueryTimeout, [&](const Shard& s, auto* ctx, auto* r) {
+          return s.registry->DeregisterParticipant(ctx, req, r);
+        });
+    if (!resp.ok()) return resp.status();
+  }
+  return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<v1::ParticipantInfo>> SettleClient::ListParticipants() const {
+absl::StatusOr<std::vector<v1::ParticipantInfo>> SettleClient::ListParticipants(int shard) const {
+  if (absl::Status s = CheckShardIndex(shard); !s.ok()) return s;
   v1::ListParticipantsRequest req;
-  v1::ListParticipantsResponse resp;
-  absl::Status s = Invoke(kQueryTimeout, [&](grpc::ClientContext* ctx) {
-    return registry_->ListParticipants(ctx, req, &resp);
-  });
-  if (!s.ok()) return s;
-  return std::vector<v1::ParticipantInfo>(resp.participants().begin(), resp.participants().end());
+  auto resp = OnShard<v1::ListParticipantsResponse>(
+      shard, kQueryTimeout, [&](const Shard& s, auto* ctx, auto* r) {
+        return s.registry->ListParticipants(ctx, req, r);
+      });
+  if (!resp.ok()) return resp.status();
+  return std::vector<v1::ParticipantInfo>(resp->participants().begin(), resp->participants().end());
 }
 
 namespace {

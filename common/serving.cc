@@ -24,31 +24,40 @@ void RouteProtobufLogs() {
 
 namespace {
 
-// The registry, refreshed just before each scrape.
+// The registry, refreshed just before each scrape, each metric with the process's labels.
 class RefreshingCollectable final : public prometheus::Collectable {
  public:
   RefreshingCollectable(std::shared_ptr<prometheus::Registry> registry,
-                        std::function<void()> refresh)
-      : registry_(std::move(registry)), refresh_(std::move(refresh)) {}
+                        std::function<void()> refresh, prometheus::Labels labels)
+      : registry_(std::move(registry)), refresh_(std::move(refresh)), labels_(std::move(labels)) {}
   std::vector<prometheus::MetricFamily> Collect() const override {
     if (refresh_) refresh_();
-    return registry_->Collect();
+    std::vector<prometheus::MetricFamily> families = registry_->Collect();
+    for (prometheus::MetricFamily& family : families) {
+      for (prometheus::ClientMetric& metric : family.metric) {
+        for (const auto& [name, value] : labels_) metric.label.push_back({name, value});
+      }
+    }
+    return families;
   }
 
  private:
   const std::shared_ptr<prometheus::Registry> registry_;
   const std::function<void()> refresh_;
+  const prometheus::Labels labels_;
 };
 
 }  // namespace
 
 MetricsEndpoint StartMetrics(const std::string& listen,
                              const std::shared_ptr<prometheus::Registry>& registry,
-                             std::function<void()> before_scrape) {
+                             std::function<void()> before_scrape,
+                             prometheus::Labels process_labels) {
   MetricsEndpoint out;
   if (listen.empty()) return out;
   out.exposer = std::make_unique<prometheus::Exposer>(listen);
-  out.collectable = std::make_shared<RefreshingCollectable>(registry, std::move(before_scrape));
+  out.collectable = std::make_shared<RefreshingCollectable>(registry, std::move(before_scrape),
+                                                            std::move(process_labels));
   out.exposer->RegisterCollectable(out.collectable);
   out.port = out.exposer->GetListeningPorts().front();
   return out;

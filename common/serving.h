@@ -22,10 +22,12 @@ struct MetricsEndpoint {
 // Serves `registry` on `listen` (host:port, port 0 picks one); an empty `listen` disables it.
 // `before_scrape`, if set, runs on the exposer's thread before each scrape reads the registry:
 // gauges computed there are exact at scrape time instead of lagging a timer. It must be
-// thread-safe and quick.
+// thread-safe and quick. `process_labels` are added to every metric (the coordinator's shard:
+// one value per process, so they never grow the series count).
 MetricsEndpoint StartMetrics(const std::string& listen,
                              const std::shared_ptr<prometheus::Registry>& registry,
-                             std::function<void()> before_scrape = {});
+                             std::function<void()> before_scrape = {},
+                             prometheus::Labels process_labels = {});
 
 // Sends protobuf's own log lines (for example a request that does not parse) through the JSON
 // logger, as one escaped line each, instead of raw text on stderr. Call once at start-up.

@@ -67,13 +67,21 @@ LocalStack::LocalStack() = default;
 LocalStack::~LocalStack() = default;
 
 std::string LocalStack::coordinator_endpoint() const {
-  return absl::StrCat("127.0.0.1:", coordinator_port_.load());
+  return absl::StrCat("127.0.0.1:", coordinator_ports_[0].load());
+}
+
+std::string LocalStack::coordinator_endpoints() const {
+  std::vector<std::string> all;
+  for (int i = 0; i < std::max(1, shard_count_); ++i) {
+    all.push_back(absl::StrCat("127.0.0.1:", coordinator_ports_[i].load()));
+  }
+  return absl::StrJoin(all, ",");
 }
 
 std::string LocalStack::DeadEndpoint() { return absl::StrCat("127.0.0.1:", FreePort()); }
 
-std::string LocalStack::coordinator_metrics_endpoint() const {
-  return absl::StrCat("127.0.0.1:", coordinator_metrics_port_);
+std::string LocalStack::coordinator_metrics_endpoint(int shard) const {
+  return absl::StrCat("127.0.0.1:", coordinator_metrics_ports_[shard]);
 }
 
 std::string LocalStack::participant_endpoint(const std::string& kind) const {
@@ -85,31 +93,52 @@ std::string LocalStack::participant_metrics_endpoint(const std::string& kind) co
 }
 
 absl::Status LocalStack::StartCoordinator(const std::vector<std::string>& extra_flags) {
-  coordinator_.reset();
-  if (coordinator_port_ == 0) coordinator_port_ = FreeListenPort();
-  const std::string port_file = dir_.Sub("coordinator.port");
+  for (int i = 0; i < std::max(1, shard_count_); ++i) {
+    if (absl::Status s = StartShard(i, extra_flags); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LocalStack::StartShard(int index, const std::vector<std::string>& extra_flags) {
+  if (shard_count_ < 0 || shard_count_ > kMaxShards || index < 0 ||
+      index >= std::max(1, shard_count_)) {
+    return absl::InvalidArgumentError(absl::StrCat("no shard ", index, " of ", shard_count_));
+  }
+  // One unsharded coordinator keeps the names it always had.
+  const std::string name =
+      shard_count_ == 0 ? "coordinator" : absl::StrCat("coordinator-", ShardName(index));
+  coordinators_[index].reset();
+  std::atomic<int>& port_slot = coordinator_ports_[index];
+  if (port_slot == 0) port_slot = FreeListenPort();
+  const std::string port_file = dir_.Sub(name + ".port");
   std::filesystem::remove(port_file);
   std::vector<std::string> args = {
-      absl::StrCat("--listen=127.0.0.1:", coordinator_port_.load()),
+      absl::StrCat("--listen=127.0.0.1:", port_slot.load()),
       "--metrics_listen=127.0.0.1:0",
-      "--data_dir=" + dir_.Sub("coordinator"),
+      "--data_dir=" + dir_.Sub(name),
       "--port_file=" + port_file,
       "--retry_initial=20ms",
       "--retry_max=500ms",
   };
-  for (auto& flag : PowerCutFlags("coordinator")) args.push_back(std::move(flag));
+  if (shard_count_ > 0) {
+    args.push_back("--shard=" + ShardName(index));
+    args.push_back(absl::StrCat("--shards=", shard_count_));
+  }
+  for (auto& flag : PowerCutFlags(name)) args.push_back(std::move(flag));
   args.insert(args.end(), tls_flags_.begin(), tls_flags_.end());
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
-  auto p = Process::Start(BinaryPath("settle-coordinator"), args, dir_.Sub("coordinator.log"));
+  auto p = Process::Start(BinaryPath("settle-coordinator"), args, dir_.Sub(name + ".log"));
   if (!p.ok()) return p.status();
-  coordinator_ = std::move(*p);
-  const int port = WaitForPortFile(port_file, kStartTimeout, coordinator_.get());
-  if (port == 0) return DidNotStart("the coordinator", dir_.Sub("coordinator.log"));
-  coordinator_port_ = port;
+  coordinators_[index] = std::move(*p);
+  const int port = WaitForPortFile(port_file, kStartTimeout, coordinators_[index].get());
+  if (port == 0) return DidNotStart("the " + name, dir_.Sub(name + ".log"));
+  port_slot = port;
   std::ifstream ports(port_file);
   int grpc_port = 0;
-  ports >> grpc_port >> coordinator_metrics_port_;
-  client_ = client::SettleClient::Connect(coordinator_endpoint(), tls_);
+  ports >> grpc_port >> coordinator_metrics_ports_[index];
+  auto client = client::SettleClient::ConnectShards(coordinator_endpoints(), tls_);
+  if (!client.ok()) return client.status();
+  client_ = *std::move(client);
   return absl::OkStatus();
 }
 
@@ -132,7 +161,7 @@ absl::Status LocalStack::StartParticipant(const std::string& name,
       absl::StrCat("--listen=127.0.0.1:", participant_ports_[name]),
       "--data_dir=" + dir_.Sub(name),
       "--port_file=" + port_file,
-      "--coordinator=" + coordinator_endpoint(),
+      "--coordinator=" + coordinator_endpoints(),
   };
   for (auto& flag : PowerCutFlags(name)) args.push_back(std::move(flag));
   args.insert(args.end(), tls_flags_.begin(), tls_flags_.end());
@@ -291,12 +320,15 @@ absl::StatusOr<std::vector<v1::Transaction>> LocalStack::Transactions(
     v1::ListTransactionsRequest request) const {
   std::vector<v1::Transaction> out;
   request.set_page_size(1000);
-  do {
-    auto page = client_->ListTransactions(request);
-    if (!page.ok()) return page.status();
-    out.insert(out.end(), page->transactions().begin(), page->transactions().end());
-    request.set_page_token(page->next_page_token());
-  } while (!request.page_token().empty());
+  for (int shard = 0; shard < client_->shard_count(); ++shard) {
+    request.clear_page_token();
+    do {
+      auto page = client_->ListTransactions(request, shard);
+      if (!page.ok()) return page.status();
+      out.insert(out.end(), page->transactions().begin(), page->transactions().end());
+      request.set_page_token(page->next_page_token());
+    } while (!request.page_token().empty());
+  }
   return out;
 }
 
@@ -357,7 +389,9 @@ absl::Status LocalStack::ArmPowerCut(const std::string& name, int nth, bool afte
 
 absl::StatusOr<storage::PowerCutReport> LocalStack::PowerCut(std::mt19937& rng) {
   std::vector<Process*> all;
-  if (coordinator_ != nullptr) all.push_back(coordinator_.get());
+  for (auto& c : coordinators_) {
+    if (c != nullptr) all.push_back(c.get());
+  }
   for (auto& [name, p] : participants_) all.push_back(p.get());
   if (notifier_ != nullptr) all.push_back(notifier_.get());
   // Frozen first, so that none runs on after another is gone.

@@ -1,6 +1,7 @@
 #ifndef SETTLE_LAUNCH_LOCAL_STACK_H_
 #define SETTLE_LAUNCH_LOCAL_STACK_H_
 
+#include <array>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -27,8 +28,18 @@ class LocalStack final {
   LocalStack();
   ~LocalStack();
 
-  // Starts (or restarts on the same data and port) the coordinator; extra flags appended.
+  // Before anything starts: run `n` coordinator shards (s0..s<n-1>, each with --shards=n, its
+  // own folder and port) instead of one unsharded coordinator; participants and client() get
+  // every shard's endpoint. 1 to kMaxShards.
+  static constexpr int kMaxShards = 8;
+  void UseShards(int n) { shard_count_ = n; }
+  int shard_count() const { return shard_count_; }
+
+  // Starts (or restarts on the same data and port) the coordinator, or every shard; extra flags
+  // appended.
   absl::Status StartCoordinator(const std::vector<std::string>& extra_flags = {});
+  // Starts (or restarts on the same data and port) shard `index` alone.
+  absl::Status StartShard(int index, const std::vector<std::string>& extra_flags = {});
   // Starts (or restarts) the participant `name`; its kind is `name` unless StartParticipantAs
   // gave it another.
   absl::Status StartParticipant(const std::string& name,
@@ -48,16 +59,19 @@ class LocalStack final {
   // Registers participant `name` at `endpoint` (e.g. amqp:<queue>), now and in RegisterAll.
   absl::Status RegisterAt(const std::string& name, const std::string& endpoint);
 
-  Process& coordinator() { return *coordinator_; }
+  Process& coordinator() { return *coordinators_[0]; }
+  Process& shard(int index) { return *coordinators_[index]; }
   Process& participant(const std::string& kind) { return *participants_.at(kind); }
   Process& notifier() { return *notifier_; }
   std::string notifier_endpoint() const;
   std::string notifier_metrics_endpoint() const;
-  std::string coordinator_endpoint() const;
+  std::string coordinator_endpoint() const;  // Shard s0's when sharded.
+  // Every shard's, comma-separated (ShardMap::Parse), or the one coordinator's.
+  std::string coordinator_endpoints() const;
   // An address where nothing listens, for a participant that is registered but down.
   static std::string DeadEndpoint();
   // host:port of the coordinator's Prometheus endpoint.
-  std::string coordinator_metrics_endpoint() const;
+  std::string coordinator_metrics_endpoint(int shard = 0) const;
   std::string participant_endpoint(const std::string& kind) const;
   std::string participant_metrics_endpoint(const std::string& kind) const;
   const client::SettleClient& client() const { return *client_; }
@@ -66,7 +80,7 @@ class LocalStack final {
   // The coordinator's grpc.health.v1 answer is SERVING.
   bool CoordinatorServing() const;
 
-  // Every transaction the coordinator lists for `request`, all pages followed.
+  // Every transaction the coordinator (every shard) lists for `request`, all pages followed.
   absl::StatusOr<std::vector<v1::Transaction>> Transactions(
       v1::ListTransactionsRequest request) const;
   // The transactions not yet terminal (preparing, committing, aborting, compensating, needing
@@ -128,13 +142,15 @@ class LocalStack final {
   TlsOptions tls_;
   std::vector<std::string> tls_flags_;
   bool power_cuts_ = false;
-  std::atomic<int> coordinator_port_{0};  // Read by load threads (coordinator_endpoint).
-  int coordinator_metrics_port_ = 0;
+  int shard_count_ = 0;  // 0: one unsharded coordinator.
+  // Read by load threads (coordinator_endpoint) while a test restarts a coordinator.
+  std::array<std::atomic<int>, kMaxShards> coordinator_ports_{};
+  std::array<int, kMaxShards> coordinator_metrics_ports_{};
   std::map<std::string, std::string> kinds_;  // Participant name -> reference kind.
   std::map<std::string, std::string> registered_at_;  // Name -> endpoint, when not its port.
   std::map<std::string, int> participant_ports_;
   std::map<std::string, int> participant_metrics_ports_;
-  std::unique_ptr<Process> coordinator_;
+  std::array<std::unique_ptr<Process>, kMaxShards> coordinators_;
   std::map<std::string, std::unique_ptr<Process>> participants_;
   int notifier_port_ = 0;
   int notifier_metrics_port_ = 0;

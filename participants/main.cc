@@ -12,6 +12,7 @@
 #include "common/env_flags.h"
 #include "common/json_log.h"
 #include "common/serving.h"
+#include "common/shard_map.h"
 #include "common/signals.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -39,7 +40,9 @@ ABSL_FLAG(int32_t, pg_pool_size, 8, "PostgreSQL: connections that run Prepares, 
 ABSL_FLAG(absl::Duration, pg_lock_timeout, absl::Seconds(5),
           "PostgreSQL: a call waiting longer for a row lock fails UNAVAILABLE (retried)");
 ABSL_FLAG(std::string, coordinator, "",
-          "coordinator address, asked for the decision of branches left prepared");
+          "coordinator address, asked for the decision of branches left prepared; or its "
+          "shards (a:1,b:2 or settle-coordinator-{0..3}.settle-coordinator:7070), each id "
+          "asked at its shard");
 ABSL_FLAG(absl::Duration, in_doubt_after, absl::Seconds(10),
           "a branch prepared this long without a decision is resolved with GetDecision");
 ABSL_FLAG(absl::Duration, in_doubt_check_interval, absl::Seconds(2),
@@ -141,6 +144,12 @@ int main(int argc, char** argv) {
   settle::sdk::ParticipantOptions options;
   options.metrics = &metrics;
   options.coordinator_endpoint = absl::GetFlag(FLAGS_coordinator);
+  if (!options.coordinator_endpoint.empty()) {
+    if (auto shards = settle::ShardMap::Parse(options.coordinator_endpoint); !shards.ok()) {
+      std::fprintf(stderr, "--coordinator: %s\n", std::string(shards.status().message()).c_str());
+      return 2;
+    }
+  }
   options.in_doubt_after = absl::GetFlag(FLAGS_in_doubt_after);
   options.in_doubt_check_interval = absl::GetFlag(FLAGS_in_doubt_check_interval);
   options.barrier_retention = absl::GetFlag(FLAGS_barrier_retention);

@@ -14,6 +14,7 @@
 #include "common/env_flags.h"
 #include "common/json_log.h"
 #include "common/serving.h"
+#include "common/shard_map.h"
 #include "common/signals.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -37,7 +38,12 @@ ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
           "Prometheus /metrics listen address; empty disables it");
 ABSL_FLAG(std::string, port_file, "",
           "if set, write the bound gRPC port and metrics port here (one per line) once serving");
-ABSL_FLAG(std::string, shard, "s0", "shard name, the prefix of every transaction id");
+ABSL_FLAG(std::string, shard, "s0",
+          "shard name, the prefix of every transaction id: s<N>, N, or a StatefulSet pod name "
+          "ending in its ordinal (settle-coordinator-2 is s2)");
+ABSL_FLAG(int32_t, shards, 0,
+          "shards of the deployment (1 to 256; with it --shard must be s0..s<N-1>): a key "
+          "another shard owns is refused, naming the owner. 0: unsharded, every key is taken");
 ABSL_FLAG(absl::Duration, max_txn_timeout, absl::Minutes(5), "largest Execute timeout accepted");
 ABSL_FLAG(absl::Duration, delivery_rpc_timeout, absl::Seconds(5),
           "deadline of each Commit / Abort attempt");
@@ -114,11 +120,21 @@ int main(int argc, char** argv) {
   }
 
   settle::engine::CoordinatorOptions options;
-  options.shard = absl::GetFlag(FLAGS_shard);
-  if (!settle::storage::ValidShardName(options.shard)) {
-    std::fprintf(stderr, "--shard '%s' must be 1 to 16 lower-case letters and digits\n",
-                 options.shard.c_str());
+  absl::StatusOr<std::string> shard = settle::NormalizeShardName(absl::GetFlag(FLAGS_shard));
+  if (!shard.ok()) {
+    std::fprintf(stderr, "--shard: %s\n", std::string(shard.status().message()).c_str());
     return 2;
+  }
+  options.shard = *shard;
+  options.shard_count = absl::GetFlag(FLAGS_shards);
+  if (options.shard_count != 0) {
+    const std::optional<int> index = settle::ShardIndex(options.shard);
+    if (options.shard_count < 0 || options.shard_count > settle::kMaxShards || !index.has_value() ||
+        *index >= options.shard_count) {
+      std::fprintf(stderr, "--shards %d: must be 1 to %d, with --shard s0..s<N-1> (got '%s')\n",
+                   options.shard_count, settle::kMaxShards, options.shard.c_str());
+      return 2;
+    }
   }
   options.max_txn_timeout = absl::GetFlag(FLAGS_max_txn_timeout);
   options.delivery_rpc_timeout = absl::GetFlag(FLAGS_delivery_rpc_timeout);
@@ -203,11 +219,15 @@ int main(int argc, char** argv) {
   // keeps a scrape from using it while it shuts down.
   absl::Mutex gauge_mu;
   settle::engine::Coordinator* gauge_source = nullptr;  // Guarded by gauge_mu.
-  const settle::MetricsEndpoint metrics_endpoint =
-      settle::StartMetrics(absl::GetFlag(FLAGS_metrics_listen), prom, [&gauge_mu, &gauge_source] {
+  const settle::MetricsEndpoint metrics_endpoint = settle::StartMetrics(
+      absl::GetFlag(FLAGS_metrics_listen), prom,
+      [&gauge_mu, &gauge_source] {
         absl::MutexLock lock(&gauge_mu);
         if (gauge_source != nullptr) gauge_source->RefreshGauges();
-      });
+      },
+      // A shard's series carry its name; an unsharded coordinator's stay as they were.
+      options.shard_count > 0 ? prometheus::Labels{{"shard", options.shard}}
+                              : prometheus::Labels{});
   const int metrics_port = metrics_endpoint.port;
 
   // Participants registered as amqp:<queue> are reached through RabbitMQ (--amqp_host).

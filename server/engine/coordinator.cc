@@ -39,6 +39,19 @@ void Coordinator::Stop() {
 
 size_t Coordinator::ActiveCount() const { return active_.size(); }
 
+Coordinator::DrainReport Coordinator::Drain(bool start) {
+  if (start && !draining_.exchange(true, std::memory_order_acq_rel)) {
+    Log(LogLevel::kWarning, "draining: no new payment is admitted", {{"shard", options_.shard}});
+  }
+  DrainReport report;
+  report.draining = draining_.load(std::memory_order_acquire);
+  for (const TxnPtr& t : active_.All()) {
+    ++report.unfinished;
+    report.parked += t->NeedsAttention() ? 1 : 0;
+  }
+  return report;
+}
+
 // ---- Execute ----
 
 absl::Status Coordinator::Validate(const ExecuteParams& p) const {
@@ -51,6 +64,7 @@ absl::Status Coordinator::Validate(const ExecuteParams& p) const {
                                                    " bytes; the limit is ",
                                                    options_.max_key_bytes));
   }
+  if (absl::Status s = CheckKeyShard(p.idempotency_key); !s.ok()) return s;
   if (p.branches.empty()) {
     return absl::InvalidArgumentError("branches is empty: a transaction needs at least one");
   }
@@ -141,6 +155,12 @@ void Coordinator::Execute(ExecuteParams p, ExecuteDone done) {
     if (rec->has_value()) return ReplayFinished(**rec, asked, reply);
   }
 
+  if (draining_.load(std::memory_order_acquire)) {
+    return reply(absl::UnavailableError(absl::StrCat(
+        "shard '", options_.shard,
+        "' is draining before it is removed and admits no new payment; retry once the shard "
+        "list no longer has it")));
+  }
   // A new payment: each participant it needs must be reachable, or it is refused at once
   // (UNAVAILABLE, naming the participant) instead of joining a backlog of aborts. Replays of a
   // known key above are answered whatever the participants' state.

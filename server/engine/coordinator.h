@@ -30,6 +30,10 @@ namespace settle::engine {
 
 struct CoordinatorOptions {
   std::string shard = "s0";  // Prefix of every transaction id this coordinator makes.
+  // Shards of the deployment (common/shard_map.h); `shard` is then s<index>. Execute and
+  // lookups by key answer FAILED_PRECONDITION for a key another shard owns, so a client with a
+  // wrong shard list cannot run a key twice. 0: unsharded, every key is taken.
+  int shard_count = 0;
   absl::Duration max_txn_timeout = absl::Minutes(5);
   absl::Duration delivery_rpc_timeout = absl::Seconds(5);  // Each Commit / Abort attempt.
   absl::Duration stuck_after = absl::Minutes(1);
@@ -94,8 +98,9 @@ class Coordinator final {
   // outcome, or: INVALID_ARGUMENT (bad field), NOT_FOUND (unknown participant),
   // RESOURCE_EXHAUSTED (too large, too many in flight, or a participant with
   // --max_calls_per_participant calls in flight), ALREADY_EXISTS (key reused with another
-  // body), UNIMPLEMENTED (mode not run here yet), UNAVAILABLE (log cannot be written, a
-  // participant taken for down, or stopping).
+  // body), FAILED_PRECONDITION (a key of another shard), UNIMPLEMENTED (mode not run here
+  // yet), UNAVAILABLE (log cannot be written, a participant taken for down, stopping, or a new
+  // key while draining).
   void Execute(ExecuteParams params, ExecuteDone done);
 
   // Every call about one transaction id (GetTransaction, Abort, RetryParked, Resolve,
@@ -123,6 +128,18 @@ class Coordinator final {
   // Presumed abort: an unknown transaction is kAbort. UNAVAILABLE if the log cannot be read.
   absl::StatusOr<Decision> GetDecision(const std::string& txn_id) const;
 
+  // Scale-down: stop admitting new keys for good (Execute of a key not seen before answers
+  // UNAVAILABLE naming the shard; repeats of known keys are still answered), and report what
+  // is left. The shard is empty once every transaction it began has finished or is parked
+  // for an operator. `start` false only reports. Kept in memory: a restarted shard admits again.
+  struct DrainReport {
+    bool draining = false;
+    int64_t unfinished = 0;  // Not yet terminal, parked ones included.
+    int64_t parked = 0;      // Waiting for an operator (they keep nothing in doubt).
+  };
+  DrainReport Drain(bool start);
+  const std::string& shard() const { return options_.shard; }
+
   // Registry operations that need the active set. `done` as Registry's.
   void Deregister(const std::string& name, std::function<void(absl::Status)> done);
 
@@ -140,6 +157,8 @@ class Coordinator final {
   absl::Status Validate(const ExecuteParams& params) const;
   // FAILED_PRECONDITION for a well-formed id of another shard.
   absl::Status CheckShard(const std::string& txn_id) const;
+  // FAILED_PRECONDITION for a key another shard owns (with options_.shard_count set).
+  absl::Status CheckKeyShard(const std::string& key) const;
   void Join(const TxnPtr& txn, const storage::TxnRecord& asked, bool wait_for_acks,
             bool replayed, const ExecuteDone& done);
   void ReplayFinished(const storage::TxnRecord& rec, const storage::TxnRecord& asked,
@@ -164,6 +183,7 @@ class Coordinator final {
   // Set once Recover() has loaded and resumed the active transactions; Execute waits for it.
   // Release/acquire: an Execute that sees it also sees the loaded active set.
   std::atomic<bool> recovered_{false};
+  std::atomic<bool> draining_{false};
 };
 
 }  // namespace settle::engine

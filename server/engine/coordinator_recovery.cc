@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/echo.h"
 #include "common/json_log.h"
+#include "common/shard_map.h"
 #include "server/engine/coordinator.h"
 #include "server/engine/modes.h"
 #include "storage/txn_id.h"
@@ -150,12 +151,24 @@ absl::Status Coordinator::CheckShard(const std::string& txn_id) const {
                    parts->shard, "'"));
 }
 
+absl::Status Coordinator::CheckKeyShard(const std::string& key) const {
+  if (options_.shard_count <= 0) return absl::OkStatus();
+  const uint32_t slot = SlotOfKey(key);
+  const std::string owner = ShardName(static_cast<int>(slot % options_.shard_count));
+  if (owner == options_.shard) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "idempotency_key ", Echo(key), " belongs to shard '", owner, "' (slot ", slot, " of ",
+      kShardSlots, " over ", options_.shard_count, " shards), and this coordinator is shard '",
+      options_.shard, "': route by the key (common/shard_map.h) with the same shard list"));
+}
+
 absl::StatusOr<TxnSnapshot> Coordinator::GetTransaction(const std::string& txn_id) const {
   if (absl::Status s = CheckShard(txn_id); !s.ok()) return s;
   return queries_.Get(txn_id);
 }
 
 absl::StatusOr<TxnSnapshot> Coordinator::GetTransactionByKey(const std::string& key) const {
+  if (absl::Status s = CheckKeyShard(key); !s.ok()) return s;
   return queries_.GetByKey(key);
 }
 

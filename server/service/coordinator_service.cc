@@ -155,4 +155,29 @@ grpc::ServerUnaryReactor* CoordinatorService::ListOperatorCommands(
                     });
 }
 
+grpc::ServerUnaryReactor* CoordinatorService::DrainShard(grpc::CallbackServerContext* context,
+                                                         const v1::DrainShardRequest* request,
+                                                         v1::DrainShardResponse* response) {
+  auto fill = [this, response](const engine::Coordinator::DrainReport& r) {
+    response->set_shard(coordinator_.shard());
+    response->set_draining(r.draining);
+    response->set_unfinished(r.unfinished);
+    response->set_parked(r.parked);
+    response->set_empty(r.draining && r.unfinished == r.parked);
+  };
+  if (request->report_only()) {
+    return FinishWith(
+        context, absl::StatusOr<engine::Coordinator::DrainReport>(coordinator_.Drain(false)), fill);
+  }
+  if (absl::Status s = RequireField(request->operator_(), "operator"); !s.ok()) {
+    return FinishWith(context, s);
+  }
+  return Audited(audit_, context,
+                 {"", request->operator_(), "drain", coordinator_.shard(), request->reason()},
+                 [this, fill](engine::AuditTrail::Outcome finish) {
+                   fill(coordinator_.Drain(true));
+                   finish(absl::OkStatus());
+                 });
+}
+
 }  // namespace settle

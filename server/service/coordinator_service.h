@@ -37,6 +37,9 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
   grpc::ServerUnaryReactor* ListOperatorCommands(
       grpc::CallbackServerContext* context, const v1::ListOperatorCommandsRequest* request,
       v1::ListOperatorCommandsResponse* response) override;
+  grpc::ServerUnaryReactor* DrainShard(grpc::CallbackServerContext* context,
+                                       const v1::DrainShardRequest* request,
+                                       v1::DrainShardResponse* response) override;
 
  private:
   engine::Coordinator& coordinator_;

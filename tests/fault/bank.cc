@@ -65,8 +65,8 @@ std::vector<std::string> Bank::Participants() const {
 }
 
 void Bank::Client(int id) {
-  // Its own channel: the coordinator restarts on the same port under it.
-  auto client = client::SettleClient::Connect(stack_.coordinator_endpoint());
+  // Its own channels: the coordinator (each shard) restarts on the same port under it.
+  auto client = *client::SettleClient::ConnectShards(stack_.coordinator_endpoints());
   std::mt19937_64 rng(static_cast<uint64_t>(id) * 7919 + 17);
   for (int i = 0; !stop_; ++i) {
     Pay(*client, rng, id, i);
@@ -77,7 +77,7 @@ void Bank::Client(int id) {
 }
 
 void Bank::PayOne() {
-  auto client = client::SettleClient::Connect(stack_.coordinator_endpoint());
+  auto client = *client::SettleClient::ConnectShards(stack_.coordinator_endpoints());
   Pay(*client, one_rng_, options_.clients, one_count_++);
 }
 
@@ -126,8 +126,9 @@ void Bank::Pay(const client::SettleClient& client, std::mt19937_64& rng, int id,
     }
     const auto code = r.status().code();
     payment.last_error = code;
-    const bool retry =
-        code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded;
+    const bool retry = code == absl::StatusCode::kUnavailable ||
+                       code == absl::StatusCode::kDeadlineExceeded ||
+                       code == absl::StatusCode::kCancelled;  // As SettleClient retries.
     if (!retry) payment.outcome = absl::StrCat("ERROR ", r.status().ToString());
     if (!retry || absl::Now() > give_up) break;
     absl::SleepFor(absl::Milliseconds(50));  // A payment API's retry backoff.

@@ -21,7 +21,7 @@ namespace settle::fault {
 
 // The bank workload (after Jepsen's): accounts at balance with a known total; concurrent
 // clients transfer between them through Execute with unique idempotency keys, retrying on
-// UNAVAILABLE and DEADLINE_EXCEEDED with the same key, as a payment API would.
+// UNAVAILABLE, DEADLINE_EXCEEDED and CANCELLED with the same key, as a payment API would.
 struct BankOptions {
   int accounts = 16;
   int64_t opening_balance = 10000;

@@ -37,6 +37,7 @@ const std::map<std::string, std::set<std::string>>& Expected() {
       {"settle.v1.Coordinator/RetryTransaction", {"operator"}},
       {"settle.v1.Coordinator/ResolveTransaction", {"operator"}},
       {"settle.v1.Coordinator/ListOperatorCommands", {"operator"}},
+      {"settle.v1.Coordinator/DrainShard", {"operator"}},
       {"settle.v1.Registry/RegisterParticipant", {"operator"}},
       {"settle.v1.Registry/DeregisterParticipant", {"operator"}},
       {"settle.v1.Registry/ListParticipants", {"operator"}},

@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/shard_map.h"
 #include "gtest/gtest.h"
 #include "server/engine/id_allocator.h"
 #include "tests/unit/engine/coordinator_fixture.h"
@@ -355,6 +356,67 @@ TEST_F(CoordinatorTest, CallsAboutAnotherShardsTransactionAreRefusedNamingBothSh
   // Ids of no shard's form are unknown everywhere: presumed abort as before.
   EXPECT_EQ(*coordinator_->GetDecision("S1-00000000000000a1"), Decision::kAbort);
   EXPECT_EQ(*coordinator_->GetDecision("s0-00000000000000a1"), Decision::kAbort);
+}
+
+// A shard of four takes only the keys it owns: a key of another shard is refused before
+// anything is written, naming the owner, so a client with a wrong shard list cannot run one key
+// at two shards.
+TEST_F(CoordinatorTest, AShardRefusesKeysAnotherShardOwns) {
+  auto balance = Participant("balance");
+  options_.shard = "s1";
+  options_.shard_count = 4;
+  Start();
+  std::string ours, theirs;
+  for (int i = 0; ours.empty() || theirs.empty(); ++i) {
+    const std::string key = absl::StrCat("pay-", i);
+    (SlotOfKey(key) % 4 == 1 ? ours : theirs) = key;
+  }
+  auto refused = Execute(Payment(theirs, {"balance"}));
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  const std::string owner = ShardName(static_cast<int>(SlotOfKey(theirs) % 4));
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "shard '" + owner + "'"))
+      << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "shard 's1'")) << refused.status();
+  EXPECT_EQ(coordinator_->GetTransactionByKey(theirs).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(balance->total_calls(), 0);
+
+  auto taken = Execute(Payment(ours, {"balance"}));
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  EXPECT_TRUE(absl::StartsWith(taken->txn_id, "s1-")) << taken->txn_id;
+}
+
+// A draining shard admits no new key, answers repeats of the keys it knows, finishes what it
+// holds, and reports empty only once nothing it began is left undecided or undelivered.
+TEST_F(CoordinatorTest, ADrainingShardFinishesWhatItHoldsAndAdmitsNothingNew) {
+  auto balance = Participant("balance");
+  balance->FailCommits(-1, absl::UnavailableError("down"));
+  Start();
+  auto held = Execute(Payment("k-held", {"balance"}));
+  ASSERT_TRUE(held.ok() && held->committed);
+  Coordinator::DrainReport before = coordinator_->Drain(false);
+  EXPECT_FALSE(before.draining);
+  EXPECT_EQ(before.unfinished, 1);
+
+  Coordinator::DrainReport report = coordinator_->Drain(true);
+  EXPECT_TRUE(report.draining);
+  EXPECT_EQ(report.unfinished, 1) << "its commit is not delivered yet";
+  auto refused = Execute(Payment("k-new", {"balance"}));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "shard 's0'")) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "draining")) << refused.status();
+  auto repeat = Execute(Payment("k-held", {"balance"}));
+  ASSERT_TRUE(repeat.ok()) << repeat.status();
+  EXPECT_EQ(repeat->txn_id, held->txn_id);
+
+  balance->FailCommits(0, absl::OkStatus());
+  ASSERT_TRUE(Settle());
+  report = coordinator_->Drain(false);
+  EXPECT_TRUE(report.draining);
+  EXPECT_EQ(report.unfinished, 0);
+  EXPECT_TRUE(Finished(held->txn_id));
+  EXPECT_EQ(balance->total_calls(), 1 + balance->commits(held->txn_id))
+      << "k-new never reached a participant";
 }
 
 // A log belongs to the shard that first reserved ids in it: another shard's coordinator

@@ -1,0 +1,244 @@
+// Four coordinator shards on loopback, each with its own log, routed by key (common/shard_map.h):
+// one shard killed -9 and kept down for a minute, or with its disk full, stops only the payments
+// whose keys it owns (UNAVAILABLE naming it, at once); every other payment commits; its
+// participants' in-doubt branches wait for it and resolve when it is back; and the bank check
+// holds across all shards. A drained shard finishes what it holds before its replica goes.
+
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/fault/fault_test.h"
+
+namespace settle::fault {
+namespace {
+
+using launch::WaitFor;
+
+constexpr int kShards = 4;
+
+// What payments outside the bank saw while one shard was out.
+struct ProbeReport {
+  int owned = 0, owned_refused = 0;  // Keys of the shard that is out.
+  int elsewhere = 0, elsewhere_committed = 0;
+  absl::Duration slowest_refusal;
+  std::vector<std::string> problems;
+};
+
+class ShardFaultTest : public FaultTest {
+ protected:
+  void SetUp() override {
+    stack_.UseShards(kShards);
+    StartBankStack(stack_, bank_);
+    if (HasFatalFailure()) return;
+    ASSERT_TRUE(stack_.OpenAccount("probe-from", 1000000).ok());
+    ASSERT_TRUE(stack_.OpenAccount("probe-to", 0).ok());
+  }
+
+  // Payments one after another for `window`, each at the shard its key hashes to, as a payment
+  // API would send them (SettleClient's retries included). Those of shard `out` must be refused
+  // UNAVAILABLE naming it, within seconds (or, with `abort_ok`, abort: a full disk lets one
+  // begin that cannot be decided); all the others must commit.
+  ProbeReport Probe(int out, absl::Duration window, bool abort_ok = false) {
+    ProbeReport report;
+    const client::SettleClient& client = stack_.client();
+    const absl::Time end = absl::Now() + window;
+    for (int n = 0; absl::Now() < end; ++n) {
+      const std::string key = absl::StrCat("probe-", out, "-", n);
+      const int owner = client.shards().ShardOfKey(key);
+      const absl::Time start = absl::Now();
+      auto r = client.Execute(client::MakeTransfer(key, "probe-from", "probe-to", 1));
+      const absl::Duration took = absl::Now() - start;
+      if (owner != out) {
+        ++report.elsewhere;
+        if (r.ok() && r->outcome() == v1::OUTCOME_COMMITTED) {
+          ++report.elsewhere_committed;
+        } else {
+          report.problems.push_back(absl::StrCat(
+              key, " (shard s", owner, "): ", r.ok() ? "aborted" : r.status().ToString()));
+        }
+        continue;
+      }
+      ++report.owned;
+      const bool refused = !r.ok() && r.status().code() == absl::StatusCode::kUnavailable &&
+                           absl::StrContains(r.status().message(), ShardName(out));
+      if (refused || (abort_ok && r.ok() && r->outcome() == v1::OUTCOME_ABORTED)) {
+        ++report.owned_refused;
+        report.slowest_refusal = std::max(report.slowest_refusal, took);
+      } else {
+        report.problems.push_back(absl::StrCat(
+            key, " (shard s", out, ", out): ", r.ok() ? "answered" : r.status().ToString()));
+      }
+      // A payment API's pace; the shard's outage lasts `window` whatever the probes do.
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    std::printf(
+        "shard s%d out for %s: its keys %d, refused %d (slowest %s); other keys %d, "
+        "committed %d\n",
+        out, absl::FormatDuration(window).c_str(), report.owned, report.owned_refused,
+        absl::FormatDuration(report.slowest_refusal).c_str(), report.elsewhere,
+        report.elsewhere_committed);
+    return report;
+  }
+
+  void ExpectOnlyItsKeysStopped(const ProbeReport& r) {
+    EXPECT_TRUE(r.problems.empty()) << r.problems.size() << " problems, first: " << r.problems[0];
+    EXPECT_GT(r.owned, 5);
+    EXPECT_GT(r.elsewhere, 3 * r.owned / 2);
+    EXPECT_EQ(r.owned_refused, r.owned);
+    EXPECT_EQ(r.elsewhere_committed, r.elsewhere);
+    // SettleClient's five attempts with backoff, never a call timeout.
+    EXPECT_LT(r.slowest_refusal, absl::Seconds(5));
+  }
+
+  // The branches participants hold prepared for transactions of shard `shard`.
+  std::vector<std::string> PreparedBranchesOf(int shard) {
+    std::vector<std::string> out;
+    for (const char* kind : {"balance", "ledger", "notification"}) {
+      auto branches = stack_.Branches(kind);
+      if (!branches.ok()) continue;
+      for (const auto& b : *branches) {
+        if (b.state() == v1::BARRIER_STATE_PREPARED &&
+            absl::StartsWith(b.txn_id(), ShardName(shard) + "-")) {
+          out.push_back(absl::StrCat(kind, ":", b.txn_id()));
+        }
+      }
+    }
+    return out;
+  }
+
+  static BankOptions Options() {
+    BankOptions o;  // Two-phase transfers: their in-doubt branches wait for their shard.
+    // A payment whose shard is out is given up soon (UNKNOWN to the check), so that the bank's
+    // clients keep paying through the other shards.
+    o.give_up_after = absl::Seconds(2);
+    return o;
+  }
+
+  launch::LocalStack stack_;
+  Bank bank_{stack_, Options()};
+};
+
+TEST_F(ShardFaultTest, OneShardKilledAndDownForAMinuteStopsOnlyItsKeys) {
+  constexpr int kOut = 2;
+  bank_.Start();
+  ASSERT_TRUE(WaitFor([&] { return bank_.payments() > 40; }, absl::Seconds(60)));
+  // Shard s2 is killed -9 at its next commit decision, once it is durable and before any
+  // participant hears it: its branches are left prepared, in doubt.
+  ASSERT_TRUE(stack_.StartShard(kOut, {"--test_crash_point=after_commit_logged"}).ok());
+  ASSERT_TRUE(stack_.shard(kOut).Wait(absl::Seconds(60)).has_value())
+      << "shard s2 reached no commit decision in 60 s";
+  ++faults_;
+  const absl::Time down = absl::Now();
+  ASSERT_TRUE(WaitFor([&] { return !PreparedBranchesOf(kOut).empty(); }))
+      << "the killed shard left nothing prepared";
+
+  const ProbeReport report = Probe(kOut, absl::Seconds(60) - (absl::Now() - down));
+  ExpectOnlyItsKeysStopped(report);
+  // Nobody else decides for shard s2: its branches are still prepared a minute later.
+  const std::vector<std::string> in_doubt = PreparedBranchesOf(kOut);
+  EXPECT_FALSE(in_doubt.empty()) << "shard s2's in-doubt branches were decided while it was down";
+  std::printf("shard s2 down for %s; %zu branches of it in doubt at the participants\n",
+              absl::FormatDuration(absl::Now() - down).c_str(), in_doubt.size());
+
+  ASSERT_TRUE(stack_.StartShard(kOut).ok());
+  ASSERT_TRUE(WaitFor([&] { return PreparedBranchesOf(kOut).empty(); }, absl::Seconds(30)))
+      << "shard s2's in-doubt branches did not resolve once it was back";
+  HealAndCheck(bank_, absl::Seconds(90));
+}
+
+TEST_F(ShardFaultTest, OneShardsDiskFullStopsOnlyItsKeys) {
+  constexpr int kOut = 1;
+  const std::string trigger = stack_.dir() + "/disk-full";
+  ASSERT_TRUE(stack_.StartShard(kOut, {"--test_write_fault_trigger=" + trigger}).ok());
+  bank_.Start();
+  ASSERT_TRUE(WaitFor([&] { return bank_.payments() > 40; }, absl::Seconds(60)));
+  std::ofstream(trigger) << "full";
+  ++faults_;
+  const ProbeReport report = Probe(kOut, absl::Seconds(20), /*abort_ok=*/true);
+  ExpectOnlyItsKeysStopped(report);
+  std::filesystem::remove(trigger);
+  const int64_t healed = bank_.payments();
+  ASSERT_TRUE(WaitFor([&] { return bank_.payments() > healed + 40; }, absl::Seconds(60)));
+  HealAndCheck(bank_, absl::Seconds(90));
+}
+
+// Scale-down: the shard is drained (the StatefulSet's preStop runs `settle drain`) with
+// payments in flight; it admits no new key, finishes every transaction it began, reports empty,
+// and only then goes. Nothing it began is lost or left in doubt.
+TEST_F(ShardFaultTest, ADrainedShardFinishesWhatItHoldsBeforeItGoes) {
+  constexpr int kGone = 3;
+  bank_.Start();
+  ASSERT_TRUE(WaitFor([&] { return bank_.payments() > 40; }, absl::Seconds(60)));
+  // The ledger stops answering for a moment, so that the shard holds payments when its drain
+  // starts.
+  stack_.participant("ledger").Signal(SIGSTOP);
+  ASSERT_TRUE(WaitFor([&] {
+    auto r = stack_.client().DrainShard(kGone, /*report_only=*/true);
+    return r.ok() && r->unfinished() > 0;
+  }));
+  auto started = stack_.client().DrainShard(kGone, false, "scale-down", "replica removed");
+  stack_.participant("ledger").Signal(SIGCONT);
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_TRUE(started->draining());
+  EXPECT_GT(started->unfinished(), 0);
+  std::printf("drain started with %lld transactions in flight at shard s3\n",
+              static_cast<long long>(started->unfinished()));
+
+  // What the preStop hook runs: again (harmless), then waits until the shard is empty.
+  const std::string out = stack_.dir() + "/drain.out";
+  auto cli = launch::Process::Start(
+      launch::BinaryPath("settle"),
+      {"drain", "--coordinator=" + stack_.coordinator_endpoints(), absl::StrCat("--shard=", kGone),
+       "--operator_name=preStop", "--reason=replica removed", "--wait=30s"},
+      out);
+  ASSERT_TRUE(cli.ok());
+  const std::optional<int> status = (*cli)->Wait(absl::Seconds(60));
+  std::ifstream in(out);
+  const std::string text(std::istreambuf_iterator<char>(in), {});
+  ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << text;
+  EXPECT_TRUE(absl::StrContains(text, "shard s3: draining, 0 unfinished")) << text;
+
+  // The drain is audited; a new key of the shard is refused while repeats are answered.
+  auto audit = stack_.client().ListOperatorCommands({}, kGone);
+  ASSERT_TRUE(audit.ok()) << audit.status();
+  std::vector<std::string> drains;
+  for (const auto& c : audit->commands()) {
+    if (c.action() == "drain") drains.push_back(c.on_behalf_of() + ": " + c.reason());
+  }
+  EXPECT_EQ(drains,
+            (std::vector<std::string>{"scale-down: replica removed", "preStop: replica removed"}));
+  std::string fresh;
+  for (int n = 0; fresh.empty(); ++n) {
+    const std::string key = absl::StrCat("after-drain-", n);
+    if (stack_.client().shards().ShardOfKey(key) == kGone) fresh = key;
+  }
+  client::RetryOptions once;
+  once.max_attempts = 1;
+  auto refused =
+      stack_.client().Execute(client::MakeTransfer(fresh, "probe-from", "probe-to", 1), once);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "draining")) << refused.status();
+
+  // The replica goes (SIGTERM, as Kubernetes stops it after preStop); the other shards go on.
+  stack_.shard(kGone).Signal(SIGTERM);
+  ASSERT_TRUE(stack_.shard(kGone).Wait(absl::Seconds(30)).has_value());
+  ++faults_;
+  EXPECT_TRUE(PreparedBranchesOf(kGone).empty()) << "the removed shard left branches in doubt";
+  const int64_t before = bank_.payments();
+  ASSERT_TRUE(WaitFor([&] { return bank_.payments() > before + 40; }, absl::Seconds(60)));
+  // The check reads every shard's log: the removed one's volume is read by starting it again.
+  ASSERT_TRUE(stack_.StartShard(kGone).ok());
+  HealAndCheck(bank_, absl::Seconds(90));
+}
+
+}  // namespace
+}  // namespace settle::fault
