@@ -4,6 +4,8 @@
 # (A name that matches no test is ignored; the container test's cost is set where it is added.)
 foreach(entry
     "ParticipantOutageTest.OneParticipantDownForMinutesStopsOnlyThePaymentsThatNeedIt=122"
+    "ShardFaultTest.OneShardKilledAndDownForAMinuteStopsOnlyItsKeys=65"
+    "ShardFaultTest.OneShardsDiskFullStopsOnlyItsKeys=22"
     "AmqpParticipantFaultTest.CoordinatorLedgerAndBrokerFaultsUnderLoadKeepEveryGuarantee=128"
     "BrokerFaultTest.BrokerStoppedAndKilledUnderLoadLosesNoPaymentResult=70"
     "ParticipantOutageTest.TwoOfSeveralParticipantsDownStopOnlyThePaymentsThatNeedThem=63"

@@ -1,6 +1,6 @@
 // A payment API's handle on the coordinator: run transactions and look them up.
 //
-//   const client = new Client("127.0.0.1:7070");
+//   const client = new Client("127.0.0.1:7070"); // Or every shard: "a:7070,b:7070"
 //   const result = await client.execute([{ participant: "points", payload }], "order-42");
 //
 // Every error is the coordinator's status (coordinator.proto) as a SettleError subclass that
@@ -15,6 +15,7 @@ import type { Mode } from "./gen/settle/v1/Mode";
 import type { RegistryClient } from "./gen/settle/v1/Registry";
 import type { Transaction__Output } from "./gen/settle/v1/Transaction";
 import { encode, settleV1 } from "./proto";
+import { ShardMap } from "./shards";
 import { TlsFiles, channelCredentials } from "./tls";
 
 /** A call's status other than OK: `code` (grpc status) and the coordinator's `details`
@@ -99,30 +100,57 @@ export interface ClientOptions extends TlsFiles {
   token?: string;
 }
 
-/** Calls to one coordinator at `target` (host:port). Share one. */
+/** Calls to one coordinator at `target` (host:port), or to the shards of one deployment (a
+ * list or a pattern, shards.ts): Execute and lookups by key go to the shard that owns the key,
+ * everything about a transaction id to the id's shard. Share one. */
 export class Client {
-  private readonly coordinator: CoordinatorClient;
-  private readonly registry: RegistryClient;
+  private readonly shards: ShardMap;
+  private readonly coordinators: CoordinatorClient[];
+  private readonly registries: RegistryClient[];
   private readonly metadata = new grpc.Metadata();
 
   constructor(target: string, options: ClientOptions = {}) {
+    try {
+      this.shards = new ShardMap(target);
+    } catch (e) {
+      throw new InvalidArgument(status.INVALID_ARGUMENT, (e as Error).message);
+    }
     const creds = channelCredentials(options) ?? grpc.credentials.createInsecure();
-    this.coordinator = new settleV1.Coordinator(target, creds);
-    this.registry = new settleV1.Registry(target, creds, { channelOverride: this.coordinator.getChannel() });
+    // A shard back from a crash is found within two seconds, not gRPC's two minutes.
+    const channelOptions = { "grpc.max_reconnect_backoff_ms": 2000 };
+    this.coordinators = this.shards.endpoints.map((e) => new settleV1.Coordinator(e, creds, channelOptions));
+    this.registries = this.coordinators.map(
+      (c, i) => new settleV1.Registry(this.shards.endpoints[i], creds, { channelOverride: c.getChannel() }),
+    );
     if (options.token) this.metadata.set("authorization", "Bearer " + options.token);
   }
 
   close(): void {
-    this.coordinator.close();
+    for (const c of this.coordinators) c.close();
   }
 
-  private call<Req, Res>(client: grpc.Client, method: string, request: Req, timeoutMs: number): Promise<Res> {
+  private call<Req, Res>(shard: number, client: grpc.Client, method: string, request: Req, timeoutMs: number): Promise<Res> {
     const fn = (client as unknown as Record<string, Function>)[method];
     return new Promise((resolve, reject) => {
-      fn.call(client, request, this.metadata, { deadline: Date.now() + timeoutMs }, (e: grpc.ServiceError | null, r: Res) =>
-        e ? reject(errorFrom(e)) : resolve(r),
-      );
+      fn.call(client, request, this.metadata, { deadline: Date.now() + timeoutMs }, (e: grpc.ServiceError | null, r: Res) => {
+        if (!e) return resolve(r);
+        let err = errorFrom(e);
+        if (this.coordinators.length > 1 && (err instanceof Unavailable || err instanceof DeadlineExceeded)) {
+          // Only that shard's keys wait: say which.
+          const Kind = err.constructor as typeof SettleError;
+          err = new Kind(err.code, `shard s${shard} (${this.shards.endpoints[shard]}): ${err.details}`);
+        }
+        reject(err);
+      });
     });
+  }
+
+  private byId(txnId: string): number {
+    try {
+      return this.shards.shardOfTxnId(txnId);
+    } catch (e) {
+      throw new InvalidArgument(status.INVALID_ARGUMENT, (e as Error).message);
+    }
   }
 
   /** Runs one transaction to its outcome. UNAVAILABLE and DEADLINE_EXCEEDED are retried with
@@ -140,12 +168,13 @@ export class Client {
       mode,
       wait_for_acks: options.waitForAcks ?? false,
     };
+    const shard = this.shards.shardOfKey(idempotencyKey);
     const attempts = options.attempts ?? 5;
     let delay = options.backoffMs ?? 100;
     for (let attempt = 1; ; attempt++) {
       try {
         const r = await this.call<typeof request, ExecuteResponse__Output>(
-          this.coordinator, "Execute", request, options.callTimeoutMs ?? 30000);
+          shard, this.coordinators[shard], "Execute", request, options.callTimeoutMs ?? 30000);
         return {
           txnId: r.txn_id,
           committed: r.outcome === "OUTCOME_COMMITTED",
@@ -196,15 +225,23 @@ export class Client {
 
   /** The transaction by id or by idempotency key. */
   getTransaction(lookup: { txnId: string } | { idempotencyKey: string }, timeoutMs = 10000): Promise<Transaction__Output> {
-    const request = "txnId" in lookup ? { txn_id: lookup.txnId } : { idempotency_key: lookup.idempotencyKey };
-    return this.call(this.coordinator, "GetTransaction", request, timeoutMs);
+    const byId = "txnId" in lookup;
+    const shard = byId ? this.byId(lookup.txnId) : this.shards.shardOfKey(lookup.idempotencyKey);
+    const request = byId ? { txn_id: lookup.txnId } : { idempotency_key: lookup.idempotencyKey };
+    return this.call(shard, this.coordinators[shard], "GetTransaction", request, timeoutMs);
   }
 
   abortTransaction(txnId: string, reason: string, timeoutMs = 10000) {
-    return this.call(this.coordinator, "AbortTransaction", { txn_id: txnId, reason }, timeoutMs);
+    const shard = this.byId(txnId);
+    return this.call(shard, this.coordinators[shard], "AbortTransaction", { txn_id: txnId, reason }, timeoutMs);
   }
 
-  registerParticipant(name: string, endpoint: string, timeoutMs = 10000) {
-    return this.call(this.registry, "RegisterParticipant", { name, endpoint }, timeoutMs);
+  /** Registers at every shard (each calls every participant); running it again is safe. */
+  async registerParticipant(name: string, endpoint: string, timeoutMs = 10000) {
+    let answer: unknown;
+    for (let shard = 0; shard < this.registries.length; shard++) {
+      answer = await this.call(shard, this.registries[shard], "RegisterParticipant", { name, endpoint }, timeoutMs);
+    }
+    return answer;
   }
 }

@@ -11,3 +11,4 @@ export { Branch, Handler, IN_PROGRESS, Refuse } from "./handler";
 export { Participant, ParticipantOptions, StartError } from "./participant";
 export { encode } from "./proto";
 export { StatusError } from "./edge";
+export { ShardMap, slotOfKey } from "./shards";

@@ -20,6 +20,7 @@ import type { StepOutcome } from "./gen/settle/v1/StepOutcome";
 import type { BarrierState } from "./gen/settle/v1/BarrierState";
 import { Branch, Handler, IN_PROGRESS, Refuse } from "./handler";
 import { settleV1 } from "./proto";
+import { ShardMap } from "./shards";
 import { Barrier, BarrierStateName, META_SPACE, PREPARED_PREFIX, Store, Unit, nowMicros } from "./store";
 import { TlsFiles, channelCredentials, serverCredentials } from "./tls";
 
@@ -192,7 +193,8 @@ export interface ParticipantOptions extends TlsFiles {
   dsn: string;
   /** The name the coordinator registers it under; calls naming another are refused. */
   name?: string;
-  /** host:port of the coordinator's DecisionService, asked about branches prepared longer than
+  /** host:port of the coordinator's DecisionService, or its shards (a list or a pattern,
+   * shards.ts: each id is asked at its own shard), asked about branches prepared longer than
    * inDoubtAfterMs; none: they wait for the coordinator's own retries. */
   coordinator?: string;
   poolSize?: number;
@@ -216,7 +218,8 @@ export class StartError extends Error {
 /** A Handler served as a participant. Open once, start once. */
 export class Participant {
   private readonly server = new grpc.Server();
-  private decisions?: DecisionServiceClient;
+  private decisions?: DecisionServiceClient[]; // One per shard: each id is asked at its own.
+  private shards?: ShardMap;
   private timer?: NodeJS.Timeout;
   private resolving = false;
 
@@ -273,7 +276,9 @@ export class Participant {
     this.server.addService(settleV1.ParticipantInspect.service, inspect);
     if (options.coordinator) {
       const creds = channelCredentials(options) ?? grpc.credentials.createInsecure();
-      this.decisions = new settleV1.DecisionService(options.coordinator, creds);
+      this.shards = new ShardMap(options.coordinator);
+      const channelOptions = { "grpc.max_reconnect_backoff_ms": 2000 }; // A shard back is found soon.
+      this.decisions = this.shards.endpoints.map((e) => new settleV1.DecisionService(e, creds, channelOptions));
     }
   }
 
@@ -341,7 +346,7 @@ export class Participant {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
-    this.decisions?.close();
+    for (const d of this.decisions ?? []) d.close();
     await this.protocol.store.close();
   }
 
@@ -363,8 +368,15 @@ export class Participant {
       const slash = key.lastIndexOf("/");
       const txnId = key.slice(0, slash);
       const branch = Number(key.slice(slash + 1));
+      let shard: number;
+      try {
+        shard = this.shards!.shardOfTxnId(txnId);
+      } catch (e) {
+        console.warn(`settle: in-doubt branch ${key}: ${(e as Error).message}`); // Asked again later.
+        continue;
+      }
       const decision = await new Promise<string | undefined>((resolve) =>
-        decisions.GetDecision({ txn_id: txnId }, { deadline: Date.now() + 2000 }, (e, r) =>
+        decisions[shard].GetDecision({ txn_id: txnId }, { deadline: Date.now() + 2000 }, (e, r) =>
           resolve(e ? undefined : (r?.decision as string)),
         ),
       );

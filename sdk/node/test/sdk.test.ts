@@ -11,7 +11,7 @@ import * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 
 import * as edge from "../src/edge";
-import { Client, InvalidArgument, Unavailable } from "../src";
+import { Client, InvalidArgument, ShardMap, Unavailable, slotOfKey } from "../src";
 import type { CoordinatorHandlers } from "../src/gen/settle/v1/Coordinator";
 import { settleV1 } from "../src/proto";
 import { SCHEMA_DDL } from "../src/store";
@@ -80,16 +80,38 @@ async function fakeCoordinator(fail: number, code = status.UNAVAILABLE) {
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
   );
-  const client = new Client(`127.0.0.1:${port}`);
+  const endpoint = `127.0.0.1:${port}`;
+  const client = new Client(endpoint);
   return {
     keys,
     client,
+    endpoint,
     done: () => {
       client.close();
       server.forceShutdown();
     },
   };
 }
+
+// The vectors of tests/unit/common/shard_map_test.cc: every client puts a key in the same slot,
+// or a retry could reach a shard that never saw it.
+describe("shards", () => {
+  it("slots are FNV-1a of the key's bytes", () => {
+    const vectors: [string, number][] = [["", 453], ["a", 300], ["pay-1", 423], ["order-42/retry", 813], ["\u043a\u043b\u044e\u0447", 481]];
+    for (const [key, slot] of vectors) assert.equal(slotOfKey(key), slot, key);
+  });
+
+  it("a pattern expands and ids go to their shard", () => {
+    const m = new ShardMap("settle-coordinator-{0..2}.settle-coordinator:7070");
+    assert.equal(m.endpoints[2], "settle-coordinator-2.settle-coordinator:7070");
+    assert.equal(m.shardOfTxnId("s2-0000000000000001"), 2);
+    for (const bad of ["s3-0000000000000001", "s02-0000000000000001", "eu1-0000000000000001", "s1-01"]) {
+      assert.throws(() => m.shardOfTxnId(bad), /txn_id/);
+    }
+    assert.equal(new ShardMap("a:1").shardOfTxnId("eu1-0000000000000001"), 0);
+    for (const bad of ["x-{1..3}:1", "x-{0..256}:1", "a:1,,b:2", ""]) assert.throws(() => new ShardMap(bad));
+  });
+});
 
 describe("client", () => {
   const points = [{ participant: "points", payload: Buffer.from("{}") }];
@@ -131,6 +153,22 @@ describe("client", () => {
       assert.deepEqual(f.keys, ["order-9"]);
     } finally {
       f.done();
+    }
+  });
+
+  it("sends each key to the shard that owns it", async () => {
+    const a = await fakeCoordinator(0);
+    const b = await fakeCoordinator(0);
+    const client = new Client(`${a.endpoint},${b.endpoint}`);
+    try {
+      const keys = Array.from({ length: 20 }, (_, i) => `order-${i}`);
+      for (const k of keys) await client.execute(points, k);
+      assert.deepEqual(a.keys, keys.filter((k) => slotOfKey(k) % 2 === 0));
+      assert.deepEqual(b.keys, keys.filter((k) => slotOfKey(k) % 2 === 1));
+    } finally {
+      client.close();
+      a.done();
+      b.done();
     }
   });
 

@@ -1,6 +1,6 @@
 """A payment API's handle on the coordinator: run transactions and look them up.
 
-    client = settle.Client("127.0.0.1:7070")
+    client = settle.Client("127.0.0.1:7070")  # Or every shard: "a:7070,b:7070"
     result = client.execute([settle.Step("balance", payload), settle.Step("points", other)],
                             idempotency_key="order-42", timeout=5.0)
     if result.committed: ...
@@ -13,6 +13,7 @@ import time
 
 import grpc
 
+from settle.shards import ShardMap
 from settle.tls import channel_credentials
 from settle.v1 import coordinator_pb2, coordinator_pb2_grpc, reference_pb2
 
@@ -88,26 +89,47 @@ class Result:
 
 
 class Client:
-    """Blocking calls to one coordinator at `target` (host:port). TLS when `tls_ca` is given
-    (with `tls_cert`/`tls_key` for mutual TLS); `token`: a bearer token for the coordinator's
-    roles. Thread-safe; share one."""
+    """Blocking calls to one coordinator at `target` (host:port), or to the shards of one
+    deployment (a list or a pattern, settle.shards): Execute and lookups by key go to the shard
+    that owns the key, everything about a transaction id to the id's shard. TLS when `tls_ca` is
+    given (with `tls_cert`/`tls_key` for mutual TLS); `token`: a bearer token for the
+    coordinator's roles. Thread-safe; share one."""
 
     def __init__(self, target, tls_ca=None, tls_cert=None, tls_key=None, token=None):
+        try:
+            self._shards = ShardMap(target)
+        except ValueError as e:
+            raise InvalidArgument(grpc.StatusCode.INVALID_ARGUMENT, str(e)) from None
         creds = channel_credentials(tls_cert, tls_key, tls_ca)
-        self._channel = (grpc.secure_channel(target, creds) if creds
-                         else grpc.insecure_channel(target))
-        self._coordinator = coordinator_pb2_grpc.CoordinatorStub(self._channel)
-        self._registry = coordinator_pb2_grpc.RegistryStub(self._channel)
+        # A shard back from a crash is found within two seconds, not gRPC's two minutes.
+        options = [("grpc.max_reconnect_backoff_ms", 2000)]
+        self._channels = [grpc.secure_channel(e, creds, options) if creds
+                          else grpc.insecure_channel(e, options)
+                          for e in self._shards.endpoints]
+        self._coordinators = [coordinator_pb2_grpc.CoordinatorStub(c) for c in self._channels]
+        self._registries = [coordinator_pb2_grpc.RegistryStub(c) for c in self._channels]
         self._metadata = (("authorization", "Bearer " + token),) if token else None
 
     def close(self):
-        self._channel.close()
+        for c in self._channels:
+            c.close()
 
-    def _call(self, method, request, timeout):
+    def _call(self, shard, method, request, timeout):
         try:
             return method(request, timeout=timeout, metadata=self._metadata)
         except grpc.RpcError as e:
-            raise error_from(e) from None
+            err = error_from(e)
+            if len(self._channels) > 1 and isinstance(err, (Unavailable, DeadlineExceeded)):
+                # Only that shard's keys wait: say which.
+                err = type(err)(err.code, "shard s%d (%s): %s"
+                                % (shard, self._shards.endpoints[shard], err.message))
+            raise err from None
+
+    def _by_id(self, txn_id):
+        try:
+            return self._shards.shard_of_txn_id(txn_id)
+        except ValueError as e:
+            raise InvalidArgument(grpc.StatusCode.INVALID_ARGUMENT, str(e)) from None
 
     def execute(self, branches, idempotency_key, timeout=5.0, mode="two_phase",
                 wait_for_acks=False, attempts=5, call_timeout=30.0, backoff=0.1,
@@ -125,10 +147,12 @@ class Client:
         for b in branches:
             b = Step(*b) if not isinstance(b, Step) else b
             request.branches.add(participant=b.participant, payload=b.payload, step=b.step)
+        shard = self._shards.shard_of_key(idempotency_key)
         delay = backoff
         for attempt in range(1, attempts + 1):
             try:
-                return Result(self._call(self._coordinator.Execute, request, call_timeout))
+                return Result(self._call(shard, self._coordinators[shard].Execute, request,
+                                         call_timeout))
             except (Unavailable, DeadlineExceeded):
                 if attempt == attempts:
                     raise
@@ -154,16 +178,23 @@ class Client:
 
     def get_transaction(self, txn_id=None, idempotency_key=None, timeout=10.0):
         """The transaction (coordinator_pb2.Transaction) by id or by idempotency key."""
-        request = (coordinator_pb2.GetTransactionRequest(txn_id=txn_id) if txn_id is not None
-                   else coordinator_pb2.GetTransactionRequest(idempotency_key=idempotency_key))
-        return self._call(self._coordinator.GetTransaction, request, timeout)
+        if txn_id is not None:
+            shard = self._by_id(txn_id)
+            request = coordinator_pb2.GetTransactionRequest(txn_id=txn_id)
+        else:
+            shard = self._shards.shard_of_key(idempotency_key)
+            request = coordinator_pb2.GetTransactionRequest(idempotency_key=idempotency_key)
+        return self._call(shard, self._coordinators[shard].GetTransaction, request, timeout)
 
     def abort_transaction(self, txn_id, reason, timeout=10.0):
-        return self._call(self._coordinator.AbortTransaction,
+        shard = self._by_id(txn_id)
+        return self._call(shard, self._coordinators[shard].AbortTransaction,
                           coordinator_pb2.AbortTransactionRequest(txn_id=txn_id, reason=reason),
                           timeout)
 
     def register_participant(self, name, endpoint, timeout=10.0):
-        return self._call(self._registry.RegisterParticipant,
-                          coordinator_pb2.RegisterParticipantRequest(name=name, endpoint=endpoint),
-                          timeout)
+        """Registers at every shard (each calls every participant); running it again is safe."""
+        request = coordinator_pb2.RegisterParticipantRequest(name=name, endpoint=endpoint)
+        for shard, registry in enumerate(self._registries):
+            answer = self._call(shard, registry.RegisterParticipant, request, timeout)
+        return answer

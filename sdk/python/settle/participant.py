@@ -21,6 +21,7 @@ from settle import _edge
 from settle import _store
 from settle._edge import StatusError
 from settle.handler import IN_PROGRESS, Branch, Refuse
+from settle.shards import ShardMap
 from settle.tls import channel_credentials, server_credentials
 from settle.v1 import coordinator_pb2, coordinator_pb2_grpc, participant_pb2, participant_pb2_grpc
 
@@ -286,7 +287,8 @@ class Participant:
     """A Handler served as a participant. `dsn`: the service's PostgreSQL database (a libpq
     connection string or URI; the barrier tables are created there, or checked). `name`: the
     name the coordinator registers it under (calls naming another are refused). `coordinator`:
-    host:port of the coordinator's DecisionService, asked about branches prepared longer than
+    host:port of the coordinator's DecisionService, or its shards (a list or a pattern,
+    settle.shards: each id is asked at its own shard), asked about branches prepared longer than
     `in_doubt_after` seconds; None: they wait for the coordinator's own retries. TLS: PEM file
     paths, as the C++ binaries' --tls_* flags. Raises StartError when the database cannot be
     used. Thread-safe; start once."""
@@ -303,12 +305,14 @@ class Participant:
             _ParticipantService(self._protocol, name), self._server)
         participant_pb2_grpc.add_ParticipantInspectServicer_to_server(
             _InspectService(self._store), self._server)
-        self._decisions = None
+        self._decisions = None  # One DecisionService per shard: each id is asked at its own.
         if coordinator:
+            self._shards = ShardMap(coordinator)
             creds = channel_credentials(tls_cert, tls_key, tls_ca)
-            channel = (grpc.secure_channel(coordinator, creds) if creds
-                       else grpc.insecure_channel(coordinator))
-            self._decisions = coordinator_pb2_grpc.DecisionServiceStub(channel)
+            options = [("grpc.max_reconnect_backoff_ms", 2000)]  # A shard back is found soon.
+            self._decisions = [coordinator_pb2_grpc.DecisionServiceStub(
+                grpc.secure_channel(e, creds, options) if creds
+                else grpc.insecure_channel(e, options)) for e in self._shards.endpoints]
         self._in_doubt_after_micros = int(in_doubt_after * 1e6)
         self._interval = in_doubt_check_interval
         self._stopping = threading.Event()
@@ -356,8 +360,11 @@ class Participant:
                 continue
             txn_id, _, branch = key.rpartition("/")
             try:
-                answer = self._decisions.GetDecision(
+                answer = self._decisions[self._shards.shard_of_txn_id(txn_id)].GetDecision(
                     coordinator_pb2.GetDecisionRequest(txn_id=txn_id), timeout=2.0)
+            except ValueError as e:  # An id of no shard in the list: asked again, logged.
+                log.warning("in-doubt branch %s: %s", key, e)
+                continue
             except grpc.RpcError as e:
                 log.warning("in-doubt branch %s: no decision: %s", key, e.code())
                 continue

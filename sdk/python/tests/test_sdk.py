@@ -10,7 +10,7 @@ import unittest
 import grpc
 
 import settle
-from settle import _edge, _store
+from settle import _edge, _store, shards
 from settle.v1 import coordinator_pb2, coordinator_pb2_grpc, participant_pb2
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -62,6 +62,29 @@ class SchemaTest(unittest.TestCase):
         self.assertIn("```sql\n" + _store.SCHEMA_DDL + "```", readme)
 
 
+class ShardsTest(unittest.TestCase):
+    """The vectors of tests/unit/common/shard_map_test.cc: every client puts a key in the same
+    slot, or a retry could reach a shard that never saw it."""
+
+    def test_slots_are_fnv1a_of_the_keys_bytes(self):
+        for key, slot in [("", 453), ("a", 300), ("pay-1", 423), ("order-42/retry", 813),
+                          ("\u043a\u043b\u044e\u0447", 481)]:
+            self.assertEqual(shards.slot_of_key(key), slot, key)
+
+    def test_a_pattern_expands_and_ids_go_to_their_shard(self):
+        m = shards.ShardMap("settle-coordinator-{0..2}.settle-coordinator:7070")
+        self.assertEqual(m.endpoints[2], "settle-coordinator-2.settle-coordinator:7070")
+        self.assertEqual(m.shard_of_txn_id("s2-0000000000000001"), 2)
+        for bad in ("s3-0000000000000001", "s02-0000000000000001", "eu1-0000000000000001",
+                    "s1-01"):
+            with self.assertRaises(ValueError):
+                m.shard_of_txn_id(bad)
+        self.assertEqual(shards.ShardMap("a:1").shard_of_txn_id("eu1-0000000000000001"), 0)
+        for bad in ("x-{1..3}:1", "x-{0..256}:1", "a:1,,b:2", ""):
+            with self.assertRaises(ValueError):
+                shards.ShardMap(bad)
+
+
 class FakeCoordinator(coordinator_pb2_grpc.CoordinatorServicer):
     """Answers UNAVAILABLE `fail` times, then COMMITTED; records each request's key."""
 
@@ -110,6 +133,24 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(fake.keys, ["order-9"])
         self.assertIn("idempotency_key", e.exception.message)
         self.assertEqual(e.exception.code, grpc.StatusCode.INVALID_ARGUMENT)
+
+    def test_each_key_goes_to_the_shard_that_owns_it(self):
+        fakes, ports = [], []
+        for _ in range(2):
+            fake = FakeCoordinator(fail=0)
+            server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=2))
+            coordinator_pb2_grpc.add_CoordinatorServicer_to_server(fake, server)
+            ports.append(server.add_insecure_port("127.0.0.1:0"))
+            server.start()
+            self.addCleanup(server.stop, None)
+            fakes.append(fake)
+        client = settle.Client(",".join("127.0.0.1:%d" % p for p in ports))
+        self.addCleanup(client.close)
+        keys = ["order-%d" % i for i in range(20)]
+        for k in keys:
+            client.execute([settle.Step("points", b"{}")], k)
+        for i, fake in enumerate(fakes):
+            self.assertEqual(fake.keys, [k for k in keys if shards.slot_of_key(k) % 2 == i])
 
     def test_an_unknown_mode_is_refused_before_any_call(self):
         with self.assertRaises(settle.InvalidArgument):

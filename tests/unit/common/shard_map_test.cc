@@ -11,7 +11,7 @@
 namespace settle {
 namespace {
 
-// The same vectors are in sdk/python/tests/test_shards.py and sdk/node/test/shards.test.ts:
+// The same vectors are in sdk/python/tests/test_sdk.py (ShardsTest) and sdk/node/test/sdk.test.ts:
 // every client must put a key in the same slot, or a retry could reach a shard that never saw it.
 TEST(ShardMapTest, SlotsAreFnv1aOfTheKeysBytes) {
   EXPECT_EQ(SlotOfKey(""), 453u);
