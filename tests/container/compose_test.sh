@@ -24,7 +24,7 @@ echo "images ready in $(( $(date +%s) - t0 ))s"
 
 W=$(mktemp -d /tmp/settle-compose.XXXXXX)
 PROJECT=settle-compose-$$
-for name in COORDINATOR COORDINATOR_METRICS BALANCE LEDGER NOTIFICATION GATEWAY NOTIFIER AMQP \
+for name in COORDINATOR COORDINATOR_METRICS COORDINATOR_1 COORDINATOR_1_METRICS BALANCE LEDGER NOTIFICATION GATEWAY NOTIFIER AMQP \
             RABBITMQ_UI PROMETHEUS GRAFANA; do
   export "SETTLE_PORT_$name=$(free_port)"
 done
@@ -64,13 +64,16 @@ cleanup() {
 }
 trap cleanup EXIT
 # Every service but Grafana; the participants' volumes are fresh (project-scoped).
-SERVICES="coordinator balance ledger gateway notification notifier rabbitmq prometheus merchant"
+SERVICES="coordinator-0 coordinator-1 balance ledger gateway notification notifier rabbitmq prometheus merchant"
 t1=$(date +%s)
 compose up -d $SERVICES > "$W/up.log" 2>&1 || { cat "$W/up.log"; echo "FAIL: podman-compose up"; exit 1; }
 logs() { for s in $SERVICES; do echo "--- $s"; podman logs --tail 20 "${PROJECT}_${s}_1" 2>&1; done; }
 
-S="$CLI --coordinator=127.0.0.1:$SETTLE_PORT_COORDINATOR"
-until_ok $S health || { logs; echo "FAIL: the coordinator never became SERVING"; exit 1; }
+# Two shards: the CLI sends each payment to the one that owns its key, registers at both.
+S="$CLI --coordinator=127.0.0.1:$SETTLE_PORT_COORDINATOR,127.0.0.1:$SETTLE_PORT_COORDINATOR_1"
+for port in $SETTLE_PORT_COORDINATOR $SETTLE_PORT_COORDINATOR_1; do
+  until_ok $CLI health --at=127.0.0.1:$port || { logs; echo "FAIL: shard :$port never became SERVING"; exit 1; }
+done
 for p in balance:7101 ledger:7102 notification:7103 gateway:7104; do
   until_ok $S register "${p%%:*}" "$p" || { logs; echo "FAIL: cannot register $p"; exit 1; }
 done
@@ -91,9 +94,9 @@ delivered() { events | python3 -c 'import json,sys; e=json.load(sys.stdin); sys.
 TIMEOUT=60 until_ok delivered || { events || true; logs; echo "FAIL: $txn's result never reached the merchant's webhook, signed"; exit 1; }
 echo "webhook: $(events)"
 
-# Prometheus scrapes the coordinator, the four participants and the notifier, all up.
+# Prometheus scrapes both shards, the four participants and the notifier, all up.
 targets() { python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "http://127.0.0.1:$SETTLE_PORT_PROMETHEUS/api/v1/targets"; }
-all_up() { targets | python3 -c 'import json,sys; t=json.load(sys.stdin)["data"]["activeTargets"]; sys.exit(0 if len(t)==6 and all(x["health"]=="up" for x in t) else 1)'; }
+all_up() { targets | python3 -c 'import json,sys; t=json.load(sys.stdin)["data"]["activeTargets"]; sys.exit(0 if len(t)==7 and all(x["health"]=="up" for x in t) else 1)'; }
 TIMEOUT=60 until_ok all_up || { targets || true; echo "FAIL: Prometheus does not see every target up"; exit 1; }
 targets | python3 -c 'import json,sys; [print("scraped up:", x["labels"]["job"], x["labels"]["instance"]) for x in json.load(sys.stdin)["data"]["activeTargets"]]'
 echo "compose test passed in $(( $(date +%s) - t0 ))s"
