@@ -16,12 +16,13 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "client/settle_client.h"
-#include "proto/time_convert.h"
 #include "common/env_flags.h"
+#include "common/shard_map.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "proto/status_mapping.h"
+#include "proto/time_convert.h"
 #include "settle/v1/reference.grpc.pb.h"
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070",
@@ -79,8 +80,8 @@ Shards (--coordinator a:1,b:2 or name-{0..3}.svc:7070; payments and ids route th
   settle drain --report [--shard N]                 its progress
 Participants:
   settle register NAME HOST:PORT | settle deregister NAME | settle participants
-Health (grpc.health.v1; --at HOST:PORT, default the coordinator):
-  settle health                                     exit 0 only when SERVING
+Health (grpc.health.v1; --at HOST:PORT, default the coordinator or each of its shards):
+  settle health                                     exit 0 only when SERVING (every shard)
 Reference services' data (--at HOST:PORT):
   settle accounts open ACCOUNT AMOUNT_MINOR | settle accounts list
   settle journal | settle outbox
@@ -327,17 +328,32 @@ int main(int argc, char** argv) {
     return ReferenceData(args, *tls);
   }
   if (cmd == "health") {
+    // --at, else every shard of --coordinator: exit 0 only when each one is SERVING.
     std::string at = absl::GetFlag(FLAGS_at);
-    if (at.empty()) at = absl::GetFlag(FLAGS_coordinator);
-    auto stub = grpc::health::v1::Health::NewStub(
-        grpc::CreateChannel(at, settle::ChannelCredentials(*tls)));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
-    grpc::health::v1::HealthCheckResponse resp;
-    grpc::Status s = stub->Check(&ctx, {}, &resp);
-    if (!s.ok()) return Fail(settle::FromGrpcStatus(s));
-    std::printf("%s\n", grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status()).c_str());
-    return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
+    auto shards = settle::ShardMap::Parse(at.empty() ? absl::GetFlag(FLAGS_coordinator) : at);
+    if (!shards.ok()) return Usage(std::string(shards.status().message()));
+    bool all_serving = true;
+    for (const std::string& endpoint : shards->endpoints()) {
+      auto stub = grpc::health::v1::Health::NewStub(
+          grpc::CreateChannel(endpoint, settle::ChannelCredentials(*tls)));
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+      grpc::health::v1::HealthCheckResponse resp;
+      grpc::Status s = stub->Check(&ctx, {}, &resp);
+      if (!s.ok() && shards->size() == 1) return Fail(settle::FromGrpcStatus(s));
+      const std::string answer =
+          s.ok() ? grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status())
+                 : settle::FromGrpcStatus(s).ToString();
+      all_serving =
+          all_serving && s.ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+      if (shards->size() == 1) {
+        std::printf("%s\n", answer.c_str());
+      } else {
+        std::printf("s%zu %s %s\n", &endpoint - shards->endpoints().data(), endpoint.c_str(),
+                    answer.c_str());
+      }
+    }
+    return all_serving ? 0 : 1;
   }
 
   auto connected =

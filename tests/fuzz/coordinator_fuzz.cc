@@ -1,15 +1,16 @@
 // libFuzzer: the coordinator's edge. The first byte picks one of its request messages; the rest
 // is that message as a client sent it, through the checks each method runs before the engine
 // (ExecuteRequest -> ExecuteParams, ListTransactionsRequest -> ListParams, durations and
-// timestamps, names and endpoints of the registry, audit page tokens), and through the access
-// check of the roles and tokens files, which are hostile input too. Every input must end in a
-// status, never a crash.
+// timestamps, names and endpoints of the registry, audit page tokens, shard lists and names),
+// and through the access check of the roles and tokens files, which are hostile input too.
+// Every input must end in a status, never a crash.
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "common/access.h"
+#include "common/shard_map.h"
 #include "server/engine/audit_trail.h"
 #include "server/service/api_convert.h"
 #include "server/service/participant_channels.h"
@@ -72,6 +73,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       engine::AuditTrail audit(log, clock);
       std::string next;
       (void)audit.List(rest, 10, &next);
+      break;
+    }
+    case 6: {
+      // A shard list, a --shard value, and a key and an id routed over what parsed.
+      (void)NormalizeShardName(rest);
+      auto shards = ShardMap::Parse(rest);
+      if (shards.ok()) {
+        (void)shards->ShardOfKey(rest);
+        (void)shards->ShardOfTxnId(rest);
+      }
       break;
     }
     default: {

@@ -28,6 +28,7 @@ seed $c/duration '\x03' google/protobuf/duration.proto google.protobuf.Duration 
   'seconds: -5 nanos: 999999999'
 printf '\x04ops.example operator\nCN=x caller,operator\n\0ops 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n' > $c/roles
 printf '\x05audit/00000000001800000000-00000000000000000001' > $c/page_token
+printf '\x06settle-coordinator-{0..3}.settle-coordinator:7070' > $c/shards
 seed $c/get '\x06' settle/v1/coordinator.proto settle.v1.GetTransactionRequest 'txn_id: "s0-0000000000000001"'
 p=$out/participant_fuzz
 txn='txn_id: "s0-0000000000000001" branch_id: 0'
