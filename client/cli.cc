@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -28,9 +29,10 @@
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070",
           "coordinator address, or every shard's: a comma-separated list (shard i is the i-th) "
           "or a pattern such as settle-coordinator-{0..3}.settle-coordinator:7070");
-ABSL_FLAG(int32_t, shard, -1,
+ABSL_FLAG(std::string, shard, "",
           "list, audit, participants: only this shard (default: each in turn); drain: the "
-          "shard to drain (default 0, the only one of a single --coordinator)");
+          "shard to drain (default s0). sN, N or a pod name ending in -N; with a single "
+          "--coordinator it is that one, whatever its shard (the preStop hook's case)");
 ABSL_FLAG(absl::Duration, wait, absl::ZeroDuration(),
           "drain: wait up to this long for the shard to empty; exit 1 if it has not");
 ABSL_FLAG(bool, report, false, "drain: only report the shard's progress");
@@ -360,12 +362,22 @@ int main(int argc, char** argv) {
       settle::client::SettleClient::ConnectShards(absl::GetFlag(FLAGS_coordinator), *tls);
   if (!connected.ok()) return Usage(std::string(connected.status().message()));
   const std::unique_ptr<settle::client::SettleClient> client = *std::move(connected);
+  // --shard as an index into --coordinator's list; -1: not given.
+  int chosen = -1;
+  if (const std::string flag = absl::GetFlag(FLAGS_shard); !flag.empty()) {
+    auto name = settle::NormalizeShardName(flag);
+    std::optional<int> index = name.ok() ? settle::ShardIndex(*name) : std::nullopt;
+    if (!index.has_value()) return Usage("--shard takes sN, N or a pod name ending in -N");
+    chosen = client->shard_count() == 1 ? 0 : *index;
+    if (chosen >= client->shard_count()) {
+      return Usage("--shard " + flag + " is not one of the --coordinator shards");
+    }
+  }
   // The shards a listing walks: --shard alone, or each in turn.
   std::vector<int> listed;
   for (int i = 0; i < client->shard_count(); ++i) {
-    if (absl::GetFlag(FLAGS_shard) < 0 || absl::GetFlag(FLAGS_shard) == i) listed.push_back(i);
+    if (chosen < 0 || chosen == i) listed.push_back(i);
   }
-  if (listed.empty()) return Usage("--shard is not one of the --coordinator shards");
   const bool sharded = client->shard_count() > 1;
   auto shard_header = [&](int shard) {
     if (sharded && !absl::GetFlag(FLAGS_json)) {
@@ -551,7 +563,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "drain" && args.size() == 1) {
-    const int shard = std::max(0, absl::GetFlag(FLAGS_shard));
+    const int shard = std::max(0, chosen);
     const bool report_only = absl::GetFlag(FLAGS_report);
     auto r = client->DrainShard(shard, report_only, Operator(), absl::GetFlag(FLAGS_reason));
     // The preStop hook waits here: every second until the shard is empty or --wait is spent.

@@ -66,8 +66,8 @@ absl::StatusOr<std::vector<Item>> ReadAllPages(Req req, Call call, Items items) 
 LocalStack::LocalStack() = default;
 LocalStack::~LocalStack() = default;
 
-std::string LocalStack::coordinator_endpoint() const {
-  return absl::StrCat("127.0.0.1:", coordinator_ports_[0].load());
+std::string LocalStack::coordinator_endpoint(int shard) const {
+  return absl::StrCat("127.0.0.1:", coordinator_ports_[shard].load());
 }
 
 std::string LocalStack::coordinator_endpoints() const {

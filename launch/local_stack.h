@@ -65,7 +65,7 @@ class LocalStack final {
   Process& notifier() { return *notifier_; }
   std::string notifier_endpoint() const;
   std::string notifier_metrics_endpoint() const;
-  std::string coordinator_endpoint() const;  // Shard s0's when sharded.
+  std::string coordinator_endpoint(int shard = 0) const;  // Shard s<shard>'s when sharded.
   // Every shard's, comma-separated (ShardMap::Parse), or the one coordinator's.
   std::string coordinator_endpoints() const;
   // An address where nothing listens, for a participant that is registered but down.
