@@ -34,6 +34,20 @@ uint32_t SlotOfKey(absl::string_view idempotency_key) {
   return h % kShardSlots;
 }
 
+int ShardOfSlot(uint32_t slot, int shard_count) {
+  // "A Fast, Minimal Memory, Consistent Hash Algorithm" (Lamping, Veach 2014), on the slot. The
+  // arithmetic is the paper's, in doubles, which every SDK's language reproduces bit for bit.
+  uint64_t key = slot;
+  int64_t b = -1, j = 0;
+  while (j < shard_count) {
+    b = j;
+    key = key * 2862933555777941757ULL + 1;
+    j = static_cast<int64_t>(static_cast<double>(b + 1) * (static_cast<double>(1LL << 31) /
+                                                           static_cast<double>((key >> 33) + 1)));
+  }
+  return static_cast<int>(b);
+}
+
 std::string ShardName(int index) { return absl::StrCat("s", index); }
 
 std::optional<int> ShardIndex(absl::string_view shard_name) {
@@ -95,7 +109,7 @@ absl::StatusOr<ShardMap> ShardMap::Parse(absl::string_view spec) {
 }
 
 int ShardMap::ShardOfKey(absl::string_view idempotency_key) const {
-  return static_cast<int>(SlotOfKey(idempotency_key) % endpoints_.size());
+  return ShardOfSlot(SlotOfKey(idempotency_key), size());
 }
 
 absl::StatusOr<int> ShardMap::ShardOfTxnId(absl::string_view txn_id) const {

@@ -4,8 +4,11 @@
 // Routing over coordinator shards (DESIGN.md, "Beyond one machine"). Every client that calls a
 // coordinator (SettleClient, the CLI, settle-bench, the participant SDKs in every language)
 // routes the same way, so a retry of a key always reaches the shard that knows it:
-//   - Execute (and a lookup by idempotency key) goes to shard SlotOfKey(key) % N, where the slot
-//     is FNV-1a (32 bit) of the key's bytes modulo kShardSlots, a number fixed forever;
+//   - Execute (and a lookup by idempotency key) goes to shard ShardOfSlot(SlotOfKey(key), N):
+//     the slot is FNV-1a (32 bit) of the key's bytes modulo kShardSlots, a number fixed forever,
+//     and a slot's shard is Lamping and Veach's jump consistent hash of it, so that adding shard
+//     sN moves only the slots it takes (about 1/(N+1) of them) and removing the last shard moves
+//     only its own: a StatefulSet grows and shrinks at its highest ordinal;
 //   - everything about a transaction id goes to the id's shard: ids are "s<N>-<16 hex>".
 // sdk/python/settle/shards.py and sdk/node/src/shards.ts implement the same functions and are
 // tested against the same vectors (tests/unit/common/shard_map_test.cc).
@@ -25,6 +28,8 @@ inline constexpr int kMaxShards = 256;
 
 // The key's slot, 0 .. kShardSlots-1.
 uint32_t SlotOfKey(absl::string_view idempotency_key);
+// The shard, 0 .. shard_count-1, of `slot` (jump consistent hash; shard_count >= 1).
+int ShardOfSlot(uint32_t slot, int shard_count);
 // "s<index>", the id prefix of shard `index`.
 std::string ShardName(int index);
 // The index of a shard named "s<N>" (no leading zeros), or nullopt for any other name.

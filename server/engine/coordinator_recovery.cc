@@ -154,7 +154,7 @@ absl::Status Coordinator::CheckShard(const std::string& txn_id) const {
 absl::Status Coordinator::CheckKeyShard(const std::string& key) const {
   if (options_.shard_count <= 0) return absl::OkStatus();
   const uint32_t slot = SlotOfKey(key);
-  const std::string owner = ShardName(static_cast<int>(slot % options_.shard_count));
+  const std::string owner = ShardName(ShardOfSlot(slot, options_.shard_count));
   if (owner == options_.shard) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
       "idempotency_key ", Echo(key), " belongs to shard '", owner, "' (slot ", slot, " of ",

@@ -2,13 +2,9 @@
 // barrier in the service's PostgreSQL database) and start them as a caller (Client). See
 // sdk/node/README.md.
 
-export {
-  AlreadyExists, Client, ClientOptions, DeadlineExceeded, ExecuteOptions, FailedPrecondition,
-  InvalidArgument, NotFound, PermissionDenied, ResourceExhausted, Result, SettleError, Step,
-  Unauthenticated, Unavailable, errorFrom,
-} from "./client";
-export { Branch, Handler, IN_PROGRESS, Refuse } from "./handler";
-export { Participant, ParticipantOptions, StartError } from "./participant";
-export { encode } from "./proto";
-export { StatusError } from "./edge";
-export { ShardMap, slotOfKey } from "./shards";
+export {AlreadyExists, Client, ClientOptions, DeadlineExceeded, errorFrom, ExecuteOptions, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted, Result, SettleError, Step, Unauthenticated, Unavailable,} from './client';
+export {StatusError} from './edge';
+export {Branch, Handler, IN_PROGRESS, Refuse} from './handler';
+export {Participant, ParticipantOptions, StartError} from './participant';
+export {encode} from './proto';
+export {ShardMap, shardOfSlot, slotOfKey} from './shards';

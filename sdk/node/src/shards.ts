@@ -1,7 +1,8 @@
 // Routing over coordinator shards, exactly as common/shard_map.h does it in C++ (the same test
 // vectors hold in every language): Execute and lookups by idempotency key go to shard
-// slotOfKey(key) % N, where the slot is FNV-1a (32 bit) of the key's UTF-8 bytes modulo 1024, a
-// number fixed forever; everything about a transaction id goes to the id's "s<N>" prefix.
+// shardOfSlot(slotOfKey(key), N), where the slot is FNV-1a (32 bit) of the key's UTF-8 bytes
+// modulo 1024, a number fixed forever, and the slot's shard its jump consistent hash (Lamping
+// and Veach); everything about a transaction id goes to the id's "s<N>" prefix.
 //
 // Endpoints: one "host:port" (an unsharded coordinator), a comma-separated list (shard i is the
 // i-th), or one pattern with a range, "settle-coordinator-{0..3}.settle-coordinator:7070": the
@@ -20,6 +21,22 @@ export function slotOfKey(idempotencyKey: string): number {
     h = Math.imul(h, 16777619) >>> 0;
   }
   return h % SLOTS;
+}
+
+/**
+ * The slot's shard, 0..shardCount-1: jump consistent hash, in C++'s 64-bit and double
+ * arithmetic.
+ */
+export function shardOfSlot(slot: number, shardCount: number): number {
+  let key = BigInt(slot);
+  let b = -1;
+  let j = 0;
+  while (j < shardCount) {
+    b = j;
+    key = (key * 2862933555777941757n + 1n) & 0xffffffffffffffffn;
+    j = Math.trunc((b + 1) * (2147483648 / (Number(key >> 33n) + 1)));
+  }
+  return b;
 }
 
 /** The shards' endpoints, shard i at index i; throws naming the spec if it is bad. */
@@ -48,7 +65,7 @@ export class ShardMap {
   }
 
   shardOfKey(idempotencyKey: string): number {
-    return slotOfKey(idempotencyKey) % this.endpoints.length;
+    return shardOfSlot(slotOfKey(idempotencyKey), this.endpoints.length);
   }
 
   /** With one shard always 0; otherwise the id's s<N> prefix. Throws naming txn_id if the id

@@ -2,16 +2,16 @@
 // caller's error contract and retries (against an in-process fake coordinator), and the barrier
 // schema (the README's, which PgSchemaTest ties to the C++ store's). Run: npm test.
 
-import assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as path from "node:path";
-import { describe, it } from "node:test";
+import * as grpc from '@grpc/grpc-js';
+import {status} from '@grpc/grpc-js';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {describe, it} from 'node:test';
 
-import * as grpc from "@grpc/grpc-js";
-import { status } from "@grpc/grpc-js";
+import {Client, InvalidArgument, ShardMap, shardOfSlot, slotOfKey, Unavailable} from '../src';
+import * as edge from '../src/edge';
 
-import * as edge from "../src/edge";
-import { Client, InvalidArgument, ShardMap, Unavailable, slotOfKey } from "../src";
 import type { CoordinatorHandlers } from "../src/gen/settle/v1/Coordinator";
 import { settleV1 } from "../src/proto";
 import { SCHEMA_DDL } from "../src/store";
@@ -101,6 +101,13 @@ describe("shards", () => {
     for (const [key, slot] of vectors) assert.equal(slotOfKey(key), slot, key);
   });
 
+  it('a slot\'s shard is its jump hash', () => {
+    const vectors: [number, number, number][] =
+        [[0, 4, 0], [300, 4, 2], [1023, 4, 1], [453, 2, 0], [481, 8, 6], [700, 256, 242]];
+    for (const [slot, n, shard] of vectors)
+      assert.equal(shardOfSlot(slot, n), shard, `${slot} over ${n}`);
+  });
+
   it("a pattern expands and ids go to their shard", () => {
     const m = new ShardMap("settle-coordinator-{0..2}.settle-coordinator:7070");
     assert.equal(m.endpoints[2], "settle-coordinator-2.settle-coordinator:7070");
@@ -163,8 +170,8 @@ describe("client", () => {
     try {
       const keys = Array.from({ length: 20 }, (_, i) => `order-${i}`);
       for (const k of keys) await client.execute(points, k);
-      assert.deepEqual(a.keys, keys.filter((k) => slotOfKey(k) % 2 === 0));
-      assert.deepEqual(b.keys, keys.filter((k) => slotOfKey(k) % 2 === 1));
+      assert.deepEqual(a.keys, keys.filter((k) => shardOfSlot(slotOfKey(k), 2) === 0));
+      assert.deepEqual(b.keys, keys.filter((k) => shardOfSlot(slotOfKey(k), 2) === 1));
     } finally {
       client.close();
       a.done();

@@ -1,7 +1,8 @@
 """Routing over coordinator shards, exactly as common/shard_map.h does it in C++ (the same test
 vectors hold in every language): Execute and lookups by idempotency key go to shard
-slot_of_key(key) % N, where the slot is FNV-1a (32 bit) of the key's UTF-8 bytes modulo 1024,
-a number fixed forever; everything about a transaction id goes to the id's "s<N>" prefix.
+shard_of_slot(slot_of_key(key), N), where the slot is FNV-1a (32 bit) of the key's UTF-8 bytes
+modulo 1024, a number fixed forever, and the slot's shard its jump consistent hash (Lamping and
+Veach); everything about a transaction id goes to the id's "s<N>" prefix.
 
 Endpoints: one "host:port" (an unsharded coordinator), a comma-separated list (shard i is the
 i-th), or one pattern with a range, "settle-coordinator-{0..3}.settle-coordinator:7070": the
@@ -23,6 +24,17 @@ def slot_of_key(idempotency_key):
         h ^= byte
         h = (h * 16777619) & 0xFFFFFFFF
     return h % SLOTS
+
+
+def shard_of_slot(slot, shard_count):
+    """The slot's shard, 0..shard_count-1: jump consistent hash, in C++'s 64-bit and double
+    arithmetic."""
+    key, b, j = slot, -1, 0
+    while j < shard_count:
+        b = j
+        key = (key * 2862933555777941757 + 1) & 0xFFFFFFFFFFFFFFFF
+        j = int((b + 1) * (float(1 << 31) / float((key >> 33) + 1)))
+    return b
 
 
 def parse_endpoints(spec):
@@ -52,7 +64,7 @@ class ShardMap:
         return len(self.endpoints)
 
     def shard_of_key(self, idempotency_key):
-        return slot_of_key(idempotency_key) % len(self.endpoints)
+        return shard_of_slot(slot_of_key(idempotency_key), len(self.endpoints))
 
     def shard_of_txn_id(self, txn_id):
         """With one shard always 0; otherwise the id's s<N> prefix. ValueError naming txn_id if

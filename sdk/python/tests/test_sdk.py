@@ -71,6 +71,11 @@ class ShardsTest(unittest.TestCase):
                           ("\u043a\u043b\u044e\u0447", 481)]:
             self.assertEqual(shards.slot_of_key(key), slot, key)
 
+    def test_a_slots_shard_is_its_jump_hash(self):
+        for slot, n, shard in [(0, 4, 0), (300, 4, 2), (1023, 4, 1), (453, 2, 0), (481, 8, 6),
+                               (700, 256, 242)]:
+            self.assertEqual(shards.shard_of_slot(slot, n), shard, (slot, n))
+
     def test_a_pattern_expands_and_ids_go_to_their_shard(self):
         m = shards.ShardMap("settle-coordinator-{0..2}.settle-coordinator:7070")
         self.assertEqual(m.endpoints[2], "settle-coordinator-2.settle-coordinator:7070")
@@ -150,7 +155,8 @@ class ClientTest(unittest.TestCase):
         for k in keys:
             client.execute([settle.Step("points", b"{}")], k)
         for i, fake in enumerate(fakes):
-            self.assertEqual(fake.keys, [k for k in keys if shards.slot_of_key(k) % 2 == i])
+            self.assertEqual(fake.keys, [k for k in keys
+                                         if shards.shard_of_slot(shards.slot_of_key(k), 2) == i])
 
     def test_an_unknown_mode_is_refused_before_any_call(self):
         with self.assertRaises(settle.InvalidArgument):

@@ -21,6 +21,32 @@ TEST(ShardMapTest, SlotsAreFnv1aOfTheKeysBytes) {
   EXPECT_EQ(SlotOfKey("\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87"), 481u);  // "ключ" in UTF-8.
 }
 
+// Jump consistent hash of the slot: the same vectors in every SDK.
+TEST(ShardMapTest, ASlotsShardIsItsJumpHash) {
+  EXPECT_EQ(ShardOfSlot(0, 4), 0);
+  EXPECT_EQ(ShardOfSlot(300, 4), 2);
+  EXPECT_EQ(ShardOfSlot(1023, 4), 1);
+  EXPECT_EQ(ShardOfSlot(453, 2), 0);
+  EXPECT_EQ(ShardOfSlot(481, 8), 6);
+  EXPECT_EQ(ShardOfSlot(700, 256), 242);
+  for (uint32_t slot = 0; slot < kShardSlots; ++slot) EXPECT_EQ(ShardOfSlot(slot, 1), 0);
+}
+
+// Growing from N to N+1 shards moves only the slots the new shard takes, about 1/(N+1) of
+// them; shrinking moves only the last shard's. The rest keep their shard, so only the moved
+// keys are at stake when the count changes.
+TEST(ShardMapTest, AnotherShardMovesOnlyTheSlotsItTakes) {
+  for (int n = 1; n < 8; ++n) {
+    int moved = 0;
+    for (uint32_t slot = 0; slot < kShardSlots; ++slot) {
+      if (ShardOfSlot(slot, n) == ShardOfSlot(slot, n + 1)) continue;
+      ++moved;
+      EXPECT_EQ(ShardOfSlot(slot, n + 1), n) << "slot " << slot << " moved between old shards";
+    }
+    EXPECT_NEAR(moved, kShardSlots / (n + 1), 40) << n << " -> " << n + 1;
+  }
+}
+
 TEST(ShardMapTest, KeysSpreadOverEveryShard) {
   auto map = ShardMap::Parse("a:1,b:2,c:3,d:4");
   ASSERT_TRUE(map.ok()) << map.status();

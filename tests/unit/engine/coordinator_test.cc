@@ -369,11 +369,11 @@ TEST_F(CoordinatorTest, AShardRefusesKeysAnotherShardOwns) {
   std::string ours, theirs;
   for (int i = 0; ours.empty() || theirs.empty(); ++i) {
     const std::string key = absl::StrCat("pay-", i);
-    (SlotOfKey(key) % 4 == 1 ? ours : theirs) = key;
+    (ShardOfSlot(SlotOfKey(key), 4) == 1 ? ours : theirs) = key;
   }
   auto refused = Execute(Payment(theirs, {"balance"}));
   ASSERT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
-  const std::string owner = ShardName(static_cast<int>(SlotOfKey(theirs) % 4));
+  const std::string owner = ShardName(ShardOfSlot(SlotOfKey(theirs), 4));
   EXPECT_TRUE(absl::StrContains(refused.status().message(), "shard '" + owner + "'"))
       << refused.status();
   EXPECT_TRUE(absl::StrContains(refused.status().message(), "shard 's1'")) << refused.status();
