@@ -158,8 +158,8 @@ void Coordinator::Execute(ExecuteParams p, ExecuteDone done) {
   if (draining_.load(std::memory_order_acquire)) {
     return reply(absl::UnavailableError(absl::StrCat(
         "shard '", options_.shard,
-        "' is draining before it is removed and admits no new payment; retry once the shard "
-        "list no longer has it")));
+        "' is draining (its replica is being removed or restarted) and admits no new payment; "
+        "retry with the same idempotency key")));
   }
   // A new payment: each participant it needs must be reachable, or it is refused at once
   // (UNAVAILABLE, naming the participant) instead of joining a backlog of aborts. Replays of a

@@ -17,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "launch/http_get.h"
 #include "tests/fault/fault_test.h"
 
 namespace settle::fault {
@@ -231,6 +232,10 @@ TEST_F(ShardFaultTest, ADrainedShardFinishesWhatItHoldsBeforeItGoes) {
       stack_.client().Execute(client::MakeTransfer(fresh, "probe-from", "probe-to", 1), once);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
   EXPECT_TRUE(absl::StrContains(refused.status().message(), "draining")) << refused.status();
+  // Its metrics say which shard they are, as every shard's do.
+  const std::string metrics =
+      launch::HttpGet(stack_.coordinator_metrics_endpoint(kGone), "/metrics");
+  EXPECT_TRUE(absl::StrContains(metrics, "outcome=\"committed\",shard=\"s3\"}")) << metrics;
 
   // The replica goes (SIGTERM, as Kubernetes stops it after preStop); the other shards go on.
   stack_.shard(kGone).Signal(SIGTERM);
