@@ -6,7 +6,6 @@
 
 #include <sys/wait.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -198,13 +197,12 @@ TEST_F(ShardFaultTest, ADrainedShardFinishesWhatItHoldsBeforeItGoes) {
   // What the preStop hook runs, in the pod's environment (SETTLE_SHARD is the pod's name) and
   // at its own address: again (harmless), then it waits until the shard is empty.
   const std::string out = stack_.dir() + "/drain.out";
-  setenv("SETTLE_SHARD", "settle-coordinator-3", 1);  // Inherited at fork, then dropped here.
   auto cli =
-      launch::Process::Start(launch::BinaryPath("settle"),
-                             {"drain", "--coordinator=" + stack_.coordinator_endpoint(kGone),
+      launch::Process::Start("/usr/bin/env",
+                             {"SETTLE_SHARD=settle-coordinator-3", launch::BinaryPath("settle"),
+                              "drain", "--coordinator=" + stack_.coordinator_endpoint(kGone),
                               "--operator_name=preStop", "--reason=replica removed", "--wait=30s"},
                              out);
-  unsetenv("SETTLE_SHARD");
   ASSERT_TRUE(cli.ok());
   const std::optional<int> status = (*cli)->Wait(absl::Seconds(60));
   std::ifstream in(out);
