@@ -46,6 +46,7 @@ absl::StatusOr<std::unique_ptr<RabbitMqBroker>> RabbitMqBroker::Start(const std:
 absl::Status RabbitMqBroker::Launch() {
   const std::string node = absl::StrCat("settle-test-", port_, "@localhost");
   std::filesystem::remove(dir_ + "/broker.pid");
+  vm_pid_ = 0;
   // Its own epmd port too, so that brokers of concurrent tests never share (or stop) one.
   auto p = Process::Start(
       "/usr/bin/env",
@@ -68,12 +69,13 @@ absl::Status RabbitMqBroker::Launch() {
                                                port_, " within a minute; see ", dir_,
                                                "/broker.log"));
   }
+  if (auto pid = VmPid(); pid.ok()) vm_pid_ = *pid;
   return absl::OkStatus();
 }
 
 absl::StatusOr<int> RabbitMqBroker::VmPid() const {
-  int pid = 0;
-  std::ifstream(dir_ + "/broker.pid") >> pid;
+  int pid = vm_pid_;
+  if (pid <= 0) std::ifstream(dir_ + "/broker.pid") >> pid;
   if (pid <= 0) return absl::NotFoundError("the broker wrote no pid file");
   return pid;
 }
@@ -85,6 +87,9 @@ absl::Status RabbitMqBroker::Signal(int sig) {
   if (!process_->Wait(absl::Seconds(60)).has_value()) {
     return absl::DeadlineExceededError("the broker did not exit within a minute");
   }
+  // Gone: its pid may be another process's from now on.
+  vm_pid_ = 0;
+  std::filesystem::remove(dir_ + "/broker.pid");
   return absl::OkStatus();
 }
 

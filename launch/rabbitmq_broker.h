@@ -43,6 +43,9 @@ class RabbitMqBroker final {
   const std::string dir_;
   const int port_, dist_port_, epmd_port_;
   std::unique_ptr<Process> process_;
+  // The Erlang VM's pid, read from its pid file once it accepts connections: kept here, so that
+  // the broker is killed even if its folder is gone first (a harness torn down before it).
+  int vm_pid_ = 0;
 };
 
 }  // namespace settle::launch

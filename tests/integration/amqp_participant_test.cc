@@ -80,8 +80,9 @@ class AmqpParticipantTest : public ::testing::Test {
     return launch::MetricSample(stack_.coordinator_metrics_endpoint(), series);
   }
 
-  std::unique_ptr<launch::RabbitMqBroker> broker_;
   launch::LocalStack stack_;
+  // After the stack, so destroyed before it: its folder is inside the stack's.
+  std::unique_ptr<launch::RabbitMqBroker> broker_;
 };
 
 TEST_F(AmqpParticipantTest, PaymentsCommitAndAbortThroughTheBroker) {
