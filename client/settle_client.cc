@@ -43,8 +43,7 @@ SettleClient::SettleClient(const std::vector<std::shared_ptr<grpc::Channel>>& ch
                            const std::vector<std::string>& endpoints)
     : map_(MapOf(channels.size(), endpoints)) {
   for (size_t i = 0; i < channels.size(); ++i) {
-    shards_.push_back({ShardName(static_cast<int>(i)), map_.endpoints()[i],
-                       v1::Coordinator::NewStub(channels[i]), v1::Registry::NewStub(channels[i])});
+    shards_.push_back({v1::Coordinator::NewStub(channels[i]), v1::Registry::NewStub(channels[i])});
   }
 }
 
@@ -76,7 +75,8 @@ absl::StatusOr<Resp> SettleClient::OnShard(int shard, absl::Duration timeout, Ca
   if (shards_.size() > 1 && (status.code() == absl::StatusCode::kUnavailable ||
                              status.code() == absl::StatusCode::kDeadlineExceeded)) {
     return absl::Status(status.code(),
-                        absl::StrCat("shard ", s.name, " (", s.endpoint, "): ", status.message()));
+                        absl::StrCat("shard ", ShardName(shard), " (", map_.endpoints()[shard], "): ",
+                                     status.message()));
   }
   return status;
 }

@@ -86,9 +86,7 @@ class SettleClient final {
                                                     const std::string& reason = "") const;
 
  private:
-  struct Shard {
-    std::string name;  // s<i>
-    std::string endpoint;
+  struct Shard {  // Shard s<i> is shards_[i], at map_.endpoints()[i].
     std::unique_ptr<v1::Coordinator::Stub> coordinator;
     std::unique_ptr<v1::Registry::Stub> registry;
   };
