@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "grpcpp/create_channel.h"
 #include "proto/status_mapping.h"
+#include "proto/time_convert.h"
 #include "settle/v1/reference.pb.h"
 
 namespace settle::client {
@@ -337,9 +338,7 @@ v1::ExecuteRequest MakeTransfer(const std::string& idempotency_key, const std::s
                                 absl::Duration timeout) {
   v1::ExecuteRequest req;
   req.set_idempotency_key(idempotency_key);
-  const int64_t micros = absl::ToInt64Microseconds(timeout);
-  req.mutable_timeout()->set_seconds(micros / 1000000);
-  req.mutable_timeout()->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
+  ToProtoDuration(timeout, req.mutable_timeout());
 
   v1::BalancePayload balance;
   auto* debit = balance.add_postings();

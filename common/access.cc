@@ -22,7 +22,8 @@ struct Rule {
 
 const std::vector<Rule>& Rules() {
   static const auto* rules = new std::vector<Rule>{
-      {"/settle.v1.Coordinator/Execute", {kRoleCaller}},
+      // Shards ask each other while the number of shards changes (only_if_known).
+      {"/settle.v1.Coordinator/Execute", {kRoleCaller, kRoleCoordinator}},
       {"/settle.v1.Coordinator/GetTransaction", {kRoleCaller, kRoleOperator}},
       {"/settle.v1.Coordinator/ListTransactions", {kRoleCaller, kRoleOperator}},
       {"/settle.v1.Coordinator/", {kRoleOperator}},  // Abort, retry, resolve, the audit trail.

@@ -32,7 +32,9 @@ namespace settle {
 inline constexpr char kRoleCaller[] = "caller";          // Payment APIs: run and read payments.
 inline constexpr char kRoleOperator[] = "operator";      // People and tools that run Settle.
 inline constexpr char kRoleParticipant[] = "participant";  // Branch services (GetDecision).
-inline constexpr char kRoleCoordinator[] = "coordinator";  // Settle calling its participants.
+// Settle calling its participants, and a shard asking another while the number of shards
+// changes.
+inline constexpr char kRoleCoordinator[] = "coordinator";
 
 // The roles that may call `method` ("/package.Service/Method"): the one table for every server.
 // An empty set with `*is_public` means anyone, with no identity (health checks); a method the

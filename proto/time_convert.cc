@@ -27,4 +27,10 @@ void MicrosToProtoTime(int64_t micros, google::protobuf::Timestamp* out) {
   if (micros != 0) ToProtoTime(absl::FromUnixMicros(micros), out);
 }
 
+void ToProtoDuration(absl::Duration d, google::protobuf::Duration* out) {
+  const int64_t micros = absl::ToInt64Microseconds(d);
+  out->set_seconds(micros / 1000000);
+  out->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
+}
+
 }  // namespace settle

@@ -25,6 +25,7 @@
 #include "server/service/coordinator_service.h"
 #include "server/service/decision_service.h"
 #include "server/service/participant_channels.h"
+#include "server/service/previous_owners.h"
 #include "server/service/registry_service.h"
 #include "storage/record_cipher.h"
 #include "storage/store_flags.h"
@@ -44,6 +45,13 @@ ABSL_FLAG(std::string, shard, "s0",
 ABSL_FLAG(int32_t, shards, 0,
           "shards of the deployment (1 to 256; with it --shard must be s0..s<N-1>): a key "
           "another shard owns is refused, naming the owner. 0: unsharded, every key is taken");
+ABSL_FLAG(int32_t, previous_shards, 0,
+          "while the number of shards changes (README, \"Changing the number of shards\"): the "
+          "count before. A key this shard owns now and another owned then is asked of that one "
+          "(--peers) before it is admitted. 0: no change under way");
+ABSL_FLAG(std::string, peers, "",
+          "with --previous_shards: every shard that runs during the change, as clients list "
+          "them (host:port,... or settle-coordinator-{0..3}.settle-coordinator:7070)");
 ABSL_FLAG(absl::Duration, max_txn_timeout, absl::Minutes(5), "largest Execute timeout accepted");
 ABSL_FLAG(absl::Duration, delivery_rpc_timeout, absl::Seconds(5),
           "deadline of each Commit / Abort attempt");
@@ -127,14 +135,28 @@ int main(int argc, char** argv) {
   }
   options.shard = *shard;
   options.shard_count = absl::GetFlag(FLAGS_shards);
+  options.previous_shard_count = absl::GetFlag(FLAGS_previous_shards);
   if (options.shard_count != 0) {
+    // A shard retired by the change (s<N-1> when going from N to fewer) keeps running,
+    // owning no key, until the idempotency window has passed.
+    const int running = std::max(options.shard_count, options.previous_shard_count);
     const std::optional<int> index = settle::ShardIndex(options.shard);
     if (options.shard_count < 0 || options.shard_count > settle::kMaxShards || !index.has_value() ||
-        *index >= options.shard_count) {
+        *index >= running) {
       std::fprintf(stderr, "--shards %d: must be 1 to %d, with --shard s0..s<N-1> (got '%s')\n",
                    options.shard_count, settle::kMaxShards, options.shard.c_str());
       return 2;
     }
+  }
+  if (options.previous_shard_count != 0 &&
+      (options.shard_count == 0 || options.previous_shard_count < 0 ||
+       options.previous_shard_count > settle::kMaxShards ||
+       options.previous_shard_count == options.shard_count || absl::GetFlag(FLAGS_peers).empty())) {
+    std::fprintf(stderr,
+                 "--previous_shards %d: must be 1 to %d and differ from --shards (%d), with "
+                 "--peers listing every shard that runs\n",
+                 options.previous_shard_count, settle::kMaxShards, options.shard_count);
+    return 2;
   }
   options.max_txn_timeout = absl::GetFlag(FLAGS_max_txn_timeout);
   options.delivery_rpc_timeout = absl::GetFlag(FLAGS_delivery_rpc_timeout);
@@ -247,7 +269,17 @@ int main(int argc, char** argv) {
   settle::engine::Registry registry(**log, channels, breaker);
   auto scheduler = std::make_unique<settle::engine::ThreadScheduler>();
   settle::engine::RealClock clock;
-  settle::engine::Coordinator coordinator(options, **log, registry, *scheduler, clock, &metrics);
+  // Only while the number of shards changes: the shards that owned keys before.
+  std::unique_ptr<settle::GrpcPreviousOwners> previous_owners;
+  if (options.previous_shard_count > 0) {
+    auto peers = settle::GrpcPreviousOwners::Connect(
+        absl::GetFlag(FLAGS_peers), std::max(options.shard_count, options.previous_shard_count),
+        *tls);
+    if (!peers.ok()) Die(peers.status(), "bad --peers");
+    previous_owners = *std::move(peers);
+  }
+  settle::engine::Coordinator coordinator(options, **log, registry, *scheduler, clock, &metrics,
+                                          previous_owners.get());
 
   settle::engine::AuditTrail audit(**log, clock);
   settle::CoordinatorService coordinator_service(coordinator, audit);
@@ -296,6 +328,7 @@ int main(int argc, char** argv) {
   // In-flight work needs nothing more: every decision taken is in the log, and recovery
   // resumes whatever was not yet delivered. Order matters: once stopped, the engine ignores
   // callbacks; the scheduler goes before the log whose writer it may call.
+  if (previous_owners != nullptr) previous_owners->WaitForCalls();  // Their callbacks need it.
   coordinator.Stop();
   if (amqp_link != nullptr) amqp_link->Stop();  // Its callbacks reach a stopped engine.
   scheduler.reset();

@@ -18,6 +18,7 @@
 #include "server/engine/housekeeping.h"
 #include "server/engine/id_allocator.h"
 #include "server/engine/metrics.h"
+#include "server/engine/previous_owners.h"
 #include "server/engine/protocol.h"
 #include "server/engine/registry.h"
 #include "server/engine/retry_policy.h"
@@ -34,6 +35,10 @@ struct CoordinatorOptions {
   // lookups by key answer FAILED_PRECONDITION for a key another shard owns, so a client with a
   // wrong shard list cannot run a key twice. 0: unsharded, every key is taken.
   int shard_count = 0;
+  // While the number of shards changes: the count before (README, "Changing the number of
+  // shards"). A key this shard owns now but another owned then is first asked of that one
+  // (PreviousOwners) and admitted here only if it is unknown there. 0: no change under way.
+  int previous_shard_count = 0;
   absl::Duration max_txn_timeout = absl::Minutes(5);
   absl::Duration delivery_rpc_timeout = absl::Seconds(5);  // Each Commit / Abort attempt.
   absl::Duration stuck_after = absl::Minutes(1);
@@ -65,6 +70,9 @@ struct ExecuteParams {
   absl::Duration timeout = absl::ZeroDuration();
   Mode mode = Mode::kTwoPhase;
   bool wait_for_acks = false;
+  // Answer a key this shard knows; admit nothing (PreviousOwners): NOT_FOUND for a key that is
+  // unknown here and that this shard does not own, UNAVAILABLE for one it owns.
+  bool only_if_known = false;
 };
 
 // The engine's front door: admits transactions (validation, idempotency keys, capacity), answers
@@ -73,7 +81,8 @@ struct ExecuteParams {
 // (executor.h), which writes, sends and answers; neither ever asks which mode a transaction
 // runs. It owns the active set; ids, queries and the periodic chores are classes of their own.
 // It reaches the world only through its constructor's seams (log, registry and its channels,
-// scheduler, clock), never through gRPC or RocksDB directly.
+// scheduler, clock, and the previous owners while the number of shards changes), never through
+// gRPC or RocksDB directly.
 //
 // Thread-safe. Nothing here blocks on I/O: durable writes go through the log's group-commit
 // writer and participant calls are asynchronous; callbacks run on the log writer, the
@@ -81,8 +90,10 @@ struct ExecuteParams {
 // Shut down with Stop() before destroying the scheduler and the log.
 class Coordinator final {
  public:
+  // `previous_owners` is needed with options.previous_shard_count (else may be null).
   Coordinator(CoordinatorOptions options, storage::DecisionLog& log, Registry& registry,
-              Scheduler& scheduler, const Clock& clock, Metrics* metrics);
+              Scheduler& scheduler, const Clock& clock, Metrics* metrics,
+              PreviousOwners* previous_owners = nullptr);
   ~Coordinator();
   Coordinator(const Coordinator&) = delete;
   Coordinator& operator=(const Coordinator&) = delete;
@@ -98,9 +109,10 @@ class Coordinator final {
   // outcome, or: INVALID_ARGUMENT (bad field), NOT_FOUND (unknown participant),
   // RESOURCE_EXHAUSTED (too large, too many in flight, or a participant with
   // --max_calls_per_participant calls in flight), ALREADY_EXISTS (key reused with another
-  // body), FAILED_PRECONDITION (a key of another shard), UNIMPLEMENTED (mode not run here
-  // yet), UNAVAILABLE (log cannot be written, a participant taken for down, stopping, or a new
-  // key while draining).
+  // body), FAILED_PRECONDITION (a new key of another shard; a known key is answered whoever
+  // owns it now), UNIMPLEMENTED (mode not run here yet), UNAVAILABLE (log cannot be written, a
+  // participant taken for down, stopping, a new key while draining, or the key's previous
+  // owner cannot say whether it knows the key).
   void Execute(ExecuteParams params, ExecuteDone done);
 
   // Every call about one transaction id (GetTransaction, Abort, RetryParked, Resolve,
@@ -154,7 +166,20 @@ class Coordinator final {
   void RefreshGauges() { housekeeping_.UpdateGauges(); }
 
  private:
+  // The request's own form: key, branches, timeout, mode's steps, payload sizes, names.
   absl::Status Validate(const ExecuteParams& params) const;
+  // What a new payment needs of the registry: each participant known, and reachable by its
+  // peers where the mode needs that.
+  absl::Status ValidateParticipants(const storage::TxnRecord& asked) const;
+  // Answers `asked` if its key is known here (active or finished); false if it is not.
+  bool AnswerKnownKey(const storage::TxnRecord& asked, bool wait_for_acks,
+                      const ExecuteDone& reply);
+  // A key known nowhere: registry, capacity, then it begins.
+  void Admit(storage::TxnRecord asked, absl::Duration timeout, bool wait_for_acks, absl::Time start,
+             ExecuteDone reply);
+  // The shard that owned `key` before the number of shards changed, when that is not this one
+  // and this one owns it now; nullopt otherwise.
+  std::optional<int> PreviousOwnerOf(const std::string& key) const;
   // FAILED_PRECONDITION for a well-formed id of another shard.
   absl::Status CheckShard(const std::string& txn_id) const;
   // FAILED_PRECONDITION for a key another shard owns (with options_.shard_count set).
@@ -175,6 +200,7 @@ class Coordinator final {
   Registry& registry_;
   const Clock& clock_;
   Metrics* const metrics_;  // May be null (tests).
+  PreviousOwners* const previous_owners_;  // Null unless the number of shards changes.
   ActiveSet active_;
   IdAllocator ids_;
   TxnQueries queries_;

@@ -168,8 +168,17 @@ absl::StatusOr<TxnSnapshot> Coordinator::GetTransaction(const std::string& txn_i
 }
 
 absl::StatusOr<TxnSnapshot> Coordinator::GetTransactionByKey(const std::string& key) const {
+  // A known key is answered whoever owns it now (the number of shards may have changed).
+  absl::StatusOr<TxnSnapshot> snap = queries_.GetByKey(key);
+  if (snap.ok() || snap.status().code() != absl::StatusCode::kNotFound) return snap;
   if (absl::Status s = CheckKeyShard(key); !s.ok()) return s;
-  return queries_.GetByKey(key);
+  if (std::optional<int> before = PreviousOwnerOf(key); before.has_value()) {
+    return absl::NotFoundError(absl::StrCat(snap.status().message(), "; shard '",
+                                            ShardName(*before),
+                                            "' owned it before the number of shards changed "
+                                            "and may know it"));
+  }
+  return snap;
 }
 
 absl::StatusOr<ListResult> Coordinator::List(const ListParams& params) const {

@@ -105,7 +105,33 @@ absl::StatusOr<engine::ExecuteParams> ToExecuteParams(const v1::ExecuteRequest& 
   if (!mode.ok()) return mode.status();
   p.mode = *mode;
   p.wait_for_acks = req.wait_for_acks();
+  p.only_if_known = req.only_if_known();
   return p;
+}
+
+void ToExecuteRequest(const engine::ExecuteParams& p, v1::ExecuteRequest* out) {
+  out->set_idempotency_key(p.idempotency_key);
+  for (const auto& b : p.branches) {
+    auto* branch = out->add_branches();
+    branch->set_participant(b.participant);
+    branch->set_payload(b.payload);
+    branch->set_step(b.step);
+  }
+  ToProtoDuration(p.timeout, out->mutable_timeout());
+  out->set_mode(ToApiMode(engine::ModeToRecord(p.mode)));
+  out->set_wait_for_acks(p.wait_for_acks);
+  out->set_only_if_known(p.only_if_known);
+}
+
+engine::ExecuteResult FromExecuteResponse(const v1::ExecuteResponse& r) {
+  engine::ExecuteResult out;
+  out.txn_id = r.txn_id();
+  out.committed = r.outcome() == v1::OUTCOME_COMMITTED;
+  out.refused_branch = r.refused_branch();
+  out.refused_participant = r.refused_participant();
+  out.reason = r.reason();
+  out.replayed = r.replayed();
+  return out;
 }
 
 void ToExecuteResponse(const engine::ExecuteResult& r, v1::ExecuteResponse* out) {

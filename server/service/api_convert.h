@@ -25,6 +25,10 @@ absl::Status RequireField(absl::string_view value, absl::string_view field);
 // INVALID_ARGUMENT for an invalid timeout; the engine checks the rest.
 absl::StatusOr<engine::ExecuteParams> ToExecuteParams(const v1::ExecuteRequest& req);
 void ToExecuteResponse(const engine::ExecuteResult& r, v1::ExecuteResponse* out);
+// The other way, for a shard that sends a payment on to another (server/service/
+// previous_owners.h).
+void ToExecuteRequest(const engine::ExecuteParams& p, v1::ExecuteRequest* out);
+engine::ExecuteResult FromExecuteResponse(const v1::ExecuteResponse& r);
 void ToTransaction(const engine::TxnSnapshot& snap, v1::Transaction* out);
 // INVALID_ARGUMENT for an unknown state value or an invalid time.
 absl::StatusOr<engine::ListParams> ToListParams(const v1::ListTransactionsRequest& req);

@@ -30,7 +30,7 @@ using launch::TestPki;
 // change to the production table shows up as a failure.
 const std::map<std::string, std::set<std::string>>& Expected() {
   static const auto* table = new std::map<std::string, std::set<std::string>>{
-      {"settle.v1.Coordinator/Execute", {"caller"}},
+      {"settle.v1.Coordinator/Execute", {"caller", "coordinator"}},
       {"settle.v1.Coordinator/GetTransaction", {"caller", "operator"}},
       {"settle.v1.Coordinator/ListTransactions", {"caller", "operator"}},
       {"settle.v1.Coordinator/AbortTransaction", {"operator"}},

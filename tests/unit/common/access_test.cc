@@ -87,6 +87,8 @@ TEST(AccessTest, ServiceLinesAndMethodLines) {
   EXPECT_FALSE(is_public);
   EXPECT_EQ(RolesFor("/settle.v1.Participant/Prepare", &is_public),
             (std::set<std::string>{kRoleCoordinator}));
+  EXPECT_EQ(RolesFor("/settle.v1.Coordinator/Execute", &is_public),
+            (std::set<std::string>{kRoleCaller, kRoleCoordinator}));
   // A service line matches its own methods only, not a longer service name.
   EXPECT_TRUE(RolesFor("/settle.v1.ParticipantX/Prepare", &is_public).empty());
   EXPECT_TRUE(RolesFor("/settle.v1.Coordinator/ExecuteMore", &is_public) ==

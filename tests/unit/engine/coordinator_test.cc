@@ -419,6 +419,141 @@ TEST_F(CoordinatorTest, ADrainingShardFinishesWhatItHoldsAndAdmitsNothingNew) {
       << "k-new never reached a participant";
 }
 
+// The previous owners as a test sees them: each question waits until the test answers it.
+class FakePreviousOwners final : public PreviousOwners {
+ public:
+  struct Question {
+    int shard;
+    ExecuteParams params;
+    ExecuteDone done;
+  };
+  void ExecuteIfKnown(int index, const ExecuteParams& params, ExecuteDone done) override {
+    asked.push_back({index, params, std::move(done)});
+  }
+  std::vector<Question> asked;
+};
+
+// The key of the `n`th payment that shard `now` owns among `count` shards and shard `before`
+// owned among `previous`.
+std::string KeyMoving(int before, int previous, int now, int count, int n = 0) {
+  for (int i = 0;; ++i) {
+    const std::string key = absl::StrCat("pay-", i);
+    const uint32_t slot = SlotOfKey(key);
+    if (ShardOfSlot(slot, previous) == before && ShardOfSlot(slot, count) == now && n-- == 0) {
+      return key;
+    }
+  }
+}
+
+// Growing from three shards to four: a key that moved to the new shard s3 is asked of its
+// previous owner first and runs here only if that one does not know it; a key that stayed is
+// never asked about.
+TEST_F(CoordinatorTest, AKeyThatMovedRunsHereOnlyIfItsPreviousOwnerDoesNotKnowIt) {
+  auto balance = Participant("balance");
+  FakePreviousOwners previous;
+  previous_owners_ = &previous;
+  options_.shard = "s3";
+  options_.shard_count = 4;
+  options_.previous_shard_count = 3;
+  Start();
+
+  // Known at s1: its outcome there is the answer; nothing runs here.
+  const std::string ran = KeyMoving(1, 3, 3, 4);
+  Slot answer = Begin(Payment(ran, {"balance"}));
+  Drain();
+  ASSERT_EQ(previous.asked.size(), 1u);
+  EXPECT_EQ(previous.asked[0].shard, 1);
+  EXPECT_TRUE(previous.asked[0].params.only_if_known);
+  EXPECT_EQ(previous.asked[0].params.branches.size(), 1u);
+  EXPECT_FALSE(answer->has_value());
+  previous.asked[0].done(ExecuteResult{"s1-1", true, -1, "", "", true});
+  ASSERT_TRUE(answer->has_value() && answer->value().ok());
+  EXPECT_EQ(answer->value()->txn_id, "s1-1");
+  EXPECT_EQ(balance->total_calls(), 0);
+  EXPECT_EQ(coordinator_->ActiveCount(), 0u);
+  auto lookup = coordinator_->GetTransactionByKey(ran);
+  EXPECT_EQ(lookup.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(absl::StrContains(lookup.status().message(), "shard 's1'")) << lookup.status();
+
+  // Unknown at s0, which no longer owns it: it runs here, once; a repeat is answered here.
+  const std::string fresh = KeyMoving(0, 3, 3, 4);
+  answer = Begin(Payment(fresh, {"balance"}));
+  Drain();
+  ASSERT_EQ(previous.asked.size(), 2u);
+  EXPECT_EQ(previous.asked[1].shard, 0);
+  previous.asked[1].done(absl::NotFoundError("unknown at s0"));
+  ASSERT_TRUE(Eventually([&] { return answer->has_value(); }));
+  ASSERT_TRUE(answer->value().ok()) << answer->value().status();
+  EXPECT_TRUE(answer->value()->committed);
+  EXPECT_TRUE(absl::StartsWith(answer->value()->txn_id, "s3-")) << answer->value()->txn_id;
+  auto repeat = Execute(Payment(fresh, {"balance"}));
+  ASSERT_TRUE(repeat.ok()) << repeat.status();
+  EXPECT_TRUE(repeat->replayed);
+  EXPECT_EQ(repeat->txn_id, answer->value()->txn_id);
+  EXPECT_EQ(previous.asked.size(), 2u) << "a key known here is not asked about again";
+
+  // Its previous owner cannot say (down, or still on three shards): refused, nothing runs.
+  const std::string unsure = KeyMoving(2, 3, 3, 4);
+  answer = Begin(Payment(unsure, {"balance"}));
+  Drain();
+  ASSERT_EQ(previous.asked.size(), 3u);
+  previous.asked[2].done(absl::UnavailableError("still owns it"));
+  ASSERT_TRUE(answer->has_value());
+  EXPECT_EQ(answer->value().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(absl::StrContains(answer->value().status().message(), "shard 's2'"))
+      << answer->value().status();
+  previous.asked[2].done = nullptr;
+  EXPECT_EQ(coordinator_->GetTransactionByKey(unsure).status().code(), absl::StatusCode::kNotFound);
+}
+
+// The previous owner's side: restarted with the new count, it answers every key it ran, also
+// those it no longer owns, and admits none of those; asked only-if-known, it says NOT_FOUND for
+// a key it does not own and UNAVAILABLE for one it still owns.
+TEST_F(CoordinatorTest, AfterTheChangeAShardAnswersTheKeysItRanAndAdmitsNoneItLost) {
+  auto balance = Participant("balance");
+  options_.shard = "s1";
+  options_.shard_count = 3;
+  Start();
+  const std::string moved = KeyMoving(1, 3, 3, 4);
+  auto ran = Execute(Payment(moved, {"balance"}));
+  ASSERT_TRUE(ran.ok() && ran->committed) << ran.status();
+  ExecuteParams ask = Payment(KeyMoving(1, 3, 3, 4, 1), {"balance"});
+  ask.only_if_known = true;
+  auto still_owned = Execute(ask);
+  EXPECT_EQ(still_owned.status().code(), absl::StatusCode::kUnavailable) << still_owned.status();
+  EXPECT_TRUE(absl::StrContains(still_owned.status().message(), "--shards=3"))
+      << still_owned.status();
+  ASSERT_TRUE(Settle());
+  const int calls = balance->total_calls();
+
+  Crash();
+  options_.shard_count = 4;
+  options_.previous_shard_count = 3;
+  Start();
+  for (bool only_if_known : {false, true}) {
+    ExecuteParams again = Payment(moved, {"balance"});
+    again.only_if_known = only_if_known;
+    auto repeat = Execute(again);
+    ASSERT_TRUE(repeat.ok()) << repeat.status();
+    EXPECT_TRUE(repeat->replayed);
+    EXPECT_EQ(repeat->txn_id, ran->txn_id);
+  }
+  EXPECT_TRUE(coordinator_->GetTransactionByKey(moved).ok());
+  auto lost = Execute(Payment(KeyMoving(1, 3, 3, 4, 1), {"balance"}));
+  EXPECT_EQ(lost.status().code(), absl::StatusCode::kFailedPrecondition) << lost.status();
+  EXPECT_TRUE(absl::StrContains(lost.status().message(), "shard 's3'")) << lost.status();
+  auto unknown = Execute(ask);
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound) << unknown.status();
+  ExecuteParams kept = Payment(KeyMoving(1, 3, 1, 4), {"balance"});
+  kept.only_if_known = true;
+  EXPECT_EQ(Execute(kept).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(balance->total_calls(), calls) << "only-if-known and lost keys reached no one";
+  // A key it kept is never asked of another shard (this one has no way to ask any).
+  auto stayed = Execute(Payment(KeyMoving(1, 3, 1, 4, 1), {"balance"}));
+  ASSERT_TRUE(stayed.ok()) << stayed.status();
+  EXPECT_TRUE(absl::StartsWith(stayed->txn_id, "s1-")) << stayed->txn_id;
+}
+
 // A log belongs to the shard that first reserved ids in it: another shard's coordinator
 // refuses to start on it before resuming anything, and the owner still can.
 TEST_F(CoordinatorTest, AnotherShardRefusesToRecoverTheLog) {

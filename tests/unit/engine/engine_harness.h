@@ -32,8 +32,8 @@ class EngineHarness {
   // Starts a coordinator (a new process) on the log.
   void Start() {
     if (registry_ == nullptr) registry_ = std::make_unique<Registry>(log_, factory_, breaker_);
-    coordinator_ =
-        std::make_unique<Coordinator>(options_, log_, *registry_, scheduler_, clock_, metrics_);
+    coordinator_ = std::make_unique<Coordinator>(options_, log_, *registry_, scheduler_, clock_,
+                                                 metrics_, previous_owners_);
     ASSERT_TRUE(coordinator_->Recover().ok());
   }
 
@@ -121,6 +121,7 @@ class EngineHarness {
 
   CoordinatorOptions options_;
   Metrics* metrics_ = nullptr;  // Set before Start() to count.
+  PreviousOwners* previous_owners_ = nullptr;  // Set before Start() with previous_shard_count.
   // Probes at the retry pace, so that a participant back up is found at once.
   CircuitBreakerOptions breaker_{5, absl::Milliseconds(1), absl::Milliseconds(20)};
   testing::ManualClock clock_;
