@@ -70,12 +70,24 @@ std::string LocalStack::coordinator_endpoint(int shard) const {
   return absl::StrCat("127.0.0.1:", coordinator_ports_[shard].load());
 }
 
-std::string LocalStack::coordinator_endpoints() const {
+std::string LocalStack::ShardEndpoints(int count) const {
   std::vector<std::string> all;
-  for (int i = 0; i < std::max(1, shard_count_); ++i) {
+  for (int i = 0; i < count; ++i) {
     all.push_back(absl::StrCat("127.0.0.1:", coordinator_ports_[i].load()));
   }
   return absl::StrJoin(all, ",");
+}
+
+std::string LocalStack::coordinator_endpoints() const {
+  return ShardEndpoints(std::max(1, shard_count_));
+}
+
+void LocalStack::Reshard(int n) {
+  previous_shard_count_ = shard_count_;
+  shard_count_ = n;
+  for (int i = 0; i < running_shards() && i < kMaxShards; ++i) {
+    if (coordinator_ports_[i] == 0) coordinator_ports_[i] = FreeListenPort();
+  }
 }
 
 std::string LocalStack::DeadEndpoint() { return absl::StrCat("127.0.0.1:", FreePort()); }
@@ -100,8 +112,7 @@ absl::Status LocalStack::StartCoordinator(const std::vector<std::string>& extra_
 }
 
 absl::Status LocalStack::StartShard(int index, const std::vector<std::string>& extra_flags) {
-  if (shard_count_ < 0 || shard_count_ > kMaxShards || index < 0 ||
-      index >= std::max(1, shard_count_)) {
+  if (shard_count_ < 0 || running_shards() > kMaxShards || index < 0 || index >= running_shards()) {
     return absl::InvalidArgumentError(absl::StrCat("no shard ", index, " of ", shard_count_));
   }
   // One unsharded coordinator keeps the names it always had.
@@ -123,6 +134,10 @@ absl::Status LocalStack::StartShard(int index, const std::vector<std::string>& e
   if (shard_count_ > 0) {
     args.push_back("--shard=" + ShardName(index));
     args.push_back(absl::StrCat("--shards=", shard_count_));
+    if (previous_shard_count_ > 0) {
+      args.push_back(absl::StrCat("--previous_shards=", previous_shard_count_));
+      args.push_back("--peers=" + ShardEndpoints(running_shards()));
+    }
   }
   for (auto& flag : PowerCutFlags(name)) args.push_back(std::move(flag));
   args.insert(args.end(), tls_flags_.begin(), tls_flags_.end());
@@ -161,7 +176,8 @@ absl::Status LocalStack::StartParticipant(const std::string& name,
       absl::StrCat("--listen=127.0.0.1:", participant_ports_[name]),
       "--data_dir=" + dir_.Sub(name),
       "--port_file=" + port_file,
-      "--coordinator=" + coordinator_endpoints(),
+      // Every shard that runs: a participant asks decisions by the id's shard.
+      "--coordinator=" + ShardEndpoints(running_shards()),
   };
   for (auto& flag : PowerCutFlags(name)) args.push_back(std::move(flag));
   args.insert(args.end(), tls_flags_.begin(), tls_flags_.end());

@@ -1,6 +1,7 @@
 #ifndef SETTLE_LAUNCH_LOCAL_STACK_H_
 #define SETTLE_LAUNCH_LOCAL_STACK_H_
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <map>
@@ -34,6 +35,11 @@ class LocalStack final {
   static constexpr int kMaxShards = 8;
   void UseShards(int n) { shard_count_ = n; }
   int shard_count() const { return shard_count_; }
+  // Changing the number of shards (README, "Changing the number of shards"): shards started
+  // from now on run with --shards=n, --previous_shards=<the count before> and --peers=<every
+  // shard that runs during the change>; client() and participants started from now on route
+  // over them. A new shard's port is reserved here; StartShard starts it.
+  void Reshard(int n);
 
   // Starts (or restarts on the same data and port) the coordinator, or every shard; extra flags
   // appended.
@@ -143,6 +149,11 @@ class LocalStack final {
   std::vector<std::string> tls_flags_;
   bool power_cuts_ = false;
   int shard_count_ = 0;  // 0: one unsharded coordinator.
+  int previous_shard_count_ = 0;  // While the number of shards changes (Reshard).
+  // Every shard that runs: the larger of both counts (a retired shard runs until the
+  // idempotency window has passed).
+  int running_shards() const { return std::max({1, shard_count_, previous_shard_count_}); }
+  std::string ShardEndpoints(int count) const;
   // Read by load threads (coordinator_endpoint) while a test restarts a coordinator.
   std::array<std::atomic<int>, kMaxShards> coordinator_ports_{};
   std::array<int, kMaxShards> coordinator_metrics_ports_{};

@@ -38,6 +38,7 @@ absl::Status Bank::Setup() {
 }
 
 void Bank::Start() {
+  stop_ = false;  // Started again: each client begins again at its first key.
   for (int i = 0; i < options_.clients; ++i) clients_.emplace_back([this, i] { Client(i); });
 }
 

@@ -89,7 +89,9 @@ class Bank final {
 
   // Opens the accounts (and with cards, the merchant's, and configures the gateway).
   absl::Status Setup();
-  // Starts the clients; they run until Stop().
+  // Starts the clients; they run until Stop(). Started again, each client sends its payments
+  // again from its first, the same keys with the same bodies (its draws are seeded by its
+  // number): retries of every payment so far, then new ones.
   void Start();
   // Stops the clients once each finishes the payment it is on.
   void Stop();
