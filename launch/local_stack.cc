@@ -154,6 +154,9 @@ absl::Status LocalStack::StartShard(int index, const std::vector<std::string>& e
   auto client = client::SettleClient::ConnectShards(coordinator_endpoints(), tls_);
   if (!client.ok()) return client.status();
   client_ = *std::move(client);
+  auto every = client::SettleClient::ConnectShards(ShardEndpoints(running_shards()), tls_);
+  if (!every.ok()) return every.status();
+  every_shard_ = *std::move(every);
   return absl::OkStatus();
 }
 
@@ -336,10 +339,10 @@ absl::StatusOr<std::vector<v1::Transaction>> LocalStack::Transactions(
     v1::ListTransactionsRequest request) const {
   std::vector<v1::Transaction> out;
   request.set_page_size(1000);
-  for (int shard = 0; shard < client_->shard_count(); ++shard) {
+  for (int shard = 0; shard < every_shard_->shard_count(); ++shard) {
     request.clear_page_token();
     do {
-      auto page = client_->ListTransactions(request, shard);
+      auto page = every_shard_->ListTransactions(request, shard);
       if (!page.ok()) return page.status();
       out.insert(out.end(), page->transactions().begin(), page->transactions().end());
       request.set_page_token(page->next_page_token());

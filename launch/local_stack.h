@@ -86,7 +86,8 @@ class LocalStack final {
   // The coordinator's grpc.health.v1 answer is SERVING.
   bool CoordinatorServing() const;
 
-  // Every transaction the coordinator (every shard) lists for `request`, all pages followed.
+  // Every transaction the coordinator (every shard that runs, a retired one too) lists for
+  // `request`, all pages followed.
   absl::StatusOr<std::vector<v1::Transaction>> Transactions(
       v1::ListTransactionsRequest request) const;
   // The transactions not yet terminal (preparing, committing, aborting, compensating, needing
@@ -167,6 +168,8 @@ class LocalStack final {
   int notifier_metrics_port_ = 0;
   std::unique_ptr<Process> notifier_;
   std::unique_ptr<client::SettleClient> client_;
+  // Over every shard that runs, retired ones too (Transactions reads them all).
+  std::unique_ptr<client::SettleClient> every_shard_;
 };
 
 }  // namespace settle::launch
