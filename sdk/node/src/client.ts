@@ -38,6 +38,8 @@ export class PermissionDenied extends SettleError {}
 export class Unauthenticated extends SettleError {}
 export class Unavailable extends SettleError {}
 export class DeadlineExceeded extends SettleError {}
+/** The server stopped mid-call (a shard's restart); this client never cancels its own calls. */
+export class Cancelled extends SettleError {}
 
 const ERRORS: Partial<Record<status, typeof SettleError>> = {
   [status.INVALID_ARGUMENT]: InvalidArgument,
@@ -49,6 +51,7 @@ const ERRORS: Partial<Record<status, typeof SettleError>> = {
   [status.UNAUTHENTICATED]: Unauthenticated,
   [status.UNAVAILABLE]: Unavailable,
   [status.DEADLINE_EXCEEDED]: DeadlineExceeded,
+  [status.CANCELLED]: Cancelled,
 };
 
 /** The SettleError for a gRPC error. */
@@ -88,7 +91,7 @@ export interface ExecuteOptions {
   /** two_phase (default), tcc, saga or three_phase. */
   mode?: string;
   waitForAcks?: boolean;
-  /** Attempts on UNAVAILABLE / DEADLINE_EXCEEDED, the same key each time (default 5). */
+  /** Attempts on UNAVAILABLE / DEADLINE_EXCEEDED / CANCELLED, the same key each time (default 5). */
   attempts?: number;
   callTimeoutMs?: number;
   backoffMs?: number;
@@ -135,7 +138,8 @@ export class Client {
       fn.call(client, request, this.metadata, { deadline: Date.now() + timeoutMs }, (e: grpc.ServiceError | null, r: Res) => {
         if (!e) return resolve(r);
         let err = errorFrom(e);
-        if (this.coordinators.length > 1 && (err instanceof Unavailable || err instanceof DeadlineExceeded)) {
+        if (this.coordinators.length > 1 &&
+            (err instanceof Unavailable || err instanceof DeadlineExceeded || err instanceof Cancelled)) {
           // Only that shard's keys wait: say which.
           const Kind = err.constructor as typeof SettleError;
           err = new Kind(err.code, `shard s${shard} (${this.shards.endpoints[shard]}): ${err.details}`);
@@ -153,7 +157,7 @@ export class Client {
     }
   }
 
-  /** Runs one transaction to its outcome. UNAVAILABLE and DEADLINE_EXCEEDED are retried with
+  /** Runs one transaction to its outcome. UNAVAILABLE, DEADLINE_EXCEEDED and CANCELLED are retried with
    * the same key, which is safe: a repeat returns the first outcome. */
   async execute(branches: Step[], idempotencyKey: string, options: ExecuteOptions = {}): Promise<Result> {
     const mode = MODES[options.mode ?? "two_phase"];
@@ -184,7 +188,8 @@ export class Client {
           response: r,
         };
       } catch (e) {
-        if (!(e instanceof Unavailable || e instanceof DeadlineExceeded) || attempt >= attempts) throw e;
+        const retried = e instanceof Unavailable || e instanceof DeadlineExceeded || e instanceof Cancelled;
+        if (!retried || attempt >= attempts) throw e;
       }
       await new Promise((r) => setTimeout(r, delay)); // Client-side backoff between attempts.
       delay = Math.min(delay * 2, options.maxBackoffMs ?? 2000);

@@ -2,7 +2,7 @@
 // barrier in the service's PostgreSQL database) and start them as a caller (Client). See
 // sdk/node/README.md.
 
-export {AlreadyExists, Client, ClientOptions, DeadlineExceeded, errorFrom, ExecuteOptions, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted, Result, SettleError, Step, Unauthenticated, Unavailable,} from './client';
+export {AlreadyExists, Cancelled, Client, ClientOptions, DeadlineExceeded, errorFrom, ExecuteOptions, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted, Result, SettleError, Step, Unauthenticated, Unavailable,} from './client';
 export {StatusError} from './edge';
 export {Branch, Handler, IN_PROGRESS, Refuse} from './handler';
 export {Participant, ParticipantOptions, StartError} from './participant';

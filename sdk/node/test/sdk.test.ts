@@ -123,16 +123,19 @@ describe("shards", () => {
 describe("client", () => {
   const points = [{ participant: "points", payload: Buffer.from("{}") }];
 
-  it("retries UNAVAILABLE with the same key", async () => {
-    const f = await fakeCoordinator(2);
-    try {
-      const r = await f.client.execute(points, "order-9", { backoffMs: 10 });
-      assert.ok(r.committed && r.replayed);
-      assert.deepEqual(f.keys, ["order-9", "order-9", "order-9"]);
-    } finally {
-      f.done();
-    }
-  });
+  // CANCELLED: a shard that stops with the call just accepted.
+  for (const code of [status.UNAVAILABLE, status.CANCELLED]) {
+    it(`retries ${status[code]} with the same key`, async () => {
+      const f = await fakeCoordinator(2, code);
+      try {
+        const r = await f.client.execute(points, "order-9", { backoffMs: 10 });
+        assert.ok(r.committed && r.replayed);
+        assert.deepEqual(f.keys, ["order-9", "order-9", "order-9"]);
+      } finally {
+        f.done();
+      }
+    });
+  }
 
   it("ends its retries with the status named", async () => {
     const f = await fakeCoordinator(10);

@@ -37,6 +37,7 @@ class PermissionDenied(SettleError): pass  # noqa: E701 This identity's role may
 class Unauthenticated(SettleError): pass  # noqa: E701 No or an unknown identity.
 class Unavailable(SettleError): pass  # noqa: E701 Not reached (after the retries, for execute).
 class DeadlineExceeded(SettleError): pass  # noqa: E701 No answer in time.
+class Cancelled(SettleError): pass  # noqa: E701 The server stopped mid-call (a shard's restart).
 
 
 _ERRORS = {
@@ -49,6 +50,7 @@ _ERRORS = {
     grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    grpc.StatusCode.CANCELLED: Cancelled,
 }
 
 
@@ -119,7 +121,8 @@ class Client:
             return method(request, timeout=timeout, metadata=self._metadata)
         except grpc.RpcError as e:
             err = error_from(e)
-            if len(self._channels) > 1 and isinstance(err, (Unavailable, DeadlineExceeded)):
+            if len(self._channels) > 1 and isinstance(err, (Unavailable, DeadlineExceeded,
+                                                            Cancelled)):
                 # Only that shard's keys wait: say which.
                 err = type(err)(err.code, "shard s%d (%s): %s"
                                 % (shard, self._shards.endpoints[shard], err.message))
@@ -136,8 +139,9 @@ class Client:
                 max_backoff=2.0):
         """Runs one transaction to its outcome and returns a Result (an abort is a Result, not an
         error). `branches`: Step values; `timeout`: seconds the prepare phase may take; `mode`:
-        two_phase, tcc, saga or three_phase. UNAVAILABLE and DEADLINE_EXCEEDED are retried with
-        the same key, which is safe: a repeat returns the first outcome."""
+        two_phase, tcc, saga or three_phase. UNAVAILABLE, DEADLINE_EXCEEDED and CANCELLED (a
+        shard stopped mid-call; this client never cancels its own) are retried with the same
+        key, which is safe: a repeat returns the first outcome."""
         if mode not in MODES:
             raise InvalidArgument(grpc.StatusCode.INVALID_ARGUMENT,
                                   "mode %r is not one of %s" % (mode, ", ".join(MODES)))
@@ -153,7 +157,7 @@ class Client:
             try:
                 return Result(self._call(shard, self._coordinators[shard].Execute, request,
                                          call_timeout))
-            except (Unavailable, DeadlineExceeded):
+            except (Unavailable, DeadlineExceeded, Cancelled):
                 if attempt == attempts:
                     raise
             time.sleep(delay)  # Client-side backoff between attempts of one key.

@@ -116,13 +116,15 @@ class ClientTest(unittest.TestCase):
         self.addCleanup(client.close)
         return client
 
-    def test_unavailable_is_retried_with_the_same_key(self):
-        fake = FakeCoordinator(fail=2)
-        result = self.serve(fake).execute([settle.Step("points", b"{}")], "order-9",
-                                          backoff=0.01)
-        self.assertTrue(result.committed)
-        self.assertTrue(result.replayed)
-        self.assertEqual(fake.keys, ["order-9"] * 3)
+    def test_unavailable_and_cancelled_are_retried_with_the_same_key(self):
+        # CANCELLED: a shard that stops with the call just accepted.
+        for code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+            fake = FakeCoordinator(fail=2, code=code)
+            result = self.serve(fake).execute([settle.Step("points", b"{}")], "order-9",
+                                              backoff=0.01)
+            self.assertTrue(result.committed, code)
+            self.assertTrue(result.replayed, code)
+            self.assertEqual(fake.keys, ["order-9"] * 3, code)
 
     def test_retries_end_with_the_status_named(self):
         fake = FakeCoordinator(fail=10)
