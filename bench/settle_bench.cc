@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "bench/drivers.h"
@@ -62,7 +63,8 @@ ABSL_FLAG(std::string, coordinator_flags, "",
           "with --local: more flags for settle-coordinator, space-separated (for example "
           "--at_rest_keys=/keys/k1.key to measure encryption at rest)");
 ABSL_FLAG(std::string, metrics, "",
-          "coordinator's metrics host:port (for the group-commit figure)");
+          "coordinator's metrics host:port, or every shard's, comma-separated (for the "
+          "group-commit figure)");
 ABSL_FLAG(std::string, participants, "",
           "balance=H:P,ledger=H:P,notification=H:P (for --baseline without --local)");
 ABSL_FLAG(bool, baseline, false, "also run the bare fan-out of the same work, without coordinator");
@@ -228,7 +230,11 @@ int main(int argc, char** argv) {
       }
     }
     coordinator = stack->coordinator_endpoints();
-    metrics = stack->coordinator_metrics_endpoint();
+    std::vector<std::string> every_shard;
+    for (int i = 0; i < std::max(1, stack->shard_count()); ++i) {
+      every_shard.push_back(stack->coordinator_metrics_endpoint(i));
+    }
+    metrics = absl::StrJoin(every_shard, ",");
     for (const char* kind : {"balance", "ledger", "notification"}) {
       participants[kind] = stack->participant_endpoint(kind);
     }
@@ -343,12 +349,19 @@ int main(int argc, char** argv) {
         opts.label = "baseline " + step.label + of;
         t.baseline = run(*baseline_driver);
       }
-      const std::string before =
-          metrics.empty() ? "" : settle::launch::HttpGet(metrics, "/metrics");
+      // Every shard's series at once: the sums below add them up.
+      auto scrape = [&metrics] {
+        std::string all;
+        for (absl::string_view m : absl::StrSplit(metrics, ',', absl::SkipEmpty())) {
+          absl::StrAppend(&all, settle::launch::HttpGet(std::string(m), "/metrics"));
+        }
+        return all;
+      };
+      const std::string before = scrape();
       opts.label = "settle " + step.label + of;
       t.settle = run(*settle_driver);
       if (!before.empty()) {
-        const std::string after = settle::launch::HttpGet(metrics, "/metrics");
+        const std::string after = scrape();
         const double syncs = settle::launch::MetricSum(after, "settle_log_sync_group_size_count") -
                              settle::launch::MetricSum(before, "settle_log_sync_group_size_count");
         // Committed transactions force one record each; aborts force none.
