@@ -41,7 +41,7 @@ FROM debian:bookworm-slim
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       libgrpc++1.51 libgrpc29 libprotobuf32 librocksdb7.8 libprometheus-cpp-pull1.0 \
       libprometheus-cpp-core1.0 libabsl20220623 libtcmalloc-minimal4 librabbitmq4 librdkafka1 libssl3 libcurl4 \
-      libpq5 libnats3.4 \
+      libpq5 libnats3.4 libcpp-httplib0.11 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /data --create-home settle
 COPY --from=builder /build/settle-coordinator /build/settle-participant /build/settle-notifier \

@@ -57,13 +57,10 @@ std::shared_ptr<FileWatcherCertificateProvider> Provider(const TlsOptions& o) {
 }
 
 // Runs the access check for every call, before its handler: the identity from the bearer token
-// or the client certificate, the role from the roles file. The files are read again every
-// reload interval; a file that no longer parses keeps the last good policy (and says so).
+// or the client certificate, the role from the roles file (AccessChecker).
 class AccessProcessor final : public grpc::AuthMetadataProcessor {
  public:
-  AccessProcessor(const TlsOptions& o, AccessPolicy policy)
-      : options_(o), policy_(std::make_shared<const AccessPolicy>(std::move(policy))),
-        loaded_(absl::Now()) {}
+  explicit AccessProcessor(const TlsOptions& o) : checker_(o) {}
 
   // Cheap and non-blocking: gRPC then runs it on the call's own thread.
   bool IsBlocking() const override { return false; }
@@ -86,11 +83,8 @@ class AccessProcessor final : public grpc::AuthMetadataProcessor {
         names.emplace_back(v.data(), v.size());
       }
     }
-    const AccessDecision d = Current()->Decide(method, authorization, names);
+    const AccessDecision d = checker_.Decide(method, authorization, names);
     if (!d.status.ok()) {
-      Log(LogLevel::kWarning, "call refused",
-          {{"method", Echo(method)}, {"identity", Echo(d.identity)},
-           {"error", std::string(d.status.message())}});
       return grpc::Status(static_cast<grpc::StatusCode>(d.status.code()),
                           std::string(d.status.message()));
     }
@@ -99,28 +93,43 @@ class AccessProcessor final : public grpc::AuthMetadataProcessor {
   }
 
  private:
-  std::shared_ptr<const AccessPolicy> Current() {
-    absl::MutexLock lock(&mu_);
-    if (absl::Now() - loaded_ >= options_.reload_interval) {
-      loaded_ = absl::Now();
-      auto fresh = AccessPolicy::Load(options_.roles_file, options_.tokens_file);
-      if (fresh.ok()) {
-        policy_ = std::make_shared<const AccessPolicy>(*std::move(fresh));
-      } else {
-        Log(LogLevel::kError, "roles or tokens file not reloaded; the last good one stays",
-            {{"error", std::string(fresh.status().message())}});
-      }
-    }
-    return policy_;
-  }
-
-  const TlsOptions options_;
-  absl::Mutex mu_;
-  std::shared_ptr<const AccessPolicy> policy_ ABSL_GUARDED_BY(mu_);
-  absl::Time loaded_ ABSL_GUARDED_BY(mu_);
+  AccessChecker checker_;
 };
 
 }  // namespace
+
+AccessChecker::AccessChecker(const TlsOptions& o) : options_(o), loaded_(absl::Now()) {
+  // Validated at start; a file changed since then refuses every call until it parses again.
+  auto policy = AccessPolicy::Load(o.roles_file, o.tokens_file);
+  policy_ = std::make_shared<const AccessPolicy>(policy.ok() ? *std::move(policy) : AccessPolicy());
+}
+
+std::shared_ptr<const AccessPolicy> AccessChecker::Current() {
+  absl::MutexLock lock(&mu_);
+  if (absl::Now() - loaded_ >= options_.reload_interval) {
+    loaded_ = absl::Now();
+    auto fresh = AccessPolicy::Load(options_.roles_file, options_.tokens_file);
+    if (fresh.ok()) {
+      policy_ = std::make_shared<const AccessPolicy>(*std::move(fresh));
+    } else {
+      Log(LogLevel::kError, "roles or tokens file not reloaded; the last good one stays",
+          {{"error", std::string(fresh.status().message())}});
+    }
+  }
+  return policy_;
+}
+
+AccessDecision AccessChecker::Decide(absl::string_view method, absl::string_view authorization,
+                                     const std::vector<std::string>& cert_names) {
+  AccessDecision d = Current()->Decide(method, authorization, cert_names);
+  if (!d.status.ok()) {
+    Log(LogLevel::kWarning, "call refused",
+        {{"method", Echo(method)},
+         {"identity", Echo(d.identity)},
+         {"error", std::string(d.status.message())}});
+  }
+  return d;
+}
 
 absl::Status ValidateTlsOptions(const TlsOptions& o) {
   if (o.cert_file.empty() != o.key_file.empty()) {
@@ -183,10 +192,7 @@ std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const TlsOptions& o) 
                                     : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
   auto credentials = grpc::experimental::TlsServerCredentials(options);
   if (!o.roles_file.empty()) {
-    // Validated at start; a file changed since then refuses every call until it parses again.
-    auto policy = AccessPolicy::Load(o.roles_file, o.tokens_file);
-    credentials->SetAuthMetadataProcessor(std::make_shared<AccessProcessor>(
-        o, policy.ok() ? *std::move(policy) : AccessPolicy()));
+    credentials->SetAuthMetadataProcessor(std::make_shared<AccessProcessor>(o));
   }
   return credentials;
 }
@@ -208,9 +214,25 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const TlsOptions& o
 
 std::string CallerIdentity(const grpc::ServerContextBase& context) {
   const auto auth = context.auth_context();
-  if (auth == nullptr) return "";
-  const auto values = auth->FindPropertyValues(kIdentityProperty);
-  return values.empty() ? "" : std::string(values.front().data(), values.front().size());
+  if (auth != nullptr) {
+    const auto values = auth->FindPropertyValues(kIdentityProperty);
+    if (!values.empty()) return std::string(values.front().data(), values.front().size());
+  }
+  // The HTTP port's calls come in process, with the identity it checked and the secret.
+  const auto& metadata = context.client_metadata();
+  auto secret = metadata.find(kForwardedSecretHeader);
+  auto identity = metadata.find(kForwardedIdentityHeader);
+  if (secret != metadata.end() && identity != metadata.end() &&
+      crypto::ConstantTimeEquals(absl::string_view(secret->second.data(), secret->second.size()),
+                                 ForwardingSecret())) {
+    return std::string(identity->second.data(), identity->second.size());
+  }
+  return "";
+}
+
+const std::string& ForwardingSecret() {
+  static const auto* secret = new std::string(crypto::RandomHex(32));
+  return *secret;
 }
 
 }  // namespace settle

@@ -9,10 +9,14 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/access.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_context.h"
@@ -63,8 +67,34 @@ std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const TlsOptions& opt
 // servers that ask, and the bearer token, if any, with every call), plaintext otherwise.
 std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const TlsOptions& options);
 
+// The access check of one server (common/access.h) with its roles and tokens files read again
+// every `reload_interval`; a file that no longer parses keeps the last good policy (and says
+// so). gRPC servers run it for every call; the HTTP port (server/http/) runs the same one.
+// Refusals are logged. Thread-safe.
+class AccessChecker final {
+ public:
+  explicit AccessChecker(const TlsOptions& options);  // options.roles_file is set.
+  AccessDecision Decide(absl::string_view method, absl::string_view authorization,
+                        const std::vector<std::string>& cert_names);
+
+ private:
+  std::shared_ptr<const AccessPolicy> Current();
+
+  const TlsOptions options_;
+  absl::Mutex mu_;
+  std::shared_ptr<const AccessPolicy> policy_ ABSL_GUARDED_BY(mu_);
+  absl::Time loaded_ ABSL_GUARDED_BY(mu_);
+};
+
+// A call the HTTP port makes in process on the gRPC server carries the identity it checked in
+// these headers, with this process's secret (random, made at start, never leaves the process);
+// CallerIdentity believes the identity only with the secret, so no network caller can pass one.
+inline constexpr char kForwardedIdentityHeader[] = "settle-forwarded-identity";
+inline constexpr char kForwardedSecretHeader[] = "settle-forwarded-secret";
+const std::string& ForwardingSecret();
+
 // The identity a server's access check accepted for this call (a certificate name or a token's
-// identity); "" when the server checks no roles. For the audit trail.
+// identity, or the HTTP port's); "" when the server checks no roles. For the audit trail.
 std::string CallerIdentity(const grpc::ServerContextBase& context);
 
 }  // namespace settle

@@ -12,8 +12,37 @@
 #include "openssl/hmac.h"
 #include "openssl/rand.h"
 #include "openssl/sha.h"
+#include "openssl/ssl.h"
+#include "openssl/x509v3.h"
 
 namespace settle::crypto {
+
+std::vector<std::string> PeerCertificateNames(const ssl_st* ssl) {
+  std::vector<std::string> names;
+  if (ssl == nullptr) return names;
+  std::unique_ptr<X509, decltype(&X509_free)> cert(SSL_get1_peer_certificate(ssl), X509_free);
+  if (cert == nullptr) return names;
+  using Names = STACK_OF(GENERAL_NAME);
+  std::unique_ptr<Names, void (*)(Names*)> sans(
+      static_cast<Names*>(X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr)),
+      [](Names* n) { GENERAL_NAMES_free(n); });
+  for (int i = 0; sans != nullptr && i < sk_GENERAL_NAME_num(sans.get()); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(sans.get(), i);
+    if (n->type == GEN_DNS || n->type == GEN_URI || n->type == GEN_EMAIL) {
+      const ASN1_IA5STRING* v = n->d.ia5;
+      names.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(v)),
+                         static_cast<size_t>(ASN1_STRING_length(v)));
+    }
+  }
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+  if (bio != nullptr &&
+      X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert.get()), 0, XN_FLAG_RFC2253) >= 0) {
+    char* data = nullptr;
+    const long len = BIO_get_mem_data(bio.get(), &data);
+    if (len > 0) names.emplace_back(data, static_cast<size_t>(len));
+  }
+  return names;
+}
 
 std::string HmacSha256Hex(absl::string_view key, absl::string_view data) {
   unsigned char mac[EVP_MAX_MD_SIZE];
@@ -109,6 +138,13 @@ absl::StatusOr<std::string> OpenAes256Gcm(absl::string_view key, absl::string_vi
     return absl::DataLossError("a sealed record's tag does not verify (another key, or damaged)");
   }
   return plain;
+}
+
+std::string RandomHex(int n) {
+  std::string bytes(static_cast<size_t>(n), '\0');
+  SETTLE_CHECK(RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), n) == 1)
+      << "no random bytes";
+  return absl::BytesToHexString(bytes);
 }
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {

@@ -5,11 +5,19 @@
 // Pure functions, thread-safe.
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
+struct ssl_st;  // OpenSSL's SSL, as the HTTP server (cpp-httplib) holds it.
+
 namespace settle::crypto {
+
+// The names the peer's verified certificate gives its holder, as gRPC names them for the
+// roles file (common/access.h): each DNS, URI and email SAN as written, then the subject in
+// RFC 2253 form ("CN=Ops Team,O=Example"). Empty without a certificate.
+std::vector<std::string> PeerCertificateNames(const ssl_st* ssl);
 
 // HMAC-SHA256 of `data` under `key`, as 64 lowercase hex digits.
 std::string HmacSha256Hex(absl::string_view key, absl::string_view data);
@@ -28,6 +36,9 @@ std::string SealAes256Gcm(absl::string_view key, absl::string_view plaintext,
 absl::StatusOr<std::string> OpenAes256Gcm(absl::string_view key, absl::string_view sealed,
                                           absl::string_view aad);
 inline constexpr size_t kAes256KeyBytes = 32;
+
+// `n` bytes from the OS's random source, as 2n lowercase hex digits.
+std::string RandomHex(int n);
 
 // Compares two strings in time that depends only on their length (a signature check that does
 // not leak how many leading bytes matched).

@@ -96,6 +96,10 @@ std::string LocalStack::coordinator_metrics_endpoint(int shard) const {
   return absl::StrCat("127.0.0.1:", coordinator_metrics_ports_[shard]);
 }
 
+std::string LocalStack::coordinator_http_endpoint(int shard) const {
+  return absl::StrCat("127.0.0.1:", coordinator_http_ports_[shard]);
+}
+
 std::string LocalStack::participant_endpoint(const std::string& kind) const {
   return absl::StrCat("127.0.0.1:", participant_ports_.at(kind));
 }
@@ -150,7 +154,7 @@ absl::Status LocalStack::StartShard(int index, const std::vector<std::string>& e
   port_slot = port;
   std::ifstream ports(port_file);
   int grpc_port = 0;
-  ports >> grpc_port >> coordinator_metrics_ports_[index];
+  ports >> grpc_port >> coordinator_metrics_ports_[index] >> coordinator_http_ports_[index];
   auto client = client::SettleClient::ConnectShards(coordinator_endpoints(), tls_);
   if (!client.ok()) return client.status();
   client_ = *std::move(client);

@@ -78,6 +78,8 @@ class LocalStack final {
   static std::string DeadEndpoint();
   // host:port of the coordinator's Prometheus endpoint.
   std::string coordinator_metrics_endpoint(int shard = 0) const;
+  // host:port of its HTTP/JSON port, when started with --http_listen (else port 0).
+  std::string coordinator_http_endpoint(int shard = 0) const;
   std::string participant_endpoint(const std::string& kind) const;
   std::string participant_metrics_endpoint(const std::string& kind) const;
   const client::SettleClient& client() const { return *client_; }
@@ -158,6 +160,7 @@ class LocalStack final {
   // Read by load threads (coordinator_endpoint) while a test restarts a coordinator.
   std::array<std::atomic<int>, kMaxShards> coordinator_ports_{};
   std::array<int, kMaxShards> coordinator_metrics_ports_{};
+  std::array<int, kMaxShards> coordinator_http_ports_{};
   std::map<std::string, std::string> kinds_;  // Participant name -> reference kind.
   std::map<std::string, std::string> registered_at_;  // Name -> endpoint, when not its port.
   std::map<std::string, int> participant_ports_;

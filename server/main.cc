@@ -22,6 +22,7 @@
 #include "messaging/amqp_flags.h"
 #include "prometheus/registry.h"
 #include "server/engine/coordinator.h"
+#include "server/http/http_gateway.h"
 #include "server/service/coordinator_service.h"
 #include "server/service/decision_service.h"
 #include "server/service/participant_channels.h"
@@ -34,6 +35,9 @@
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
           "gRPC listen address (host:port; port 0 picks one)");
+ABSL_FLAG(std::string, http_listen, "",
+          "host:port of the HTTP/JSON port (README, \"HTTP/JSON API\"); off when empty. Anything "
+          "but loopback needs TLS and --auth_roles");
 ABSL_FLAG(std::string, data_dir, "settle-data/coordinator", "folder of the decision log (RocksDB)");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
           "Prometheus /metrics listen address; empty disables it");
@@ -299,6 +303,19 @@ int main(int argc, char** argv) {
     Die(absl::UnavailableError(absl::StrCat("cannot listen on ", absl::GetFlag(FLAGS_listen))),
         "cannot start the gRPC server");
   }
+  // The HTTP/JSON port calls this server in process, under the same checks.
+  std::unique_ptr<settle::http::HttpGateway> http;
+  if (const std::string listen = absl::GetFlag(FLAGS_http_listen); !listen.empty()) {
+    settle::http::HttpGatewayOptions http_options;
+    http_options.listen = listen;
+    http_options.tls = *tls;
+    http_options.max_body_bytes = static_cast<size_t>(max_message_bytes);
+    http_options.services = {"settle.v1.Coordinator", "settle.v1.Registry",
+                             "settle.v1.DecisionService"};
+    auto started = settle::http::HttpGateway::Start(std::move(http_options), *server);
+    if (!started.ok()) Die(started.status(), "cannot start the HTTP port");
+    http = *std::move(started);
+  }
   // Serving GetDecision from here on; NOT_SERVING (and Execute refused) until recovery is done.
   server->GetHealthCheckService()->SetServingStatus(false);
   health.store(server->GetHealthCheckService());
@@ -309,10 +326,12 @@ int main(int argc, char** argv) {
   }
   recovered.store(true);
   server->GetHealthCheckService()->SetServingStatus(log_ok.load());
-  settle::WritePortFile(absl::GetFlag(FLAGS_port_file), {port, metrics_port});
+  settle::WritePortFile(absl::GetFlag(FLAGS_port_file),
+                        {port, metrics_port, http != nullptr ? http->port() : 0});
   g_crash_point_armed.store(true);
   settle::Log(settle::LogLevel::kInfo, "serving",
               {{"grpc_port", absl::StrCat(port)},
+               {"http_port", absl::StrCat(http != nullptr ? http->port() : 0)},
                {"metrics_port", absl::StrCat(metrics_port)},
                {"data_dir", data_dir}});
 
@@ -320,6 +339,7 @@ int main(int argc, char** argv) {
 
   settle::Log(settle::LogLevel::kInfo, "shutting down", {{"signal", absl::StrCat(sig)}});
   server->GetHealthCheckService()->SetServingStatus(false);
+  if (http != nullptr) http->Stop();  // Its requests call the gRPC server.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   {
     absl::MutexLock lock(&gauge_mu);

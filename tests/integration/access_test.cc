@@ -10,14 +10,18 @@
 #include <map>
 #include <set>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/credentials.h"
 #include "common/crypto.h"
 #include "google/protobuf/descriptor.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "launch/local_stack.h"
 #include "launch/test_pki.h"
 #include "settle/v1/reference.pb.h"
+#include "tests/testing/http_client.h"
 #include "tests/testing/raw_call.h"
 
 namespace settle {
@@ -108,9 +112,10 @@ class AccessTest : public ::testing::Test {
   }
 
   // The coordinator and the three transfer participants, each calling with its own token.
-  void StartStack() {
+  void StartStack(std::vector<std::string> coordinator_flags = {}) {
     stack_.EnableTls(As("harness"), ServerFlags(/*client_auth=*/false));
-    ASSERT_TRUE(stack_.StartCoordinator({"--call_token_file=" + Path("settle.token")}).ok());
+    coordinator_flags.push_back("--call_token_file=" + Path("settle.token"));
+    ASSERT_TRUE(stack_.StartCoordinator(coordinator_flags).ok());
     for (const char* name : {"balance", "ledger", "notification"}) {
       ASSERT_TRUE(
           stack_.StartParticipant(name, {"--call_token_file=" + Path("balance-svc.token")}).ok());
@@ -123,6 +128,19 @@ class AccessTest : public ::testing::Test {
                            const TlsOptions& tls) {
     grpc::GenericStub stub(grpc::CreateChannel(target, ChannelCredentials(tls)));
     return testing::RawCall(stub, "/" + method, "", absl::Seconds(10));
+  }
+
+  // A request to the coordinator's HTTP port over TLS, with `identity`'s token ("" : none).
+  testing::HttpRequest Https(const std::string& path, const std::string& body,
+                             const std::string& identity, const CertFiles& cert = {}) const {
+    testing::HttpRequest r;
+    r.path = path;
+    r.body = body;
+    if (!identity.empty()) r.token = "token-of-" + identity + "-" + std::to_string(::getpid());
+    r.ca_file = ca_->ca_file();
+    r.cert_file = cert.cert;
+    r.key_file = cert.key;
+    return r;
   }
 
   launch::TempDir dir_;
@@ -272,6 +290,81 @@ TEST_F(AccessTest, OperatorCommandsAreAuditedWithWhoWhenAndWhy) {
   ASSERT_TRUE(stack_.StartCoordinator({"--call_token_file=" + Path("settle.token")}).ok());
   ops = client::SettleClient::Connect(stack_.coordinator_endpoint(), As("ops"));
   check(by_ops());
+}
+
+// The HTTP port (open to the network here: TLS and a roles file) runs the same access check on
+// the same table, and its operators' commands are audited under the identity it checked.
+TEST_F(AccessTest, TheHttpPortChecksTheSameTokensAndRolesAndAuditsWho) {
+  ASSERT_NO_FATAL_FAILURE(StartStack({"--http_listen=0.0.0.0:0"}));
+  ASSERT_TRUE(stack_.OpenAccount("alice", 1000).ok());
+  ASSERT_TRUE(stack_.OpenAccount("bob", 0).ok());
+  const std::string at = stack_.coordinator_http_endpoint();
+  const std::string list = "/settle.v1.Coordinator/ListTransactions";
+  EXPECT_EQ(testing::SendHttp(at, Https(list, "{}", "")).status, 401);
+  EXPECT_EQ(testing::SendHttp(at, Https(list, "{}", "nobody")).status, 403);
+  testing::HttpRequest plain = Https(list, "{}", "payment-api");
+  plain.ca_file.clear();
+  EXPECT_NE(testing::SendHttp(at, plain).status, 200) << "plaintext reached a TLS port";
+
+  std::string transfer;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(
+                  client::MakeTransfer("http-access-1", "alice", "bob", 250), &transfer)
+                  .ok());
+  testing::HttpAnswer a =
+      testing::SendHttp(at, Https("/settle.v1.Coordinator/Execute", transfer, "payment-api"));
+  ASSERT_EQ(a.status, 200) << a.body;
+  v1::ExecuteResponse paid;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(a.body, &paid).ok()) << a.body;
+  EXPECT_EQ(paid.outcome(), v1::OUTCOME_COMMITTED);
+  // The payment API may not abort, even its own payment.
+  const std::string abort_body =
+      absl::StrCat(R"({"txnId": ")", paid.txn_id(), R"(", "reason": "mine"})");
+  a = testing::SendHttp(
+      at, Https("/settle.v1.Coordinator/AbortTransaction", abort_body, "payment-api"));
+  EXPECT_EQ(a.status, 403) << a.body;
+  EXPECT_TRUE(absl::StrContains(a.body, "payment-api")) << a.body;
+
+  a = testing::SendHttp(at, Https("/settle.v1.Coordinator/AbortTransaction",
+                                  R"({"txnId": "s0-nope", "reason": "customer called"})", "ops"));
+  EXPECT_EQ(a.status, 404) << a.body;
+  a = testing::SendHttp(at, Https("/settle.v1.Coordinator/ListOperatorCommands", "{}", "ops"));
+  ASSERT_EQ(a.status, 200) << a.body;
+  v1::ListOperatorCommandsResponse audit;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(a.body, &audit).ok()) << a.body;
+  int aborts = 0;
+  for (const auto& c : audit.commands()) {
+    if (c.action() != "abort") continue;
+    ++aborts;
+    EXPECT_EQ(c.who(), "ops");
+    EXPECT_EQ(c.reason(), "customer called");
+    EXPECT_EQ(c.code(), static_cast<int>(grpc::StatusCode::NOT_FOUND));
+  }
+  EXPECT_EQ(aborts, 1) << a.body;
+}
+
+TEST_F(AccessTest, TheHttpPortNamesAClientCertificatesHolderAsGrpcDoes) {
+  auto ops = ca_->Issue("ops-cert", "DNS:ops.example");
+  ASSERT_TRUE(ops.ok()) << ops.status();
+  auto stranger = ca_->Issue("stranger", "DNS:stranger.example");
+  ASSERT_TRUE(stranger.ok()) << stranger.status();
+  auto batch = ca_->Issue("batch-payer", "DNS:unlisted.example");
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  stack_.EnableTls(As("harness"), ServerFlags(/*client_auth=*/true));
+  ASSERT_TRUE(stack_.StartCoordinator({"--http_listen=127.0.0.1:0"}).ok());
+  const std::string at = stack_.coordinator_http_endpoint();
+  const std::string audit = "/settle.v1.Coordinator/ListOperatorCommands";
+  const std::string execute = "/settle.v1.Coordinator/Execute";
+  EXPECT_EQ(testing::SendHttp(at, Https(audit, "{}", "", *ops)).status, 200);
+  testing::HttpAnswer a = testing::SendHttp(at, Https(execute, "{}", "", *ops));
+  EXPECT_EQ(a.status, 403) << a.body;
+  EXPECT_TRUE(absl::StrContains(a.body, "ops.example")) << a.body;
+  EXPECT_EQ(testing::SendHttp(at, Https(audit, "{}", "", *stranger)).status, 403);
+  // The subject ("CN=batch-payer") names the holder too: a caller, who reaches validation.
+  a = testing::SendHttp(at, Https(execute, "{}", "", *batch));
+  EXPECT_EQ(a.status, 400) << a.body;
+  EXPECT_TRUE(absl::StrContains(a.body, "idempotency_key")) << a.body;
+  // Without a certificate, no TLS connection at all.
+  EXPECT_EQ(testing::SendHttp(at, Https(audit, "{}", "ops")).status, 0);
 }
 
 }  // namespace

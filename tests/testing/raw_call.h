@@ -7,6 +7,7 @@
 #include <future>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -15,8 +16,10 @@ namespace settle::testing {
 
 // `method` is "/package.Service/Method"; `body` any bytes, even an empty message.
 inline grpc::Status RawCall(grpc::GenericStub& stub, const std::string& method,
-                            const std::string& body, absl::Duration timeout) {
+                            const std::string& body, absl::Duration timeout,
+                            const std::vector<std::pair<std::string, std::string>>& metadata = {}) {
   grpc::ClientContext ctx;
+  for (const auto& [k, v] : metadata) ctx.AddMetadata(k, v);
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   grpc::Slice slice(body);  // A default ByteBuffer would be no message at all.
   grpc::ByteBuffer request(&slice, 1), response;
