@@ -119,6 +119,9 @@ std::atomic<bool> g_crash_point_armed{false};
 
 int main(int argc, char** argv) {
   settle::BlockTerminationSignals();
+  // A caller that hangs up must not end the process: the HTTP port's TLS writes go through
+  // write(), which raises SIGPIPE on a closed connection (gRPC ignores it too, at its start).
+  std::signal(SIGPIPE, SIG_IGN);
   // Debian's abseil checks every lock for deadlock cycles at run time; with a mutex per
   // transaction that cost ~6% of the coordinator's CPU (perf). The tests keep the check on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);

@@ -4,7 +4,11 @@
 // authorized; every operator command is in the audit trail, with who, when and why, and stays
 // there across a kill -9.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <map>
@@ -365,6 +369,46 @@ TEST_F(AccessTest, TheHttpPortNamesAClientCertificatesHolderAsGrpcDoes) {
   EXPECT_TRUE(absl::StrContains(a.body, "idempotency_key")) << a.body;
   // Without a certificate, no TLS connection at all.
   EXPECT_EQ(testing::SendHttp(at, Https(audit, "{}", "ops")).status, 0);
+
+  // Callers that hang up before their answer: a participant that accepts connections and never
+  // answers holds each payment for its 1 s timeout, the callers give up after 0.2 s, and the
+  // coordinator's answers go to closed connections. Its writes fail and it goes on (OpenSSL
+  // writes through write(), where a SIGPIPE would end it).
+  const int blackhole = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(blackhole, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(blackhole, 64), 0);
+  ASSERT_EQ(getsockname(blackhole, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  a = testing::SendHttp(at, Https("/settle.v1.Registry/RegisterParticipant",
+                                  absl::StrCat(R"({"name": "blackhole", "endpoint": "127.0.0.1:)",
+                                               ntohs(addr.sin_port), R"("})"),
+                                  "", *ops));
+  ASSERT_EQ(a.status, 200) << a.body;
+  for (int i = 0; i < 5; ++i) {
+    testing::HttpRequest hasty =
+        Https(execute,
+              absl::StrCat(R"({"idempotencyKey": "hasty-)", i,
+                           R"(", "timeout": "1s", "branches": [{"participant": "blackhole"}]})"),
+              "", *batch);
+    hasty.read_timeout_ms = 200;
+    EXPECT_EQ(testing::SendHttp(at, hasty).status, 0) << "answered before the caller hung up";
+  }
+  ASSERT_TRUE(launch::WaitFor([&] {
+    v1::ListTransactionsResponse listed;
+    a = testing::SendHttp(
+        at, Https("/settle.v1.Coordinator/ListTransactions",
+                  R"({"states": ["TXN_STATE_ABORTING", "TXN_STATE_ABORTED"]})", "", *batch));
+    return a.status == 200 && google::protobuf::util::JsonStringToMessage(a.body, &listed).ok() &&
+           listed.transactions_size() == 5;
+  })) << "the hasty payments did not end (or the coordinator died): "
+      << a.body;
+  close(blackhole);
+  EXPECT_EQ(testing::SendHttp(at, Https(audit, "{}", "", *ops)).status, 200);
+  EXPECT_FALSE(stack_.coordinator().Wait(absl::ZeroDuration()).has_value())
+      << "the coordinator died";
 }
 
 }  // namespace

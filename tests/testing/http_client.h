@@ -20,6 +20,7 @@ struct HttpRequest {
   // HTTPS when ca_file is set: the server is verified against it; cert and key are the client
   // certificate, when given.
   std::string ca_file, cert_file, key_file;
+  int read_timeout_ms = 30000;  // The client hangs up after it.
 };
 
 struct HttpAnswer {
@@ -28,7 +29,8 @@ struct HttpAnswer {
   std::map<std::string, std::string> headers;
 };
 
-// `endpoint` is host:port.
+// `endpoint` is host:port. A connection the server closes is an answer of status 0, never a
+// SIGPIPE (this process ignores it from the first call on).
 HttpAnswer SendHttp(const std::string& endpoint, const HttpRequest& request);
 
 }  // namespace settle::testing
