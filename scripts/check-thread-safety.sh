@@ -19,9 +19,11 @@ if [ ${#srcs[@]} -eq 0 ]; then
 fi
 # libpq's headers live in a folder of their own (storage/postgres includes them).
 PQ_CFLAGS=$(pkg-config --cflags libpq)
+# cpp-httplib as the build sees it (with its OpenSSL support: server/http, the tests' client).
+HTTPLIB_CFLAGS=$(pkg-config --cflags cpp-httplib)
 # Two at a time: one clang per core.
 printf '%s\0' "${srcs[@]}" | xargs -0 -n 1 -P "$(nproc)" \
   clang++ -std=c++17 -fsyntax-only -Wthread-safety -Werror=thread-safety \
-    -Wno-unknown-warning-option -DSETTLE_BIN_DIR=\"\" -DSETTLE_SOURCE_DIR=\"\" -I. -I"$GEN" $PQ_CFLAGS \
+    -Wno-unknown-warning-option -DSETTLE_BIN_DIR=\"\" -DSETTLE_SOURCE_DIR=\"\" -I. -I"$GEN" $PQ_CFLAGS $HTTPLIB_CFLAGS \
   || { echo "check-thread-safety: FAILED (see the errors above)"; exit 1; }
 echo "check-thread-safety: ${#srcs[@]} files clean"
