@@ -35,9 +35,10 @@
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
           "gRPC listen address (host:port; port 0 picks one)");
-ABSL_FLAG(std::string, http_listen, "",
-          "host:port of the HTTP/JSON port (README, \"HTTP/JSON API\"); off when empty. Anything "
-          "but loopback needs TLS and --auth_roles");
+ABSL_FLAG(
+    std::string, http_listen, "",
+    "host:port of the HTTP/JSON port (README, \"The HTTP/JSON port\"); off when empty. Anything "
+    "but loopback needs TLS and --auth_roles");
 ABSL_FLAG(std::string, data_dir, "settle-data/coordinator", "folder of the decision log (RocksDB)");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
           "Prometheus /metrics listen address; empty disables it");
@@ -342,8 +343,9 @@ int main(int argc, char** argv) {
 
   settle::Log(settle::LogLevel::kInfo, "shutting down", {{"signal", absl::StrCat(sig)}});
   server->GetHealthCheckService()->SetServingStatus(false);
-  if (http != nullptr) http->Stop();  // Its requests call the gRPC server.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  // After the gRPC server: its shutdown ends the in-process calls the HTTP requests wait on.
+  if (http != nullptr) http->Stop();
   {
     absl::MutexLock lock(&gauge_mu);
     gauge_source = nullptr;
