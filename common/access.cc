@@ -24,9 +24,12 @@ const std::vector<Rule>& Rules() {
   static const auto* rules = new std::vector<Rule>{
       // Shards ask each other while the number of shards changes (only_if_known).
       {"/settle.v1.Coordinator/Execute", {kRoleCaller, kRoleCoordinator}},
-      {"/settle.v1.Coordinator/GetTransaction", {kRoleCaller, kRoleOperator}},
-      {"/settle.v1.Coordinator/ListTransactions", {kRoleCaller, kRoleOperator}},
-      {"/settle.v1.Coordinator/", {kRoleOperator}},  // Abort, retry, resolve, the audit trail.
+      {"/settle.v1.Coordinator/GetTransaction", {kRoleCaller, kRoleOperator, kRoleViewer}},
+      {"/settle.v1.Coordinator/ListTransactions", {kRoleCaller, kRoleOperator, kRoleViewer}},
+      {"/settle.v1.Coordinator/ListOperatorCommands", {kRoleOperator, kRoleViewer}},
+      {"/settle.v1.Coordinator/GetFigures", {kRoleOperator, kRoleViewer}},
+      {"/settle.v1.Coordinator/", {kRoleOperator}},  // Abort, retry, resolve, drain.
+      {"/settle.v1.Registry/ListParticipants", {kRoleOperator, kRoleViewer}},
       {"/settle.v1.Registry/", {kRoleOperator}},
       {"/settle.v1.DecisionService/", {kRoleParticipant}},
       // Three-phase peers ask each other; the coordinator asks too.
@@ -37,6 +40,7 @@ const std::vector<Rule>& Rules() {
       {"/settle.v1.LedgerAdmin/", {kRoleOperator}},
       {"/settle.v1.NotificationAdmin/", {kRoleOperator}},
       {"/settle.v1.GatewayAdmin/", {kRoleOperator}},
+      {"/settle.v1.NotifierAdmin/ListDeliveries", {kRoleOperator, kRoleViewer}},
       {"/settle.v1.NotifierAdmin/", {kRoleOperator}},
       {"/grpc.reflection.v1alpha.ServerReflection/", {kRoleOperator}},
   };
@@ -46,7 +50,7 @@ const std::vector<Rule>& Rules() {
 constexpr char kHealthPrefix[] = "/grpc.health.v1.Health/";
 
 bool KnownRole(absl::string_view r) {
-  return r == kRoleCaller || r == kRoleOperator || r == kRoleParticipant ||
+  return r == kRoleCaller || r == kRoleOperator || r == kRoleViewer || r == kRoleParticipant ||
          r == kRoleCoordinator;
 }
 
@@ -111,9 +115,9 @@ absl::StatusOr<AccessPolicy> AccessPolicy::Parse(absl::string_view roles_text,
     }
     for (absl::string_view role : absl::StrSplit(roles, ',')) {
       if (!KnownRole(role)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "roles line ", n, ": unknown role ", Echo(role),
-            " (caller, operator, participant or coordinator)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("roles line ", n, ": unknown role ", Echo(role),
+                         " (caller, operator, viewer, participant or coordinator)"));
       }
       policy.roles_[std::string(identity)].insert(std::string(role));
     }

@@ -31,6 +31,9 @@ namespace settle {
 // The roles a method may be called with. Names, so that the files read plainly.
 inline constexpr char kRoleCaller[] = "caller";          // Payment APIs: run and read payments.
 inline constexpr char kRoleOperator[] = "operator";      // People and tools that run Settle.
+// Operators who only look (the console's read-only users): transactions, the audit trail,
+// participants, figures and deliveries; no command.
+inline constexpr char kRoleViewer[] = "viewer";
 inline constexpr char kRoleParticipant[] = "participant";  // Branch services (GetDecision).
 // Settle calling its participants, and a shard asking another while the number of shards
 // changes.

@@ -164,6 +164,13 @@ class Coordinator final {
   // Sets the gauges (in flight, in doubt, stuck, needing attention, participant health) from
   // the state now. Called before each scrape, so they never lag. Thread-safe.
   void RefreshGauges() { housekeeping_.UpdateGauges(); }
+  // The console's figures: the last minutes of Execute, up to now (empty without metrics),
+  // and the active transactions now. Thread-safe.
+  struct Figures {
+    std::vector<FigureInterval> intervals;
+    Housekeeping::Counts now;
+  };
+  Figures GetFigures() const { return {housekeeping_.Figures(), housekeeping_.CountActive()}; }
 
  private:
   // The request's own form: key, branches, timeout, mode's steps, payload sizes, names.

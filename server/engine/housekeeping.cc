@@ -26,11 +26,31 @@ Housekeeping::Housekeeping(HousekeepingOptions options, storage::DecisionLog& lo
       ids_(ids),
       scheduler_(scheduler),
       clock_(clock),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      figures_(options_.figure_span) {}
 
 void Housekeeping::Start() {
   ScheduleRetention(options_.retention_sweep_interval);
   ScheduleIdRenewal();
+  SampleFigures();
+  ScheduleFigures();
+}
+
+void Housekeeping::SampleFigures() {
+  if (metrics_ != nullptr) figures_.Record(clock_.Now(), metrics_->ExecuteTotalsNow());
+}
+
+std::vector<FigureInterval> Housekeeping::Figures() const {
+  if (metrics_ == nullptr) return {};
+  return figures_.Intervals(clock_.Now(), metrics_->ExecuteTotalsNow());
+}
+
+void Housekeeping::ScheduleFigures() {
+  scheduler_.RunAfter(options_.figure_interval, [this] {
+    if (stopped()) return;
+    SampleFigures();
+    ScheduleFigures();
+  });
 }
 
 void Housekeeping::ScheduleIdRenewal() {
@@ -48,17 +68,23 @@ void Housekeeping::ScheduleRetention(absl::Duration delay) {
   });
 }
 
-void Housekeeping::UpdateGauges() {
-  if (metrics_ == nullptr) return;
+Housekeeping::Counts Housekeeping::CountActive() const {
   const std::vector<TxnPtr> txns = active_.All();
   const absl::Time now = clock_.Now();
-  int in_doubt = 0, stuck = 0, parked = 0;
+  Counts c;
+  c.in_flight = static_cast<int64_t>(txns.size());
   for (const TxnPtr& t : txns) {
-    in_doubt += t->InDoubt() ? 1 : 0;
-    stuck += t->Stuck(now, options_.stuck_after) ? 1 : 0;
-    parked += t->NeedsAttention() ? 1 : 0;
+    c.in_doubt += t->InDoubt() ? 1 : 0;
+    c.stuck += t->Stuck(now, options_.stuck_after) ? 1 : 0;
+    c.needs_attention += t->NeedsAttention() ? 1 : 0;
   }
-  metrics_->SetGauges(txns.size(), in_doubt, stuck, parked);
+  return c;
+}
+
+void Housekeeping::UpdateGauges() {
+  if (metrics_ == nullptr) return;
+  const Counts c = CountActive();
+  metrics_->SetGauges(c.in_flight, c.in_doubt, c.stuck, c.needs_attention);
   for (const ParticipantEntry& p : registry_.List()) {
     metrics_->SetParticipantHealth(p.record.name(), p.health.consecutive_failures,
                                    p.health.circuit_open);

@@ -189,6 +189,28 @@ void Metrics::SetParticipantHealth(const std::string& participant, double consec
   participant_circuit_open_.Add({{"participant", participant}}).Set(circuit_open ? 1 : 0);
 }
 
+ExecuteTotals Metrics::ExecuteTotalsNow() const {
+  ExecuteTotals t;
+  for (const prometheus::MetricFamily& family : execute_seconds_.family().Collect()) {
+    for (const prometheus::ClientMetric& m : family.metric) {
+      std::string result;
+      for (const prometheus::ClientMetric::Label& l : m.label) {
+        if (l.name == "result") result = l.value;
+      }
+      const uint64_t count = m.histogram.sample_count;
+      (result == "committed" ? t.committed : result == "aborted" ? t.aborted : t.failed) += count;
+      if (t.cumulative.empty()) {
+        for (const auto& b : m.histogram.bucket) t.bounds.push_back(b.upper_bound);
+        t.cumulative.assign(m.histogram.bucket.size(), 0);
+      }
+      for (size_t i = 0; i < m.histogram.bucket.size() && i < t.cumulative.size(); ++i) {
+        t.cumulative[i] += m.histogram.bucket[i].cumulative_count;
+      }
+    }
+  }
+  return t;
+}
+
 void Metrics::SetGauges(double in_flight, double in_doubt, double stuck,
                         double needs_attention) {
   in_flight_.Set(in_flight);

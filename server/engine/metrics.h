@@ -14,6 +14,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "server/engine/figures.h"
 #include "server/engine/protocol.h"
 #include "storage/decision_log.h"
 
@@ -26,6 +27,7 @@ template <typename T>
 class ChildCache final {
  public:
   explicit ChildCache(prometheus::Family<T>& family) : family_(family) {}
+  prometheus::Family<T>& family() const { return family_; }
   // `key` names the label values; `labels()` builds them on a miss; `args` are Add's.
   template <typename MakeLabels, typename... Args>
   T& Get(const std::string& key, const MakeLabels& labels, const Args&... args)
@@ -66,6 +68,9 @@ class Metrics final {
   void SetGauges(double in_flight, double in_doubt, double stuck, double needs_attention);
   void SetParticipantHealth(const std::string& participant, double consecutive_failures,
                             bool circuit_open);
+
+  // Execute's totals so far, every result together (FigureHistory samples them).
+  ExecuteTotals ExecuteTotalsNow() const;
 
   const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
 

@@ -18,8 +18,11 @@ namespace {
 
 constexpr int kListMaxExamined = 10000;
 
-bool Matches(const ListParams& params, int64_t begin_after, const storage::TxnRecord& rec) {
+bool Matches(const ListParams& params, int64_t begin_after, const TxnSnapshot& snap) {
+  const storage::TxnRecord& rec = snap.record;
   if (rec.begin_micros() < begin_after) return false;
+  if (params.stuck_only && !snap.stuck) return false;
+  if (params.mode.has_value() && rec.mode() != *params.mode) return false;
   if (!params.states.empty() &&
       std::find(params.states.begin(), params.states.end(), rec.state()) == params.states.end()) {
     return false;
@@ -95,13 +98,14 @@ absl::StatusOr<ListResult> TxnQueries::List(const ListParams& params) const {
                              ? INT64_MAX
                              : absl::ToUnixMicros(params.begin_before);
   const absl::Time now = clock_.Now();
-  // Only non-terminal states asked for: the active set holds every match, and reading it alone
-  // costs the same whatever the size of the finished history.
-  const bool active_only =
+  // Only non-terminal states (or stuck ones) asked for: the active set holds every match, and
+  // reading it alone costs the same whatever the size of the finished history.
+  const bool only_unfinished_states =
       !params.states.empty() &&
       std::all_of(params.states.begin(), params.states.end(), [](storage::TxnStateRecord s) {
         return s != storage::TXN_COMMITTED && s != storage::TXN_ABORTED;
       });
+  const bool active_only = params.stuck_only || only_unfinished_states;
   ListResult result;
   bool past_end = false;
   int examined = 0;
@@ -119,7 +123,7 @@ absl::StatusOr<ListResult> TxnQueries::List(const ListParams& params) const {
         } else {
           snap.record = logged;
         }
-        if (Matches(params, after, snap.record)) {
+        if (Matches(params, after, snap)) {
           result.transactions.push_back(std::move(snap));
         }
         const int found = static_cast<int>(result.transactions.size());

@@ -1,6 +1,7 @@
 #ifndef SETTLE_SERVER_ENGINE_TXN_QUERIES_H_
 #define SETTLE_SERVER_ENGINE_TXN_QUERIES_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,8 @@ struct ListParams {
   absl::Time begin_after = absl::InfinitePast();
   absl::Time begin_before = absl::InfiniteFuture();
   std::string participant;
+  std::optional<storage::ModeRecord> mode;  // Unset: any.
+  bool stuck_only = false;
   int page_size = 100;
   std::string page_token;
 };

@@ -200,6 +200,12 @@ absl::StatusOr<engine::ListParams> ToListParams(const v1::ListTransactionsReques
     p.begin_before = *t;
   }
   p.participant = req.participant();
+  if (req.mode() != v1::MODE_UNSPECIFIED) {
+    auto mode = FromApiMode(req.mode());
+    if (!mode.ok()) return mode.status();
+    p.mode = engine::ModeToRecord(*mode);
+  }
+  p.stuck_only = req.stuck_only();
   p.page_size = req.page_size();
   p.page_token = req.page_token();
   return p;

@@ -180,4 +180,25 @@ grpc::ServerUnaryReactor* CoordinatorService::DrainShard(grpc::CallbackServerCon
                  });
 }
 
+grpc::ServerUnaryReactor* CoordinatorService::GetFigures(grpc::CallbackServerContext* context,
+                                                         const v1::GetFiguresRequest*,
+                                                         v1::GetFiguresResponse* response) {
+  const engine::Coordinator::Figures f = coordinator_.GetFigures();
+  for (const engine::FigureInterval& i : f.intervals) {
+    v1::FigureInterval* out = response->add_intervals();
+    ToProtoTime(i.start, out->mutable_start());
+    ToProtoTime(i.end, out->mutable_end());
+    out->set_committed(i.committed);
+    out->set_aborted(i.aborted);
+    out->set_failed(i.failed);
+    out->set_p50_ms(i.p50_ms);
+    out->set_p90_ms(i.p90_ms);
+    out->set_p99_ms(i.p99_ms);
+  }
+  response->set_in_flight(f.now.in_flight);
+  response->set_stuck(f.now.stuck);
+  response->set_needs_attention(f.now.needs_attention);
+  return FinishWith(context, absl::OkStatus());
+}
+
 }  // namespace settle

@@ -40,6 +40,9 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
   grpc::ServerUnaryReactor* DrainShard(grpc::CallbackServerContext* context,
                                        const v1::DrainShardRequest* request,
                                        v1::DrainShardResponse* response) override;
+  grpc::ServerUnaryReactor* GetFigures(grpc::CallbackServerContext* context,
+                                       const v1::GetFiguresRequest* request,
+                                       v1::GetFiguresResponse* response) override;
 
  private:
   engine::Coordinator& coordinator_;

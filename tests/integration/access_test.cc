@@ -17,7 +17,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/credentials.h"
-#include "common/crypto.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/create_channel.h"
@@ -39,16 +38,17 @@ using launch::TestPki;
 const std::map<std::string, std::set<std::string>>& Expected() {
   static const auto* table = new std::map<std::string, std::set<std::string>>{
       {"settle.v1.Coordinator/Execute", {"caller", "coordinator"}},
-      {"settle.v1.Coordinator/GetTransaction", {"caller", "operator"}},
-      {"settle.v1.Coordinator/ListTransactions", {"caller", "operator"}},
+      {"settle.v1.Coordinator/GetTransaction", {"caller", "operator", "viewer"}},
+      {"settle.v1.Coordinator/ListTransactions", {"caller", "operator", "viewer"}},
       {"settle.v1.Coordinator/AbortTransaction", {"operator"}},
       {"settle.v1.Coordinator/RetryTransaction", {"operator"}},
       {"settle.v1.Coordinator/ResolveTransaction", {"operator"}},
-      {"settle.v1.Coordinator/ListOperatorCommands", {"operator"}},
+      {"settle.v1.Coordinator/ListOperatorCommands", {"operator", "viewer"}},
       {"settle.v1.Coordinator/DrainShard", {"operator"}},
+      {"settle.v1.Coordinator/GetFigures", {"operator", "viewer"}},
       {"settle.v1.Registry/RegisterParticipant", {"operator"}},
       {"settle.v1.Registry/DeregisterParticipant", {"operator"}},
-      {"settle.v1.Registry/ListParticipants", {"operator"}},
+      {"settle.v1.Registry/ListParticipants", {"operator", "viewer"}},
       {"settle.v1.DecisionService/GetDecision", {"participant"}},
       {"settle.v1.Participant/Prepare", {"coordinator"}},
       {"settle.v1.Participant/Commit", {"coordinator"}},
@@ -69,8 +69,10 @@ const std::map<std::string, std::set<std::string>>& Expected() {
 // Identities with tokens, and their roles line ("" : a known token without any role).
 const std::map<std::string, std::string>& Identities() {
   static const auto* ids = new std::map<std::string, std::string>{
-      {"payment-api", "caller"},  {"ops", "operator"},           {"balance-svc", "participant"},
-      {"settle", "coordinator"},  {"harness", "caller,operator"}, {"nobody", ""},
+      {"payment-api", "caller"},      {"ops", "operator"},
+      {"balance-svc", "participant"}, {"settle", "coordinator"},
+      {"harness", "caller,operator"}, {"nobody", ""},
+      {"watcher", "viewer"},
   };
   return *ids;
 }
@@ -78,41 +80,22 @@ const std::map<std::string, std::string>& Identities() {
 class AccessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto ca = TestPki::Create(dir_.path(), "ca");
-    ASSERT_TRUE(ca.ok()) << ca.status();
-    ca_ = std::make_unique<TestPki>(*std::move(ca));
-    auto server = ca_->Issue("server", "IP:127.0.0.1");
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *server;
-    std::ofstream roles(Path("roles")), tokens(Path("tokens"));
-    roles << "# identity  roles\nops.example operator\nCN=batch-payer  caller\n";
-    for (const auto& [id, role] : Identities()) {
-      const std::string token = "token-of-" + id + "-" + std::to_string(::getpid());
-      std::ofstream(Path(id + ".token")) << token << "\n";
-      tokens << id << " " << crypto::Sha256Hex(token) << "\n";
-      if (!role.empty()) roles << id << "   " << role << "\n";
-    }
+    auto access = launch::TestAccess::Create(dir_.path(), Identities(),
+                                             "ops.example operator\nCN=batch-payer  caller\n");
+    ASSERT_TRUE(access.ok()) << access.status();
+    access_ = std::make_unique<launch::TestAccess>(*std::move(access));
+    ca_ = &access_->ca();
   }
 
   std::string Path(const std::string& name) const { return dir_.path() + "/" + name; }
 
   std::vector<std::string> ServerFlags(bool client_auth) const {
-    std::vector<std::string> flags = {"--tls_cert=" + server_.cert, "--tls_key=" + server_.key,
-                                      "--tls_ca=" + ca_->ca_file(),
-                                      "--auth_roles=" + Path("roles"),
-                                      "--auth_tokens=" + Path("tokens")};
-    if (client_auth) flags.push_back("--tls_client_auth");
-    return flags;
+    return access_->ServerFlags(client_auth);
   }
 
   // A client of `identity`'s token ("" : no token), with `cert` if given.
   TlsOptions As(const std::string& identity, const CertFiles& cert = {}) const {
-    TlsOptions o;
-    o.ca_file = ca_->ca_file();
-    if (!identity.empty()) o.call_token_file = Path(identity + ".token");
-    o.cert_file = cert.cert;
-    o.key_file = cert.key;
-    return o;
+    return access_->As(identity, cert);
   }
 
   // The coordinator and the three transfer participants, each calling with its own token.
@@ -140,7 +123,7 @@ class AccessTest : public ::testing::Test {
     testing::HttpRequest r;
     r.path = path;
     r.body = body;
-    if (!identity.empty()) r.token = "token-of-" + identity + "-" + std::to_string(::getpid());
+    if (!identity.empty()) r.token = access_->Token(identity);
     r.ca_file = ca_->ca_file();
     r.cert_file = cert.cert;
     r.key_file = cert.key;
@@ -148,8 +131,8 @@ class AccessTest : public ::testing::Test {
   }
 
   launch::TempDir dir_;
-  std::unique_ptr<TestPki> ca_;
-  CertFiles server_;
+  std::unique_ptr<launch::TestAccess> access_;
+  const TestPki* ca_ = nullptr;  // access_'s.
   launch::LocalStack stack_;
 };
 
@@ -187,7 +170,7 @@ TEST_F(AccessTest, EveryMethodAndEveryRoleAsTheTableSays) {
       }
     }
   }
-  EXPECT_EQ(calls, 6 * static_cast<int>(Expected().size()));
+  EXPECT_EQ(calls, static_cast<int>(Identities().size() * Expected().size()));
   // A token nobody was given, and a health check without any credential.
   std::ofstream(Path("forged.token")) << "forged\n";
   TlsOptions forged = As("");

@@ -378,6 +378,28 @@ TEST_F(CoordinatorTest, ListFiltersByStateAndParticipantAndPages) {
   EXPECT_EQ(paged, ids);
   p.page_size = 5000;
   EXPECT_EQ(coordinator_->List(p).status().code(), absl::StatusCode::kInvalidArgument);
+  p = ListParams();
+  p.mode = storage::MODE_RECORD_TWO_PHASE;
+  EXPECT_EQ(coordinator_->List(p)->transactions.size(), 5u);
+  p.mode = storage::MODE_RECORD_SAGA;
+  EXPECT_EQ(coordinator_->List(p)->transactions.size(), 0u);
+}
+
+TEST_F(CoordinatorTest, ListFindsTheStuckOnesOnly) {
+  options_.stuck_after = absl::Milliseconds(100);
+  Participant("balance");
+  Participant("ledger");
+  Start();
+  auto fine = Execute(Payment("fine", {"balance", "ledger"}));
+  ASSERT_TRUE(fine.ok() && fine->committed);
+  Participant("ledger")->FailCommits(-1, absl::UnavailableError("down"));
+  auto stuck = Execute(Payment("stuck", {"balance", "ledger"}));
+  ASSERT_TRUE(stuck.ok() && stuck->committed);
+  ListParams p;
+  p.stuck_only = true;
+  ASSERT_TRUE(Eventually([&] { return coordinator_->List(p)->transactions.size() == 1; }));
+  EXPECT_EQ(coordinator_->List(p)->transactions[0].record.txn_id(), stuck->txn_id);
+  EXPECT_TRUE(coordinator_->List(p)->transactions[0].stuck);
 }
 
 }  // namespace
