@@ -10,7 +10,9 @@ PKGS=(g++ cmake pkg-config ccache make
       librabbitmq-dev rabbitmq-server librdkafka-dev libnats-dev nats-server libssl-dev
       libcurl4-openssl-dev
       libcpp-httplib-dev openssl libpq-dev postgresql podman-compose
-      python3-grpcio python3-protobuf python3-psycopg2)
+      python3-grpcio python3-protobuf python3-psycopg2
+      # The console's browser test drives Debian's headless Chromium (tests/console/).
+      chromium)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 # The TypeScript SDK: Debian's Node.js and npm, unless a Node.js with npm is there already.

@@ -17,6 +17,7 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "httplib.h"
+#include "server/http/console_assets.h"
 
 namespace settle::http {
 namespace {
@@ -75,6 +76,34 @@ std::string ErrorBody(const absl::Status& s) {
 void Fail(httplib::Response& res, const absl::Status& s) {
   res.status = HttpStatusOf(s.code());
   res.set_content(ErrorBody(s), "application/json");
+}
+
+// The console's pages may run their own scripts and styles and call this port, nothing else:
+// no inline script, no other origin, no frame around them.
+constexpr char kConsolePolicy[] =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+const char* ContentTypeOf(absl::string_view name) {
+  if (absl::EndsWith(name, ".html")) return "text/html; charset=utf-8";
+  if (absl::EndsWith(name, ".js")) return "text/javascript; charset=utf-8";
+  if (absl::EndsWith(name, ".css")) return "text/css; charset=utf-8";
+  if (absl::EndsWith(name, ".svg")) return "image/svg+xml";
+  return "application/octet-stream";
+}
+
+// GET /console/<name>: one of the embedded files, under the console's policy.
+void ServeAsset(const std::string& name, httplib::Response& res) {
+  for (const ConsoleAsset& a : ConsoleAssets()) {
+    if (a.name != name) continue;
+    res.headers.erase("Content-Security-Policy");
+    res.set_header("Content-Security-Policy", kConsolePolicy);
+    res.set_header("X-Frame-Options", "DENY");
+    res.set_header("Referrer-Policy", "no-referrer");
+    res.set_content(std::string(a.body), ContentTypeOf(name));
+    return;
+  }
+  Fail(res, absl::NotFoundError(absl::StrCat("the console has no file ", Echo(name))));
 }
 
 // 127.0.0.1, any 127.x, ::1 or localhost.
@@ -239,6 +268,24 @@ absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(HttpGatewayOptio
   server.Post(
       R"(/([A-Za-z0-9_.]{1,100})/([A-Za-z0-9_]{1,100}))",
       [raw](const httplib::Request& req, httplib::Response& res) { raw->Handle(req, res); });
+  // The console: its files, and how this port authenticates (the page asks for a token only
+  // where one is needed; a browser presents its client certificate by itself).
+  const std::string auth = tls.roles_file.empty()     ? R"({"auth":"none"})"
+                           : !tls.tokens_file.empty() ? R"({"auth":"token"})"
+                                                      : R"({"auth":"certificate"})";
+  server.Get("/console/config.json", [auth](const httplib::Request&, httplib::Response& res) {
+    res.set_content(auth, "application/json");
+  });
+  server.Get(R"(/console/([A-Za-z0-9_-]{1,64}\.[a-z]{1,5}))",
+             [](const httplib::Request& req, httplib::Response& res) {
+               ServeAsset(req.matches[1].str(), res);
+             });
+  for (const char* to_console : {"/", "/console", "/console/"}) {
+    server.Get(to_console, [](const httplib::Request& req, httplib::Response& res) {
+      if (req.path == "/console/") return ServeAsset("index.html", res);
+      res.set_redirect("/console/");
+    });
+  }
   server.Get(R"(/([A-Za-z0-9_.]{1,100})/([A-Za-z0-9_]{1,100}))", [](const httplib::Request&,
                                                                     httplib::Response& res) {
     res.status = 405;

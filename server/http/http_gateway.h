@@ -10,6 +10,8 @@
 // server, so its validation, statuses and audit are the gRPC ones; this port adds only the
 // transport: TLS from the same files, the same access check (common/credentials.h
 // AccessChecker) on the same table, the caller's identity passed on for the audit.
+// GET /console/ serves the operator's console (console/, embedded in the binary), whose pages
+// call the methods above from the browser under a strict Content-Security-Policy.
 // cpp-httplib lives in this folder only (STYLE.md 11).
 
 #include <memory>

@@ -112,6 +112,44 @@ TEST_F(HttpApiTest, APaymentRunsThroughTheHttpPort) {
   }));
 }
 
+// The console: its files from inside the binary, under a policy that lets them run their own
+// scripts and call this port only; JSON answers keep the stricter one.
+TEST_F(HttpApiTest, TheConsoleIsServedFromTheBinaryUnderAStrictPolicy) {
+  auto get = [&](const std::string& path) {
+    HttpRequest r;
+    r.method = "GET";
+    r.path = path;
+    return SendHttp(stack_.coordinator_http_endpoint(), r);
+  };
+  HttpAnswer a = get("/");
+  EXPECT_EQ(a.status, 302);
+  EXPECT_EQ(a.headers["Location"], "/console/");
+  a = get("/console/");
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.headers["Content-Type"], "text/html; charset=utf-8");
+  EXPECT_TRUE(absl::StrContains(a.body, R"(<script type="module" src="/console/console.js">)"));
+  const std::string policy = a.headers["Content-Security-Policy"];
+  EXPECT_TRUE(absl::StrContains(policy, "script-src 'self'")) << policy;
+  EXPECT_TRUE(absl::StrContains(policy, "frame-ancestors 'none'")) << policy;
+  EXPECT_FALSE(absl::StrContains(policy, "unsafe")) << policy;
+  EXPECT_EQ(a.headers["X-Content-Type-Options"], "nosniff");
+  for (const char* file : {"console.js", "api.js", "dom.js", "transactions.js", "operations.js"}) {
+    a = get(absl::StrCat("/console/", file));
+    EXPECT_EQ(a.status, 200) << file;
+    EXPECT_EQ(a.headers["Content-Type"], "text/javascript; charset=utf-8") << file;
+    // No module writes markup from a string: values enter the page as text (dom.js).
+    EXPECT_FALSE(absl::StrContains(a.body, "innerHTML")) << file;
+    EXPECT_FALSE(absl::StrContains(a.body, "insertAdjacentHTML")) << file;
+  }
+  EXPECT_EQ(get("/console/config.json").body, R"({"auth":"none"})");
+  a = get("/console/nothing.js");
+  EXPECT_EQ(a.status, 404);
+  EXPECT_EQ(ParseError(a.body).code, grpc::StatusCode::NOT_FOUND) << a.body;
+  EXPECT_EQ(get("/console/../../etc/passwd").status, 404);
+  a = Post("/settle.v1.Registry/ListParticipants", "{}");
+  EXPECT_EQ(a.headers["Content-Security-Policy"], "default-src 'none'; frame-ancestors 'none'");
+}
+
 // Each method's empty request over HTTP and over gRPC: the same code and message.
 TEST_F(HttpApiTest, EveryMethodIsMappedAndAnswersAsOverGrpc) {
   grpc::GenericStub grpc_stub(

@@ -1,0 +1,245 @@
+// The operator's console in Debian's headless Chromium, against a stack the caller started
+// (tests/integration/console_test.cc passes its addresses, tokens and transactions in the
+// environment). Exits non-zero on the first broken expectation, naming it.
+//   - every page loads with no console error, no failed request and no CSP violation;
+//   - filters and paging find one payment among thousands;
+//   - a key and reasons holding markup are shown as text, never run;
+//   - a parked saga is resolved through the console; the audit page shows who and why;
+//   - a read-only identity sees the pages and gets every action refused.
+// Screenshots of the main pages go to $SETTLE_SCREENSHOT_DIR.
+
+import assert from 'node:assert/strict';
+import {createHash, X509Certificate} from 'node:crypto';
+import {mkdirSync, readFileSync} from 'node:fs';
+import puppeteer from 'puppeteer-core';
+
+function env(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+}
+
+const url = env('SETTLE_CONSOLE_URL');
+const parked = env('SETTLE_PARKED_TXN');
+const kept = env('SETTLE_KEPT_TXN');
+const targetKey = env('SETTLE_TARGET_KEY');
+const hostileKey = env('SETTLE_HOSTILE_KEY');
+const shots = env('SETTLE_SCREENSHOT_DIR');
+mkdirSync(shots, {recursive: true});
+const started = Date.now();
+const step = (what) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${what}`);
+
+// Chromium trusts exactly the test server's key (its SPKI hash), not any certificate.
+const spki = createHash('sha256')
+  .update(new X509Certificate(readFileSync(env('SETTLE_SERVER_CERT'))).publicKey
+    .export({type: 'spki', format: 'der'}))
+  .digest('base64');
+const browser = await puppeteer.launch({
+  executablePath: env('CHROMIUM'),
+  headless: true,
+  // Chromium's sandbox cannot start as root (CI's containers); elsewhere it stays on.
+  args: [`--ignore-certificate-errors-spki-list=${spki}`,
+         ...(process.getuid() === 0 ? ['--no-sandbox'] : [])],
+});
+
+// On a failure: what each open page showed, and a screenshot of it.
+const opened = [];
+process.on('uncaughtException', async (err) => {
+  console.error(err);
+  for (const [i, page] of opened.entries()) {
+    try {
+      console.error(`page ${i} at ${page.url()}:\n${await page.$eval('main', (m) => m.innerText)}`);
+      await page.screenshot({path: `${shots}/failure-${i}.png`, fullPage: true});
+    } catch (e) {
+      console.error(`page ${i}: ${e.message}`);
+    }
+  }
+  process.exit(1);
+});
+
+// A page in its own browser context (its own sessionStorage), signed in with `token`; every
+// console message of level error or warning, page error and failed request is collected.
+async function session(token) {
+  const context = await browser.createBrowserContext();
+  const page = await context.newPage();
+  opened.push(page);
+  await page.setViewport({width: 1280, height: 860});
+  page.problems = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warn') page.problems.push(`console ${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => page.problems.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => page.problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+  page.on('dialog', (d) => {
+    page.problems.push(`a script opened a ${d.type()} dialog: ${d.message()}`);
+    d.dismiss();
+  });
+  const response = await page.goto(`${url}/`, {waitUntil: 'networkidle0'});
+  assert.equal(response.status(), 200);
+  assert.ok(page.url().endsWith('/console/'), `/ leads to the console, not ${page.url()}`);
+  const csp = response.headers()['content-security-policy'];
+  assert.match(csp, /script-src 'self'/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+  await page.waitForSelector('#login[open]');
+  await page.type('#login-token', token);
+  await page.click('#login-submit');
+  return page;
+}
+
+async function visit(page, hash, ready) {
+  await page.evaluate((h) => { location.hash = h; }, hash);
+  await page.waitForSelector(ready, {timeout: 15000});
+  await page.waitForNetworkIdle({idleTime: 200});
+}
+
+async function text(page, selector) {
+  return page.$eval(selector, (e) => e.textContent);
+}
+
+function noProblems(page, where, allowed = []) {
+  const left = page.problems.filter((p) => !allowed.some((a) => a.test(p)));
+  assert.deepEqual(left, [], `${where}: the browser reported problems`);
+  page.problems.length = 0;
+}
+
+// --- The operator ---
+const ops = await session(env('SETTLE_OPS_TOKEN'));
+await ops.waitForSelector('#results table');
+noProblems(ops, 'the transactions page');
+step('signed in as ops; the transactions page loaded');
+
+// Paging: the target is far down the oldest-first list, found by following "Next".
+let pages = 1;
+for (;;) {
+  const keys = await ops.$$eval('#results td.key', (cells) => cells.map((c) => c.textContent));
+  if (keys.includes(targetKey)) break;
+  assert.ok(!(await ops.$eval('#next-page', (b) => b.disabled)), `${targetKey} is on no page`);
+  const first = keys[0];
+  await ops.click('#next-page');
+  await ops.waitForFunction((k) => {
+    const cell = document.querySelector('#results td.key');
+    return cell && cell.textContent !== k;
+  }, {}, first);
+  ++pages;
+}
+assert.ok(pages > 10, `${targetKey} should be many pages in, found on page ${pages}`);
+await ops.click('#prev-page');
+await ops.waitForFunction((n) => document.querySelector('.pager span')?.textContent.endsWith(`page ${n}`),
+                         {timeout: 15000}, pages - 1);
+noProblems(ops, 'paging');
+step(`paging found ${targetKey} on page ${pages}`);
+
+// Filters: by key; by state; by mode and participant; by a time range that holds nothing.
+await visit(ops, `#/transactions?q=${encodeURIComponent(targetKey)}`, '#results table');
+assert.deepEqual(await ops.$$eval('#results td.key', (c) => c.map((e) => e.textContent)), [targetKey]);
+await visit(ops, '#/transactions?state=attention', '#results table');
+const attention = await ops.$$eval('#results tr[data-txn]', (rows) => rows.map((r) => r.dataset.txn));
+assert.deepEqual(attention.sort(), [parked, kept].sort());
+await visit(ops, '#/transactions?mode=MODE_SAGA&participant=gateway', '#results table');
+const sagaModes = await ops.$$eval('#results tr[data-txn] td:nth-child(3)', (c) => c.map((e) => e.textContent));
+assert.deepEqual(sagaModes, ['SAGA', 'SAGA']);
+const later = new Date(Date.now() + 3600e3);
+const local = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60e3).toISOString().slice(0, 19);
+await visit(ops, `#/transactions?from=${local(later)}`, '#results p.notice');
+// The form builds the same query as the links above.
+await ops.select('select[name=state]', 'committed');
+await ops.click('#filters button[type=submit]');
+await ops.waitForFunction(() => location.hash.includes('state=committed'));
+await ops.waitForNetworkIdle({idleTime: 200});
+noProblems(ops, 'the filters');
+step('filters by key, state, mode, participant and time range');
+
+// Markup in a key is text.
+await visit(ops, `#/transactions?q=${encodeURIComponent(hostileKey)}`, '#results table');
+assert.equal(await text(ops, '#results td.key'), hostileKey);
+await ops.click('#results td.mono a');
+await ops.waitForSelector('#detail-key');
+assert.equal(await text(ops, '#detail-key'), hostileKey);
+assert.equal(await ops.evaluate(() => document.querySelectorAll('main script, main img').length), 0);
+noProblems(ops, 'a key holding markup');
+
+// Every page, and its screenshot.
+await visit(ops, `#/txn/${parked}`, '#action-resolve');
+assert.equal(await text(ops, '#detail-decision'), 'ABORT');
+assert.match(await ops.$eval('main', (m) => m.textContent), /Saga steps/);
+await ops.screenshot({path: `${shots}/transaction.png`, fullPage: true});
+await visit(ops, '#/participants', 'tr[data-participant=gateway]');
+await ops.screenshot({path: `${shots}/participants.png`});
+await visit(ops, '#/figures', '#now-in-flight');
+// The seeded payments are in the figures already: the interval still open counts up to now.
+const committed = await ops.$$eval('main tbody tr td:nth-child(3)',
+                                   (c) => c.reduce((sum, e) => sum + Number(e.textContent), 0));
+assert.ok(committed >= 2000, `the figures count ${committed} committed payments, not the 2000 seeded`);
+assert.equal(await text(ops, '#now-in-flight'), '2');  // The two parked sagas.
+await ops.screenshot({path: `${shots}/figures.png`});
+await visit(ops, '#/transactions', '#results table');
+await ops.screenshot({path: `${shots}/transactions.png`});
+noProblems(ops, 'the pages');
+step('every page loaded; screenshots written');
+
+// A participant name holding markup: refused by the coordinator, its message shown as text.
+await visit(ops, '#/participants', '#register-form');
+await ops.type('#register-form input[name=name]', '<script>window.__pwned=1</script>');
+await ops.type('#register-form input[name=endpoint]', '127.0.0.1:1');
+await ops.click('#register-form button[type=submit]');
+await ops.waitForSelector('#registry-result .error');
+assert.match(await text(ops, '#registry-result .error'), /^INVALID_ARGUMENT: .*<script>window.__pwned=1<\/script>/);
+noProblems(ops, 'a refused registration', [/status of 400/]);
+
+// The parked saga, resolved through the console with a reason, confirmed.
+await visit(ops, `#/txn/${parked}`, '#action-resolve');
+await ops.click('#action-resolve');
+await ops.waitForSelector('#confirm[open]');
+await ops.type('#confirm-operator', 'Dana (on call)');
+const reason = 'refunded by bank transfer #88 <img src=x onerror="window.__pwned=1">';
+await ops.type('#confirm-reason', reason);
+await ops.click('#confirm-ok');
+await ops.waitForFunction(() => document.querySelector('h1 .state')?.textContent === 'ABORTED', {timeout: 15000});
+assert.equal(await ops.$$eval('#action-resolve', (b) => b.length), 0);
+// The audit page: who (the token's identity), on whose behalf and why, as text.
+await visit(ops, '#/audit', 'table');
+const resolveRow = await ops.$$eval('main tbody tr', (rows, id) => rows
+  .map((r) => [...r.children].map((c) => c.textContent))
+  .find((cells) => cells[3] === 'resolve' && cells[4] === id), parked);
+assert.ok(resolveRow, 'the audit page shows the resolve');
+assert.deepEqual(resolveRow.slice(1, 7), ['ops', 'Dana (on call)', 'resolve', parked, reason, 'OK']);
+await ops.screenshot({path: `${shots}/audit.png`});
+assert.equal(await ops.evaluate(() => window.__pwned), undefined);
+noProblems(ops, 'resolving');
+step('the parked saga was resolved; the audit shows who and why');
+
+// --- A read-only identity: sees the pages, every action refused, nothing changed ---
+const viewer = await session(env('SETTLE_VIEWER_TOKEN'));
+await viewer.waitForSelector('#results table');
+await visit(viewer, '#/audit', 'table');
+await visit(viewer, '#/figures', '#now-in-flight');
+noProblems(viewer, 'the read-only pages');
+const refused = [/status of 403/];
+await visit(viewer, `#/txn/${kept}`, '#action-retry');
+for (const action of ['#action-retry', '#action-resolve']) {
+  await viewer.click(action);
+  await viewer.waitForSelector('#confirm[open]');
+  await viewer.type('#confirm-operator', 'Watcher');
+  await viewer.type('#confirm-reason', 'trying');
+  await viewer.click('#confirm-ok');
+  await viewer.waitForSelector('#action-result .error');
+  assert.match(await text(viewer, '#action-result .error'), /^PERMISSION_DENIED: .*watcher/);
+  await viewer.evaluate(() => document.querySelector('#action-result').replaceChildren());
+}
+await visit(viewer, '#/participants', '#register-form');
+await viewer.type('#register-form input[name=name]', 'sneaky');
+await viewer.type('#register-form input[name=endpoint]', '127.0.0.1:1');
+await viewer.click('#register-form button[type=submit]');
+await viewer.waitForSelector('#registry-result .error');
+assert.match(await text(viewer, '#registry-result .error'), /^PERMISSION_DENIED/);
+await viewer.click('tr[data-participant=gateway] button');
+await viewer.waitForSelector('#confirm[open]');
+await viewer.click('#confirm-ok');
+await viewer.waitForFunction(() => /PERMISSION_DENIED/.test(document.querySelector('#registry-result')?.textContent));
+noProblems(viewer, 'the refused actions', refused);
+await visit(viewer, `#/txn/${kept}`, '#action-retry');
+assert.equal(await viewer.$eval('h1 .state', (e) => e.textContent), 'NEEDS_ATTENTION');
+step('the read-only identity was refused every action');
+
+await browser.close();
+step('done');
