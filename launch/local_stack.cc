@@ -209,6 +209,10 @@ std::string LocalStack::notifier_metrics_endpoint() const {
   return absl::StrCat("127.0.0.1:", notifier_metrics_port_);
 }
 
+std::string LocalStack::notifier_http_endpoint() const {
+  return absl::StrCat("127.0.0.1:", notifier_http_port_);
+}
+
 absl::Status LocalStack::StartNotifier(const std::vector<std::string>& flags) {
   notifier_.reset();
   if (notifier_port_ == 0) notifier_port_ = FreeListenPort();
@@ -228,7 +232,7 @@ absl::Status LocalStack::StartNotifier(const std::vector<std::string>& flags) {
   }
   std::ifstream ports(port_file);
   int grpc_port = 0;
-  ports >> grpc_port >> notifier_metrics_port_;
+  ports >> grpc_port >> notifier_metrics_port_ >> notifier_http_port_;
   return absl::OkStatus();
 }
 

@@ -71,6 +71,8 @@ class LocalStack final {
   Process& notifier() { return *notifier_; }
   std::string notifier_endpoint() const;
   std::string notifier_metrics_endpoint() const;
+  // Its HTTP port, when started with --http_listen.
+  std::string notifier_http_endpoint() const;
   std::string coordinator_endpoint(int shard = 0) const;  // Shard s<shard>'s when sharded.
   // Every shard's, comma-separated (ShardMap::Parse), or the one coordinator's.
   std::string coordinator_endpoints() const;
@@ -169,6 +171,7 @@ class LocalStack final {
   std::map<std::string, std::unique_ptr<Process>> participants_;
   int notifier_port_ = 0;
   int notifier_metrics_port_ = 0;
+  int notifier_http_port_ = 0;
   std::unique_ptr<Process> notifier_;
   std::unique_ptr<client::SettleClient> client_;
   // Over every shard that runs, retired ones too (Transactions reads them all).

@@ -20,13 +20,19 @@
 #include "grpcpp/server_builder.h"
 #include "messaging/amqp_flags.h"
 #include "participants/notifier.h"
+#include "server/http/http_gateway.h"
 #include "storage/rocks_branch_store.h"
 #include "storage/store_flags.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "admin gRPC listen address (port 0 picks one)");
+ABSL_FLAG(std::string, http_listen, "",
+          "host:port of the HTTP/JSON port with the console's deliveries page; off when empty. "
+          "Anything but loopback needs TLS and --auth_roles");
+ABSL_FLAG(int32_t, max_message_bytes, 4 << 20, "largest HTTP request body accepted");
 ABSL_FLAG(std::string, data_dir, "settle-data/notifier", "folder of the notifier's RocksDB store");
 ABSL_FLAG(std::string, port_file, "",
-          "if set, write the bound gRPC port and metrics port here (one per line) once serving");
+          "if set, write the bound gRPC, metrics and HTTP ports here (one per line; 0: off) once "
+          "serving");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:0",
           "Prometheus /metrics listen address; empty disables it");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
@@ -203,12 +209,29 @@ int main(int argc, char** argv) {
     Log(LogLevel::kError, "cannot listen", {{"listen", absl::GetFlag(FLAGS_listen)}});
     return 1;
   }
+  // The HTTP/JSON port and the console's deliveries page: this server's methods, in process.
+  std::unique_ptr<settle::http::HttpGateway> http;
+  if (const std::string listen = absl::GetFlag(FLAGS_http_listen); !listen.empty()) {
+    settle::http::HttpGatewayOptions http_options;
+    http_options.listen = listen;
+    http_options.tls = *tls;
+    http_options.max_body_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_message_bytes));
+    http_options.services = {"settle.v1.NotifierAdmin"};
+    auto started = settle::http::HttpGateway::Start(std::move(http_options), *server);
+    if (!started.ok()) {
+      Log(LogLevel::kError, "cannot start the HTTP port", {{"error", started.status().ToString()}});
+      return 1;
+    }
+    http = *std::move(started);
+  }
+  const int http_port = http != nullptr ? http->port() : 0;
   StopFlag stop;
   std::thread consumer([&] { Consume(**store, *amqp, notifier, stop); });
   std::thread deliverer([&] { Deliver(notifier, stop); });
-  settle::WritePortFile(absl::GetFlag(FLAGS_port_file), {port, metrics.port});
+  settle::WritePortFile(absl::GetFlag(FLAGS_port_file), {port, metrics.port, http_port});
   Log(LogLevel::kInfo, "serving",
       {{"grpc_port", absl::StrCat(port)},
+       {"http_port", absl::StrCat(http_port)},
        {"metrics_port", absl::StrCat(metrics.port)},
        {"data_dir", data_dir},
        {"broker", absl::StrCat(amqp->host, ":", amqp->port)}});
@@ -219,5 +242,7 @@ int main(int argc, char** argv) {
   consumer.join();
   deliverer.join();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  if (http != nullptr)
+    http->Stop();  // After the server: its shutdown ends the calls HTTP waits on.
   return 0;
 }

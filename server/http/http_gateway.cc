@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "common/crypto.h"
 #include "common/echo.h"
@@ -268,13 +269,17 @@ absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(HttpGatewayOptio
   server.Post(
       R"(/([A-Za-z0-9_.]{1,100})/([A-Za-z0-9_]{1,100}))",
       [raw](const httplib::Request& req, httplib::Response& res) { raw->Handle(req, res); });
-  // The console: its files, and how this port authenticates (the page asks for a token only
-  // where one is needed; a browser presents its client certificate by itself).
-  const std::string auth = tls.roles_file.empty()     ? R"({"auth":"none"})"
-                           : !tls.tokens_file.empty() ? R"({"auth":"token"})"
-                                                      : R"({"auth":"certificate"})";
-  server.Get("/console/config.json", [auth](const httplib::Request&, httplib::Response& res) {
-    res.set_content(auth, "application/json");
+  // The console: its files; how this port authenticates (the page asks for a token only where
+  // one is needed: a browser presents its client certificate by itself) and which services it
+  // maps (the pages shown).
+  const char* auth = tls.roles_file.empty()     ? "none"
+                     : !tls.tokens_file.empty() ? "token"
+                                                : "certificate";
+  const std::string config =
+      absl::StrCat(R"({"auth":")", auth, R"(","services":[")",
+                   absl::StrJoin(state->options.services, R"(",")"), R"("]})");
+  server.Get("/console/config.json", [config](const httplib::Request&, httplib::Response& res) {
+    res.set_content(config, "application/json");
   });
   server.Get(R"(/console/([A-Za-z0-9_-]{1,64}\.[a-z]{1,5}))",
              [](const httplib::Request& req, httplib::Response& res) {

@@ -9,98 +9,12 @@
 // Screenshots of the main pages go to $SETTLE_SCREENSHOT_DIR.
 
 import assert from 'node:assert/strict';
-import {createHash, X509Certificate} from 'node:crypto';
-import {mkdirSync, readFileSync} from 'node:fs';
-import puppeteer from 'puppeteer-core';
+import {browser, confirmWith, env, noProblems, session, shots, step, text, visit} from './browser.mjs';
 
-function env(name) {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-}
-
-const url = env('SETTLE_CONSOLE_URL');
 const parked = env('SETTLE_PARKED_TXN');
 const kept = env('SETTLE_KEPT_TXN');
 const targetKey = env('SETTLE_TARGET_KEY');
 const hostileKey = env('SETTLE_HOSTILE_KEY');
-const shots = env('SETTLE_SCREENSHOT_DIR');
-mkdirSync(shots, {recursive: true});
-const started = Date.now();
-const step = (what) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${what}`);
-
-// Chromium trusts exactly the test server's key (its SPKI hash), not any certificate.
-const spki = createHash('sha256')
-  .update(new X509Certificate(readFileSync(env('SETTLE_SERVER_CERT'))).publicKey
-    .export({type: 'spki', format: 'der'}))
-  .digest('base64');
-const browser = await puppeteer.launch({
-  executablePath: env('CHROMIUM'),
-  headless: true,
-  // Chromium's sandbox cannot start as root (CI's containers); elsewhere it stays on.
-  args: [`--ignore-certificate-errors-spki-list=${spki}`,
-         ...(process.getuid() === 0 ? ['--no-sandbox'] : [])],
-});
-
-// On a failure: what each open page showed, and a screenshot of it.
-const opened = [];
-process.on('uncaughtException', async (err) => {
-  console.error(err);
-  for (const [i, page] of opened.entries()) {
-    try {
-      console.error(`page ${i} at ${page.url()}:\n${await page.$eval('main', (m) => m.innerText)}`);
-      await page.screenshot({path: `${shots}/failure-${i}.png`, fullPage: true});
-    } catch (e) {
-      console.error(`page ${i}: ${e.message}`);
-    }
-  }
-  process.exit(1);
-});
-
-// A page in its own browser context (its own sessionStorage), signed in with `token`; every
-// console message of level error or warning, page error and failed request is collected.
-async function session(token) {
-  const context = await browser.createBrowserContext();
-  const page = await context.newPage();
-  opened.push(page);
-  await page.setViewport({width: 1280, height: 860});
-  page.problems = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warn') page.problems.push(`console ${m.type()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => page.problems.push(`page error: ${e.message}`));
-  page.on('requestfailed', (r) => page.problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
-  page.on('dialog', (d) => {
-    page.problems.push(`a script opened a ${d.type()} dialog: ${d.message()}`);
-    d.dismiss();
-  });
-  const response = await page.goto(`${url}/`, {waitUntil: 'networkidle0'});
-  assert.equal(response.status(), 200);
-  assert.ok(page.url().endsWith('/console/'), `/ leads to the console, not ${page.url()}`);
-  const csp = response.headers()['content-security-policy'];
-  assert.match(csp, /script-src 'self'/);
-  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
-  await page.waitForSelector('#login[open]');
-  await page.type('#login-token', token);
-  await page.click('#login-submit');
-  return page;
-}
-
-async function visit(page, hash, ready) {
-  await page.evaluate((h) => { location.hash = h; }, hash);
-  await page.waitForSelector(ready, {timeout: 15000});
-  await page.waitForNetworkIdle({idleTime: 200});
-}
-
-async function text(page, selector) {
-  return page.$eval(selector, (e) => e.textContent);
-}
-
-function noProblems(page, where, allowed = []) {
-  const left = page.problems.filter((p) => !allowed.some((a) => a.test(p)));
-  assert.deepEqual(left, [], `${where}: the browser reported problems`);
-  page.problems.length = 0;
-}
 
 // --- The operator ---
 const ops = await session(env('SETTLE_OPS_TOKEN'));
@@ -189,11 +103,8 @@ noProblems(ops, 'a refused registration', [/status of 400/]);
 // The parked saga, resolved through the console with a reason, confirmed.
 await visit(ops, `#/txn/${parked}`, '#action-resolve');
 await ops.click('#action-resolve');
-await ops.waitForSelector('#confirm[open]');
-await ops.type('#confirm-operator', 'Dana (on call)');
 const reason = 'refunded by bank transfer #88 <img src=x onerror="window.__pwned=1">';
-await ops.type('#confirm-reason', reason);
-await ops.click('#confirm-ok');
+await confirmWith(ops, {operator: 'Dana (on call)', reason});
 await ops.waitForFunction(() => document.querySelector('h1 .state')?.textContent === 'ABORTED', {timeout: 15000});
 assert.equal(await ops.$$eval('#action-resolve', (b) => b.length), 0);
 // The audit page: who (the token's identity), on whose behalf and why, as text.
@@ -218,10 +129,7 @@ const refused = [/status of 403/];
 await visit(viewer, `#/txn/${kept}`, '#action-retry');
 for (const action of ['#action-retry', '#action-resolve']) {
   await viewer.click(action);
-  await viewer.waitForSelector('#confirm[open]');
-  await viewer.type('#confirm-operator', 'Watcher');
-  await viewer.type('#confirm-reason', 'trying');
-  await viewer.click('#confirm-ok');
+  await confirmWith(viewer, {operator: 'Watcher', reason: 'trying'});
   await viewer.waitForSelector('#action-result .error');
   assert.match(await text(viewer, '#action-result .error'), /^PERMISSION_DENIED: .*watcher/);
   await viewer.evaluate(() => document.querySelector('#action-result').replaceChildren());
@@ -233,8 +141,7 @@ await viewer.click('#register-form button[type=submit]');
 await viewer.waitForSelector('#registry-result .error');
 assert.match(await text(viewer, '#registry-result .error'), /^PERMISSION_DENIED/);
 await viewer.click('tr[data-participant=gateway] button');
-await viewer.waitForSelector('#confirm[open]');
-await viewer.click('#confirm-ok');
+await confirmWith(viewer);
 await viewer.waitForFunction(() => /PERMISSION_DENIED/.test(document.querySelector('#registry-result')?.textContent));
 noProblems(viewer, 'the refused actions', refused);
 await visit(viewer, `#/txn/${kept}`, '#action-retry');

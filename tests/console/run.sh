@@ -1,5 +1,6 @@
 #!/bin/sh
-# The console's browser test (console_test.mjs) with puppeteer-core installed from the lockfile.
+# One of the console's browser tests (its script is the argument: console_test.mjs or
+# deliveries_test.mjs) with puppeteer-core installed from the lockfile.
 # Exit 77 (skipped, the reason printed) only where npm, its registry or Debian's chromium cannot
 # be had; SETTLE_REQUIRE_NODE_SDK=1 makes that a failure, as for the TypeScript SDK.
 set -u
@@ -16,4 +17,4 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error >npm-ci.log 2>&1 ||
     skip "npm ci failed, so the npm registry cannot be used from here: $(grep -m1 -E 'npm ERR! (code|request)|npm error' npm-ci.log)"
 fi
-CHROMIUM="$CHROMIUM" exec node console_test.mjs
+CHROMIUM="$CHROMIUM" exec node "$1"

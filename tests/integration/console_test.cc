@@ -3,10 +3,7 @@
 // with TLS and tokens. The stack is seeded here (thousands of payments, a parked saga, a key
 // that holds markup); the browser finds, resolves and audits; this side checks the outcome.
 
-#include <sys/wait.h>
-
 #include <atomic>
-#include <filesystem>
 #include <map>
 #include <thread>
 #include <vector>
@@ -16,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "launch/local_stack.h"
 #include "launch/test_pki.h"
+#include "tests/testing/browser_script.h"
 
 namespace settle {
 namespace {
@@ -111,27 +109,16 @@ TEST_F(ConsoleTest, AnOperatorFindsResolvesAndAuditsAPaymentInARealBrowser) {
   auto hostile = stack_.client().Execute(client::MakeTransfer(kHostileKey, "alice", "bob", 1));
   ASSERT_TRUE(hostile.ok()) << hostile.status();
 
-  // The screenshots go to $SETTLE_SCREENSHOT_DIR, or console-screenshots/ here.
-  const char* shots = std::getenv("SETTLE_SCREENSHOT_DIR");
-  const std::string log = stack_.dir() + "/browser.log";
-  auto browser = launch::Process::Start(
-      "/usr/bin/env",
+  const testing::BrowserRun run = testing::RunBrowserScript(
+      "console_test.mjs",
       {"SETTLE_CONSOLE_URL=https://" + stack_.coordinator_http_endpoint(),
        "SETTLE_SERVER_CERT=" + access_->server().cert, "SETTLE_OPS_TOKEN=" + access_->Token("ops"),
        "SETTLE_VIEWER_TOKEN=" + access_->Token("watcher"), "SETTLE_PARKED_TXN=" + parked,
        "SETTLE_KEPT_TXN=" + kept, "SETTLE_TARGET_KEY=" + SeedKey(kTarget),
-       "SETTLE_HOSTILE_KEY=" + std::string(kHostileKey),
-       "SETTLE_SCREENSHOT_DIR=" +
-           std::filesystem::absolute(shots != nullptr ? shots : "console-screenshots").string(),
-       "sh", std::string(SETTLE_SOURCE_DIR) + "/tests/console/run.sh"},
-      log);
-  ASSERT_TRUE(browser.ok()) << browser.status();
-  const std::optional<int> status = (*browser)->Wait(absl::Minutes(5));
-  const std::string output = launch::ReadFile(log);
-  std::printf("%s", output.c_str());
-  ASSERT_TRUE(status.has_value() && WIFEXITED(*status)) << "the browser test did not finish";
-  if (WEXITSTATUS(*status) == 77) GTEST_SKIP() << output;
-  ASSERT_EQ(WEXITSTATUS(*status), 0) << "the browser test failed; see its output above";
+       "SETTLE_HOSTILE_KEY=" + std::string(kHostileKey)},
+      stack_.dir() + "/browser.log");
+  if (run.exit_code == 77) GTEST_SKIP() << run.output;
+  ASSERT_EQ(run.exit_code, 0) << "the browser test failed or did not finish; see its output above";
 
   // What the browser did, seen from gRPC: resolved by the operator it named, audited under the
   // token's identity; the viewer's attempt changed nothing and left no command.

@@ -141,7 +141,9 @@ TEST_F(HttpApiTest, TheConsoleIsServedFromTheBinaryUnderAStrictPolicy) {
     EXPECT_FALSE(absl::StrContains(a.body, "innerHTML")) << file;
     EXPECT_FALSE(absl::StrContains(a.body, "insertAdjacentHTML")) << file;
   }
-  EXPECT_EQ(get("/console/config.json").body, R"({"auth":"none"})");
+  EXPECT_EQ(get("/console/config.json").body,
+            R"({"auth":"none","services":["settle.v1.Coordinator","settle.v1.Registry",)"
+            R"("settle.v1.DecisionService"]})");
   a = get("/console/nothing.js");
   EXPECT_EQ(a.status, 404);
   EXPECT_EQ(ParseError(a.body).code, grpc::StatusCode::NOT_FOUND) << a.body;

@@ -6,16 +6,18 @@
 
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "launch/http_get.h"
 #include "tests/integration/broker_stack.h"
+#include "tests/testing/browser_script.h"
 #include "tests/testing/merchant_endpoint.h"
 
 namespace settle {
@@ -155,6 +157,42 @@ TEST_F(NotifierTest, AResultThatFailsEveryAttemptIsDeadLetteredAndCanBeResent) {
   auto [again, again_text] = cli({"resend", "no-such/1"});
   EXPECT_NE(again, 0);
   EXPECT_NE(again_text.find("NOT_FOUND"), std::string::npos) << again_text;
+}
+
+// The console on settle-notifier's own HTTP port, in a real browser
+// (tests/console/deliveries_test.mjs): the dead letters with their attempts, and a resend that
+// reaches the merchant once while the other stays dead.
+TEST_F(NotifierTest, TheConsoleOnTheNotifiersPortListsDeadLettersAndResendsOne) {
+  merchant_.SetMode(MerchantEndpoint::Mode::kFail);
+  StartNotifier({"--retry_schedule=100ms,200ms", "--http_listen=127.0.0.1:0"});
+  const std::set<std::string> committed = Pay("console-", 2, 0);
+  ASSERT_EQ(committed.size(), 2u);
+  std::vector<std::string> dead;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto d = stack_.Deliveries(v1::DELIVERY_STATE_DEAD);
+        dead.clear();
+        for (const auto& delivery : d.ok() ? *d : std::vector<v1::Delivery>{}) {
+          dead.push_back(delivery.id());
+        }
+        return dead.size() == 2;
+      },
+      absl::Seconds(30)));
+  merchant_.SetMode(MerchantEndpoint::Mode::kOk);
+  const testing::BrowserRun run =
+      testing::RunBrowserScript("deliveries_test.mjs",
+                                {"SETTLE_CONSOLE_URL=http://" + stack_.notifier_http_endpoint(),
+                                 "SETTLE_DEAD_IDS=" + absl::StrJoin(dead, ",")},
+                                stack_.dir() + "/browser.log");
+  if (run.exit_code == 77) GTEST_SKIP() << run.output;
+  ASSERT_EQ(run.exit_code, 0) << "the browser test failed or did not finish; see its output above";
+  const std::string resent = dead[0].substr(0, dead[0].find('/'));
+  ASSERT_TRUE(WaitFor([&] { return AcceptedTxns().count(resent) == 1; }));
+  EXPECT_EQ(AcceptedTxns(), (std::map<std::string, int>{{resent, 1}}));
+  auto still = stack_.Deliveries(v1::DELIVERY_STATE_DEAD);
+  ASSERT_TRUE(still.ok()) << still.status();
+  ASSERT_EQ(still->size(), 1u);
+  EXPECT_EQ((*still)[0].id(), dead[1]);
 }
 
 // The notification participant killed -9 after the broker confirmed a batch and before it was

@@ -3,12 +3,14 @@
 // which answers the calls they make with the same access check as gRPC.
 
 import {config, hasToken, setToken} from './api.js';
+import {renderDeliveries} from './deliveries.js';
 import {errorBox, show} from './dom.js';
 import {renderAudit, renderFigures, renderParticipants} from './operations.js';
 import {renderDetail, renderList} from './transactions.js';
 
 let timers = [];
 let routeVersion = 0;
+let home = '/transactions';  // The first page this port serves (the notifier's: deliveries).
 
 function clearTimers() {
   for (const t of timers) clearInterval(t);
@@ -31,7 +33,7 @@ function render() {
     live: () => version === routeVersion,
     confirm,
   };
-  const [path, query] = (location.hash.slice(1) || '/transactions').split('?');
+  const [path, query] = (location.hash.slice(1) || home).split('?');
   const params = Object.fromEntries(new URLSearchParams(query || ''));
   for (const a of document.querySelectorAll('header nav a')) {
     a.classList.toggle('current', path.startsWith(a.getAttribute('href').slice(1)));
@@ -40,6 +42,7 @@ function render() {
   if (path === '/participants') return renderParticipants(ctx);
   if (path === '/figures') return renderFigures(ctx);
   if (path === '/audit') return renderAudit(ctx);
+  if (path === '/deliveries') return renderDeliveries(params, ctx);
   return renderList(params, ctx);
 }
 
@@ -83,7 +86,13 @@ function login() {
 async function start() {
   let auth = 'none';
   try {
-    auth = (await config()).auth;
+    const c = await config();
+    auth = c.auth;
+    // Only the pages of the services this port maps are offered.
+    const links = [...document.querySelectorAll('header nav a')];
+    for (const a of links) a.hidden = !c.services.includes(a.dataset.service);
+    const first = links.find((a) => !a.hidden);
+    if (first) home = first.getAttribute('href').slice(1);
   } catch (err) {
     show(errorBox(err));
     return;
