@@ -4,7 +4,8 @@
 //   - every page loads with no console error, no failed request and no CSP violation;
 //   - filters and paging find one payment among thousands;
 //   - a key and reasons holding markup are shown as text, never run;
-//   - a parked saga is resolved through the console; the audit page shows who and why;
+//   - a parked saga is resolved and an undecided payment aborted through the console; the
+//     audit page shows who and why;
 //   - a read-only identity sees the pages and gets every action refused.
 // Screenshots of the main pages go to $SETTLE_SCREENSHOT_DIR.
 
@@ -13,6 +14,7 @@ import {browser, confirmWith, env, noProblems, session, shots, step, text, visit
 
 const parked = env('SETTLE_PARKED_TXN');
 const kept = env('SETTLE_KEPT_TXN');
+const undecided = env('SETTLE_UNDECIDED_TXN');
 const targetKey = env('SETTLE_TARGET_KEY');
 const hostileKey = env('SETTLE_HOSTILE_KEY');
 
@@ -84,7 +86,7 @@ await visit(ops, '#/figures', '#now-in-flight');
 const committed = await ops.$$eval('main tbody tr td:nth-child(3)',
                                    (c) => c.reduce((sum, e) => sum + Number(e.textContent), 0));
 assert.ok(committed >= 2000, `the figures count ${committed} committed payments, not the 2000 seeded`);
-assert.equal(await text(ops, '#now-in-flight'), '2');  // The two parked sagas.
+assert.equal(await text(ops, '#now-in-flight'), '3');  // Two parked sagas, the held payment.
 await ops.screenshot({path: `${shots}/figures.png`});
 await visit(ops, '#/transactions', '#results table');
 await ops.screenshot({path: `${shots}/transactions.png`});
@@ -118,6 +120,17 @@ await ops.screenshot({path: `${shots}/audit.png`});
 assert.equal(await ops.evaluate(() => window.__pwned), undefined);
 noProblems(ops, 'resolving');
 step('the parked saga was resolved; the audit shows who and why');
+
+// An undecided payment (a participant never answers), aborted with a reason.
+await visit(ops, `#/txn/${undecided}`, '#action-abort');
+assert.equal(await text(ops, '#detail-decision'), 'undecided');
+await ops.click('#action-abort');
+await confirmWith(ops, {reason: 'customer cancelled at the till'});
+await ops.waitForFunction(() => ['ABORTING', 'ABORTED'].includes(document.querySelector('h1 .state')?.textContent),
+                         {timeout: 15000});
+assert.equal(await text(ops, '#detail-decision'), 'ABORT');
+noProblems(ops, 'the abort');
+step('an undecided payment was aborted');
 
 // --- A read-only identity: sees the pages, every action refused, nothing changed ---
 const viewer = await session(env('SETTLE_VIEWER_TOKEN'));

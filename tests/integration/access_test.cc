@@ -4,10 +4,7 @@
 // authorized; every operator command is in the audit trail, with who, when and why, and stays
 // there across a kill -9.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -24,6 +21,7 @@
 #include "launch/local_stack.h"
 #include "launch/test_pki.h"
 #include "settle/v1/reference.pb.h"
+#include "tests/testing/blackhole.h"
 #include "tests/testing/http_client.h"
 #include "tests/testing/raw_call.h"
 
@@ -357,17 +355,11 @@ TEST_F(AccessTest, TheHttpPortNamesAClientCertificatesHolderAsGrpcDoes) {
   // answers holds each payment for its 1 s timeout, the callers give up after 0.2 s, and the
   // coordinator's answers go to closed connections. Its writes fail and it goes on (OpenSSL
   // writes through write(), where a SIGPIPE would end it).
-  const int blackhole = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  ASSERT_EQ(bind(blackhole, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(listen(blackhole, 64), 0);
-  ASSERT_EQ(getsockname(blackhole, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  testing::Blackhole blackhole;
+  ASSERT_TRUE(blackhole.ok());
   a = testing::SendHttp(at, Https("/settle.v1.Registry/RegisterParticipant",
-                                  absl::StrCat(R"({"name": "blackhole", "endpoint": "127.0.0.1:)",
-                                               ntohs(addr.sin_port), R"("})"),
+                                  absl::StrCat(R"({"name": "blackhole", "endpoint": ")",
+                                               blackhole.endpoint(), R"("})"),
                                   "", *ops));
   ASSERT_EQ(a.status, 200) << a.body;
   for (int i = 0; i < 5; ++i) {
@@ -388,7 +380,7 @@ TEST_F(AccessTest, TheHttpPortNamesAClientCertificatesHolderAsGrpcDoes) {
            listed.transactions_size() == 5;
   })) << "the hasty payments did not end (or the coordinator died): "
       << a.body;
-  close(blackhole);
+  blackhole.Close();
   EXPECT_EQ(testing::SendHttp(at, Https(audit, "{}", "", *ops)).status, 200);
   EXPECT_FALSE(stack_.coordinator().Wait(absl::ZeroDuration()).has_value())
       << "the coordinator died";

@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "launch/local_stack.h"
 #include "launch/test_pki.h"
+#include "tests/testing/blackhole.h"
 #include "tests/testing/browser_script.h"
 
 namespace settle {
@@ -108,15 +109,31 @@ TEST_F(ConsoleTest, AnOperatorFindsResolvesAndAuditsAPaymentInARealBrowser) {
   ASSERT_FALSE(parked.empty() || kept.empty());
   auto hostile = stack_.client().Execute(client::MakeTransfer(kHostileKey, "alice", "bob", 1));
   ASSERT_TRUE(hostile.ok()) << hostile.status();
+  // A payment held undecided by a participant that never answers, for the browser to abort.
+  testing::Blackhole slow;
+  ASSERT_TRUE(slow.ok());
+  ASSERT_TRUE(stack_.RegisterAt("slow", slow.endpoint()).ok());
+  v1::ExecuteRequest held = client::MakeTransfer("held-at-the-till", "alice", "bob", 1);
+  held.add_branches()->set_participant("slow");
+  held.mutable_timeout()->set_seconds(120);
+  absl::StatusOr<v1::ExecuteResponse> held_outcome;
+  std::thread holder([&] { held_outcome = stack_.client().Execute(held); });
+  absl::StatusOr<v1::Transaction> undecided;
+  ASSERT_TRUE(WaitFor([&] {
+    undecided = stack_.client().GetTransactionByKey("held-at-the-till");
+    return undecided.ok() && undecided->state() == v1::TXN_STATE_PREPARING;
+  })) << "the held payment did not begin";
 
   const testing::BrowserRun run = testing::RunBrowserScript(
       "console_test.mjs",
       {"SETTLE_CONSOLE_URL=https://" + stack_.coordinator_http_endpoint(),
        "SETTLE_SERVER_CERT=" + access_->server().cert, "SETTLE_OPS_TOKEN=" + access_->Token("ops"),
        "SETTLE_VIEWER_TOKEN=" + access_->Token("watcher"), "SETTLE_PARKED_TXN=" + parked,
-       "SETTLE_KEPT_TXN=" + kept, "SETTLE_TARGET_KEY=" + SeedKey(kTarget),
-       "SETTLE_HOSTILE_KEY=" + std::string(kHostileKey)},
+       "SETTLE_KEPT_TXN=" + kept, "SETTLE_UNDECIDED_TXN=" + undecided->txn_id(),
+       "SETTLE_TARGET_KEY=" + SeedKey(kTarget), "SETTLE_HOSTILE_KEY=" + std::string(kHostileKey)},
       stack_.dir() + "/browser.log");
+  slow.Close();  // The held payment's Abort is then refused at once, not waited for.
+  holder.join();
   if (run.exit_code == 77) GTEST_SKIP() << run.output;
   ASSERT_EQ(run.exit_code, 0) << "the browser test failed or did not finish; see its output above";
 
@@ -129,18 +146,21 @@ TEST_F(ConsoleTest, AnOperatorFindsResolvesAndAuditsAPaymentInARealBrowser) {
   EXPECT_EQ(txn->operator_actions(0).action(), "resolve");
   EXPECT_EQ(txn->operator_actions(0).operator_(), "Dana (on call)");
   EXPECT_EQ(State(kept), v1::TXN_STATE_NEEDS_ATTENTION);
+  ASSERT_TRUE(held_outcome.ok()) << held_outcome.status();
+  EXPECT_EQ(held_outcome->outcome(), v1::OUTCOME_ABORTED);
+  EXPECT_EQ(held_outcome->reason(), "aborted by an operator: customer cancelled at the till");
   auto audit = stack_.client().ListOperatorCommands({});
   ASSERT_TRUE(audit.ok()) << audit.status();
-  int resolves = 0;
+  std::map<std::string, std::string> commands;  // Action -> its target, by ops.
   for (const v1::OperatorCommand& c : audit->commands()) {
     EXPECT_NE(c.who(), "watcher") << c.ShortDebugString();
-    if (c.action() != "resolve") continue;
-    ++resolves;
+    if (c.action() != "resolve" && c.action() != "abort") continue;
     EXPECT_EQ(c.who(), "ops");
-    EXPECT_EQ(c.target(), parked);
-    EXPECT_EQ(c.code(), 0);
+    EXPECT_EQ(c.code(), 0) << c.ShortDebugString();
+    EXPECT_TRUE(commands.emplace(c.action(), c.target()).second) << c.ShortDebugString();
   }
-  EXPECT_EQ(resolves, 1);
+  EXPECT_EQ(commands, (std::map<std::string, std::string>{{"resolve", parked},
+                                                          {"abort", undecided->txn_id()}}));
 }
 
 }  // namespace
