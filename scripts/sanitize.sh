@@ -65,7 +65,7 @@ rm -rf "$reports" && mkdir -p "$reports"
 export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:abort_on_error=1"
 export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1"
 run_tests build-asan "AddressSanitizer/UndefinedBehaviorSanitizer" -L "unit|integration"
-for target in coordinator_fuzz participant_fuzz records_fuzz; do
+for target in coordinator_fuzz participant_fuzz records_fuzz http_fuzz; do
   corpus="$(mktemp -d)"
   cp tests/fuzz/corpus/"$target"/* "$corpus"/
   echo "fuzzing $target for ${fuzz_seconds}s"

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=tests/fuzz/corpus
-rm -rf "$out"; mkdir -p "$out"/{coordinator_fuzz,participant_fuzz,records_fuzz}
+rm -rf "$out"; mkdir -p "$out"/{coordinator_fuzz,participant_fuzz,records_fuzz,http_fuzz}
 inc=(-I proto -I storage -I /usr/include)
 # seed FILE SELECTOR_HEX PROTO_FILE MESSAGE TEXT
 seed() {
@@ -62,4 +62,27 @@ seed $r/precommitting "" records.proto settle.storage.TxnRecord \
   'txn_id: "s0-0000000000000003" mode: MODE_RECORD_THREE_PHASE state: TXN_PRECOMMITTING
    three_phase_timeout_micros: 5000000 refused_branch: -1
    branches { participant: "a" state: BRANCH_PREPARED } branches { participant: "b" state: BRANCH_PRECOMMITTED }'
+# http_fuzz: whole requests as a client sends them. request FILE METHOD PATH BODY [HEADER...]
+request() {
+  local file=$1 method=$2 path=$3 body=$4 header
+  shift 4
+  {
+    printf '%s %s HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n' "$method" "$path"
+    for header in "$@"; do printf '%s\r\n' "$header"; done
+    printf 'Content-Length: %d\r\n\r\n%s' "${#body}" "$body"
+  } > "$file"
+}
+h=$out/http_fuzz
+request $h/execute POST /settle.v1.Coordinator/Execute \
+  '{"idempotencyKey": "k-1", "timeout": "5s", "mode": "MODE_SAGA", "branches": [{"participant": "balance", "payload": "AAEC", "step": 0}]}' \
+  'Content-Type: application/json'
+request $h/list POST /settle.v1.Coordinator/ListTransactions \
+  '{"states": ["TXN_STATE_NEEDS_ATTENTION"], "beginAfter": "2026-12-07T06:00:00Z", "pageSize": 50, "stuckOnly": true}' \
+  'Content-Type: application/json; charset=utf-8' 'Origin: http://127.0.0.1:8080'
+request $h/resolve POST /settle.v1.Coordinator/ResolveTransaction \
+  '{"txn_id": "s0-000662051e6f5f35", "operator": "ops", "reason": "<b>x</b>"}' \
+  'Content-Type: application/json' 'Authorization: Bearer abc' 'Origin: https://evil.example'
+request $h/console GET /console/console.js '' 'Accept: */*'
+request $h/form POST /settle.v1.Registry/RegisterParticipant 'name=a&endpoint=b' \
+  'Content-Type: application/x-www-form-urlencoded' 'Transfer-Encoding: chunked'
 echo "seeds: $(find "$out" -type f | wc -l) files"
