@@ -159,6 +159,11 @@ class Coordinator final {
   // their deadlines). After it, callbacks from the log or the scheduler do nothing.
   void Stop();
 
+  // Calls to `participant` made and not yet answered. Thread-safe.
+  int CallsInFlight(const std::string& participant) const {
+    return executor_.CallsInFlight(participant);
+  }
+
   // Active transactions in memory (for gauges and tests).
   size_t ActiveCount() const;
   // Sets the gauges (in flight, in doubt, stuck, needing attention, participant health) from

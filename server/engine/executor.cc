@@ -44,6 +44,12 @@ void Executor::RpcEnded(const std::string& participant) {
   --rpcs_in_flight_;
 }
 
+int Executor::CallsInFlight(const std::string& participant) const {
+  absl::MutexLock lock(&mu_);
+  auto it = calls_in_flight_.find(participant);
+  return it == calls_in_flight_.end() ? 0 : it->second;
+}
+
 absl::Status Executor::CheckCallRoom(const std::string& participant) const {
   absl::MutexLock lock(&mu_);
   auto it = calls_in_flight_.find(participant);

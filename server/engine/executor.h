@@ -54,6 +54,8 @@ class Executor final {
 
   // RESOURCE_EXHAUSTED naming the participant and the flag when it has no room for a call.
   absl::Status CheckCallRoom(const std::string& participant) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Calls to `participant` made and not yet answered (the console's participants page).
+  int CallsInFlight(const std::string& participant) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // No event is run and no call made once it returns; waits for the calls in flight to end
   // (bounded by their deadlines). Idempotent.

@@ -37,7 +37,12 @@ grpc::ServerUnaryReactor* RegistryService::DeregisterParticipant(
 grpc::ServerUnaryReactor* RegistryService::ListParticipants(
     grpc::CallbackServerContext* context, const v1::ListParticipantsRequest*,
     v1::ListParticipantsResponse* response) {
-  for (const auto& e : registry_.List()) ToParticipantInfo(e, response->add_participants());
+  for (const auto& e : registry_.List()) {
+    v1::ParticipantInfo* info = response->add_participants();
+    ToParticipantInfo(e, info);
+    info->mutable_health()->set_calls_in_flight(
+        static_cast<uint32_t>(coordinator_.CallsInFlight(e.record.name())));
+  }
   return FinishWith(context, absl::OkStatus());
 }
 

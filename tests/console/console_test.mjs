@@ -80,6 +80,8 @@ assert.equal(await text(ops, '#detail-decision'), 'ABORT');
 assert.match(await ops.$eval('main', (m) => m.textContent), /Saga steps/);
 await ops.screenshot({path: `${shots}/transaction.png`, fullPage: true});
 await visit(ops, '#/participants', 'tr[data-participant=gateway]');
+// The held payment's Prepare, waiting on the participant that never answers.
+assert.equal(await text(ops, 'tr[data-participant=slow] td.calls'), '1');
 await ops.screenshot({path: `${shots}/participants.png`});
 await visit(ops, '#/figures', '#now-in-flight');
 // The seeded payments are in the figures already: the interval still open counts up to now.

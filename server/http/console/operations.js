@@ -54,15 +54,17 @@ export async function renderParticipants(ctx) {
       h('h1', {}, 'Participants'),
       table(
           [
-            'Name', 'Endpoint', 'Registered', 'Last answer', 'Failures in a row', 'Circuit',
-            'Last error', ''
+            'Name', 'Endpoint', 'Registered', 'Last answer', 'Calls in flight', 'Failures in a row',
+            'Circuit', 'Last error', ''
           ],
           list.map((p) => {
             const health = p.health || {};
             return h(
                 'tr', {'data-participant': p.name}, h('td', {}, p.name),
                 h('td', {class: 'mono'}, p.endpoint), h('td', {}, when(p.registeredTime)),
-                h('td', {}, when(health.lastSuccess)), h('td', {}, health.consecutiveFailures),
+                h('td', {}, when(health.lastSuccess)),
+                h('td', {class: 'calls'}, health.callsInFlight),
+                h('td', {}, health.consecutiveFailures),
                 h('td', {},
                   health.circuitOpen ? h('span', {class: 'state NEEDS_ATTENTION'}, 'OPEN') :
                                        'closed'),

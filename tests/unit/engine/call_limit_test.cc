@@ -21,6 +21,8 @@ TEST_F(CoordinatorTest, ASlowParticipantWithItsCallsFullRefusesNewPaymentsThatNe
   EXPECT_FALSE(first->has_value());
   EXPECT_FALSE(second->has_value());
   EXPECT_EQ(ledger->total_calls(), 2);
+  EXPECT_EQ(coordinator_->CallsInFlight("ledger"), 2);
+  EXPECT_EQ(coordinator_->CallsInFlight("balance"), 0);
 
   auto refused = Execute(Payment("k3", {"balance", "ledger"}));
   ASSERT_FALSE(refused.ok());
@@ -35,6 +37,7 @@ TEST_F(CoordinatorTest, ASlowParticipantWithItsCallsFullRefusesNewPaymentsThatNe
   ledger->Hold(false);
   EXPECT_EQ(ledger->ReleaseHeld(), 2);
   ASSERT_TRUE(Eventually([&] { return coordinator_->ActiveCount() == 0; }));
+  EXPECT_EQ(coordinator_->CallsInFlight("ledger"), 0);
   ASSERT_TRUE(first->has_value() && (*first)->ok() && (**first)->committed);
   ASSERT_TRUE(second->has_value() && (*second)->ok() && (**second)->committed);
   auto retried = Execute(Payment("k3", {"balance", "ledger"}));
