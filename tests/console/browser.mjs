@@ -35,8 +35,10 @@ function trustArgs() {
 export const browser = await puppeteer.launch({
   executablePath: env('CHROMIUM'),
   headless: true,
-  // Chromium's sandbox cannot start as root (CI's containers); elsewhere it stays on.
-  args: [...trustArgs(), ...(process.getuid() === 0 ? ['--no-sandbox'] : [])],
+  // Chromium's sandbox cannot start as root (CI's containers); elsewhere it stays on. A
+  // container's /dev/shm is often 64 MB: Chromium's shared memory goes to /tmp instead.
+  args: [...trustArgs(), '--disable-dev-shm-usage',
+         ...(process.getuid() === 0 ? ['--no-sandbox'] : [])],
 });
 
 const opened = [];
