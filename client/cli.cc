@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -46,8 +47,10 @@ ABSL_FLAG(std::string, state, "", "list: only these states, comma-separated (pre
                                    "precommitting, committing, aborting, committed, aborted, "
                                    "compensating, needs_attention; active = every one not "
                                    "terminal); deliveries: pending, delivered or dead");
-ABSL_FLAG(std::string, mode, "two_phase",
-          "transfer, execute: two_phase or three_phase (read the README's warning first)");
+ABSL_FLAG(std::string, mode, "",
+          "transfer, execute: two_phase (the default) or three_phase (read the README's warning "
+          "first); list: only this mode (two_phase, saga or three_phase)");
+ABSL_FLAG(bool, stuck, false, "list: only stuck transactions (unfinished past the stuck age)");
 ABSL_FLAG(std::string, participant, "", "list: only transactions with a branch there");
 ABSL_FLAG(int32_t, limit, 20, "list, journal, outbox: page size");
 ABSL_FLAG(std::string, page_token, "", "list, journal, outbox: continue from this token");
@@ -64,7 +67,8 @@ Payments and transactions (--coordinator, default 127.0.0.1:7070):
                  [--mode two_phase|three_phase]
   settle execute --branch NAME=@FILE ... [--key K] run a transaction with raw payloads
   settle get TXN_ID | settle get --key K            show one transaction
-  settle list [--state S[,S]|active] [--participant P] [--limit N] [--page_token T]
+  settle list [--state S[,S]|active] [--mode M] [--stuck] [--participant P]
+              [--limit N] [--page_token T]
   settle abort TXN_ID [--reason R]                  abort an undecided transaction
   settle pay-card CARD MERCHANT AMOUNT_MINOR [--key K]
                                                     a card payment, as a saga (gateway charge,
@@ -172,8 +176,8 @@ std::string FreshKey() { return absl::StrCat("cli-", absl::ToUnixNanos(absl::Now
 // --mode onto a transfer or raw execute; false for a mode they do not run.
 bool SetMode(settle::v1::ExecuteRequest& req) {
   const std::string mode = absl::GetFlag(FLAGS_mode);
-  if (mode != "two_phase" && mode != "three_phase") return false;
-  req.set_mode(mode == "two_phase" ? settle::v1::MODE_TWO_PHASE : settle::v1::MODE_THREE_PHASE);
+  if (!mode.empty() && mode != "two_phase" && mode != "three_phase") return false;
+  req.set_mode(mode == "three_phase" ? settle::v1::MODE_THREE_PHASE : settle::v1::MODE_TWO_PHASE);
   return true;
 }
 
@@ -441,11 +445,19 @@ int main(int argc, char** argv) {
         continue;
       }
       settle::v1::TxnState state;
-      std::string upper = "TXN_STATE_";
-      for (char c : s) upper.push_back(static_cast<char>(std::toupper(c)));
-      if (!settle::v1::TxnState_Parse(upper, &state)) return Usage("unknown --state " + s);
+      if (!settle::v1::TxnState_Parse("TXN_STATE_" + absl::AsciiStrToUpper(s), &state))
+        return Usage("unknown --state " + s);
       req.add_states(state);
     }
+    if (const std::string mode = absl::GetFlag(FLAGS_mode); !mode.empty()) {
+      settle::v1::Mode parsed;
+      if (!settle::v1::Mode_Parse("MODE_" + absl::AsciiStrToUpper(mode), &parsed) ||
+          parsed == settle::v1::MODE_UNSPECIFIED) {
+        return Usage("--mode must be two_phase, saga or three_phase");
+      }
+      req.set_mode(parsed);
+    }
+    req.set_stuck_only(absl::GetFlag(FLAGS_stuck));
     req.set_participant(absl::GetFlag(FLAGS_participant));
     req.set_page_token(absl::GetFlag(FLAGS_page_token));
     const int limit = absl::GetFlag(FLAGS_limit);

@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "launch/wait.h"
@@ -60,6 +62,22 @@ std::optional<int> Process::Wait(absl::Duration timeout) {
   reaped_ = true;
   status_ = status;
   return status;
+}
+
+Ran RunToExit(const std::string& binary, const std::vector<std::string>& args,
+              const std::string& log_path, absl::Duration timeout) {
+  std::filesystem::remove(log_path);  // Start appends.
+  Ran ran;
+  auto p = Process::Start(binary, args, log_path);
+  if (!p.ok()) {
+    ran.output = p.status().ToString();
+    return ran;
+  }
+  const std::optional<int> status = (*p)->Wait(timeout);
+  if (status.has_value() && WIFEXITED(*status)) ran.exit_code = WEXITSTATUS(*status);
+  std::ifstream in(log_path);
+  ran.output.assign(std::istreambuf_iterator<char>(in), {});
+  return ran;
 }
 
 int WaitForPortFile(const std::string& path, absl::Duration timeout, Process* writer) {

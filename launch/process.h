@@ -37,6 +37,18 @@ class Process final {
   int status_ = 0;  // Its wait status, once reaped_.
 };
 
+// A run of a command-line binary to its end: its exit code (-1 if it did not exit by itself in
+// time) and all it wrote, stdout and stderr.
+struct Ran {
+  int exit_code = -1;
+  std::string output;
+};
+
+// Runs `binary` with `args` until it exits, for at most `timeout` (then it is killed). Its output
+// goes to `log_path`, which is truncated first, and is returned.
+Ran RunToExit(const std::string& binary, const std::vector<std::string>& args,
+              const std::string& log_path, absl::Duration timeout = absl::Seconds(30));
+
 // Reads the first line of `path` as a port once the file exists; 0 after `timeout`, or as soon
 // as `writer` (if given, the process that writes it) has exited.
 int WaitForPortFile(const std::string& path, absl::Duration timeout, Process* writer = nullptr);

@@ -5,13 +5,8 @@
 // holds across all shards. A drained shard finishes what it holds before its replica goes. And
 // the number of shards grows from three to four under load without any key running twice.
 
-#include <sys/wait.h>
-
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <map>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -200,19 +195,14 @@ TEST_F(ShardFaultTest, ADrainedShardFinishesWhatItHoldsBeforeItGoes) {
 
   // What the preStop hook runs, in the pod's environment (SETTLE_SHARD is the pod's name) and
   // at its own address: again (harmless), then it waits until the shard is empty.
-  const std::string out = stack_.dir() + "/drain.out";
-  auto cli =
-      launch::Process::Start("/usr/bin/env",
-                             {"SETTLE_SHARD=settle-coordinator-3", launch::BinaryPath("settle"),
-                              "drain", "--coordinator=" + stack_.coordinator_endpoint(kGone),
-                              "--operator_name=preStop", "--reason=replica removed", "--wait=30s"},
-                             out);
-  ASSERT_TRUE(cli.ok());
-  const std::optional<int> status = (*cli)->Wait(absl::Seconds(60));
-  std::ifstream in(out);
-  const std::string text(std::istreambuf_iterator<char>(in), {});
-  ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << text;
-  EXPECT_TRUE(absl::StrContains(text, "shard s3: draining, 0 unfinished")) << text;
+  const launch::Ran drain =
+      launch::RunToExit("/usr/bin/env",
+                        {"SETTLE_SHARD=settle-coordinator-3", launch::BinaryPath("settle"), "drain",
+                         "--coordinator=" + stack_.coordinator_endpoint(kGone),
+                         "--operator_name=preStop", "--reason=replica removed", "--wait=30s"},
+                        stack_.dir() + "/drain.out", absl::Seconds(60));
+  ASSERT_EQ(drain.exit_code, 0) << drain.output;
+  EXPECT_TRUE(absl::StrContains(drain.output, "shard s3: draining, 0 unfinished")) << drain.output;
 
   // The drain is audited; a new key of the shard is refused while repeats are answered.
   auto audit = stack_.client().ListOperatorCommands({}, kGone);

@@ -24,10 +24,9 @@ HealthResponse::ServingStatus Check(const std::string& endpoint) {
 }
 
 int CliHealth(const launch::LocalStack& stack, const std::string& at) {
-  auto p = launch::Process::Start(launch::BinaryPath("settle"), {"health", "--at=" + at},
-                                   stack.dir() + "/cli.log");
-  auto status = (*p)->Wait(absl::Seconds(20));
-  return status.has_value() && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
+  return launch::RunToExit(launch::BinaryPath("settle"), {"health", "--at=" + at},
+                           stack.dir() + "/cli.log", absl::Seconds(20))
+      .exit_code;
 }
 
 TEST(HealthTest, CoordinatorAndParticipantsServeOnceReady) {

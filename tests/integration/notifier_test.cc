@@ -2,12 +2,7 @@
 // outbox relay, a real RabbitMQ broker, settle-notifier, and a merchant's webhook endpoint run by
 // the test that fails, hangs or accepts on demand and checks every signature.
 
-#include <sys/wait.h>
-
-#include <filesystem>
-#include <fstream>
 #include <map>
-#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -132,18 +127,12 @@ TEST_F(NotifierTest, AResultThatFailsEveryAttemptIsDeadLetteredAndCanBeResent) {
   EXPECT_TRUE(WaitFor([&] { return Metric("settle_notifier_dead_letters_total") == 1; }))
       << Metric("settle_notifier_dead_letters_total");
 
-  const std::string out = stack_.dir() + "/cli.out";
-  // Runs the CLI against the notifier: its exit code (-1 if it did not exit) and its output.
-  auto cli = [&](const std::vector<std::string>& args) {
-    std::vector<std::string> all = args;
-    all.push_back("--at=" + stack_.notifier_endpoint());
-    std::filesystem::remove(out);
-    auto p = launch::Process::Start(launch::BinaryPath("settle"), all, out);
-    EXPECT_TRUE(p.ok());
-    std::optional<int> status = p.ok() ? (*p)->Wait(absl::Seconds(30)) : std::nullopt;
-    const int code = status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
-    std::ifstream in(out);
-    return std::make_pair(code, std::string(std::istreambuf_iterator<char>(in), {}));
+  // Runs the CLI against the notifier.
+  auto cli = [&](std::vector<std::string> args) {
+    args.push_back("--at=" + stack_.notifier_endpoint());
+    const launch::Ran ran =
+        launch::RunToExit(launch::BinaryPath("settle"), args, stack_.dir() + "/cli.out");
+    return std::make_pair(ran.exit_code, ran.output);
   };
   auto [listed, text] = cli({"deliveries", "--state=dead"});
   EXPECT_EQ(listed, 0);

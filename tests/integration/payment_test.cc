@@ -1,9 +1,8 @@
 // A payment through the real binaries on loopback: coordinator, balance, ledger, notification.
 
-#include <sys/wait.h>
-
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/credentials.h"
 #include "grpcpp/create_channel.h"
@@ -40,6 +39,12 @@ class PaymentTest : public ::testing::Test {
     EXPECT_EQ(b->held_minor(), 0);
   }
 
+  // The `settle` CLI against this stack's coordinator.
+  launch::Ran Cli(std::vector<std::string> args) {
+    args.push_back("--coordinator=" + stack_.coordinator_endpoint());
+    return launch::RunToExit(launch::BinaryPath("settle"), args, stack_.dir() + "/cli.log");
+  }
+
   LocalStack stack_;
 };
 
@@ -64,16 +69,12 @@ TEST_F(PaymentTest, CommitsAtAllThreeServices) {
   for (const auto& b : txn->branches()) EXPECT_EQ(b.state(), v1::BRANCH_STATE_COMMITTED);
 }
 
-// The CLI's --mode three_phase, end to end: the same effects, and the mode shown and counted.
+// The CLI's --mode three_phase, end to end: the same effects, and the mode shown, counted and
+// filtered on.
 TEST_F(PaymentTest, ThreePhaseFromTheCliCommitsAtAllThreeServices) {
-  auto cli = launch::Process::Start(
-      launch::BinaryPath("settle"),
-      {"transfer", "alice", "bob", "700", "--mode=three_phase", "--key=pay-3pc",
-       "--coordinator=" + stack_.coordinator_endpoint()},
-      stack_.dir() + "/cli.log");
-  ASSERT_TRUE(cli.ok());
-  auto status = (*cli)->Wait(absl::Seconds(30));
-  ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  const launch::Ran transfer =
+      Cli({"transfer", "alice", "bob", "700", "--mode=three_phase", "--key=pay-3pc"});
+  ASSERT_EQ(transfer.exit_code, 0) << transfer.output;
   auto txn = stack_.client().GetTransactionByKey("pay-3pc");
   ASSERT_TRUE(txn.ok()) << txn.status();
   EXPECT_EQ(txn->mode(), v1::MODE_THREE_PHASE);
@@ -92,6 +93,23 @@ TEST_F(PaymentTest, ThreePhaseFromTheCliCommitsAtAllThreeServices) {
       launch::HttpGet(stack_.coordinator_metrics_endpoint(), "/metrics");
   EXPECT_NE(metrics.find("settle_transactions_total{mode=\"three_phase\",outcome=\"committed\"} 1"),
             std::string::npos);
+
+  // Beside a two-phase payment, `settle list` finds each by its mode, and neither as stuck.
+  ASSERT_TRUE(Transfer("pay-2pc", 100).ok());
+  const launch::Ran three = Cli({"list", "--mode=three_phase"});
+  EXPECT_EQ(three.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(three.output, "pay-3pc")) << three.output;
+  EXPECT_FALSE(absl::StrContains(three.output, "pay-2pc")) << three.output;
+  const launch::Ran two = Cli({"list", "--mode=two_phase"});
+  EXPECT_TRUE(absl::StrContains(two.output, "pay-2pc")) << two.output;
+  EXPECT_FALSE(absl::StrContains(two.output, "pay-3pc")) << two.output;
+  const launch::Ran stuck = Cli({"list", "--stuck"});
+  EXPECT_EQ(stuck.exit_code, 0);
+  EXPECT_FALSE(absl::StrContains(stuck.output, "pay-")) << stuck.output;
+  const launch::Ran bad = Cli({"list", "--mode=tcc"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(bad.output, "--mode must be two_phase, saga or three_phase"))
+      << bad.output;
 }
 
 TEST_F(PaymentTest, NoVoteAbortsEverywhereAndNothingMoves) {
