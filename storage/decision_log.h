@@ -130,10 +130,11 @@ class DecisionLog {
   virtual absl::StatusOr<int> DeleteFinishedBefore(absl::Time cutoff, int max,
                                                    std::string* cursor) = 0;
 
-  // Up to `max` audit entries with keys after `after_key` ("" for the oldest), oldest first,
-  // each with its key. DATA_LOSS if one does not parse.
+  // Up to `max` audit entries that come after `after_key` ("" for the first) in the listing's
+  // order, oldest first or, with `newest_first`, newest first; each with its key. DATA_LOSS if
+  // one does not parse.
   virtual absl::StatusOr<std::vector<std::pair<std::string, AuditRecord>>> ListAudit(
-      const std::string& after_key, int max) const = 0;
+      const std::string& after_key, int max, bool newest_first) const = 0;
 };
 
 }  // namespace settle::storage

@@ -332,17 +332,24 @@ absl::StatusOr<int> TxnLog::DeleteFinishedBefore(absl::Time cutoff, int max,
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, AuditRecord>>> TxnLog::ListAudit(
-    const std::string& after_key, int max) const {
+    const std::string& after_key, int max, bool newest_first) const {
   absl::ReaderMutexLock lock(&impl_->store->mu);
   if (absl::Status s = impl_->store->CheckOpen(); !s.ok()) return s;
   std::vector<std::pair<std::string, AuditRecord>> out;
   std::unique_ptr<rocksdb::Iterator> it(impl_->store->db()->NewIterator(
       rocksdb::ReadOptions(), impl_->cf(LogBatch::Space::kMeta)));
-  it->Seek(after_key.empty() ? std::string(LogBatch::kAuditPrefix) : after_key);
-  if (it->Valid() && it->key() == after_key) it->Next();
-  for (; it->Valid() && it->key().starts_with(LogBatch::kAuditPrefix) &&
-         static_cast<int>(out.size()) < max;
-       it->Next()) {
+  const std::string prefix = LogBatch::kAuditPrefix;
+  if (newest_first) {
+    // The prefix with its last byte raised sorts after every audit key.
+    std::string past_the_end = prefix;
+    ++past_the_end.back();
+    it->SeekForPrev(after_key.empty() ? past_the_end : after_key);
+  } else {
+    it->Seek(after_key.empty() ? prefix : after_key);
+  }
+  if (it->Valid() && it->key() == after_key) newest_first ? it->Prev() : it->Next();
+  for (; it->Valid() && it->key().starts_with(prefix) && static_cast<int>(out.size()) < max;
+       newest_first ? it->Prev() : it->Next()) {
     auto rec = ParseRecord<AuditRecord>(it->value(), "audit record");
     if (!rec.ok()) return rec.status();
     out.emplace_back(it->key().ToString(), *std::move(rec));

@@ -86,7 +86,7 @@ class TxnLog final : public DecisionLog {
                                            std::string* cursor) override;
 
   absl::StatusOr<std::vector<std::pair<std::string, AuditRecord>>> ListAudit(
-      const std::string& after_key, int max) const override;
+      const std::string& after_key, int max, bool newest_first) const override;
 
   // Compacts every column family fully and waits for it. For tools that wrote a lot at once
   // (settle-bench seeds a log so that later measurements do not pay for its compaction).

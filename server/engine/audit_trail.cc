@@ -59,14 +59,15 @@ void AuditTrail::Finish(Entry entry, const absl::Status& outcome) {
 }
 
 absl::StatusOr<std::vector<storage::AuditRecord>> AuditTrail::List(
-    const std::string& page_token, int page_size, std::string* next_page_token) const {
+    const std::string& page_token, int page_size, bool newest_first,
+    std::string* next_page_token) const {
   if (page_size < 1 || page_size > 1000) {
     return absl::InvalidArgumentError("page_size must be between 1 and 1000");
   }
   if (!page_token.empty() && !absl::StartsWith(page_token, storage::LogBatch::kAuditPrefix)) {
     return absl::InvalidArgumentError("page_token is not one this listing gave");
   }
-  auto page = log_.ListAudit(page_token, page_size);
+  auto page = log_.ListAudit(page_token, page_size, newest_first);
   if (!page.ok()) return page.status();
   std::vector<storage::AuditRecord> out;
   for (auto& [key, record] : *page) out.push_back(std::move(record));

@@ -54,11 +54,12 @@ class AuditTrail final {
   // Adds the outcome to `entry` (unsynced: a crash before it leaves the entry without one).
   void Finish(Entry entry, const absl::Status& outcome);
 
-  // A page of entries, oldest first, after `page_token` ("" from the start); `*next_page_token`
-  // is "" at the end. INVALID_ARGUMENT for a token this trail did not give or a page size
-  // outside 1..1000.
+  // A page of entries, oldest first (newest first with `newest_first`), after `page_token` (""
+  // from the start; a token continues the listing in the order it was given in);
+  // `*next_page_token` is "" at the end. INVALID_ARGUMENT for a token this trail did not give
+  // or a page size outside 1..1000.
   absl::StatusOr<std::vector<storage::AuditRecord>> List(const std::string& page_token,
-                                                         int page_size,
+                                                         int page_size, bool newest_first,
                                                          std::string* next_page_token) const;
 
  private:

@@ -137,7 +137,8 @@ grpc::ServerUnaryReactor* CoordinatorService::ListOperatorCommands(
     v1::ListOperatorCommandsResponse* response) {
   std::string next;
   const int page_size = request->page_size() == 0 ? 100 : request->page_size();
-  return FinishWith(context, audit_.List(request->page_token(), page_size, &next),
+  return FinishWith(context,
+                    audit_.List(request->page_token(), page_size, request->newest_first(), &next),
                     [response, &next](const std::vector<storage::AuditRecord>& page) {
                       for (const storage::AuditRecord& r : page) {
                         v1::OperatorCommand* c = response->add_commands();

@@ -118,6 +118,8 @@ const resolveRow = await ops.$$eval('main tbody tr', (rows, id) => rows
   .find((cells) => cells[3] === 'resolve' && cells[4] === id), parked);
 assert.ok(resolveRow, 'the audit page shows the resolve');
 assert.deepEqual(resolveRow.slice(1, 7), ['ops', 'Dana (on call)', 'resolve', parked, reason, 'OK']);
+const newest = await ops.$eval('main tbody tr', (r) => [...r.children].map((c) => c.textContent));
+assert.deepEqual(newest.slice(3, 5), ['resolve', parked], 'the newest command comes first');
 await ops.screenshot({path: `${shots}/audit.png`});
 assert.equal(await ops.evaluate(() => window.__pwned), undefined);
 noProblems(ops, 'resolving');

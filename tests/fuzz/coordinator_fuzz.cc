@@ -72,7 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       testing::ManualClock clock;
       engine::AuditTrail audit(log, clock);
       std::string next;
-      (void)audit.List(rest, 10, &next);
+      (void)audit.List(rest, 10, /*newest_first=*/!rest.empty() && (rest.back() & 1), &next);
       break;
     }
     case 6: {

@@ -1,5 +1,6 @@
 #include "tests/testing/memory_log.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -200,17 +201,23 @@ absl::StatusOr<std::string> MemoryLog::ClaimedShard() const {
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, storage::AuditRecord>>> MemoryLog::ListAudit(
-    const std::string& after_key, int max) const {
+    const std::string& after_key, int max, bool newest_first) const {
   absl::MutexLock lock(&mu_);
   std::vector<std::pair<std::string, storage::AuditRecord>> out;
   auto s = current_.find(Space::kMeta);
   if (s == current_.end()) return out;
-  for (auto it = s->second.upper_bound(after_key);
-       it != s->second.end() && static_cast<int>(out.size()) < max; ++it) {
-    if (it->first.rfind(LogBatch::kAuditPrefix, 0) != 0) continue;
+  // Every audit entry in the listing's order, then those after `after_key`.
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (const auto& [key, value] : s->second) {
+    if (key.rfind(LogBatch::kAuditPrefix, 0) == 0) entries.emplace_back(key, value);
+  }
+  if (newest_first) std::reverse(entries.begin(), entries.end());
+  for (const auto& [key, value] : entries) {
+    if (static_cast<int>(out.size()) == max) break;
+    if (!after_key.empty() && (newest_first ? key >= after_key : key <= after_key)) continue;
     storage::AuditRecord rec;
-    if (!rec.ParseFromString(it->second)) return absl::DataLossError("unreadable audit record");
-    out.emplace_back(it->first, std::move(rec));
+    if (!rec.ParseFromString(value)) return absl::DataLossError("unreadable audit record");
+    out.emplace_back(key, std::move(rec));
   }
   return out;
 }

@@ -45,7 +45,8 @@ class MemoryLog final : public storage::DecisionLog {
   absl::StatusOr<int> DeleteFinishedBefore(absl::Time cutoff, int max,
                                            std::string* cursor) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::vector<std::pair<std::string, storage::AuditRecord>>> ListAudit(
-      const std::string& after_key, int max) const override ABSL_LOCKS_EXCLUDED(mu_);
+      const std::string& after_key, int max, bool newest_first) const override
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // ---- What the test controls ----
   // A queued write, as the test sees it before completing it.

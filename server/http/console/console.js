@@ -41,7 +41,7 @@ function render() {
   if (path.startsWith('/txn/')) return renderDetail(decodeURIComponent(path.slice(5)), ctx);
   if (path === '/participants') return renderParticipants(ctx);
   if (path === '/figures') return renderFigures(ctx);
-  if (path === '/audit') return renderAudit(ctx);
+  if (path === '/audit') return renderAudit(params, ctx);
   if (path === '/deliveries') return renderDeliveries(params, ctx);
   return renderList(params, ctx);
 }

@@ -36,6 +36,26 @@ export function table(headers, rows) {
       h('tbody', {}, rows));
 }
 
+// Cursor paging over a listing's page tokens: First, Previous, Next. `trail` holds the tokens
+// of the pages passed, so that Previous can go back; go(token) shows the page at `token`.
+export function pager({trail, token, next, go, what}) {
+  const button = (id, label, disabled, onclick) =>
+      h('button', {type: 'button', id, disabled, onclick}, label);
+  return h(
+      'div', {class: 'pager'},
+      button(
+          'first-page', 'First', !token,
+          () => {
+            trail.length = 0;
+            go('');
+          }),
+      button('prev-page', 'Previous', trail.length === 0, () => go(trail.pop())),
+      button('next-page', 'Next', !next, () => {
+        trail.push(token || '');
+        go(next);
+      }), h('span', {}, `${what}, page ${trail.length + 1}`));
+}
+
 export function errorBox(err) {
   return h('div', {class: 'error', role: 'alert'}, describe(err));
 }

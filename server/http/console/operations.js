@@ -2,7 +2,7 @@
 // audit trail, and the live figures.
 
 import {call} from './api.js';
-import {errorBox, h, show, table, when} from './dom.js';
+import {errorBox, h, pager, show, table, when} from './dom.js';
 
 export async function renderParticipants(ctx) {
   const message = h('div', {id: 'registry-result'});
@@ -76,26 +76,26 @@ export async function renderParticipants(ctx) {
   ctx.every(10000, () => ctx.rerender());
 }
 
-// The audit trail is small (operators' commands); it is read whole, bounded, newest first.
-const AUDIT_MAX_PAGES = 20;
+const AUDIT_PAGE_SIZE = 100;
+// Page tokens of the audit pages passed, for Previous.
+const auditBehind = [];
 
-export async function renderAudit(ctx) {
-  const commands = [];
+// The audit trail, newest first, a page at a time.
+export async function renderAudit(params, ctx) {
+  if (!params.page) auditBehind.length = 0;
+  let r;
   try {
-    let token = '';
-    for (let i = 0; i < AUDIT_MAX_PAGES; ++i) {
-      const r = await call(
-          'settle.v1.Coordinator/ListOperatorCommands', {pageSize: 1000, pageToken: token});
-      commands.push(...(r.commands || []));
-      token = r.nextPageToken;
-      if (!token) break;
-    }
+    r = await call('settle.v1.Coordinator/ListOperatorCommands', {
+      pageSize: AUDIT_PAGE_SIZE,
+      pageToken: params.page || '',
+      newestFirst: true,
+    });
   } catch (err) {
     if (ctx.live()) show(h('h1', {}, 'Audit trail'), errorBox(err));
     return;
   }
   if (!ctx.live()) return;
-  commands.reverse();
+  const commands = r.commands || [];
   show(
       h('h1', {}, 'Audit trail'),
       h('p', {},
@@ -114,7 +114,14 @@ export async function renderAudit(ctx) {
                     h('td', {},
                       !c.finished      ? 'unfinished' :
                           c.code === 0 ? 'OK' :
-                                         `${c.code}: ${c.error}`)))));
+                                         `${c.code}: ${c.error}`)))),
+      pager({
+        trail: auditBehind,
+        token: params.page,
+        next: r.nextPageToken,
+        go: (page) => location.hash = page ? `#/audit?page=${encodeURIComponent(page)}` : '#/audit',
+        what: `${commands.length} shown, newest first`,
+      }));
 }
 
 function chart(intervals) {

@@ -2,7 +2,7 @@
 // with its branches, the saga's steps, the decision and the operator's actions.
 
 import {call} from './api.js';
-import {describe, errorBox, h, short, show, stateBadge, table, when} from './dom.js';
+import {describe, errorBox, h, pager, short, show, stateBadge, table, when} from './dom.js';
 
 const ACTIVE = [
   'TXN_STATE_PREPARING', 'TXN_STATE_PRECOMMITTING', 'TXN_STATE_COMMITTING', 'TXN_STATE_ABORTING',
@@ -122,43 +122,16 @@ export function renderList(params, ctx) {
       }
       const r = await call('settle.v1.Coordinator/ListTransactions', listRequest(params));
       const txns = r.transactions || [];
-      const pager =
-          h('div', {class: 'pager'},
-            h('button', {
-              type: 'button',
-              id: 'first-page',
-              disabled: !params.page,
-              onclick: () => {
-                pagesBehind.tokens = [];
-                location.hash = hashFor({...params, page: ''});
-              }
-            },
-              'First'),
-            h('button', {
-              type: 'button',
-              id: 'prev-page',
-              disabled: pagesBehind.tokens.length === 0,
-              onclick: () => {
-                location.hash = hashFor({...params, page: pagesBehind.tokens.pop()});
-              }
-            },
-              'Previous'),
-            h('button', {
-              type: 'button',
-              id: 'next-page',
-              disabled: !r.nextPageToken,
-              onclick: () => {
-                pagesBehind.tokens.push(params.page || '');
-                location.hash = hashFor({...params, page: r.nextPageToken});
-              }
-            },
-              'Next'),
-            h('span', {},
-              `${txns.length} shown, oldest first, page ${pagesBehind.tokens.length + 1}`));
       results.replaceChildren(
           txns.length ? table(HEADERS, txns.map(row)) :
                         h('p', {class: 'notice'}, 'No transaction matches.'),
-          pager);
+          pager({
+            trail: pagesBehind.tokens,
+            token: params.page,
+            next: r.nextPageToken,
+            go: (page) => location.hash = hashFor({...params, page}),
+            what: `${txns.length} shown, oldest first`,
+          }));
     } catch (err) {
       results.replaceChildren(errorBox(err));
     }

@@ -32,7 +32,7 @@ TEST(AuditTrailTest, RecordedOnlyOnceSyncedAndNeverRunWhenTheWriteFails) {
   EXPECT_EQ(recorded->status().code(), absl::StatusCode::kUnavailable);
 
   std::string next;
-  auto page = audit.List("", 10, &next);
+  auto page = audit.List("", 10, false, &next);
   ASSERT_TRUE(page.ok()) << page.status();
   ASSERT_EQ(page->size(), 1u);
   const storage::AuditRecord& r = page->front();
@@ -82,7 +82,7 @@ TEST(AuditTrailTest, RunRunsTheCommandOnlyAfterItsRecordIsDurable) {
   EXPECT_EQ(outcome->code(), absl::StatusCode::kUnavailable);
 
   std::string next;
-  auto page = audit.List("", 10, &next);
+  auto page = audit.List("", 10, false, &next);
   ASSERT_TRUE(page.ok()) << page.status();
   ASSERT_EQ(page->size(), 1u);
   EXPECT_TRUE(page->front().done());
@@ -90,7 +90,7 @@ TEST(AuditTrailTest, RunRunsTheCommandOnlyAfterItsRecordIsDurable) {
   EXPECT_LE(page->front().reason().size(), 256u);  // Kept as an echo, not 5000 bytes.
 }
 
-TEST(AuditTrailTest, PagesChainInTimeOrder) {
+TEST(AuditTrailTest, PagesChainInTimeOrderEitherWay) {
   testing::MemoryLog log;
   testing::ManualClock clock;
   AuditTrail audit(log, clock);
@@ -99,17 +99,24 @@ TEST(AuditTrailTest, PagesChainInTimeOrder) {
     ASSERT_TRUE(log.CompleteOne());
     clock.Advance(absl::Seconds(1));
   }
-  std::string token;
-  std::vector<std::string> seen;
-  do {
-    auto page = audit.List(token, 2, &token);
-    ASSERT_TRUE(page.ok()) << page.status();
-    for (const auto& r : *page) seen.push_back(r.target());
-  } while (!token.empty());
-  EXPECT_EQ(seen, (std::vector<std::string>{"p0", "p1", "p2", "p3", "p4"}));
+  // Every page, two at a time, in either order.
+  auto walk = [&](bool newest_first) {
+    std::string token;
+    std::vector<std::string> seen;
+    do {
+      auto page = audit.List(token, 2, newest_first, &token);
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok()) break;
+      for (const auto& r : *page) seen.push_back(r.target());
+    } while (!token.empty());
+    return seen;
+  };
+  EXPECT_EQ(walk(false), (std::vector<std::string>{"p0", "p1", "p2", "p3", "p4"}));
+  EXPECT_EQ(walk(true), (std::vector<std::string>{"p4", "p3", "p2", "p1", "p0"}));
   std::string next;
-  EXPECT_EQ(audit.List("txn-7", 2, &next).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(audit.List("", 0, &next).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(audit.List("txn-7", 2, false, &next).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(audit.List("", 0, false, &next).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
